@@ -1,0 +1,63 @@
+"""Atomic file writes: the only way this project replaces manifests, results and timeseries.
+
+A crash at any instant leaves either the old file or the new one, never a torn mix, because the
+bytes go to a temp file in the same directory (same filesystem), are fsynced, and then renamed
+over the target with ``os.replace``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def write_atomic(path: Path, data: bytes | Callable[[Path], None]) -> None:
+    """Replace ``path`` with ``data`` atomically.
+
+    ``data`` is either the bytes, or a writer called with the temp path (for libraries such as
+    pyarrow that want to write a file themselves).
+    """
+    path = Path(path)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        if callable(data):
+            os.close(fd)
+            data(tmp)
+            fd = os.open(tmp, os.O_RDONLY)
+        else:
+            with os.fdopen(fd, "wb", closefd=False) as fh:
+                fh.write(data)
+        os.fsync(fd)
+        os.close(fd)
+        fd = -1
+        os.replace(tmp, path)
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """Serialize ``obj`` as indented JSON and write it atomically."""
+    write_atomic(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Persist the rename itself; best effort, since some filesystems refuse directory fsync."""
+    try:
+        dfd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)

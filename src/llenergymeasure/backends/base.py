@@ -1,0 +1,64 @@
+"""The backend interface: the one small seam between the measurement harness and an engine."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from llenergymeasure.experiment.prompts import Prompt
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """What one request produced and how long it took; timings are None where the engine hides them."""
+
+    input_tokens: int
+    output_tokens: int
+    latency_s: float
+    ttft_s: float | None = None
+    itl_s: float | None = None
+
+
+@dataclass(frozen=True)
+class MemoryReading:
+    """Peak memory of the run on the device that held the model."""
+
+    peak_bytes: int | None
+    device: str
+
+
+class Backend(Protocol):
+    """What every engine runner implements; constructed with the experiment config, nothing started."""
+
+    name: str
+
+    def load(self, model_path: str) -> None:
+        """Load weights and tokenizer; not part of the measured window."""
+
+    @property
+    def vocab_size(self) -> int:
+        """Vocabulary size, for synthetic prompts."""
+
+    def run(self, prompts: Sequence[Prompt]) -> list[RequestRecord]:
+        """Generate for every prompt with the config's batching and decoding settings."""
+
+    def memory(self) -> MemoryReading:
+        """Peak memory since load."""
+
+    def versions(self) -> dict[str, str]:
+        """Versions of the engine and its key libraries, for the result's environment."""
+
+    def describe(self) -> dict[str, Any]:
+        """Facts about the loaded model (parameter count, device) for the result."""
+
+    def teardown(self) -> None:
+        """Release the engine and its GPU memory."""
+
+
+def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    """Consecutive slices of at most ``size`` items."""
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

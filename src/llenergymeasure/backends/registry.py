@@ -1,0 +1,46 @@
+"""Backend registry: one table from name to lazily imported classes.
+
+The host imports only the ``config`` column (pydantic, no engine); the ``runner`` column is
+imported by the experiment entrypoint inside the container, so torch, vLLM and TensorRT-LLM
+never load where they are not needed.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Literal
+
+from llenergymeasure.errors import BackendError
+
+BackendName = Literal["pytorch", "vllm", "trtllm"]
+
+_RUNNERS: dict[str, str] = {
+    "pytorch": "llenergymeasure.backends.pytorch.runner:PyTorchRunner",
+    "vllm": "llenergymeasure.backends.vllm.runner:VllmRunner",
+    "trtllm": "llenergymeasure.backends.trtllm.runner:TrtllmRunner",
+}
+
+# Docker Compose service (and image) that runs each backend.
+SERVICES: dict[str, str] = {"pytorch": "pytorch", "vllm": "vllm", "trtllm": "trtllm"}
+
+
+def backend_names() -> list[str]:
+    """Names of every registered backend, in a stable order."""
+    return list(_RUNNERS)
+
+
+def load_runner_class(name: str) -> Any:
+    """Import and return the runner class for ``name``; the heavy engine import happens here."""
+    try:
+        target = _RUNNERS[name]
+    except KeyError:
+        raise BackendError(f"unknown backend {name!r}; valid: {', '.join(_RUNNERS)}") from None
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise BackendError(
+            f"backend {name!r} cannot be imported here ({exc}); run it in its container: "
+            f"docker compose run {SERVICES[name]} llem-exp CONFIG"
+        ) from exc
+    return getattr(module, attr)

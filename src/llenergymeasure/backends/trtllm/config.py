@@ -1,0 +1,22 @@
+"""Settings of the TensorRT-LLM backend; light, imported on the host."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TrtllmConfig(BaseModel):
+    """Arguments of TensorRT-LLM's ``LLM`` API that change energy per token."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tensor_parallel_size: int = Field(1, ge=1, le=64, description="GPUs the engine is sharded over.")
+    max_batch_size: int = Field(8, ge=1, description="Largest in-flight batch the engine is built for.")
+    max_num_tokens: int | None = Field(None, ge=1, description="Token budget per engine step.")
+    kv_cache_free_gpu_memory_fraction: float = Field(
+        0.9, gt=0.0, le=1.0, description="Fraction of free GPU memory given to the KV cache."
+    )
+    engine_cache_dir: str | None = Field(
+        None,
+        description="Where built engines are kept and reused, keyed by build settings; None builds each run.",
+    )

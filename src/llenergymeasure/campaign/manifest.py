@@ -1,0 +1,131 @@
+"""The campaign manifest: one entry per experiment+cycle, the checkpoint that makes resume exact.
+
+Pure data and transitions; persistence lives in ``campaign.store``. Only the host writes it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from llenergymeasure.errors import ManifestError
+
+MANIFEST_SCHEMA_VERSION = 1
+Status = Literal["pending", "running", "completed", "failed", "skipped"]
+
+# Allowed moves; anything else is a bug in the orchestrator, not a user error.
+_TRANSITIONS: dict[str, set[str]] = {
+    "pending": {"running", "skipped"},
+    "running": {"completed", "failed", "pending"},  # running → pending: crash recovery
+    "failed": {"pending"},  # retry
+    "completed": set(),
+    "skipped": set(),
+}
+
+
+def utcnow() -> str:
+    """ISO-8601 UTC timestamp with seconds precision."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class ManifestEntry(BaseModel):
+    """State of one unit. ``handle`` names the process or container running it, for orphan cleanup."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+
+    key: str
+    exp_id: str
+    config_hash: str
+    config_summary: dict[str, Any] = Field(default_factory=dict)
+    backend: str
+    service: str
+    cycle: int
+    status: Status = "pending"
+    result_file: str | None = None
+    config_file: str
+    started_at: str | None = None
+    completed_at: str | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    retry_count: int = 0
+    handle: str | None = None
+
+
+class Counters(BaseModel):
+    """Derived counts, written for humans and scripts; never read back as truth."""
+
+    total: int
+    completed: int
+    failed: int
+    pending: int
+    running: int
+    skipped: int
+
+
+class CampaignManifest(BaseModel):
+    """Everything needed to resume a campaign, with no reference to the process that wrote it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = MANIFEST_SCHEMA_VERSION
+    campaign: str
+    design_hash: str
+    llem_version: str
+    campaign_file: str | None = None
+    executor: str = "local"
+    created_at: str = Field(default_factory=utcnow)
+    updated_at: str = Field(default_factory=utcnow)
+    entries: list[ManifestEntry]
+
+    def counters(self) -> Counters:
+        """Count entries by status."""
+        by: dict[str, int] = {s: 0 for s in ("pending", "running", "completed", "failed", "skipped")}
+        for e in self.entries:
+            by[e.status] += 1
+        return Counters(total=len(self.entries), **by)
+
+    def entry(self, key: str) -> ManifestEntry:
+        """The entry of unit ``key``."""
+        for e in self.entries:
+            if e.key == key:
+                return e
+        raise ManifestError(f"manifest has no unit {key!r}")
+
+
+def transition(entry: ManifestEntry, status: Status, **changes: Any) -> ManifestEntry:
+    """A copy of ``entry`` moved to ``status`` with ``changes``; illegal moves raise."""
+    if status not in _TRANSITIONS[entry.status]:
+        raise ManifestError(f"unit {entry.key}: illegal transition {entry.status} -> {status}")
+    return entry.model_copy(update={"status": status, **changes})
+
+
+def start(entry: ManifestEntry) -> ManifestEntry:
+    """pending → running; clears the previous attempt's outcome."""
+    return transition(
+        entry, "running", started_at=utcnow(), completed_at=None, error_type=None, error_message=None, handle=None
+    )
+
+
+def complete(entry: ManifestEntry, result_file: str) -> ManifestEntry:
+    """running → completed with its result file."""
+    return transition(entry, "completed", result_file=result_file, completed_at=utcnow(), handle=None)
+
+
+def fail(entry: ManifestEntry, error_type: str, error_message: str) -> ManifestEntry:
+    """running → failed, with the reason kept for status and retries."""
+    return transition(
+        entry,
+        "failed",
+        error_type=error_type,
+        error_message=error_message[:2000],
+        completed_at=utcnow(),
+        handle=None,
+    )
+
+
+def requeue(entry: ManifestEntry) -> ManifestEntry:
+    """running (orphaned by a crash) or failed (retry) → pending; a retry counts against the limit."""
+    retries = entry.retry_count + (1 if entry.status == "failed" else 0)
+    return transition(entry, "pending", retry_count=retries, handle=None)

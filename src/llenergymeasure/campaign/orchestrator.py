@@ -1,0 +1,249 @@
+"""Run a campaign: create its directory, dispatch units in order, checkpoint every transition.
+
+The host is the only writer of the manifest. A unit is completed only when its executor
+reports exit code 0 *and* a valid result file for that exact unit exists; anything else is a
+failure with a reason, and the campaign goes on to the next unit.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from loguru import logger
+
+from llenergymeasure import __version__
+from llenergymeasure.atomic import write_atomic, write_json_atomic
+from llenergymeasure.campaign import manifest as mf
+from llenergymeasure.campaign.layout import CampaignLayout, create_campaign_dir
+from llenergymeasure.campaign.manifest import CampaignManifest, ManifestEntry
+from llenergymeasure.campaign.plan import CampaignPlan
+from llenergymeasure.campaign.store import ManifestStore
+from llenergymeasure.config.campaign import ExecutionConfig
+from llenergymeasure.config.experiment import ExperimentConfig, JsonlDataset
+from llenergymeasure.dispatch.base import Executor, JobOutcome, UnitJob, describe_stop
+from llenergymeasure.errors import CampaignError
+from llenergymeasure.results.reader import InvalidResultError, read_result
+
+
+@dataclass(frozen=True)
+class Event:
+    """Progress notice for the CLI to render; the library itself never prints."""
+
+    kind: str  # created | unit_started | unit_finished | gap | orphans | adopted
+    entry: ManifestEntry | None = None
+    message: str = ""
+
+
+EventSink = Callable[[Event], None]
+
+
+def noop(_: Event) -> None:
+    """Default event sink."""
+
+
+def prepare_campaign(
+    plan: CampaignPlan, results_root: Path, campaign_file: Path | None, executor: str
+) -> tuple[CampaignLayout, ManifestStore]:
+    """Create the campaign directory with unit configs, a resolved snapshot and a pending manifest."""
+    layout = create_campaign_dir(results_root, plan.config.name)
+    config_files: dict[str, str] = {}
+    for exp in plan.experiments:
+        path = layout.configs / f"{exp.exp_id}.yaml"
+        cfg = _portable(exp.config, layout.configs)
+        write_atomic(path, yaml.safe_dump(cfg.model_dump(mode="json", exclude_none=True), sort_keys=False).encode())
+        config_files[exp.exp_id] = str(path.relative_to(layout.root))
+    write_json_atomic(
+        layout.campaign_snapshot,
+        {**plan.config.model_dump(mode="json"), "shuffle_seed": plan.shuffle_seed, "varying": plan.varying},
+    )
+    entries = [
+        ManifestEntry(
+            key=u.key,
+            exp_id=u.experiment.exp_id,
+            config_hash=u.experiment.config_hash,
+            config_summary=u.experiment.summary,
+            backend=u.experiment.config.backend,
+            service=u.service,
+            cycle=u.cycle,
+            result_file=f"{u.result_stem}.json",
+            config_file=config_files[u.experiment.exp_id],
+        )
+        for u in plan.units
+    ]
+    manifest = CampaignManifest(
+        campaign=plan.config.name,
+        design_hash=plan.config.campaign_design_hash,
+        llem_version=__version__,
+        campaign_file=str(campaign_file.resolve()) if campaign_file else None,
+        executor=executor,
+        entries=entries,
+    )
+    store = ManifestStore(layout.manifest, manifest)
+    if not store.save():
+        raise CampaignError(f"{layout.manifest}: cannot write the initial manifest; check the disk")
+    return layout, store
+
+
+def _portable(cfg: ExperimentConfig, configs_dir: Path) -> ExperimentConfig:
+    """Copy a jsonl dataset next to the unit configs so the campaign folder is self-contained."""
+    if not isinstance(cfg.dataset, JsonlDataset):
+        return cfg
+    src = Path(cfg.dataset.path)
+    dst = configs_dir / f"dataset_{src.stem}.jsonl"
+    if not dst.exists():
+        try:
+            shutil.copyfile(src, dst)
+        except OSError as exc:
+            raise CampaignError(f"{src}: cannot copy dataset into the campaign ({exc.strerror or exc})") from None
+    return cfg.model_copy(update={"dataset": cfg.dataset.model_copy(update={"path": dst.name})})
+
+
+def load_execution(layout: CampaignLayout) -> ExecutionConfig:
+    """The execution settings the campaign was planned with."""
+    try:
+        snapshot = json.loads(layout.campaign_snapshot.read_text())
+        return ExecutionConfig.model_validate(snapshot["execution"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise CampaignError(f"{layout.campaign_snapshot}: unreadable ({exc}); cannot resume") from None
+
+
+def job_for(entry: ManifestEntry, layout: CampaignLayout, execution: ExecutionConfig) -> UnitJob:
+    """The executor's view of one manifest entry."""
+    stem = (entry.result_file or "").removesuffix(".json")
+    return UnitJob(
+        key=entry.key,
+        backend=entry.backend,
+        service=entry.service,
+        campaign_dir=layout.root,
+        config_file=layout.root / entry.config_file,
+        stem=stem,
+        config_hash=entry.config_hash,
+        cycle=entry.cycle,
+        timeout_s=execution.unit_timeout_s,
+        idle_timeout_s=execution.idle_timeout_s,
+        log_file=layout.logs / f"{stem}.log",
+        campaign_id=layout.root.name,
+    )
+
+
+def run_pending(
+    layout: CampaignLayout,
+    store: ManifestStore,
+    executor: Executor,
+    execution: ExecutionConfig,
+    on_event: EventSink = noop,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Run every pending unit in manifest order, with config and cycle gaps between units."""
+    previous: ManifestEntry | None = None
+    for entry in list(store.manifest.entries):
+        if store.entry(entry.key).status != "pending":
+            continue
+        if previous is not None:
+            gap = _gap(previous, entry, execution)
+            if gap > 0:
+                on_event(Event("gap", message=f"waiting {gap:g} s before {entry.key}"))
+                sleep(gap)
+        run_unit(layout, store, executor, execution, entry.key, on_event)
+        previous = store.entry(entry.key)
+
+
+def _gap(prev: ManifestEntry, nxt: ManifestEntry, ex: ExecutionConfig) -> float:
+    """Config gap when the experiment changes, cycle gap when the cycle changes; the larger if both."""
+    gaps = [0.0]
+    if prev.exp_id != nxt.exp_id:
+        gaps.append(ex.config_gap_seconds)
+    if prev.cycle != nxt.cycle:
+        gaps.append(ex.cycle_gap_seconds)
+    return max(gaps)
+
+
+def run_unit(
+    layout: CampaignLayout,
+    store: ManifestStore,
+    executor: Executor,
+    execution: ExecutionConfig,
+    key: str,
+    on_event: EventSink = noop,
+) -> ManifestEntry:
+    """Dispatch one unit and record its outcome; Ctrl-C puts it back to pending."""
+    entry = store.entry(key)
+    job = job_for(entry, layout, execution)
+    # A leftover error or result from an earlier attempt must not be mistaken for this one's.
+    layout.error(job.stem).unlink(missing_ok=True)
+    store.put(mf.start(entry))
+    on_event(Event("unit_started", store.entry(key)))
+
+    def started(handle: str) -> None:
+        store.put(store.entry(key).model_copy(update={"handle": handle}))
+
+    try:
+        outcome = executor.run(job, started)
+    except KeyboardInterrupt:
+        store.put(mf.requeue(store.entry(key)))
+        raise
+    except Exception as exc:  # executor broke before the unit could run
+        outcome = JobOutcome(exit_code=None, stopped="launch", message=f"{type(exc).__name__}: {exc}")
+    final = settle(layout, store.entry(key), job, outcome)
+    store.put(final)
+    on_event(Event("unit_finished", final))
+    return final
+
+
+def settle(layout: CampaignLayout, entry: ManifestEntry, job: UnitJob, outcome: JobOutcome) -> ManifestEntry:
+    """Decide completed or failed from the exit code and the result file alone."""
+    result_path = layout.result(job.stem)
+    if outcome.exit_code == 0 and outcome.stopped is None:
+        try:
+            read_result(result_path, job.config_hash, job.cycle)
+            return mf.complete(entry, result_path.name)
+        except InvalidResultError as exc:
+            return mf.fail(entry, "InvalidResult", str(exc))
+    if outcome.stopped in ("timeout", "idle"):
+        return mf.fail(entry, "Timeout" if outcome.stopped == "timeout" else "Hung", describe_stop(outcome, job))
+    if outcome.stopped == "launch":
+        return mf.fail(entry, "LaunchError", outcome.message)
+    error_type, message = _read_error_file(layout.error(job.stem))
+    return mf.fail(entry, error_type or "ExitCode", message or f"llem-exp exited with code {outcome.exit_code}")
+
+
+def _read_error_file(path: Path) -> tuple[str | None, str | None]:
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+        return str(data.get("error_type")), str(data.get("error_message"))
+    except (OSError, ValueError, AttributeError):
+        return None, None
+
+
+def recover(
+    layout: CampaignLayout,
+    store: ManifestStore,
+    executor: Executor,
+    execution: ExecutionConfig,
+    on_event: EventSink = noop,
+) -> None:
+    """After a crash: stop orphans, adopt finished results, re-queue interrupted and retryable units."""
+    running = [e for e in store.manifest.entries if e.status == "running"]
+    removed = executor.cleanup_orphans(layout.root, [e.handle for e in running if e.handle])
+    if removed:
+        on_event(Event("orphans", message=f"removed {len(removed)} orphaned unit(s): {', '.join(removed)}"))
+    for entry in running:
+        try:
+            read_result(layout.result(job_for(entry, layout, execution).stem), entry.config_hash, entry.cycle)
+        except InvalidResultError:
+            store.put(mf.requeue(entry))
+            continue
+        done = mf.complete(entry, entry.result_file or "")
+        store.put(done)
+        on_event(Event("adopted", done, "finished before the crash; result kept"))
+    for entry in store.manifest.entries:
+        if entry.status == "failed" and entry.retry_count < execution.max_retries:
+            store.put(mf.requeue(entry))
+    logger.debug("recovered campaign {}", layout.root)

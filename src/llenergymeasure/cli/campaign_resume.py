@@ -1,0 +1,35 @@
+"""``llem campaign resume``: finish exactly what a crashed or interrupted campaign left."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("campaign_dir", type=click.Path(path_type=Path), required=False)
+@click.option("--results-dir", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
+              help="Where to look for the latest campaign when DIR is omitted.")
+@click.option("--executor", type=click.Choice(["auto", "local", "docker"]), default=None,
+              help="Default: the executor the campaign was started with.")
+@click.option("--force", is_flag=True, help="Resume even if the campaign file's design hash changed.")
+def resume(campaign_dir: Path | None, results_dir: Path, executor: str | None, force: bool) -> None:
+    """Resume CAMPAIGN_DIR (default: the most recently active campaign under --results-dir)."""
+    from llenergymeasure.campaign.api import resume as run_resume, status
+    from llenergymeasure.campaign.layout import latest_campaign_dir
+    from llenergymeasure.cli.progress import progress_events
+    from llenergymeasure.cli.render import console, counts_line, manifest_table
+    from llenergymeasure.dispatch.select import make_executor
+
+    directory = campaign_dir or latest_campaign_dir(results_dir)
+    manifest = status(directory).manifest
+    runner = make_executor(executor or manifest.executor, {e.service for e in manifest.entries})
+    c = manifest.counters()
+    with progress_events(total=c.total, done=c.completed) as sink:
+        run = run_resume(directory, runner, force=force, on_event=sink)
+    out = console()
+    out.print(manifest_table(run.store.manifest))
+    out.print(f"{counts_line(run.store.manifest)}; campaign directory: {run.layout.root}")
+    if run.store.manifest.counters().failed:
+        raise SystemExit(1)

@@ -1,0 +1,28 @@
+"""``llem campaign status``: counts and per-unit table from a manifest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("campaign_dir", type=click.Path(path_type=Path), required=False)
+@click.option("--results-dir", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
+              help="Where to look for the latest campaign when DIR is omitted.")
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest counters and entries as JSON.")
+def status(campaign_dir: Path | None, results_dir: Path, as_json: bool) -> None:
+    """Show the state of CAMPAIGN_DIR (default: the most recently active campaign)."""
+    from llenergymeasure.campaign.api import status as read_status
+    from llenergymeasure.campaign.layout import latest_campaign_dir
+    from llenergymeasure.cli.render import console, counts_line, manifest_table
+
+    directory = campaign_dir or latest_campaign_dir(results_dir)
+    store = read_status(directory)
+    if as_json:
+        click.echo(store.render().decode())
+        return
+    out = console()
+    out.print(manifest_table(store.manifest))
+    out.print(f"{counts_line(store.manifest)}; campaign directory: {directory}")

@@ -1,0 +1,33 @@
+"""``llem campaign up``: run a campaign from its file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("campaign_file", type=click.Path(path_type=Path))
+@click.option("--results-dir", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
+              help="Folder under which the campaign directory is created.")
+@click.option("--executor", type=click.Choice(["auto", "local", "docker"]), default="auto", show_default=True,
+              help="auto: docker when the engine and images are there, else local subprocesses.")
+def up(campaign_file: Path, results_dir: Path, executor: str) -> None:
+    """Run every experiment and cycle of CAMPAIGN_FILE, checkpointing each one."""
+    from llenergymeasure.campaign.api import plan_campaign, up as run_up
+    from llenergymeasure.cli.progress import progress_events
+    from llenergymeasure.cli.render import console, counts_line, manifest_table
+    from llenergymeasure.dispatch.select import make_executor
+
+    loaded, plan = plan_campaign(campaign_file)  # fail fast on bad input, before anything is created
+    for w in loaded.warnings:
+        click.echo(f"warning: {w}", err=True)
+    runner = make_executor(executor, {u.service for u in plan.units})
+    with progress_events(total=len(plan.units), done=0) as sink:
+        run = run_up(campaign_file, results_dir, runner, sink)
+    out = console()
+    out.print(manifest_table(run.store.manifest))
+    out.print(f"{counts_line(run.store.manifest)}; campaign directory: {run.layout.root}")
+    if run.store.manifest.counters().failed:
+        raise SystemExit(1)

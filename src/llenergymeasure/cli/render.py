@@ -1,0 +1,61 @@
+"""Terminal rendering shared by commands: plan tables, manifest tables, summaries."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from llenergymeasure.campaign.manifest import CampaignManifest
+from llenergymeasure.campaign.plan import CampaignPlan
+
+STATUS_STYLE = {"completed": "green", "failed": "red", "running": "yellow", "pending": "dim", "skipped": "dim"}
+
+
+def console() -> Console:
+    """Stdout console; plain text when not a terminal, so output stays script-friendly."""
+    return Console(highlight=False, soft_wrap=True)
+
+
+def _fmt(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+
+
+def plan_table(plan: CampaignPlan) -> Table:
+    """One row per unique experiment, one column per swept dimension."""
+    table = Table(title=f"campaign {plan.config.name}")
+    table.add_column("exp")
+    table.add_column("backend")
+    for path in plan.varying:
+        if path != "backend":
+            table.add_column(path)
+    table.add_column("hash")
+    for exp in plan.experiments:
+        row = [exp.exp_id, exp.config.backend]
+        row += [_fmt(exp.summary.get(p, "-")) for p in plan.varying if p != "backend"]
+        table.add_row(*row, exp.config_hash[:8])
+    return table
+
+
+def manifest_table(manifest: CampaignManifest) -> Table:
+    """One row per unit with status and error."""
+    table = Table(title=f"{manifest.campaign} ({manifest.design_hash})")
+    for col in ("unit", "backend", "cycle", "status", "retries", "summary", "error"):
+        table.add_column(col)
+    for e in manifest.entries:
+        style = STATUS_STYLE.get(e.status, "")
+        summary = ", ".join(f"{k}={_fmt(v)}" for k, v in e.config_summary.items())
+        error = f"{e.error_type}: {e.error_message}" if e.error_type else ""
+        table.add_row(
+            e.key, e.backend, str(e.cycle), f"[{style}]{e.status}[/]", str(e.retry_count), summary, error[:120]
+        )
+    return table
+
+
+def counts_line(manifest: CampaignManifest) -> str:
+    """``12 units: 10 completed, 1 failed, 1 pending``."""
+    c = manifest.counters()
+    parts = [f"{n} {k}" for k, n in c.model_dump().items() if k != "total" and n]
+    return f"{c.total} units: " + ", ".join(parts)

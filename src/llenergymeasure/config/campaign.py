@@ -1,0 +1,59 @@
+"""The campaign config: a resolved list of experiments plus how to schedule them."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field
+
+from llenergymeasure.campaign.hashing import config_hash, design_hash
+from llenergymeasure.config.experiment import ExperimentConfig
+
+CycleOrder = Literal["sequential", "interleaved", "shuffled"]
+
+
+class ExecutionConfig(BaseModel):
+    """Scheduling only; deliberately outside the design hash, so re-ordering is not a new design."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    n_cycles: int = Field(1, ge=1, le=1000, description="Times each experiment is repeated.")
+    cycle_order: CycleOrder = Field(
+        "sequential",
+        description="sequential [A,A,B,B]; interleaved [A,B,A,B]; shuffled (each cycle a seeded permutation).",
+    )
+    config_gap_seconds: float = Field(0.0, ge=0, le=86_400, description="Pause between two units.")
+    cycle_gap_seconds: float = Field(0.0, ge=0, le=86_400, description="Pause when a new cycle starts.")
+    shuffle_seed: int | None = Field(None, description="Seed of 'shuffled'; None derives it from the design hash.")
+    max_retries: int = Field(2, ge=0, le=100, description="How often `resume` retries a failed unit.")
+    unit_timeout_s: float = Field(6 * 3600, gt=0, description="A unit running longer is stopped and failed.")
+    idle_timeout_s: float = Field(
+        1800, gt=0, description="A unit printing nothing for this long is presumed hung, stopped and failed."
+    )
+
+
+class SkippedConfig(BaseModel):
+    """A grid point that failed validation, kept so the plan can show what was left out and why."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    overrides: dict[str, Any] = Field(description="The sweep values of this grid point.")
+    reason: str = Field(description="Why it was skipped.")
+
+
+class CampaignConfig(BaseModel):
+    """A campaign after expansion: what to run (experiments) and how (execution)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description="Names the campaign folder.")
+    experiments: list[ExperimentConfig] = Field(min_length=1)
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+    skipped_configs: list[SkippedConfig] = Field(default_factory=list)
+    duplicates: int = Field(0, ge=0, description="Configs listed more than once, run once.")
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def campaign_design_hash(self) -> str:
+        """Identity of the set of experiments; ``resume`` refuses a campaign file whose hash changed."""
+        return design_hash(config_hash(e) for e in self.experiments)

@@ -1,0 +1,158 @@
+"""The experiment config: everything that defines one measurement, and nothing about scheduling.
+
+Its canonical JSON is hashed into ``config_hash``, so every field here is part of an experiment's
+identity; scheduling knobs (cycles, gaps, order) live in the campaign's ``execution`` instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from llenergymeasure.backends.pytorch.config import PyTorchConfig
+from llenergymeasure.backends.registry import BackendName
+from llenergymeasure.backends.trtllm.config import TrtllmConfig
+from llenergymeasure.backends.vllm.config import VllmConfig
+
+Precision = Literal["fp32", "fp16", "bf16"]
+BACKEND_SECTIONS: tuple[str, ...] = ("pytorch", "vllm", "trtllm")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BuiltinDataset(_Strict):
+    """A prompt set shipped inside the package, so a campaign runs with no files and no network."""
+
+    kind: Literal["builtin"] = "builtin"
+    name: Literal["default"] = Field("default", description="Name of the shipped prompt set.")
+
+
+class JsonlDataset(_Strict):
+    """Prompts read from a JSON-lines file, one object per line."""
+
+    kind: Literal["jsonl"] = "jsonl"
+    path: str = Field(description="Path of the .jsonl file; relative paths resolve from the config file.")
+    field: str = Field("prompt", description="Key of each line's object that holds the prompt text.")
+
+
+class SyntheticDataset(_Strict):
+    """Random token prompts of a fixed length, for controlled input-length sweeps."""
+
+    kind: Literal["synthetic"] = "synthetic"
+    input_tokens: int = Field(128, ge=1, le=1_000_000, description="Tokens per synthetic prompt.")
+
+
+DatasetConfig = Annotated[BuiltinDataset | JsonlDataset | SyntheticDataset, Field(discriminator="kind")]
+
+
+class DecodingConfig(_Strict):
+    """Sampling settings; greedy with ``ignore_eos`` by default so every run emits the same token count."""
+
+    do_sample: bool = Field(False, description="Sample instead of greedy decoding.")
+    temperature: float = Field(1.0, ge=0.0, le=10.0, description="Sampling temperature.")
+    top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus sampling mass.")
+    top_k: int = Field(0, ge=0, description="Top-k sampling; 0 disables it.")
+    repetition_penalty: float = Field(1.0, gt=0.0, description="Penalty on repeated tokens.")
+    ignore_eos: bool = Field(
+        True, description="Always generate max_output_tokens, so energy per token is comparable across runs."
+    )
+
+
+class WarmupConfig(_Strict):
+    """Runs before the measured window, so caches, kernels and clocks are in steady state."""
+
+    mode: Literal["fixed", "cv"] = Field(
+        "fixed", description="'fixed' runs n_runs; 'cv' runs until latency's coefficient of variation settles."
+    )
+    n_runs: int = Field(2, ge=0, le=1000, description="Warmup batches in 'fixed' mode; the minimum in 'cv'.")
+    max_runs: int = Field(20, ge=1, le=10_000, description="Upper bound of warmup batches in 'cv' mode.")
+    cv_threshold: float = Field(0.05, gt=0.0, lt=1.0, description="Target CV of the last `window` latencies.")
+    window: int = Field(3, ge=2, le=100, description="Latencies the CV is computed over in 'cv' mode.")
+    thermal_settle_s: float = Field(0.0, ge=0.0, le=3600, description="Idle pause after warmup.")
+
+
+class BaselineConfig(_Strict):
+    """Idle power measured before the run, subtracted to report energy attributable to inference."""
+
+    enabled: bool = Field(True, description="Measure idle power (needs NVML; skipped without it).")
+    duration_s: float = Field(5.0, gt=0.0, le=600, description="Idle measurement length.")
+    validity_s: float = Field(
+        1800.0, ge=0.0, description="Reuse a baseline cached in the output folder for this long."
+    )
+
+
+class EnergyConfig(_Strict):
+    """How energy is measured over the window."""
+
+    method: Literal["auto", "counter", "sampling"] = Field(
+        "auto",
+        description="'auto' uses NVML's energy counter where supported, else integrates sampled power.",
+    )
+    sample_interval_ms: int = Field(
+        100, ge=5, le=10_000, description="Sampling period of the power/telemetry timeseries."
+    )
+    gpu_indices: tuple[int, ...] | None = Field(
+        None, description="GPUs to measure; None measures every GPU visible to the experiment."
+    )
+
+
+class ExperimentConfig(_Strict):
+    """One experiment: a model on a backend at a precision, over a prompt set, with decoding settings."""
+
+    model: str = Field(min_length=1, description="Hub id, local path, or a built-in tiny model (llem/tiny-*).")
+    backend: BackendName = Field(description="Inference engine.")
+    precision: Precision = Field("bf16", description="Weights/activation dtype.")
+    n_prompts: int = Field(10, ge=1, le=1_000_000, description="Requests in the measured window.")
+    dataset: DatasetConfig = Field(default_factory=BuiltinDataset, description="Prompt source.")
+    max_input_tokens: int = Field(512, ge=1, le=1_000_000, description="Prompts are truncated to this.")
+    max_output_tokens: int = Field(64, ge=1, le=1_000_000, description="Tokens generated per request.")
+    decoding: DecodingConfig = Field(default_factory=DecodingConfig)
+    seed: int = Field(42, ge=0, description="Seeds prompt sampling and the engine.")
+    warmup: WarmupConfig = Field(default_factory=WarmupConfig)
+    baseline: BaselineConfig = Field(default_factory=BaselineConfig)
+    energy: EnergyConfig = Field(default_factory=EnergyConfig)
+    pytorch: PyTorchConfig | None = Field(None, description="PyTorch settings (backend: pytorch only).")
+    vllm: VllmConfig | None = Field(None, description="vLLM settings (backend: vllm only).")
+    trtllm: TrtllmConfig | None = Field(None, description="TensorRT-LLM settings (backend: trtllm only).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dataset_shorthand(cls, data: Any) -> Any:
+        """Accept ``dataset: builtin`` and ``dataset: prompts.jsonl`` as shorthands."""
+        if isinstance(data, dict) and isinstance(data.get("dataset"), str):
+            value = data["dataset"]
+            data = dict(data)
+            data["dataset"] = {"kind": "builtin"} if value == "builtin" else {"kind": "jsonl", "path": value}
+        return data
+
+    @model_validator(mode="after")
+    def _one_backend_section(self) -> ExperimentConfig:
+        for section in BACKEND_SECTIONS:
+            if section != self.backend and getattr(self, section) is not None:
+                raise ValueError(
+                    f"section '{section}' is set but backend is '{self.backend}'; "
+                    f"remove '{section}' or set backend: {section}"
+                )
+        if self.backend == "vllm" and self.vllm is not None and self.vllm.quantization and (
+            self.precision == "fp32"
+        ):
+            raise ValueError("vllm.quantization needs precision fp16 or bf16, not fp32")
+        return self
+
+    def backend_section(self) -> PyTorchConfig | VllmConfig | TrtllmConfig:
+        """The settings of this experiment's backend, defaults filled in when the section is absent."""
+        section = getattr(self, self.backend)
+        if section is not None:
+            return section  # type: ignore[no-any-return]
+        return {"pytorch": PyTorchConfig, "vllm": VllmConfig, "trtllm": TrtllmConfig}[self.backend]()
+
+    def with_resolved_paths(self, base_dir: Path) -> ExperimentConfig:
+        """Make a relative jsonl path absolute, so the config still works once copied elsewhere."""
+        if isinstance(self.dataset, JsonlDataset) and not Path(self.dataset.path).is_absolute():
+            resolved = str((base_dir / self.dataset.path).resolve())
+            return self.model_copy(update={"dataset": self.dataset.model_copy(update={"path": resolved})})
+        return self

@@ -1,0 +1,68 @@
+"""Health checks behind ``llem doctor``: each says what is wrong and what to do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llenergymeasure import RESULT_SCHEMA_VERSION
+from llenergymeasure.backends.registry import SERVICES
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check's verdict and, when it failed, the fix."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def run_checks() -> list[Check]:
+    """Engine, images and schema, NVIDIA runtime, NVML and GPUs."""
+    from llenergymeasure.dispatch.docker import SCHEMA_LABEL, docker_client, image_for
+    from llenergymeasure.errors import EnergyUnavailableError, ExecutorError
+
+    checks: list[Check] = []
+    client = None
+    try:
+        client = docker_client()
+        checks.append(Check("docker engine", True, f"server {client.version().get('Version', '?')}"))
+    except ExecutorError as exc:
+        checks.append(Check("docker engine", False, str(exc), "install Docker and start it, or use --executor local"))
+    if client is not None:
+        import docker
+
+        for service in SERVICES.values():
+            name = image_for(service)
+            try:
+                labels = client.images.get(name).labels or {}
+            except docker.errors.ImageNotFound:
+                checks.append(Check(f"image {service}", False, f"{name} missing", f"docker compose build {service}"))
+                continue
+            schema = labels.get(SCHEMA_LABEL)
+            ok = schema == RESULT_SCHEMA_VERSION
+            checks.append(Check(
+                f"image {service}", ok, f"{name}, result schema {schema}",
+                "" if ok else f"rebuild: docker compose build {service}",
+            ))
+        runtimes = (client.info() or {}).get("Runtimes", {}) or {}
+        checks.append(Check(
+            "nvidia runtime", "nvidia" in runtimes, f"runtimes: {', '.join(runtimes) or 'none'}",
+            "install nvidia-container-toolkit and restart dockerd",
+        ))
+    try:
+        from llenergymeasure.energy.nvml import NvmlDevices, load_pynvml
+
+        devices = NvmlDevices(load_pynvml())
+        names = ", ".join(f"{g.index}: {g.name}" for g in devices.info())
+        checks.append(Check("gpus visible", True, names))
+        readable = all(p is not None for p in devices.power_w())
+        checks.append(Check(
+            "nvml readable", readable,
+            "energy counter " + ("supported" if all(devices.counter_supported) else "unsupported (sampling)"),
+            "" if readable else "power readings failed; check driver and permissions",
+        ))
+    except EnergyUnavailableError as exc:
+        checks.append(Check("gpus visible", False, str(exc), "energy is only measured on NVIDIA GPUs with a driver"))
+    return checks

@@ -1,0 +1,64 @@
+"""``llem-exp CONFIG --out DIR``: run exactly one experiment and talk back only through files.
+
+Exit 0 with ``{stem}.json`` written, or non-zero with ``{stem}.error.json`` holding the traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("config_file", type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
+              help="Folder the result files are written to.")
+@click.option("--cycle", type=click.IntRange(min=1), default=1, show_default=True, help="Cycle number.")
+@click.option("--config-hash", default=None, help="Identity assigned by the campaign (default: hash of CONFIG).")
+@click.option("--stem", default=None, help="Result file name without extension (default: derived).")
+@click.option("--debug", is_flag=True, help="Verbose logging.")
+def main(
+    config_file: Path, out_dir: Path, cycle: int, config_hash: str | None, stem: str | None, debug: bool
+) -> None:
+    """Run one experiment described by CONFIG_FILE and write its result to --out."""
+    from llenergymeasure import logs
+
+    logs.configure("DEBUG" if debug else "INFO", unit=stem or config_file.stem)
+    from llenergymeasure.atomic import write_json_atomic
+    from llenergymeasure.errors import LlemError
+
+    error_stem = stem or config_file.stem
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        click.echo(f"error: {out_dir}: cannot create output folder ({exc.strerror})", err=True)
+        sys.exit(2)
+    try:
+        from llenergymeasure.campaign.hashing import config_hash as hash_of
+        from llenergymeasure.config.loader import load_experiment
+        from llenergymeasure.experiment.runner import run_experiment
+        from llenergymeasure.results.naming import result_stem
+
+        config = load_experiment(config_file)
+        chash = config_hash or hash_of(config)
+        error_stem = stem or result_stem(config, chash, cycle)
+        outcome = run_experiment(config, out_dir, error_stem, chash, cycle)
+    except Exception as exc:
+        expected = isinstance(exc, LlemError)
+        message = str(exc) if expected else f"{type(exc).__name__}: {exc}"
+        write_json_atomic(
+            out_dir / f"{error_stem}.error.json",
+            {"error_type": type(exc).__name__, "error_message": message, "traceback": traceback.format_exc()},
+        )
+        click.echo(f"error: {message}", err=True)
+        if debug or not expected:
+            traceback.print_exc()
+        sys.exit(exc.exit_code if isinstance(exc, LlemError) else 1)
+    click.echo(str(outcome.result_path))
+
+
+if __name__ == "__main__":  # pragma: no cover - the local executor runs `python -m` this module
+    main()

@@ -1,0 +1,204 @@
+"""One experiment, start to finish, in this process: the body of ``llem-exp``.
+
+Order matters for honest numbers: idle baseline before the model loads, warmup before the
+window, and only generation inside the window (no tokenizer loading, no file writes).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from loguru import logger
+
+from llenergymeasure import __version__
+from llenergymeasure.atomic import write_json_atomic
+from llenergymeasure.backends.base import RequestRecord
+from llenergymeasure.backends.registry import load_runner_class
+from llenergymeasure.campaign.manifest import utcnow
+from llenergymeasure.config.experiment import ExperimentConfig
+from llenergymeasure.energy.meter import EnergyMeasurement, EnergyMeter
+from llenergymeasure.energy.nvml import NvmlDevices, load_pynvml
+from llenergymeasure.errors import EnergyUnavailableError
+from llenergymeasure.experiment.baseline import baseline_power_w
+from llenergymeasure.experiment.environment import collect_environment
+from llenergymeasure.experiment.prompts import select_prompts
+from llenergymeasure.experiment.warmup import run_warmup
+from llenergymeasure.models.tiny import ensure_tiny_model, is_tiny
+from llenergymeasure.results.schema import Energy, ExperimentResult, Metrics, distribution
+from llenergymeasure.results.timeseries import write_timeseries
+
+
+@dataclass(frozen=True)
+class ExperimentOutcome:
+    """Where the result landed."""
+
+    result_path: Path
+    result: ExperimentResult
+
+
+def resolve_model(model: str) -> str:
+    """A built-in tiny model becomes its local build; anything else goes to the engine as given."""
+    return str(ensure_tiny_model(model)) if is_tiny(model) else model
+
+
+def open_devices(
+    config: ExperimentConfig, nvml_loader: Callable[[], ModuleType] = load_pynvml
+) -> tuple[NvmlDevices | None, str | None]:
+    """The GPUs to measure, or None and the reason energy is unavailable."""
+    try:
+        nvml = nvml_loader()
+        indices = config.energy.gpu_indices
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+        if indices is None and visible and all(p.strip().isdigit() for p in visible.split(",")):
+            indices = tuple(int(p) for p in visible.split(","))
+        return NvmlDevices(nvml, indices), None
+    except EnergyUnavailableError as exc:
+        return None, str(exc)
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    out_dir: Path,
+    stem: str,
+    config_hash: str,
+    cycle: int,
+    nvml_loader: Callable[[], ModuleType] = load_pynvml,
+) -> ExperimentOutcome:
+    """Measure one experiment and write ``{stem}.json`` (and ``{stem}.parquet``) into ``out_dir``."""
+    started = utcnow()
+    devices, no_energy_reason = open_devices(config, nvml_loader)
+    interval_s = config.energy.sample_interval_ms / 1000.0
+    baseline_w = None
+    if devices is not None and config.baseline.enabled:
+        baseline_w = baseline_power_w(devices, config.baseline, out_dir, interval_s)
+    elif devices is None:
+        logger.warning("energy unavailable: {}", no_energy_reason)
+
+    runner = load_runner_class(config.backend)(config)
+    model_path = resolve_model(config.model)
+    logger.info("loading {} on {} at {}", config.model, config.backend, config.precision)
+    runner.load(model_path)
+    prompts = select_prompts(config, runner.vocab_size)
+    batch = prompts[: _batch_size(config)]
+
+    def warm_step() -> float:
+        t = time.perf_counter()
+        runner.run(batch)
+        return time.perf_counter() - t
+
+    warm = run_warmup(config.warmup, warm_step)
+    if config.warmup.thermal_settle_s:
+        time.sleep(config.warmup.thermal_settle_s)
+    logger.info("warmup done ({} runs); measuring {} prompts", warm.runs, len(prompts))
+
+    meter = EnergyMeter(devices, interval_s, config.energy.method) if devices is not None else None
+    if meter is not None:
+        meter.begin()
+    t0 = time.perf_counter()
+    records = runner.run(prompts)
+    wall = time.perf_counter() - t0
+    measurement = meter.end() if meter is not None else None
+
+    memory = runner.memory()
+    described = runner.describe()
+    versions = runner.versions()
+    runner.teardown()
+
+    metrics = build_metrics(records, wall, memory.peak_bytes, memory.device, described.get("n_parameters"))
+    ts_name = None
+    if measurement is not None and measurement.samples:
+        ts_name = f"{stem}.parquet"
+        write_timeseries(out_dir / ts_name, measurement.samples, measurement.samples[0].t_s)
+    energy = build_energy(measurement, no_energy_reason, metrics, baseline_w, ts_name)
+    result = ExperimentResult(
+        llem_version=__version__,
+        config_hash=config_hash,
+        cycle=cycle,
+        config=config.model_dump(mode="json"),
+        started_at=started,
+        finished_at=utcnow(),
+        warmup_runs=warm.runs,
+        warmup_final_cv=warm.final_cv,
+        metrics=metrics,
+        energy=energy,
+        environment=collect_environment(devices, versions) | {"device": described.get("device")},
+    )
+    path = out_dir / f"{stem}.json"
+    write_json_atomic(path, result.model_dump(mode="json"))
+    logger.info(
+        "{:.1f} output tok/s, energy {}", metrics.output_tokens_per_s,
+        f"{energy.energy_per_output_token_j:.4g} J/token" if energy.available else "unavailable",
+    )
+    return ExperimentOutcome(result_path=path, result=result)
+
+
+def _batch_size(config: ExperimentConfig) -> int:
+    section: Any = config.backend_section()
+    return int(getattr(section, "batch_size", None) or getattr(section, "max_batch_size", None) or 1)
+
+
+def build_metrics(
+    records: list[RequestRecord], wall_s: float, peak: int | None, device: str, n_params: int | None
+) -> Metrics:
+    """Aggregate per-request records of the window into throughput and latency figures."""
+    n_in = sum(r.input_tokens for r in records)
+    n_out = sum(r.output_tokens for r in records)
+    ttft = [r.ttft_s for r in records if r.ttft_s is not None]
+    itl = [r.itl_s for r in records if r.itl_s is not None]
+    return Metrics(
+        n_requests=len(records),
+        input_tokens=n_in,
+        output_tokens=n_out,
+        wall_time_s=wall_s,
+        output_tokens_per_s=n_out / wall_s,
+        total_tokens_per_s=(n_in + n_out) / wall_s,
+        requests_per_s=len(records) / wall_s,
+        latency_s=distribution([r.latency_s for r in records]),
+        ttft_s=distribution(ttft) if ttft else None,
+        itl_s=distribution(itl) if itl else None,
+        peak_memory_bytes=peak,
+        memory_device=device,
+        n_parameters=n_params,
+        flops_estimate=2.0 * n_params * (n_in + n_out) if n_params else None,
+    )
+
+
+def build_energy(
+    m: EnergyMeasurement | None,
+    reason: str | None,
+    metrics: Metrics,
+    baseline_w: float | None,
+    timeseries_file: str | None,
+) -> Energy:
+    """Energy section of the result: derived per-token figures, or the reason there are none."""
+    if m is None:
+        return Energy(available=False, reason=reason or "no energy measurement")
+    adjusted = m.total_energy_j - baseline_w * m.duration_s if baseline_w is not None else None
+    per_token = (lambda e: e / metrics.output_tokens if metrics.output_tokens else None)
+    return Energy(
+        available=True,
+        method=m.method,
+        duration_s=m.duration_s,
+        total_energy_j=m.total_energy_j,
+        per_gpu_energy_j={str(k): v for k, v in m.per_gpu_energy_j.items()},
+        mean_power_w=m.mean_power_w,
+        energy_per_output_token_j=per_token(m.total_energy_j),
+        energy_per_request_j=m.total_energy_j / metrics.n_requests,
+        baseline_power_w=baseline_w,
+        adjusted_energy_j=adjusted,
+        adjusted_energy_per_output_token_j=per_token(adjusted) if adjusted is not None else None,
+        sampled_energy_j=m.sampled_energy_j,
+        counter_sampling_gap=m.counter_sampling_gap,
+        sample_count=m.sample_count,
+        sample_interval_s=m.sample_interval_s,
+        throttled=bool(m.throttle_reasons),
+        throttle_reasons=m.throttle_reasons,
+        notes=m.notes,
+        timeseries_file=timeseries_file,
+    )

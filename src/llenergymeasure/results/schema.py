@@ -1,0 +1,95 @@
+"""The result file: one JSON per experiment+cycle. Units are in every field name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from llenergymeasure import RESULT_SCHEMA_VERSION
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Distribution(_Model):
+    """Summary of a per-request quantity."""
+
+    mean: float
+    p50: float
+    p90: float
+    p99: float
+    min: float
+    max: float
+
+
+class Metrics(_Model):
+    """Throughput, latency and memory of the measured window."""
+
+    n_requests: int
+    input_tokens: int
+    output_tokens: int
+    wall_time_s: float
+    output_tokens_per_s: float
+    total_tokens_per_s: float
+    requests_per_s: float
+    latency_s: Distribution
+    ttft_s: Distribution | None = None
+    itl_s: Distribution | None = None
+    peak_memory_bytes: int | None = None
+    memory_device: str | None = None
+    n_parameters: int | None = None
+    flops_estimate: float | None = Field(None, description="2 x parameters x processed tokens (forward only).")
+
+
+class Energy(_Model):
+    """Energy of the measured window, or why there is none; never an invented number."""
+
+    available: bool
+    reason: str | None = None
+    method: str | None = None
+    duration_s: float | None = None
+    total_energy_j: float | None = None
+    per_gpu_energy_j: dict[str, float] = Field(default_factory=dict)
+    mean_power_w: float | None = None
+    energy_per_output_token_j: float | None = None
+    energy_per_request_j: float | None = None
+    baseline_power_w: float | None = None
+    adjusted_energy_j: float | None = Field(None, description="Total minus idle baseline over the window.")
+    adjusted_energy_per_output_token_j: float | None = None
+    sampled_energy_j: float | None = None
+    counter_sampling_gap: float | None = None
+    sample_count: int | None = None
+    sample_interval_s: float | None = None
+    throttled: bool = False
+    throttle_reasons: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    timeseries_file: str | None = None
+
+
+class ExperimentResult(_Model):
+    """Everything needed to interpret and reproduce one measurement."""
+
+    schema_version: str = RESULT_SCHEMA_VERSION
+    llem_version: str
+    config_hash: str
+    cycle: int
+    config: dict[str, Any]
+    started_at: str
+    finished_at: str
+    warmup_runs: int
+    warmup_final_cv: float | None = None
+    metrics: Metrics
+    energy: Energy
+    environment: dict[str, Any]
+
+
+def distribution(values: list[float]) -> Distribution:
+    """Mean and nearest-rank percentiles of ``values`` (non-empty)."""
+    s = sorted(values)
+
+    def pct(q: float) -> float:
+        return s[min(len(s) - 1, max(0, round(q * len(s) + 0.5) - 1))]
+
+    return Distribution(mean=sum(s) / len(s), p50=pct(0.5), p90=pct(0.9), p99=pct(0.99), min=s[0], max=s[-1])

@@ -1,0 +1,37 @@
+"""The power/telemetry timeseries beside each result, as parquet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from llenergymeasure.atomic import write_atomic
+from llenergymeasure.energy.sampler import Sample
+
+SCHEMA = pa.schema(
+    [
+        ("t_s", pa.float64()),
+        ("gpu", pa.int32()),
+        ("power_w", pa.float64()),
+        ("energy_mj", pa.uint64()),
+        ("temperature_c", pa.float64()),
+        ("utilization_pct", pa.float64()),
+        ("memory_used_bytes", pa.int64()),
+        ("throttle_reasons", pa.uint64()),
+    ]
+)
+
+
+def write_timeseries(path: Path, samples: list[Sample], t0_s: float) -> None:
+    """Write samples with time relative to the window start, atomically."""
+    cols = {name: [getattr(s, name) for s in samples] for name in SCHEMA.names}
+    cols["t_s"] = [s.t_s - t0_s for s in samples]
+    table = pa.table(cols, schema=SCHEMA)
+    write_atomic(path, lambda tmp: pq.write_table(table, tmp))
+
+
+def read_timeseries(path: Path) -> pa.Table:
+    """Read a timeseries file back."""
+    return pq.read_table(path)
