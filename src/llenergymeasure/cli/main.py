@@ -61,3 +61,6 @@ _register()
 def main() -> None:
     """Console-script entry."""
     cli()
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -33,6 +33,17 @@ def image_for(service: str) -> str:
     return os.environ.get(f"LLEM_IMAGE_{service.upper()}", f"llenergymeasure/{service}:{__version__}")
 
 
+def host_hf_cache() -> Path:
+    """The host's Hugging Face cache (``$HF_HOME`` or ``~/.cache/huggingface``), shared with containers
+    so weights are downloaded once; created here so it belongs to the host user, not to root."""
+    path = Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExecutorError(f"{path}: cannot create the model cache ({exc.strerror}); set HF_HOME") from None
+    return path
+
+
 def docker_client() -> Any:
     """A connected Docker SDK client, or an ExecutorError saying how to get one."""
     try:
@@ -108,8 +119,16 @@ class DockerExecutor:
 
     name = "docker"
 
-    def __init__(self, client: Any, gpus: str | None = None, poll_s: float = 0.5, shm_size: str = "8g") -> None:
+    def __init__(
+        self,
+        client: Any,
+        gpus: str | None = None,
+        poll_s: float = 0.5,
+        shm_size: str = "8g",
+        hf_cache: Path | None = None,
+    ) -> None:
         self.client = client
+        self.hf_cache = hf_cache or host_hf_cache()
         self.gpus = gpus
         self.poll_s = poll_s
         self.shm_size = shm_size
@@ -131,14 +150,16 @@ class DockerExecutor:
         config_in = f"{MOUNT}/{job.config_file.relative_to(job.campaign_dir).as_posix()}"
         env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
         env.update(job.env)
-        env.update({"LLEM_CACHE_DIR": f"{MOUNT}/.llem-cache", "HOME": "/tmp", "LLEM_IMAGE": image,
-                    "PYTHONUNBUFFERED": "1"})
+        env.update({"HOME": "/tmp", "LLEM_IMAGE": image, "PYTHONUNBUFFERED": "1"})
         try:
             container = self.client.containers.run(
                 image,
                 command=["llem-exp", *exp_command(job, config_in, MOUNT)],
                 detach=True,
-                volumes={str(job.campaign_dir.resolve()): {"bind": MOUNT, "mode": "rw"}},
+                volumes={
+                    str(job.campaign_dir.resolve()): {"bind": MOUNT, "mode": "rw"},
+                    str(self.hf_cache): {"bind": "/hf-cache", "mode": "rw"},
+                },
                 working_dir=MOUNT,
                 environment=env,
                 labels={LABEL_CAMPAIGN: str(job.campaign_dir.resolve()), LABEL_UNIT: job.key},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -90,6 +91,6 @@ def distribution(values: list[float]) -> Distribution:
     s = sorted(values)
 
     def pct(q: float) -> float:
-        return s[min(len(s) - 1, max(0, round(q * len(s) + 0.5) - 1))]
+        return s[min(len(s) - 1, max(0, math.ceil(q * len(s)) - 1))]
 
     return Distribution(mean=sum(s) / len(s), p50=pct(0.5), p90=pct(0.9), p99=pct(0.99), min=s[0], max=s[-1])

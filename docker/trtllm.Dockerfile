@@ -1,0 +1,29 @@
+# llenergymeasure trtllm service: runs exactly one experiment per container (llem-exp CONFIG).
+# TensorRT-LLM release image: TensorRT-LLM, torch and transformers come from the base.
+# Tests substitute a local Debian base via --build-arg BASE_IMAGE=... and install from
+# docker/wheels with --build-arg PIP_ARGS=--no-index (build containers reach no registry there).
+ARG BASE_IMAGE=nvcr.io/nvidia/tensorrt-llm/release:0.20.0
+FROM ${BASE_IMAGE}
+
+ARG RESULT_SCHEMA=1
+ARG LLEM_VERSION=0.1.0
+ARG PIP_ARGS=""
+LABEL org.llenergymeasure.result-schema=${RESULT_SCHEMA} \
+      org.llenergymeasure.version=${LLEM_VERSION} \
+      org.llenergymeasure.service=trtllm
+
+ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    HF_HOME=/hf-cache LLEM_CACHE_DIR=/hf-cache/llem LLEM_RESULTS_DIR=/results
+
+COPY docker/wheels/ /tmp/wheels/
+COPY pyproject.toml README.md /src/llem/
+COPY src/ /src/llem/src/
+# A venv that sees the base image's engine (torch/vLLM/TensorRT-LLM) and adds only llem on top.
+RUN python3 -m venv --system-site-packages /opt/llem \
+ && /opt/llem/bin/python -m pip install ${PIP_ARGS} --find-links /tmp/wheels "/src/llem" \
+ && rm -rf /tmp/wheels /src/llem
+ENV PATH=/opt/llem/bin:$PATH
+
+WORKDIR /configs
+ENTRYPOINT []
+CMD ["llem-exp", "--help"]

@@ -1,0 +1,56 @@
+"""Shared fixtures and the docker/gpu/slow markers' skip rules."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from llenergymeasure.models.tiny import ensure_tiny_model
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _docker_problem() -> str | None:
+    try:
+        import docker
+
+        docker.from_env(timeout=10).ping()
+    except Exception as exc:
+        return f"no reachable Docker engine ({type(exc).__name__}); start dockerd to run these tests"
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    docker_items = [i for i in items if "docker" in i.keywords]
+    if docker_items:
+        problem = _docker_problem()
+        if problem:
+            if IN_CI:
+                raise pytest.UsageError(f"CI=true but {problem}; docker tests must not be skipped in CI")
+            for item in docker_items:
+                item.add_marker(pytest.mark.skip(reason=problem))
+    gpu_items = [i for i in items if "gpu" in i.keywords]
+    if gpu_items and shutil.which("nvidia-smi") is None:
+        for item in gpu_items:
+            item.add_marker(pytest.mark.skip(reason="no NVIDIA GPU on this machine"))
+
+
+@pytest.fixture(scope="session")
+def llem_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A per-session model cache so tests never touch the user's."""
+    return tmp_path_factory.mktemp("llem-cache")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(llem_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("LLEM_CACHE_DIR", str(llem_cache))
+    yield
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(llem_cache: Path) -> Path:
+    return ensure_tiny_model("llem/tiny-llama", llem_cache)

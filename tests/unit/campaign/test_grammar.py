@@ -1,0 +1,205 @@
+"""The campaign grammar, through real files (the loader is a thin reader over the pure expansion)."""
+
+from pathlib import Path
+
+import pytest
+
+from llenergymeasure.campaign.grammar import deep_merge, nest, varying_fields
+from llenergymeasure.config.loader import load_campaign
+from llenergymeasure.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str, name: str = "c.yaml") -> Path:
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_fixed_fields_only_give_one_experiment(tmp_path: Path) -> None:
+    c = load_campaign(write(tmp_path, "name: one\nmodel: m\nbackend: pytorch\n")).config
+    assert len(c.experiments) == 1
+    assert c.name == "one"
+
+
+def test_name_defaults_to_file_stem(tmp_path: Path) -> None:
+    c = load_campaign(write(tmp_path, "model: m\nbackend: pytorch\n", "my camp.yaml")).config
+    assert c.name == "my-camp"
+
+
+def test_sweep_is_a_cartesian_product(tmp_path: Path) -> None:
+    c = load_campaign(write(tmp_path, """
+model: m
+backend: pytorch
+sweep:
+  precision: [fp16, bf16]
+  pytorch.batch_size: [1, 2, 4]
+""")).config
+    got = {(e.precision, e.pytorch.batch_size) for e in c.experiments}  # type: ignore[union-attr]
+    assert got == {(p, b) for p in ("fp16", "bf16") for b in (1, 2, 4)}
+
+
+def test_backend_scoped_axes_give_independent_grids(tmp_path: Path) -> None:
+    c = load_campaign(write(tmp_path, """
+model: m
+sweep:
+  backend: [pytorch, vllm]
+  precision: [fp16, bf16]
+  pytorch.batch_size: [1, 8]
+  vllm.max_num_seqs: [64, 128, 256]
+""")).config
+    pt = [e for e in c.experiments if e.backend == "pytorch"]
+    vl = [e for e in c.experiments if e.backend == "vllm"]
+    assert len(pt) == 4 and len(vl) == 6
+    assert all(e.vllm is None for e in pt) and all(e.pytorch is None for e in vl)
+    assert {e.vllm.max_num_seqs for e in vl} == {64, 128, 256}  # type: ignore[union-attr]
+
+
+def test_scoped_axis_for_a_backend_not_run_is_an_error(tmp_path: Path) -> None:
+    p = write(tmp_path, "model: m\nbackend: pytorch\nsweep:\n  vllm.max_num_seqs: [64]\n")
+    with pytest.raises(ConfigError, match=r"c.yaml:4: sweep.vllm.max_num_seqs: scoped to backend 'vllm'"):
+        load_campaign(p)
+
+
+def test_explicit_list_merges_over_fixed_fields(tmp_path: Path) -> None:
+    c = load_campaign(write(tmp_path, """
+model: m
+backend: pytorch
+n_prompts: 5
+experiments:
+  - {precision: fp16}
+  - {model: other, pytorch.batch_size: 3}
+""")).config
+    assert [(e.model, e.precision, e.n_prompts) for e in c.experiments] == [("m", "fp16", 5), ("other", "bf16", 5)]
+    assert c.experiments[1].pytorch.batch_size == 3  # type: ignore[union-attr]
+
+
+def test_sweep_then_explicit(tmp_path: Path) -> None:
+    c = load_campaign(write(tmp_path, """
+model: m
+backend: pytorch
+sweep: {precision: [fp16, bf16]}
+experiments:
+  - {precision: fp32}
+""")).config
+    assert [e.precision for e in c.experiments] == ["fp16", "bf16", "fp32"]
+
+
+def test_base_is_inherited_relative_to_campaign_with_campaign_keys_stripped(tmp_path: Path) -> None:
+    (tmp_path / "shared").mkdir()
+    write(tmp_path, """
+name: base-name
+model: base-model
+backend: pytorch
+n_prompts: 7
+decoding: {temperature: 0.5, do_sample: true}
+execution: {n_cycles: 9}
+sweep: {seed: [1, 2, 3]}
+""", "shared/base.yaml")
+    c = load_campaign(write(tmp_path, "name: child\nbase: shared/base.yaml\ndecoding: {top_p: 0.9}\n")).config
+    assert c.name == "child"
+    assert len(c.experiments) == 1  # the base's sweep is not inherited
+    e = c.experiments[0]
+    assert (e.model, e.n_prompts, e.decoding.temperature, e.decoding.top_p) == ("base-model", 7, 0.5, 0.9)
+    assert c.execution.n_cycles == 1
+
+
+def test_missing_base_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"c.yaml:1: base: file not found: .*nope.yaml"):
+        load_campaign(write(tmp_path, "base: nope.yaml\nmodel: m\nbackend: pytorch\n"))
+
+
+def test_invalid_grid_points_are_skipped_with_reason(tmp_path: Path) -> None:
+    loaded = load_campaign(write(tmp_path, """
+model: m
+backend: vllm
+sweep:
+  precision: [fp32, fp16]
+  vllm.quantization: [awq]
+"""))
+    assert [e.precision for e in loaded.config.experiments] == ["fp16"]
+    (skip,) = loaded.config.skipped_configs
+    assert skip.overrides == {"precision": "fp32", "vllm.quantization": "awq"}
+    assert "needs precision fp16 or bf16" in skip.reason
+    assert loaded.warnings == []  # 1 of 2 is not more than half
+
+
+def test_more_than_half_skipped_warns(tmp_path: Path) -> None:
+    loaded = load_campaign(write(tmp_path, """
+model: m
+backend: pytorch
+sweep:
+  max_output_tokens: [0, -1, 8]
+"""))
+    assert len(loaded.config.experiments) == 1
+    assert loaded.warnings == ["2 of 3 sweep configs are invalid and skipped"]
+
+
+def test_all_invalid_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"all 2 configs are invalid; first: max_output_tokens: Input should be"):
+        load_campaign(write(tmp_path, "model: m\nbackend: pytorch\nsweep: {max_output_tokens: [0, -1]}\n"))
+
+
+def test_duplicates_run_once(tmp_path: Path) -> None:
+    loaded = load_campaign(write(tmp_path, """
+model: m
+backend: pytorch
+sweep: {precision: [fp16, fp16, bf16]}
+experiments: [{precision: bf16}]
+"""))
+    assert [e.precision for e in loaded.config.experiments] == ["fp16", "bf16"]
+    assert loaded.config.duplicates == 2
+    assert "2 duplicate configs will run once" in loaded.warnings
+
+
+@pytest.mark.parametrize(
+    ("sweep", "message"),
+    [
+        ("{}", "sweep: must be a non-empty mapping"),
+        ("{precision: []}", "sweep.precision: empty list; give at least one value"),
+        ("{precision: fp16}", "sweep.precision: must be a list of values"),
+        ("{precison: [fp16]}", "sweep.precison: unknown field 'precison'; valid: backend"),
+        ("{pytorch.batch_sise: [1]}", "unknown field 'pytorch.batch_sise'; valid: attn_implementation"),
+        ("{model.x: [1]}", "sweep.model.x: 'model' has no sub-fields"),
+    ],
+)
+def test_bad_sweeps(tmp_path: Path, sweep: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.").replace("(", r"\(")):
+        load_campaign(write(tmp_path, f"model: m\nbackend: pytorch\nsweep: {sweep}\n"))
+
+
+def test_huge_grid_is_refused_before_expansion(tmp_path: Path) -> None:
+    axis = list(range(1, 101))
+    with pytest.raises(ConfigError, match="expands to 1000000 configs, more than the limit of 10000"):
+        load_campaign(write(tmp_path, f"model: m\nbackend: pytorch\nsweep:\n  seed: {axis}\n  n_prompts: {axis}\n"
+                            f"  max_output_tokens: {axis}\n"))
+
+
+def test_explicit_item_error_names_its_line(tmp_path: Path) -> None:
+    p = write(tmp_path, "model: m\nbackend: pytorch\nexperiments:\n  - precision: fp8\n")
+    with pytest.raises(ConfigError) as err:
+        load_campaign(p)
+    assert str(err.value) == (
+        f"{p}:4: experiments[0].precision: Input should be 'fp32', 'fp16' or 'bf16' (got 'fp8')"
+    )
+
+
+def test_execution_error_names_file_line_field(tmp_path: Path) -> None:
+    p = write(tmp_path, "model: m\nbackend: pytorch\nexecution:\n  n_cycles: 0\n")
+    with pytest.raises(ConfigError) as err:
+        load_campaign(p)
+    assert str(err.value) == f"{p}:4: execution.n_cycles: Input should be greater than or equal to 1 (got 0)"
+
+
+def test_unknown_top_level_key_suggests_the_right_one(tmp_path: Path) -> None:
+    p = write(tmp_path, "model: m\nbackend: pytorch\nprecison: fp16\n")
+    with pytest.raises(ConfigError, match=r"c.yaml:3: precison: unknown field; did you mean 'precision'\?"):
+        load_campaign(p)
+
+
+def test_helpers() -> None:
+    assert nest({"a.b": 1, "c": 2}) == {"a": {"b": 1}, "c": 2}
+    assert deep_merge({"a": {"b": 1, "c": 2}}, {"a": {"c": 3}}) == {"a": {"b": 1, "c": 3}}
+    from llenergymeasure.config.experiment import ExperimentConfig
+
+    cfgs = [ExperimentConfig(model="m", backend="pytorch", seed=s) for s in (1, 2)]
+    assert varying_fields(cfgs) == ["seed"]

@@ -1,0 +1,105 @@
+"""The meter against a fake NVML with known ground truth: within 0.5% on every path."""
+
+import time
+
+import pytest
+
+from llenergymeasure.energy.meter import EnergyMeter
+from llenergymeasure.energy.nvml import NvmlDevices, load_pynvml, throttle_flags
+from llenergymeasure.errors import EnergyUnavailableError
+from tests.fakes.nvml import FakeNvml
+
+
+def measure(fake: FakeNvml, method: str = "auto", window_s: float = 0.8, interval_s: float = 0.005):
+    devices = NvmlDevices(fake)
+    meter = EnergyMeter(devices, interval_s, method)  # type: ignore[arg-type]
+    meter.begin()
+    t0 = meter._t0
+    time.sleep(window_s)
+    m = meter.end()
+    t1 = t0 + m.duration_s
+    truth = sum(fake.energy_between_j(g, t0, t1) for g in range(fake.n_gpus))
+    return m, truth
+
+
+def test_counter_path_matches_ground_truth() -> None:
+    m, truth = measure(FakeNvml())
+    assert m.method == "counter"
+    assert m.total_energy_j == pytest.approx(truth, rel=0.005)
+    assert m.counter_sampling_gap is not None and m.counter_sampling_gap < 0.01
+
+
+def test_sampling_path_matches_ground_truth() -> None:
+    m, truth = measure(FakeNvml(counter_supported=False))
+    assert m.method == "sampling"
+    assert m.total_energy_j == pytest.approx(truth, rel=0.005)
+    assert m.sample_count > 50
+
+
+def test_sampling_forced_even_where_counter_exists() -> None:
+    m, truth = measure(FakeNvml(), method="sampling")
+    assert m.method == "sampling"
+    assert m.total_energy_j == pytest.approx(truth, rel=0.005)
+
+
+def test_counter_wrap_during_window() -> None:
+    fake = FakeNvml()
+    fake.counter_start_mj = 2**64 - 50_000  # wraps ~0.3 s in at ~150 W
+    m, truth = measure(fake)
+    assert m.method == "counter"
+    assert m.total_energy_j == pytest.approx(truth, rel=0.005)
+
+
+def test_missing_power_samples_are_bridged() -> None:
+    m, truth = measure(FakeNvml(counter_supported=False, fail_power_every=3))
+    assert m.total_energy_j == pytest.approx(truth, rel=0.005)
+    assert any("power samples failed" in n for n in m.notes)
+
+
+def test_counter_reset_falls_back_to_sampling() -> None:
+    fake = FakeNvml()
+    devices = NvmlDevices(fake)
+    meter = EnergyMeter(devices, 0.005)
+    meter.begin()
+    time.sleep(0.3)
+    fake.counter_start_mj = -10**12  # driver reload: the counter jumps backwards
+    m = meter.end()
+    assert m.method == "sampling"
+    assert any("reset" in n for n in m.notes)
+
+
+def test_multi_gpu_sums_and_keeps_per_gpu() -> None:
+    fake = FakeNvml(n_gpus=2, base_w=(100.0, 300.0))
+    m, truth = measure(fake)
+    assert m.total_energy_j == pytest.approx(truth, rel=0.005)
+    assert set(m.per_gpu_energy_j) == {0, 1}
+    assert m.per_gpu_energy_j[1] > 2 * m.per_gpu_energy_j[0]
+
+
+def test_throttle_reasons_are_flagged() -> None:
+    m, _ = measure(FakeNvml(throttle=0x20 | 0x4), window_s=0.05)
+    assert m.throttle_reasons == ["sw_power_cap", "sw_thermal"]
+    assert throttle_flags(0x1) == []
+
+
+def test_no_nvml_gives_a_clear_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pynvml
+
+    def fail() -> None:
+        raise pynvml.NVMLError(pynvml.NVML_ERROR_LIBRARY_NOT_FOUND)
+
+    monkeypatch.setattr(pynvml, "nvmlInit", fail)
+    with pytest.raises(EnergyUnavailableError, match="no NVIDIA driver or GPU is visible"):
+        load_pynvml()
+
+
+def test_bad_gpu_index() -> None:
+    with pytest.raises(EnergyUnavailableError, match=r"gpu_indices \[3\] not present; this machine has 1 GPUs"):
+        NvmlDevices(FakeNvml(), (3,))
+
+
+def test_info_and_driver() -> None:
+    d = NvmlDevices(FakeNvml())
+    (info,) = d.info()
+    assert (info.name, info.power_limit_w, info.energy_counter_supported) == ("Fake H100", 700.0, True)
+    assert d.driver() == {"driver_version": "550.54.15", "cuda_driver_version": "12.4"}

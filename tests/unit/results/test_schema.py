@@ -1,0 +1,26 @@
+from pathlib import Path
+
+import pytest
+
+from llenergymeasure.results.reader import InvalidResultError, read_result
+from llenergymeasure.results.schema import distribution
+
+
+def test_distribution_nearest_rank() -> None:
+    d = distribution([float(i) for i in range(1, 101)])
+    assert (d.mean, d.p50, d.p90, d.p99, d.min, d.max) == (50.5, 50.0, 90.0, 99.0, 1.0, 100.0)
+    assert distribution([2.0]).p99 == 2.0
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (None, "no result file"),
+    ("{trunc", "not JSON"),
+    ('{"schema_version": "0"}', "result schema '0', expected '1'"),
+    ('{"schema_version": "1", "cycle": 1}', "invalid at"),
+])
+def test_damaged_results_are_named(tmp_path: Path, content: str | None, message: str) -> None:
+    p = tmp_path / "r.json"
+    if content is not None:
+        p.write_text(content)
+    with pytest.raises(InvalidResultError, match=message):
+        read_result(p)
