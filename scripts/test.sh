@@ -9,6 +9,5 @@ if ! bash scripts/ensure-docker.sh; then
   if [ "${CI:-}" = "true" ]; then echo "CI=true and no Docker engine" >&2; exit 1; fi
   echo "no Docker engine: docker tests will be skipped"
 fi
-.venv/bin/ruff check src tests benchmarks
-.venv/bin/mypy
+bash scripts/lint.sh
 .venv/bin/pytest "$@"

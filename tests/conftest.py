@@ -48,7 +48,7 @@ def llem_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(autouse=True)
 def _isolated_cache(llem_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("LLEM_CACHE_DIR", str(llem_cache))
-    yield
+    return
 
 
 @pytest.fixture(scope="session")

@@ -16,8 +16,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BASE_IMAGE = "llem-test-base:bookworm"
 TEST_IMAGE = "llenergymeasure/pytorch:cpu-test"
-RUNTIME = ["torch", "transformers", "tokenizers", "pydantic", "pyyaml", "click", "docker", "loguru",
-           "nvidia-ml-py", "pyarrow", "rich"]
+RUNTIME = [
+    "torch",
+    "transformers",
+    "tokenizers",
+    "pydantic",
+    "pyyaml",
+    "click",
+    "docker",
+    "loguru",
+    "nvidia-ml-py",
+    "pyarrow",
+    "rich",
+]
 BUILD = ["setuptools>=68"]  # builds the llem sdist inside the image, offline
 
 

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+FILE_MODE = 0o644
+
 
 def write_atomic(path: Path, data: bytes | Callable[[Path], None]) -> None:
     """Replace ``path`` with ``data`` atomically.
@@ -25,6 +27,7 @@ def write_atomic(path: Path, data: bytes | Callable[[Path], None]) -> None:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     tmp = Path(tmp_name)
     try:
+        os.fchmod(fd, FILE_MODE)  # mkstemp makes 0600; results are meant to be shared
         if callable(data):
             os.close(fd)
             data(tmp)

@@ -13,4 +13,8 @@ def configure(level: str = "INFO", unit: str = "") -> None:
     """Log to stderr (looked up at write time, so progress bars can redirect it) with a unit prefix."""
     logger.remove()
     logger.configure(extra={"unit": f"[{unit}] " if unit else ""})
-    logger.add(lambda msg: sys.stderr.write(msg), level=level, format=FORMAT, colorize=sys.stderr.isatty())
+    logger.add(_to_stderr, level=level, format=FORMAT, colorize=sys.stderr.isatty())
+
+
+def _to_stderr(message: str) -> None:
+    sys.stderr.write(message)

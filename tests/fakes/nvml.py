@@ -88,7 +88,7 @@ class FakeNvml:
         self.power_reads += 1
         if self.fail_power_every and self.power_reads % self.fail_power_every == 0:
             raise NVMLError(15)
-        return int(round(self.power_at(h, self.clock()) * 1000))
+        return round(self.power_at(h, self.clock()) * 1000)
 
     def nvmlDeviceGetTotalEnergyConsumption(self, h: int) -> int:
         if not self.counter_supported:

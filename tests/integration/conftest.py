@@ -22,12 +22,17 @@ baseline: {enabled: false}
 """
 
 
-def llem(*args: str, cwd: Path, check: bool = True, env: dict[str, str] | None = None,
-         timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def llem(
+    *args: str, cwd: Path, check: bool = True, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
     """Run the real CLI in a subprocess, as a user would."""
     proc = subprocess.run(
-        [sys.executable, "-m", "llenergymeasure.cli.main", *args], cwd=cwd, capture_output=True, text=True,
-        env={**os.environ, **(env or {})}, timeout=timeout,
+        [sys.executable, "-m", "llenergymeasure.cli.main", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"llem {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")

@@ -40,7 +40,7 @@ n_prompts: 1
 max_output_tokens: 2
 warmup: {{n_runs: 0}}
 experiments:
-  - {{model: {tmp_path / 'missing-model'}}}
+  - {{model: {tmp_path / "missing-model"}}}
   - {{model: llem/tiny-llama}}
 execution: {{max_retries: 1}}
 """)
@@ -48,7 +48,9 @@ execution: {{max_retries: 1}}
     assert proc.returncode == 1
     d = only_campaign_dir(tmp_path / "res")
     first, second = manifest(d)["entries"]
-    assert first["status"] == "failed" and first["error_type"] and first["error_message"]
+    assert first["status"] == "failed"
+    assert first["error_type"]
+    assert first["error_message"]
     assert second["status"] == "completed"
 
     again = llem("campaign", "resume", str(d), cwd=tmp_path, check=False)
@@ -60,13 +62,24 @@ execution: {{max_retries: 1}}
     assert manifest(d)["entries"][0]["retry_count"] == 1
 
 
-def test_sigkill_mid_campaign_then_resume_completes_each_unit_exactly_once(
-    tmp_path: Path, fast_campaign: Path
-) -> None:
+def test_sigkill_mid_campaign_then_resume_completes_each_unit_exactly_once(tmp_path: Path, fast_campaign: Path) -> None:
     host = subprocess.Popen(
-        [sys.executable, "-m", "llenergymeasure.cli.main", "campaign", "up", str(fast_campaign),
-         "--executor", "local", "--results-dir", "res"],
-        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy(),
+        [
+            sys.executable,
+            "-m",
+            "llenergymeasure.cli.main",
+            "campaign",
+            "up",
+            str(fast_campaign),
+            "--executor",
+            "local",
+            "--results-dir",
+            "res",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=os.environ.copy(),
     )
     deadline = time.monotonic() + 300
     d = None

@@ -36,10 +36,16 @@ def test_cpu_run_without_nvml_says_energy_unavailable(tmp_path: Path) -> None:
     r = read_result(out.result_path, config_hash(c), 1)
     m = r.metrics
     assert (m.n_requests, m.output_tokens) == (5, 30)  # ignore_eos: exactly max_output_tokens each
-    assert m.output_tokens_per_s > 0 and m.latency_s.max >= m.latency_s.min > 0
-    assert m.ttft_s is not None and m.itl_s is not None and m.ttft_s.mean <= m.latency_s.mean
-    assert m.memory_device == "cpu" and m.peak_memory_bytes and m.peak_memory_bytes > 0
-    assert m.n_parameters and m.flops_estimate == 2.0 * m.n_parameters * (m.input_tokens + m.output_tokens)
+    assert m.output_tokens_per_s > 0
+    assert m.latency_s.max >= m.latency_s.min > 0
+    assert m.ttft_s is not None
+    assert m.itl_s is not None
+    assert m.ttft_s.mean <= m.latency_s.mean
+    assert m.memory_device == "cpu"
+    assert m.peak_memory_bytes
+    assert m.peak_memory_bytes > 0
+    assert m.n_parameters
+    assert m.flops_estimate == 2.0 * m.n_parameters * (m.input_tokens + m.output_tokens)
     assert r.energy.available is False
     assert r.energy.reason == "NVML could not start (test)"
     assert r.energy.total_energy_j is None
@@ -52,15 +58,19 @@ def test_run_with_fake_nvml_reports_energy_and_timeseries(tmp_path: Path) -> Non
     c = cfg(n_prompts=8, energy={"sample_interval_ms": 5}, baseline={"enabled": True, "duration_s": 0.2})
     out = run_experiment(c, tmp_path, "r", config_hash(c), 2, nvml_loader=lambda: fake)  # type: ignore[arg-type,return-value]
     e = out.result.energy
-    assert e.available and e.method == "counter"
-    assert e.total_energy_j and e.duration_s
+    assert e.available
+    assert e.method == "counter"
+    assert e.total_energy_j
+    assert e.duration_s
     # Mean power must be within the fake's curve (150 W ± 60 W).
     assert 90 <= e.total_energy_j / e.duration_s <= 210
     assert e.energy_per_output_token_j == pytest.approx(e.total_energy_j / out.result.metrics.output_tokens)
-    assert e.baseline_power_w and 90 <= e.baseline_power_w <= 210
+    assert e.baseline_power_w
+    assert 90 <= e.baseline_power_w <= 210
     assert e.adjusted_energy_j == pytest.approx(e.total_energy_j - e.baseline_power_w * e.duration_s)
     table = pq.read_table(tmp_path / "r.parquet")
-    assert table.num_rows == e.sample_count and table.column("t_s")[0].as_py() == 0.0
+    assert table.num_rows == e.sample_count
+    assert table.column("t_s")[0].as_py() == 0.0
     assert set(table.column_names) >= {"power_w", "energy_mj", "temperature_c", "throttle_reasons"}
     assert out.result.environment["gpus"][0]["name"] == "Fake H100"
     assert list(tmp_path.glob("baseline_*.json"))  # cached for the next experiment
@@ -69,16 +79,32 @@ def test_run_with_fake_nvml_reports_energy_and_timeseries(tmp_path: Path) -> Non
 def test_llem_exp_cli_writes_result_or_error_file(tmp_path: Path) -> None:
     good = tmp_path / "good.yaml"
     good.write_text(FAST)
-    proc = subprocess.run([sys.executable, "-m", "llenergymeasure.experiment.entrypoint", str(good),
-                           "--out", str(tmp_path / "out"), "--cycle", "3"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "llenergymeasure.experiment.entrypoint",
+            str(good),
+            "--out",
+            str(tmp_path / "out"),
+            "--cycle",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
     (result,) = (tmp_path / "out").glob("*.json")
-    assert result.name.startswith("llem--tiny-llama_pytorch_fp32_") and result.name.endswith("_c3.json")
+    assert result.name.startswith("llem--tiny-llama_pytorch_fp32_")
+    assert result.name.endswith("_c3.json")
 
     bad = tmp_path / "bad.yaml"
     bad.write_text(FAST.replace("n_prompts: 2", "n_prompts: 0"))
-    proc = subprocess.run([sys.executable, "-m", "llenergymeasure.experiment.entrypoint", str(bad),
-                           "--out", str(tmp_path / "out")], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "llenergymeasure.experiment.entrypoint", str(bad), "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1] == (
         f"error: {bad}:5: n_prompts: Input should be greater than or equal to 1 (got 0)"
@@ -89,7 +115,19 @@ def test_llem_exp_cli_writes_result_or_error_file(tmp_path: Path) -> None:
 def test_missing_model_fails_with_error_file(tmp_path: Path) -> None:
     good = tmp_path / "m.yaml"
     good.write_text(FAST.replace("llem/tiny-llama", str(tmp_path / "no-such-model")))
-    proc = subprocess.run([sys.executable, "-m", "llenergymeasure.experiment.entrypoint", str(good),
-                           "--out", str(tmp_path), "--stem", "s"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "llenergymeasure.experiment.entrypoint",
+            str(good),
+            "--out",
+            str(tmp_path),
+            "--stem",
+            "s",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 1
     assert "error_type" in (tmp_path / "s.error.json").read_text()

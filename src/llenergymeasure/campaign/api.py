@@ -9,8 +9,8 @@ from llenergymeasure.campaign.layout import CampaignLayout
 from llenergymeasure.campaign.orchestrator import (
     Event,
     EventSink,
-    noop,
     load_execution,
+    noop,
     prepare_campaign,
     recover,
     run_pending,

@@ -80,8 +80,8 @@ def expand(doc: YamlDoc, base: dict[str, Any] | None = None) -> Expansion:
 
     candidates: list[tuple[dict[str, Any], dict[str, Any] | None]] = []  # (config dict, grid overrides)
     if sweep is not None:
-        for overrides in _grid(doc, sweep, fixed):
-            candidates.append((deep_merge(fixed, nest(overrides)), overrides))
+        for point in _grid(doc, sweep, fixed):
+            candidates.append((deep_merge(fixed, nest(point)), point))
     explicit_start = len(candidates)
     if explicit is not None:
         if not isinstance(explicit, list) or not explicit:

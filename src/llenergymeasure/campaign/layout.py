@@ -65,8 +65,7 @@ def create_campaign_dir(results_root: Path, name: str, now: datetime | None = No
         layout.logs.mkdir()
     except OSError as exc:
         raise CampaignError(
-            f"{results_root}: cannot create campaign directory ({exc.strerror or exc}); "
-            "choose a writable --results-dir"
+            f"{results_root}: cannot create campaign directory ({exc.strerror or exc}); choose a writable --results-dir"
         ) from None
     return layout
 

@@ -102,19 +102,19 @@ def transition(entry: ManifestEntry, status: Status, **changes: Any) -> Manifest
 
 
 def start(entry: ManifestEntry) -> ManifestEntry:
-    """pending → running; clears the previous attempt's outcome."""
+    """Pending → running; clears the previous attempt's outcome."""
     return transition(
         entry, "running", started_at=utcnow(), completed_at=None, error_type=None, error_message=None, handle=None
     )
 
 
 def complete(entry: ManifestEntry, result_file: str) -> ManifestEntry:
-    """running → completed with its result file."""
+    """Running → completed with its result file."""
     return transition(entry, "completed", result_file=result_file, completed_at=utcnow(), handle=None)
 
 
 def fail(entry: ManifestEntry, error_type: str, error_message: str) -> ManifestEntry:
-    """running → failed, with the reason kept for status and retries."""
+    """Running → failed, with the reason kept for status and retries."""
     return transition(
         entry,
         "failed",
@@ -126,6 +126,6 @@ def fail(entry: ManifestEntry, error_type: str, error_message: str) -> ManifestE
 
 
 def requeue(entry: ManifestEntry) -> ManifestEntry:
-    """running (orphaned by a crash) or failed (retry) → pending; a retry counts against the limit."""
+    """Running (orphaned by a crash) or failed (retry) → pending; a retry counts against the limit."""
     retries = entry.retry_count + (1 if entry.status == "failed" else 0)
     return transition(entry, "pending", retry_count=retries, handle=None)

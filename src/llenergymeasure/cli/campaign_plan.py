@@ -19,14 +19,21 @@ def plan(campaign_file: Path, as_json: bool) -> None:
     loaded, p = plan_campaign(campaign_file)
     cfg = p.config
     if as_json:
-        click.echo(json.dumps({
-            "name": cfg.name,
-            "design_hash": cfg.campaign_design_hash,
-            "experiments": [{"exp_id": e.exp_id, "config_hash": e.config_hash, **e.summary} for e in p.experiments],
-            "units": [u.key for u in p.units],
-            "skipped": [s.model_dump() for s in cfg.skipped_configs],
-            "warnings": loaded.warnings,
-        }, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "name": cfg.name,
+                    "design_hash": cfg.campaign_design_hash,
+                    "experiments": [
+                        {"exp_id": e.exp_id, "config_hash": e.config_hash, **e.summary} for e in p.experiments
+                    ],
+                    "units": [u.key for u in p.units],
+                    "skipped": [s.model_dump() for s in cfg.skipped_configs],
+                    "warnings": loaded.warnings,
+                },
+                indent=2,
+            )
+        )
         return
     out = console()
     out.print(plan_table(p))

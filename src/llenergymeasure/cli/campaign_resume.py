@@ -9,14 +9,24 @@ import click
 
 @click.command()
 @click.argument("campaign_dir", type=click.Path(path_type=Path), required=False)
-@click.option("--results-dir", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
-              help="Where to look for the latest campaign when DIR is omitted.")
-@click.option("--executor", type=click.Choice(["auto", "local", "docker"]), default=None,
-              help="Default: the executor the campaign was started with.")
+@click.option(
+    "--results-dir",
+    type=click.Path(path_type=Path),
+    default=Path("results"),
+    show_default=True,
+    help="Where to look for the latest campaign when DIR is omitted.",
+)
+@click.option(
+    "--executor",
+    type=click.Choice(["auto", "local", "docker"]),
+    default=None,
+    help="Default: the executor the campaign was started with.",
+)
 @click.option("--force", is_flag=True, help="Resume even if the campaign file's design hash changed.")
 def resume(campaign_dir: Path | None, results_dir: Path, executor: str | None, force: bool) -> None:
     """Resume CAMPAIGN_DIR (default: the most recently active campaign under --results-dir)."""
-    from llenergymeasure.campaign.api import resume as run_resume, status
+    from llenergymeasure.campaign.api import resume as run_resume
+    from llenergymeasure.campaign.api import status
     from llenergymeasure.campaign.layout import latest_campaign_dir
     from llenergymeasure.cli.progress import progress_events
     from llenergymeasure.cli.render import console, counts_line, manifest_table

@@ -9,8 +9,13 @@ import click
 
 @click.command()
 @click.argument("campaign_dir", type=click.Path(path_type=Path), required=False)
-@click.option("--results-dir", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
-              help="Where to look for the latest campaign when DIR is omitted.")
+@click.option(
+    "--results-dir",
+    type=click.Path(path_type=Path),
+    default=Path("results"),
+    show_default=True,
+    help="Where to look for the latest campaign when DIR is omitted.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest counters and entries as JSON.")
 def status(campaign_dir: Path | None, results_dir: Path, as_json: bool) -> None:
     """Show the state of CAMPAIGN_DIR (default: the most recently active campaign)."""

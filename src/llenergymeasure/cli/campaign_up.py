@@ -9,13 +9,24 @@ import click
 
 @click.command()
 @click.argument("campaign_file", type=click.Path(path_type=Path))
-@click.option("--results-dir", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
-              help="Folder under which the campaign directory is created.")
-@click.option("--executor", type=click.Choice(["auto", "local", "docker"]), default="auto", show_default=True,
-              help="auto: docker when the engine and images are there, else local subprocesses.")
+@click.option(
+    "--results-dir",
+    type=click.Path(path_type=Path),
+    default=Path("results"),
+    show_default=True,
+    help="Folder under which the campaign directory is created.",
+)
+@click.option(
+    "--executor",
+    type=click.Choice(["auto", "local", "docker"]),
+    default="auto",
+    show_default=True,
+    help="auto: docker when the engine and images are there, else local subprocesses.",
+)
 def up(campaign_file: Path, results_dir: Path, executor: str) -> None:
     """Run every experiment and cycle of CAMPAIGN_FILE, checkpointing each one."""
-    from llenergymeasure.campaign.api import plan_campaign, up as run_up
+    from llenergymeasure.campaign.api import plan_campaign
+    from llenergymeasure.campaign.api import up as run_up
     from llenergymeasure.cli.progress import progress_events
     from llenergymeasure.cli.render import console, counts_line, manifest_table
     from llenergymeasure.dispatch.select import make_executor

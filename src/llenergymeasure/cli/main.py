@@ -14,6 +14,7 @@ class LlemGroup(click.Group):
     """Turns every expected error into one line and an exit code; tracebacks only with --debug."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; LlemError becomes ``error: ...`` on stderr and its exit code."""
         from llenergymeasure.errors import LlemError
 
         try:
@@ -61,6 +62,7 @@ _register()
 def main() -> None:
     """Console-script entry."""
     cli()
+
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -15,7 +15,10 @@ from llenergymeasure.campaign.orchestrator import Event, EventSink
 def progress_events(total: int, done: int) -> Iterator[EventSink]:
     """Yield an event sink that advances a bar and logs each unit's outcome."""
     bar = Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
         transient=True,
     )
     task = bar.add_task("campaign", total=total, completed=done)

@@ -39,9 +39,7 @@ def describe_error(err: Any, model: type[BaseModel] | None) -> str:
     return f"{path}: {msg}"
 
 
-def format_validation_error(
-    exc: ValidationError, model: type[BaseModel], doc: YamlDoc | None, prefix: Loc = ()
-) -> str:
+def format_validation_error(exc: ValidationError, model: type[BaseModel], doc: YamlDoc | None, prefix: Loc = ()) -> str:
     """First error of ``exc`` as ``file:line: field: problem``; the count of others is appended."""
     errors = exc.errors()
     first = errors[0]

@@ -80,9 +80,7 @@ class BaselineConfig(_Strict):
 
     enabled: bool = Field(True, description="Measure idle power (needs NVML; skipped without it).")
     duration_s: float = Field(5.0, gt=0.0, le=600, description="Idle measurement length.")
-    validity_s: float = Field(
-        1800.0, ge=0.0, description="Reuse a baseline cached in the output folder for this long."
-    )
+    validity_s: float = Field(1800.0, ge=0.0, description="Reuse a baseline cached in the output folder for this long.")
 
 
 class EnergyConfig(_Strict):
@@ -137,18 +135,20 @@ class ExperimentConfig(_Strict):
                     f"section '{section}' is set but backend is '{self.backend}'; "
                     f"remove '{section}' or set backend: {section}"
                 )
-        if self.backend == "vllm" and self.vllm is not None and self.vllm.quantization and (
-            self.precision == "fp32"
-        ):
+        if self.backend == "vllm" and self.vllm is not None and self.vllm.quantization and (self.precision == "fp32"):
             raise ValueError("vllm.quantization needs precision fp16 or bf16, not fp32")
         return self
 
     def backend_section(self) -> PyTorchConfig | VllmConfig | TrtllmConfig:
         """The settings of this experiment's backend, defaults filled in when the section is absent."""
-        section = getattr(self, self.backend)
+        section: PyTorchConfig | VllmConfig | TrtllmConfig | None = getattr(self, self.backend)
         if section is not None:
-            return section  # type: ignore[no-any-return]
-        return {"pytorch": PyTorchConfig, "vllm": VllmConfig, "trtllm": TrtllmConfig}[self.backend]()
+            return section
+        if self.backend == "vllm":
+            return VllmConfig()
+        if self.backend == "trtllm":
+            return TrtllmConfig()
+        return PyTorchConfig()
 
     def with_resolved_paths(self, base_dir: Path) -> ExperimentConfig:
         """Make a relative jsonl path absolute, so the config still works once copied elsewhere."""

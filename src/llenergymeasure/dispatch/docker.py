@@ -34,8 +34,10 @@ def image_for(service: str) -> str:
 
 
 def host_hf_cache() -> Path:
-    """The host's Hugging Face cache (``$HF_HOME`` or ``~/.cache/huggingface``), shared with containers
-    so weights are downloaded once; created here so it belongs to the host user, not to root."""
+    """The host's Hugging Face cache (``$HF_HOME`` or ``~/.cache/huggingface``), shared with containers.
+
+    Weights are then downloaded once; it is created here so it belongs to the host user, not root.
+    """
     path = Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -196,9 +198,7 @@ class DockerExecutor:
 
     def cleanup_orphans(self, campaign_dir: Path, handles: list[str]) -> list[str]:
         """Remove every container labelled with this campaign directory (a crashed host's leftovers)."""
-        found = self.client.containers.list(
-            all=True, filters={"label": f"{LABEL_CAMPAIGN}={campaign_dir.resolve()}"}
-        )
+        found = self.client.containers.list(all=True, filters={"label": f"{LABEL_CAMPAIGN}={campaign_dir.resolve()}"})
         removed = []
         for container in found:
             _remove(container)

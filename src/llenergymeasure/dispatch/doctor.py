@@ -42,15 +42,23 @@ def run_checks() -> list[Check]:
                 continue
             schema = labels.get(SCHEMA_LABEL)
             ok = schema == RESULT_SCHEMA_VERSION
-            checks.append(Check(
-                f"image {service}", ok, f"{name}, result schema {schema}",
-                "" if ok else f"rebuild: docker compose build {service}",
-            ))
+            checks.append(
+                Check(
+                    f"image {service}",
+                    ok,
+                    f"{name}, result schema {schema}",
+                    "" if ok else f"rebuild: docker compose build {service}",
+                )
+            )
         runtimes = (client.info() or {}).get("Runtimes", {}) or {}
-        checks.append(Check(
-            "nvidia runtime", "nvidia" in runtimes, f"runtimes: {', '.join(runtimes) or 'none'}",
-            "install nvidia-container-toolkit and restart dockerd",
-        ))
+        checks.append(
+            Check(
+                "nvidia runtime",
+                "nvidia" in runtimes,
+                f"runtimes: {', '.join(runtimes) or 'none'}",
+                "install nvidia-container-toolkit and restart dockerd",
+            )
+        )
     try:
         from llenergymeasure.energy.nvml import NvmlDevices, load_pynvml
 
@@ -58,11 +66,14 @@ def run_checks() -> list[Check]:
         names = ", ".join(f"{g.index}: {g.name}" for g in devices.info())
         checks.append(Check("gpus visible", True, names))
         readable = all(p is not None for p in devices.power_w())
-        checks.append(Check(
-            "nvml readable", readable,
-            "energy counter " + ("supported" if all(devices.counter_supported) else "unsupported (sampling)"),
-            "" if readable else "power readings failed; check driver and permissions",
-        ))
+        checks.append(
+            Check(
+                "nvml readable",
+                readable,
+                "energy counter " + ("supported" if all(devices.counter_supported) else "unsupported (sampling)"),
+                "" if readable else "power readings failed; check driver and permissions",
+            )
+        )
     except EnergyUnavailableError as exc:
         checks.append(Check("gpus visible", False, str(exc), "energy is only measured on NVIDIA GPUs with a driver"))
     return checks

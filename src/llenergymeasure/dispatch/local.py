@@ -6,6 +6,7 @@ so a timeout or a crash never leaves a measuring process behind.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -25,17 +26,22 @@ _PR_SET_PDEATHSIG = 1
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child
-    try:
+    with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:
-        pass
 
 
 def exp_command(job: UnitJob, config_path: str, out_dir: str) -> list[str]:
     """Arguments of ``llem-exp`` for ``job`` (shared by the local and docker executors)."""
     return [
-        config_path, "--out", out_dir, "--cycle", str(job.cycle),
-        "--config-hash", job.config_hash, "--stem", job.stem,
+        config_path,
+        "--out",
+        out_dir,
+        "--cycle",
+        str(job.cycle),
+        "--config-hash",
+        job.config_hash,
+        "--stem",
+        job.stem,
     ]
 
 
@@ -50,13 +56,22 @@ class LocalExecutor:
 
     def run(self, job: UnitJob, on_started: Callable[[str], None]) -> JobOutcome:
         """Start the child, stream its output to the log, enforce the watchdog."""
-        argv = [self.python, "-m", "llenergymeasure.experiment.entrypoint",
-                *exp_command(job, str(job.config_file), str(job.campaign_dir))]
+        argv = [
+            self.python,
+            "-m",
+            "llenergymeasure.experiment.entrypoint",
+            *exp_command(job, str(job.config_file), str(job.campaign_dir)),
+        ]
         env = {**os.environ, **job.env, "PYTHONUNBUFFERED": "1"}
         try:
             proc = subprocess.Popen(
-                argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=env, start_new_session=True, preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                argv,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
         except OSError as exc:
             raise ExecutorError(f"cannot start llem-exp with {self.python}: {exc}") from exc

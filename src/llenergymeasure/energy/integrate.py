@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 # nvmlDeviceGetTotalEnergyConsumption returns an unsigned long long in mJ.
@@ -12,7 +13,7 @@ def trapezoid_energy_j(times_s: Sequence[float], power_w: Sequence[float | None]
     """Integrate sampled power over time; samples that failed (None) are bridged by their neighbours."""
     pts = [(t, p) for t, p in zip(times_s, power_w, strict=True) if p is not None]
     total = 0.0
-    for (t0, p0), (t1, p1) in zip(pts, pts[1:], strict=False):
+    for (t0, p0), (t1, p1) in itertools.pairwise(pts):
         total += (t1 - t0) * (p0 + p1) / 2.0
     return total
 

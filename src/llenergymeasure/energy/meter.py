@@ -69,8 +69,9 @@ class EnergyMeter:
         notes: list[str] = []
 
         sampled = {
-            gpu: trapezoid_energy_j([s.t_s for s in samples if s.gpu == gpu],
-                                    [s.power_w for s in samples if s.gpu == gpu])
+            gpu: trapezoid_energy_j(
+                [s.t_s for s in samples if s.gpu == gpu], [s.power_w for s in samples if s.gpu == gpu]
+            )
             for gpu in self.devices.indices
         }
         counted: dict[int, float] | None = None

@@ -31,9 +31,7 @@ class PowerSampler:
     start and stop, so the timeseries always spans the whole measured window.
     """
 
-    def __init__(
-        self, devices: NvmlDevices, interval_s: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, devices: NvmlDevices, interval_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.devices = devices
         self.interval_s = interval_s
         self.clock = clock

@@ -14,15 +14,20 @@ import click
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("config_file", type=click.Path(path_type=Path))
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
-              envvar="LLEM_RESULTS_DIR", help="Folder the result files are written to [env: LLEM_RESULTS_DIR].")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=Path("results"),
+    show_default=True,
+    envvar="LLEM_RESULTS_DIR",
+    help="Folder the result files are written to [env: LLEM_RESULTS_DIR].",
+)
 @click.option("--cycle", type=click.IntRange(min=1), default=1, show_default=True, help="Cycle number.")
 @click.option("--config-hash", default=None, help="Identity assigned by the campaign (default: hash of CONFIG).")
 @click.option("--stem", default=None, help="Result file name without extension (default: derived).")
 @click.option("--debug", is_flag=True, help="Verbose logging.")
-def main(
-    config_file: Path, out_dir: Path, cycle: int, config_hash: str | None, stem: str | None, debug: bool
-) -> None:
+def main(config_file: Path, out_dir: Path, cycle: int, config_hash: str | None, stem: str | None, debug: bool) -> None:
     """Run one experiment described by CONFIG_FILE and write its result to --out."""
     from llenergymeasure import logs
 

@@ -132,7 +132,8 @@ def run_experiment(
     path = out_dir / f"{stem}.json"
     write_json_atomic(path, result.model_dump(mode="json"))
     logger.info(
-        "{:.1f} output tok/s, energy {}", metrics.output_tokens_per_s,
+        "{:.1f} output tok/s, energy {}",
+        metrics.output_tokens_per_s,
         f"{energy.energy_per_output_token_j:.4g} J/token" if energy.available else "unavailable",
     )
     return ExperimentOutcome(result_path=path, result=result)
@@ -180,7 +181,10 @@ def build_energy(
     if m is None:
         return Energy(available=False, reason=reason or "no energy measurement")
     adjusted = m.total_energy_j - baseline_w * m.duration_s if baseline_w is not None else None
-    per_token = (lambda e: e / metrics.output_tokens if metrics.output_tokens else None)
+
+    def per_token(energy_j: float) -> float | None:
+        return energy_j / metrics.output_tokens if metrics.output_tokens else None
+
     return Energy(
         available=True,
         method=m.method,

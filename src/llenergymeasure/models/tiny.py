@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 TINY_MODELS = ("llem/tiny-llama", "llem/tiny-gpt2")
 _BUILD_VERSION = "v1"
@@ -55,7 +56,13 @@ def build_tiny_model(model: str, out: Path) -> None:
     """Train the tokenizer and save a seeded random model of the named architecture into ``out``."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import (
+        GPT2Config,
+        GPT2LMHeadModel,
+        LlamaConfig,
+        LlamaForCausalLM,
+        PreTrainedTokenizerFast,
+    )
 
     from llenergymeasure.experiment.prompts import builtin_prompts
 
@@ -74,14 +81,20 @@ def build_tiny_model(model: str, out: Path) -> None:
     vocab = len(fast)
     ids = {"bos_token_id": fast.bos_token_id, "eos_token_id": fast.eos_token_id, "pad_token_id": fast.pad_token_id}
     torch.manual_seed(0)
+    net: Any
     if model.endswith("llama"):
-        cfg = LlamaConfig(
-            vocab_size=vocab, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048, **ids,
+        llama = LlamaConfig(
+            vocab_size=vocab,
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=2048,
+            **ids,
         )
-        net = LlamaForCausalLM(cfg)
+        net = LlamaForCausalLM(llama)
     else:
-        cfg = GPT2Config(vocab_size=vocab, n_embd=64, n_layer=2, n_head=4, n_positions=2048, **ids)
-        net = GPT2LMHeadModel(cfg)
+        net = GPT2LMHeadModel(GPT2Config(vocab_size=vocab, n_embd=64, n_layer=2, n_head=4, n_positions=2048, **ids))
     net.save_pretrained(out)
     fast.save_pretrained(out)

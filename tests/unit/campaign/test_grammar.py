@@ -27,30 +27,42 @@ def test_name_defaults_to_file_stem(tmp_path: Path) -> None:
 
 
 def test_sweep_is_a_cartesian_product(tmp_path: Path) -> None:
-    c = load_campaign(write(tmp_path, """
+    c = load_campaign(
+        write(
+            tmp_path,
+            """
 model: m
 backend: pytorch
 sweep:
   precision: [fp16, bf16]
   pytorch.batch_size: [1, 2, 4]
-""")).config
+""",
+        )
+    ).config
     got = {(e.precision, e.pytorch.batch_size) for e in c.experiments}  # type: ignore[union-attr]
     assert got == {(p, b) for p in ("fp16", "bf16") for b in (1, 2, 4)}
 
 
 def test_backend_scoped_axes_give_independent_grids(tmp_path: Path) -> None:
-    c = load_campaign(write(tmp_path, """
+    c = load_campaign(
+        write(
+            tmp_path,
+            """
 model: m
 sweep:
   backend: [pytorch, vllm]
   precision: [fp16, bf16]
   pytorch.batch_size: [1, 8]
   vllm.max_num_seqs: [64, 128, 256]
-""")).config
+""",
+        )
+    ).config
     pt = [e for e in c.experiments if e.backend == "pytorch"]
     vl = [e for e in c.experiments if e.backend == "vllm"]
-    assert len(pt) == 4 and len(vl) == 6
-    assert all(e.vllm is None for e in pt) and all(e.pytorch is None for e in vl)
+    assert len(pt) == 4
+    assert len(vl) == 6
+    assert all(e.vllm is None for e in pt)
+    assert all(e.pytorch is None for e in vl)
     assert {e.vllm.max_num_seqs for e in vl} == {64, 128, 256}  # type: ignore[union-attr]
 
 
@@ -61,32 +73,44 @@ def test_scoped_axis_for_a_backend_not_run_is_an_error(tmp_path: Path) -> None:
 
 
 def test_explicit_list_merges_over_fixed_fields(tmp_path: Path) -> None:
-    c = load_campaign(write(tmp_path, """
+    c = load_campaign(
+        write(
+            tmp_path,
+            """
 model: m
 backend: pytorch
 n_prompts: 5
 experiments:
   - {precision: fp16}
   - {model: other, pytorch.batch_size: 3}
-""")).config
+""",
+        )
+    ).config
     assert [(e.model, e.precision, e.n_prompts) for e in c.experiments] == [("m", "fp16", 5), ("other", "bf16", 5)]
     assert c.experiments[1].pytorch.batch_size == 3  # type: ignore[union-attr]
 
 
 def test_sweep_then_explicit(tmp_path: Path) -> None:
-    c = load_campaign(write(tmp_path, """
+    c = load_campaign(
+        write(
+            tmp_path,
+            """
 model: m
 backend: pytorch
 sweep: {precision: [fp16, bf16]}
 experiments:
   - {precision: fp32}
-""")).config
+""",
+        )
+    ).config
     assert [e.precision for e in c.experiments] == ["fp16", "bf16", "fp32"]
 
 
 def test_base_is_inherited_relative_to_campaign_with_campaign_keys_stripped(tmp_path: Path) -> None:
     (tmp_path / "shared").mkdir()
-    write(tmp_path, """
+    write(
+        tmp_path,
+        """
 name: base-name
 model: base-model
 backend: pytorch
@@ -94,7 +118,9 @@ n_prompts: 7
 decoding: {temperature: 0.5, do_sample: true}
 execution: {n_cycles: 9}
 sweep: {seed: [1, 2, 3]}
-""", "shared/base.yaml")
+""",
+        "shared/base.yaml",
+    )
     c = load_campaign(write(tmp_path, "name: child\nbase: shared/base.yaml\ndecoding: {top_p: 0.9}\n")).config
     assert c.name == "child"
     assert len(c.experiments) == 1  # the base's sweep is not inherited
@@ -109,13 +135,18 @@ def test_missing_base_file(tmp_path: Path) -> None:
 
 
 def test_invalid_grid_points_are_skipped_with_reason(tmp_path: Path) -> None:
-    loaded = load_campaign(write(tmp_path, """
+    loaded = load_campaign(
+        write(
+            tmp_path,
+            """
 model: m
 backend: vllm
 sweep:
   precision: [fp32, fp16]
   vllm.quantization: [awq]
-"""))
+""",
+        )
+    )
     assert [e.precision for e in loaded.config.experiments] == ["fp16"]
     (skip,) = loaded.config.skipped_configs
     assert skip.overrides == {"precision": "fp32", "vllm.quantization": "awq"}
@@ -124,12 +155,17 @@ sweep:
 
 
 def test_more_than_half_skipped_warns(tmp_path: Path) -> None:
-    loaded = load_campaign(write(tmp_path, """
+    loaded = load_campaign(
+        write(
+            tmp_path,
+            """
 model: m
 backend: pytorch
 sweep:
   max_output_tokens: [0, -1, 8]
-"""))
+""",
+        )
+    )
     assert len(loaded.config.experiments) == 1
     assert loaded.warnings == ["2 of 3 sweep configs are invalid and skipped"]
 
@@ -140,12 +176,17 @@ def test_all_invalid_is_an_error(tmp_path: Path) -> None:
 
 
 def test_duplicates_run_once(tmp_path: Path) -> None:
-    loaded = load_campaign(write(tmp_path, """
+    loaded = load_campaign(
+        write(
+            tmp_path,
+            """
 model: m
 backend: pytorch
 sweep: {precision: [fp16, fp16, bf16]}
 experiments: [{precision: bf16}]
-"""))
+""",
+        )
+    )
     assert [e.precision for e in loaded.config.experiments] == ["fp16", "bf16"]
     assert loaded.config.duplicates == 2
     assert "2 duplicate configs will run once" in loaded.warnings
@@ -170,17 +211,20 @@ def test_bad_sweeps(tmp_path: Path, sweep: str, message: str) -> None:
 def test_huge_grid_is_refused_before_expansion(tmp_path: Path) -> None:
     axis = list(range(1, 101))
     with pytest.raises(ConfigError, match="expands to 1000000 configs, more than the limit of 10000"):
-        load_campaign(write(tmp_path, f"model: m\nbackend: pytorch\nsweep:\n  seed: {axis}\n  n_prompts: {axis}\n"
-                            f"  max_output_tokens: {axis}\n"))
+        load_campaign(
+            write(
+                tmp_path,
+                f"model: m\nbackend: pytorch\nsweep:\n  seed: {axis}\n  n_prompts: {axis}\n"
+                f"  max_output_tokens: {axis}\n",
+            )
+        )
 
 
 def test_explicit_item_error_names_its_line(tmp_path: Path) -> None:
     p = write(tmp_path, "model: m\nbackend: pytorch\nexperiments:\n  - precision: fp8\n")
     with pytest.raises(ConfigError) as err:
         load_campaign(p)
-    assert str(err.value) == (
-        f"{p}:4: experiments[0].precision: Input should be 'fp32', 'fp16' or 'bf16' (got 'fp8')"
-    )
+    assert str(err.value) == (f"{p}:4: experiments[0].precision: Input should be 'fp32', 'fp16' or 'bf16' (got 'fp8')")
 
 
 def test_execution_error_names_file_line_field(tmp_path: Path) -> None:

@@ -11,12 +11,22 @@ from llenergymeasure.errors import ManifestError
 
 
 def entry(key: str = "exp001_c1") -> ManifestEntry:
-    return ManifestEntry(key=key, exp_id="exp001", config_hash="ab" * 8, backend="pytorch", service="pytorch",
-                         cycle=1, config_file="configs/exp001.yaml", result_file=f"{key}.json")
+    return ManifestEntry(
+        key=key,
+        exp_id="exp001",
+        config_hash="ab" * 8,
+        backend="pytorch",
+        service="pytorch",
+        cycle=1,
+        config_file="configs/exp001.yaml",
+        result_file=f"{key}.json",
+    )
 
 
 def store(tmp_path: Path, n: int = 3) -> ManifestStore:
-    m = CampaignManifest(campaign="c", design_hash="d" * 16, llem_version="0", entries=[entry(f"u{i}") for i in range(n)])
+    m = CampaignManifest(
+        campaign="c", design_hash="d" * 16, llem_version="0", entries=[entry(f"u{i}") for i in range(n)]
+    )
     s = ManifestStore(tmp_path / "manifest.json", m)
     assert s.save()
     return s
@@ -24,7 +34,8 @@ def store(tmp_path: Path, n: int = 3) -> ManifestStore:
 
 def test_happy_path_transitions() -> None:
     e = mf.start(entry())
-    assert e.status == "running" and e.started_at
+    assert e.status == "running"
+    assert e.started_at
     e = mf.complete(e, "r.json")
     assert (e.status, e.result_file) == ("completed", "r.json")
 
@@ -87,10 +98,13 @@ def test_failed_write_warns_and_continues(tmp_path: Path, monkeypatch: pytest.Mo
     assert not s.save()
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    ("{not json", "manifest unreadable"),
-    ('{"campaign": "c"}', "manifest invalid at"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "manifest unreadable"),
+        ('{"campaign": "c"}', "manifest invalid at"),
+    ],
+)
 def test_corrupt_manifest_is_reported_and_left_alone(tmp_path: Path, content: str, message: str) -> None:
     p = tmp_path / "manifest.json"
     p.write_text(content)

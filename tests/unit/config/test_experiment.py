@@ -25,7 +25,10 @@ def test_dataset_shorthands() -> None:
     cfg = ExperimentConfig.model_validate({"model": "m", "backend": "pytorch", "dataset": "p.jsonl"})
     assert isinstance(cfg.dataset, JsonlDataset)
     assert cfg.dataset.path == "p.jsonl"
-    assert ExperimentConfig.model_validate({"model": "m", "backend": "pytorch", "dataset": "builtin"}).dataset.kind == "builtin"
+    assert (
+        ExperimentConfig.model_validate({"model": "m", "backend": "pytorch", "dataset": "builtin"}).dataset.kind
+        == "builtin"
+    )
 
 
 def test_vllm_quantization_needs_half_precision() -> None:

@@ -26,7 +26,8 @@ def test_counter_path_matches_ground_truth() -> None:
     m, truth = measure(FakeNvml())
     assert m.method == "counter"
     assert m.total_energy_j == pytest.approx(truth, rel=0.005)
-    assert m.counter_sampling_gap is not None and m.counter_sampling_gap < 0.01
+    assert m.counter_sampling_gap is not None
+    assert m.counter_sampling_gap < 0.01
 
 
 def test_sampling_path_matches_ground_truth() -> None:
@@ -62,7 +63,7 @@ def test_counter_reset_falls_back_to_sampling() -> None:
     meter = EnergyMeter(devices, 0.005)
     meter.begin()
     time.sleep(0.3)
-    fake.counter_start_mj = -10**12  # driver reload: the counter jumps backwards
+    fake.counter_start_mj = -(10**12)  # driver reload: the counter jumps backwards
     m = meter.end()
     assert m.method == "sampling"
     assert any("reset" in n for n in m.notes)

@@ -4,17 +4,21 @@ from llenergymeasure.config.experiment import ExperimentConfig
 from llenergymeasure.results.naming import result_stem, slug
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("meta-llama/Llama-3.1-8B", "meta-llama--Llama-3.1-8B"),
-    ("../../etc/passwd", "--etc--passwd".strip("-.") and "etc--passwd"),
-    ("..", "model"),
-    ("a b:c", "a-b-c"),
-    ("C:\\models\\x", "C---models--x"),
-])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("meta-llama/Llama-3.1-8B", "meta-llama--Llama-3.1-8B"),
+        ("../../etc/passwd", "--etc--passwd".strip("-.") and "etc--passwd"),
+        ("..", "model"),
+        ("a b:c", "a-b-c"),
+        ("C:\\models\\x", "C---models--x"),
+    ],
+)
 def test_slug_never_escapes(name: str, expected: str) -> None:
     s = slug(name)
     assert s == expected
-    assert "/" not in s and not s.startswith(".")
+    assert "/" not in s
+    assert not s.startswith(".")
 
 
 def test_result_stem() -> None:

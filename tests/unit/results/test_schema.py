@@ -12,12 +12,15 @@ def test_distribution_nearest_rank() -> None:
     assert distribution([2.0]).p99 == 2.0
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    (None, "no result file"),
-    ("{trunc", "not JSON"),
-    ('{"schema_version": "0"}', "result schema '0', expected '1'"),
-    ('{"schema_version": "1", "cycle": 1}', "invalid at"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no result file"),
+        ("{trunc", "not JSON"),
+        ('{"schema_version": "0"}', "result schema '0', expected '1'"),
+        ('{"schema_version": "1", "cycle": 1}', "invalid at"),
+    ],
+)
 def test_damaged_results_are_named(tmp_path: Path, content: str | None, message: str) -> None:
     p = tmp_path / "r.json"
     if content is not None:

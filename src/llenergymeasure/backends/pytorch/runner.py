@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import resource
 import time
 from collections.abc import Sequence
@@ -138,10 +139,8 @@ class PyTorchRunner:
     def versions(self) -> dict[str, str]:
         """torch, transformers and CUDA versions."""
         out = {"torch": torch.__version__, "cuda": str(torch.version.cuda)}
-        try:
+        with contextlib.suppress(PackageNotFoundError):
             out["transformers"] = version("transformers")
-        except PackageNotFoundError:  # pragma: no cover
-            pass
         return out
 
     def describe(self) -> dict[str, Any]:

@@ -15,9 +15,7 @@ class VllmConfig(BaseModel):
     tensor_parallel_size: int = Field(1, ge=1, le=64, description="GPUs the model is sharded over.")
     max_num_seqs: int = Field(256, ge=1, description="Maximum sequences in one scheduler batch.")
     max_num_batched_tokens: int | None = Field(None, ge=1, description="Token budget per scheduler step.")
-    gpu_memory_utilization: float = Field(
-        0.9, gt=0.0, le=1.0, description="Fraction of GPU memory vLLM may claim."
-    )
+    gpu_memory_utilization: float = Field(0.9, gt=0.0, le=1.0, description="Fraction of GPU memory vLLM may claim.")
     enforce_eager: bool = Field(False, description="Disable CUDA graphs.")
     enable_prefix_caching: bool = Field(False, description="Share KV blocks between common prefixes.")
     enable_chunked_prefill: bool | None = Field(None, description="None keeps vLLM's default.")

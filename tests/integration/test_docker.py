@@ -1,0 +1,267 @@
+"""Campaigns through real containers on a real Docker engine (the CPU test image of the pytorch service).
+
+Never skipped under CI=true (see tests/conftest.py); elsewhere skipped when no engine is reachable.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from llenergymeasure import RESULT_SCHEMA_VERSION
+from llenergymeasure.dispatch.docker import LABEL_CAMPAIGN, SCHEMA_LABEL
+from tests.dockerimage import BASE_IMAGE, ROOT, build_test_image
+from tests.integration.conftest import FAST, attempts_that_measured, llem, manifest, only_campaign_dir
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+FAULT_SCRIPT = r"""#!/bin/sh
+# Stand-in llem-exp that misbehaves as its config's model name says.
+cfg="$1"; out=""; stem=""
+while [ $# -gt 0 ]; do case "$1" in --out) out="$2"; shift;; --stem) stem="$2"; shift;; esac; shift; done
+case "$(cat "$cfg")" in
+  *fault/exit*) [ -n "$HF_TOKEN" ] && echo "hf token present"; echo "boom" >&2; exit 3;;
+  *fault/hang*) while true; do echo "still working"; sleep 0.5; done;;
+  *fault/silent*) echo "starting"; sleep 600;;
+  *fault/corrupt*) printf '{"schema_version": "1", "trunc' > "$out/$stem.json"; exit 0;;
+esac
+exit 9
+"""
+
+
+@pytest.fixture(scope="session")
+def client():  # type: ignore[no-untyped-def]
+    import docker
+
+    return docker.from_env(timeout=600)
+
+
+@pytest.fixture(scope="session")
+def pytorch_image(client) -> str:  # type: ignore[no-untyped-def]
+    return build_test_image(client)
+
+
+@pytest.fixture(scope="session")
+def fault_image(client, pytorch_image: str) -> str:  # type: ignore[no-untyped-def]
+    script = FAULT_SCRIPT.replace("\\", "\\\\").replace("\n", "\\n").replace("'", "'\"'\"'")
+    dockerfile = (
+        f"FROM {BASE_IMAGE}\n"
+        f"LABEL {SCHEMA_LABEL}={RESULT_SCHEMA_VERSION}\n"
+        f"RUN printf '{script}' > /usr/local/bin/llem-exp && chmod +x /usr/local/bin/llem-exp\n"
+    )
+    tag = "llenergymeasure/fault:test"
+    client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
+    return tag
+
+
+@pytest.fixture
+def docker_env(tmp_path: Path, pytorch_image: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    env = {"LLEM_IMAGE_PYTORCH": pytorch_image, "HF_HOME": str(tmp_path / "hf"), "LLEM_GPUS": "none"}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    return env
+
+
+def labelled(client, campaign_dir: Path) -> list:  # type: ignore[no-untyped-def]
+    return client.containers.list(all=True, filters={"label": f"{LABEL_CAMPAIGN}={campaign_dir.resolve()}"})
+
+
+def test_two_configs_two_cycles_through_real_containers(
+    tmp_path: Path,
+    fast_campaign: Path,
+    docker_env: dict[str, str],
+    client,  # type: ignore[no-untyped-def]
+) -> None:
+    proc = llem("campaign", "up", str(fast_campaign), "--executor", "docker", "--results-dir", "res", cwd=tmp_path)
+    assert "4 units: 4 completed" in proc.stdout
+    d = only_campaign_dir(tmp_path / "res")
+    m = manifest(d)
+    assert m["executor"] == "docker"
+    for e in m["entries"]:
+        assert e["status"] == "completed"
+        r = json.loads((d / e["result_file"]).read_text())
+        assert (r["config_hash"], r["cycle"]) == (e["config_hash"], e["cycle"])
+        assert r["environment"]["container_image"] == docker_env["LLEM_IMAGE_PYTORCH"]
+        assert "warmup done" in (d / "logs" / f"{e['result_file'].removesuffix('.json')}.log").read_text()
+    assert labelled(client, d) == []  # every container removed
+
+
+def test_sigkill_host_while_container_runs_then_resume(
+    tmp_path: Path,
+    fast_campaign: Path,
+    docker_env: dict[str, str],
+    client,  # type: ignore[no-untyped-def]
+) -> None:
+    host = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llenergymeasure.cli.main",
+            "campaign",
+            "up",
+            str(fast_campaign),
+            "--executor",
+            "docker",
+            "--results-dir",
+            "res",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=os.environ.copy(),
+    )
+    d = None
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        found = list((tmp_path / "res").glob("fast_*/manifest.json")) if (tmp_path / "res").exists() else []
+        if found:
+            d = found[0].parent
+            try:
+                entries = manifest(d)["entries"]
+            except ValueError:
+                entries = []
+            if len(entries) > 1 and entries[1]["status"] == "running" and entries[1]["handle"]:
+                break
+        time.sleep(0.05)
+    host.send_signal(signal.SIGKILL)
+    host.wait()
+    assert d is not None
+    killed = manifest(d)["entries"][1]
+    assert killed["handle"].startswith("container:")
+    assert len(labelled(client, d)) == 1  # the orphan outlived its host
+
+    proc = llem("campaign", "resume", str(d), cwd=tmp_path)
+    assert "removed 1 orphaned unit(s)" in proc.stderr
+    assert "4 units: 4 completed" in proc.stdout
+    m = manifest(d)
+    assert [e["status"] for e in m["entries"]] == ["completed"] * 4
+    for e in m["entries"]:
+        stem = e["result_file"].removesuffix(".json")
+        assert (d / e["result_file"]).is_file()
+        assert attempts_that_measured(d, stem) <= (2 if e["key"] == killed["key"] else 1)
+    assert labelled(client, d) == []
+
+
+def test_failing_hanging_and_corrupt_containers_are_failed_and_the_campaign_goes_on(
+    tmp_path: Path,
+    fault_image: str,
+    docker_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    client,  # type: ignore[no-untyped-def]
+) -> None:
+    monkeypatch.setenv("LLEM_IMAGE_PYTORCH", fault_image)
+    monkeypatch.setenv("HF_TOKEN", "hf_SECRET_never_logged")
+    camp = tmp_path / "faults.yaml"
+    camp.write_text("""
+name: faults
+backend: pytorch
+experiments:
+  - {model: fault/exit}
+  - {model: fault/hang}
+  - {model: fault/silent}
+  - {model: fault/corrupt}
+execution: {unit_timeout_s: 6, idle_timeout_s: 3}
+""")
+    proc = llem("campaign", "up", str(camp), "--executor", "docker", "--results-dir", "res", cwd=tmp_path, check=False)
+    assert proc.returncode == 1
+    d = only_campaign_dir(tmp_path / "res")
+    got = {
+        e["config_summary"]["model"]: (e["status"], e["error_type"], e["error_message"]) for e in manifest(d)["entries"]
+    }
+    assert got["fault/exit"] == ("failed", "ExitCode", "llem-exp exited with code 3")
+    assert got["fault/hang"][:2] == ("failed", "Timeout")
+    assert "unit timeout of 6 s" in got["fault/hang"][2]
+    assert got["fault/silent"][:2] == ("failed", "Hung")
+    assert "no output for 3 s" in got["fault/silent"][2]
+    assert got["fault/corrupt"][:2] == ("failed", "InvalidResult")
+    assert "not JSON" in got["fault/corrupt"][2]
+    assert labelled(client, d) == []
+    # The token reached the container but nothing the host wrote.
+    assert "hf token present" in "".join(p.read_text() for p in (d / "logs").iterdir())
+    for path in d.rglob("*"):
+        if path.is_file():
+            assert "hf_SECRET" not in path.read_text(errors="replace"), path
+    assert "hf_SECRET" not in proc.stdout + proc.stderr
+
+
+def test_image_with_another_result_schema_is_refused(
+    tmp_path: Path,
+    fast_campaign: Path,
+    docker_env: dict[str, str],
+    client,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+) -> None:
+    tag = "llenergymeasure/old-schema:test"
+    client.images.build(fileobj=io.BytesIO(f"FROM {BASE_IMAGE}\nLABEL {SCHEMA_LABEL}=0\n".encode()), tag=tag, rm=True)
+    monkeypatch.setenv("LLEM_IMAGE_PYTORCH", tag)
+    llem(
+        "campaign", "up", str(fast_campaign), "--executor", "docker", "--results-dir", "res", cwd=tmp_path, check=False
+    )
+    e = manifest(only_campaign_dir(tmp_path / "res"))["entries"][0]
+    assert e["error_type"] == "LaunchError"
+    assert f"image {tag} writes result schema '0' but this llem reads '1'" in e["error_message"]
+
+
+def cpu_compose(tmp_path: Path) -> Path:
+    """The shipped compose file minus what a GPU-less sandbox cannot grant (GPU reservation, memlock)."""
+    data = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    for service in data["services"].values():
+        service.pop("deploy")
+        service.pop("ulimits")
+    out = tmp_path / "docker-compose.cpu.yml"
+    out.write_text(yaml.safe_dump(data, sort_keys=False))
+    return out
+
+
+@pytest.mark.parametrize("compose", ["v1", "v2"])
+def test_compose_run_llem_exp_as_documented(
+    tmp_path: Path, compose: str, pytorch_image: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    binary = "/usr/bin/docker-compose" if compose == "v1" else str(Path(sys.executable).parent / "docker-compose")
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "results").mkdir()
+    (tmp_path / "configs" / "cfg.yaml").write_text(FAST)
+    env = {
+        **os.environ,
+        "LLEM_VERSION": pytorch_image.split(":")[1],
+        "LLEM_CONFIG_DIR": str(tmp_path / "configs"),
+        "LLEM_RESULTS_DIR": str(tmp_path / "results"),
+        "COMPOSE_PROJECT_NAME": f"llemtest{compose}",
+    }
+    proc = subprocess.run(
+        [binary, "-f", str(cpu_compose(tmp_path)), "run", "--rm", "pytorch", "llem-exp", "cfg.yaml"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    (result,) = (tmp_path / "results").glob("*.json")
+    assert result.name.startswith("llem--tiny-llama_pytorch_fp32_")
+    assert json.loads(result.read_text())["metrics"]["n_requests"] == 2
+
+
+@pytest.mark.parametrize("compose", ["v1", "v2"])
+def test_shipped_compose_file_validates(compose: str) -> None:
+    binary = "/usr/bin/docker-compose" if compose == "v1" else str(Path(sys.executable).parent / "docker-compose")
+    if not shutil.which(binary):
+        pytest.fail(f"{binary} missing; scripts/setup.sh --dev and scripts/ensure-docker.sh install it")
+    proc = subprocess.run([binary, "-f", str(ROOT / "docker-compose.yml"), "config"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    services = yaml.safe_load(proc.stdout)["services"]
+    assert set(services) == {"pytorch", "vllm", "trtllm"}
+    for s in services.values():
+        (device,) = s["deploy"]["resources"]["reservations"]["devices"]
+        assert device["driver"] == "nvidia"
+        assert device["capabilities"] == ["gpu"]
+        assert s["ipc"] == "host"
