@@ -92,6 +92,7 @@ def test_two_configs_two_cycles_through_real_containers(
         r = json.loads((d / e["result_file"]).read_text())
         assert (r["config_hash"], r["cycle"]) == (e["config_hash"], e["cycle"])
         assert r["environment"]["container_image"] == docker_env["LLEM_IMAGE_PYTORCH"]
+        assert r["environment"]["container_image_id"] == client.images.get(docker_env["LLEM_IMAGE_PYTORCH"]).id
         assert "warmup done" in (d / "logs" / f"{e['result_file'].removesuffix('.json')}.log").read_text()
     assert labelled(client, d) == []  # every container removed
 

@@ -73,6 +73,7 @@ def test_run_with_fake_nvml_reports_energy_and_timeseries(tmp_path: Path) -> Non
     assert table.column("t_s")[0].as_py() == 0.0
     assert set(table.column_names) >= {"power_w", "energy_mj", "temperature_c", "throttle_reasons"}
     assert out.result.environment["gpus"][0]["name"] == "Fake H100"
+    assert (e.temperature_start_c, e.temperature_end_c, e.throttled) == (55, 55, False)
     assert list(tmp_path.glob("baseline_*.json"))  # cached for the next experiment
 
 

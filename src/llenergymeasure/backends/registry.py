@@ -20,6 +20,9 @@ _RUNNERS: dict[str, str] = {
     "trtllm": "llenergymeasure.backends.trtllm.runner:TrtllmRunner",
 }
 
+# The engine package each runner needs, imported first so a missing engine is named clearly.
+_ENGINES: dict[str, str] = {"pytorch": "transformers", "vllm": "vllm", "trtllm": "tensorrt_llm"}
+
 # Docker Compose service (and image) that runs each backend.
 SERVICES: dict[str, str] = {"pytorch": "pytorch", "vllm": "vllm", "trtllm": "trtllm"}
 
@@ -37,6 +40,7 @@ def load_runner_class(name: str) -> Any:
         raise BackendError(f"unknown backend {name!r}; valid: {', '.join(_RUNNERS)}") from None
     module_name, _, attr = target.partition(":")
     try:
+        importlib.import_module(_ENGINES[name])
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise BackendError(

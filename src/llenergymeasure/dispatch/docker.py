@@ -82,8 +82,8 @@ def _image_exists(client: Any, name: str) -> bool:
         return False
 
 
-def check_image(client: Any, name: str) -> None:
-    """Refuse an image that is missing or writes another result schema than this host reads."""
+def check_image(client: Any, name: str) -> str:
+    """Refuse an image that is missing or writes another result schema than this host reads; return its id."""
     import docker
 
     try:
@@ -97,6 +97,7 @@ def check_image(client: Any, name: str) -> None:
             f"image {name} writes result schema {found!r} but this llem reads {RESULT_SCHEMA_VERSION!r}; "
             "rebuild the image from this checkout (docker compose build)"
         )
+    return str(image.id)
 
 
 def gpu_requests(client: Any, gpus: str | None) -> list[Any]:
@@ -134,7 +135,7 @@ class DockerExecutor:
         self.gpus = gpus
         self.poll_s = poll_s
         self.shm_size = shm_size
-        self._checked: set[str] = set()
+        self._checked: dict[str, str] = {}  # image name -> image id (digest), checked once
 
     @classmethod
     def from_env(cls) -> DockerExecutor:
@@ -147,12 +148,13 @@ class DockerExecutor:
 
         image = image_for(job.service)
         if image not in self._checked:
-            check_image(self.client, image)
-            self._checked.add(image)
+            self._checked[image] = check_image(self.client, image)
         config_in = f"{MOUNT}/{job.config_file.relative_to(job.campaign_dir).as_posix()}"
         env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
         env.update(job.env)
-        env.update({"HOME": "/tmp", "LLEM_IMAGE": image, "PYTHONUNBUFFERED": "1"})
+        env.update(
+            {"HOME": "/tmp", "LLEM_IMAGE": image, "LLEM_IMAGE_ID": self._checked[image], "PYTHONUNBUFFERED": "1"}
+        )
         try:
             container = self.client.containers.run(
                 image,

@@ -36,6 +36,7 @@ def collect_environment(devices: NvmlDevices | None, versions: dict[str, str]) -
         "llem_version": __version__,
         "packages": versions,
         "container_image": os.environ.get("LLEM_IMAGE"),
+        "container_image_id": os.environ.get("LLEM_IMAGE_ID"),
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
         "gpus": [],
     }

@@ -110,7 +110,8 @@ def run_experiment(
     versions = runner.versions()
     runner.teardown()
 
-    metrics = build_metrics(records, wall, memory.peak_bytes, memory.device, described.get("n_parameters"))
+    peak = memory.peak_bytes if memory.peak_bytes is not None else nvml_peak_memory(measurement)
+    metrics = build_metrics(records, wall, peak, memory.device, described.get("n_parameters"))
     ts_name = None
     if measurement is not None and measurement.samples:
         ts_name = f"{stem}.parquet"
@@ -137,6 +138,26 @@ def run_experiment(
         f"{energy.energy_per_output_token_j:.4g} J/token" if energy.available else "unavailable",
     )
     return ExperimentOutcome(result_path=path, result=result)
+
+
+def _hottest(m: EnergyMeasurement, first: bool) -> float | None:
+    """Highest GPU temperature at the first (or last) sampling tick."""
+    if not m.samples:
+        return None
+    tick = m.samples[0].t_s if first else m.samples[-1].t_s
+    temps = [s.temperature_c for s in m.samples if s.t_s == tick and s.temperature_c is not None]
+    return max(temps) if temps else None
+
+
+def nvml_peak_memory(m: EnergyMeasurement | None) -> int | None:
+    """Peak device memory summed over GPUs, from the timeseries (for engines outside torch's allocator)."""
+    if m is None:
+        return None
+    per_tick: dict[float, int] = {}
+    for s in m.samples:
+        if s.memory_used_bytes is not None:
+            per_tick[s.t_s] = per_tick.get(s.t_s, 0) + s.memory_used_bytes
+    return max(per_tick.values()) if per_tick else None
 
 
 def _batch_size(config: ExperimentConfig) -> int:
@@ -201,6 +222,8 @@ def build_energy(
         counter_sampling_gap=m.counter_sampling_gap,
         sample_count=m.sample_count,
         sample_interval_s=m.sample_interval_s,
+        temperature_start_c=_hottest(m, first=True),
+        temperature_end_c=_hottest(m, first=False),
         throttled=bool(m.throttle_reasons),
         throttle_reasons=m.throttle_reasons,
         notes=m.notes,

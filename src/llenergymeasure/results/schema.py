@@ -63,6 +63,8 @@ class Energy(_Model):
     counter_sampling_gap: float | None = None
     sample_count: int | None = None
     sample_interval_s: float | None = None
+    temperature_start_c: float | None = Field(None, description="Hottest GPU at the window's start.")
+    temperature_end_c: float | None = Field(None, description="Hottest GPU at the window's end.")
     throttled: bool = False
     throttle_reasons: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)

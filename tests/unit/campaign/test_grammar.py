@@ -247,3 +247,13 @@ def test_helpers() -> None:
 
     cfgs = [ExperimentConfig(model="m", backend="pytorch", seed=s) for s in (1, 2)]
     assert varying_fields(cfgs) == ["seed"]
+
+
+def test_backend_field_not_supported_is_rejected_at_plan_time(tmp_path: Path) -> None:
+    p = write(tmp_path, "model: m\nexperiments:\n  - backend: vllm\n    vllm: {batch_size: 8}\n")
+    with pytest.raises(ConfigError) as err:
+        load_campaign(p)
+    assert str(err.value).startswith(f"{p}:4: experiments[0].vllm.batch_size: unknown field; ")
+    assert "valid fields: block_size, enable_chunked_prefill" in str(err.value)
+    with pytest.raises(ConfigError, match=r"sweep.vllm.batch_size: unknown field 'vllm.batch_size'; valid: block_size"):
+        load_campaign(write(tmp_path, "model: m\nbackend: vllm\nsweep: {vllm.batch_size: [8]}\n", "d.yaml"))

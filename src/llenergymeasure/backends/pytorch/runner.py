@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import resource
 import time
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import torch
@@ -14,6 +12,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, 
 from transformers.utils import logging as hf_logging
 
 from llenergymeasure.backends.base import MemoryReading, RequestRecord, chunks
+from llenergymeasure.backends.common import encode_prompts, package_versions
 from llenergymeasure.backends.pytorch.config import PyTorchConfig
 from llenergymeasure.config.experiment import ExperimentConfig
 from llenergymeasure.errors import BackendError
@@ -77,19 +76,12 @@ class PyTorchRunner:
         """Tokenizer vocabulary size."""
         return len(self.tokenizer)
 
-    def encode(self, prompts: Sequence[Prompt]) -> list[list[int]]:
-        """Token ids of each prompt, truncated to max_input_tokens."""
-        limit = self.config.max_input_tokens
-        out = []
-        for p in prompts:
-            ids = list(p) if isinstance(p, list) else self.tokenizer(p, add_special_tokens=True)["input_ids"]
-            out.append(ids[:limit])
-        return out
-
     def run(self, prompts: Sequence[Prompt]) -> list[RequestRecord]:
         """Generate in batches of ``pytorch.batch_size``; each request's latency is its batch's."""
         records: list[RequestRecord] = []
-        for batch in chunks(self.encode(prompts), self.settings.batch_size):
+        for batch in chunks(
+            encode_prompts(self.tokenizer, prompts, self.config.max_input_tokens), self.settings.batch_size
+        ):
             records.extend(self._generate(batch))
         return records
 
@@ -138,10 +130,7 @@ class PyTorchRunner:
 
     def versions(self) -> dict[str, str]:
         """torch, transformers and CUDA versions."""
-        out = {"torch": torch.__version__, "cuda": str(torch.version.cuda)}
-        with contextlib.suppress(PackageNotFoundError):
-            out["transformers"] = version("transformers")
-        return out
+        return package_versions("torch", "transformers") | {"cuda": str(torch.version.cuda)}
 
     def describe(self) -> dict[str, Any]:
         """Parameter count (for the FLOPs estimate) and device."""

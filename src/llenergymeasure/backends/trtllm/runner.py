@@ -1,0 +1,159 @@
+"""TensorRT-LLM backend: its ``LLM`` API. Imports tensorrt_llm; runs only inside the trtllm container."""
+
+from __future__ import annotations
+
+import gc
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from llenergymeasure.backends.base import MemoryReading, RequestRecord
+from llenergymeasure.backends.common import encode_prompts, package_versions
+from llenergymeasure.backends.trtllm.config import TrtllmConfig
+from llenergymeasure.campaign.hashing import stable_hash
+from llenergymeasure.config.experiment import DecodingConfig, ExperimentConfig
+from llenergymeasure.experiment.prompts import Prompt
+
+DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+
+
+def build_key(config: ExperimentConfig, settings: TrtllmConfig) -> str:
+    """Identity of a built engine: everything that changes what TensorRT compiles."""
+    return stable_hash(
+        {
+            "model": config.model,
+            "dtype": DTYPES[config.precision],
+            "tp": settings.tensor_parallel_size,
+            "max_batch_size": settings.max_batch_size,
+            "max_num_tokens": settings.max_num_tokens,
+            "max_seq_len": config.max_input_tokens + config.max_output_tokens,
+        }
+    )
+
+
+def llm_kwargs(config: ExperimentConfig, settings: TrtllmConfig, model: str, kv_cache_config: Any) -> dict[str, Any]:
+    """Arguments of ``tensorrt_llm.LLM``."""
+    kwargs: dict[str, Any] = {
+        "model": model,
+        "dtype": DTYPES[config.precision],
+        "tensor_parallel_size": settings.tensor_parallel_size,
+        "max_batch_size": settings.max_batch_size,
+        "max_seq_len": config.max_input_tokens + config.max_output_tokens,
+        "kv_cache_config": kv_cache_config,
+    }
+    if settings.max_num_tokens is not None:
+        kwargs["max_num_tokens"] = settings.max_num_tokens
+    return kwargs
+
+
+def sampling_kwargs(decoding: DecodingConfig, max_tokens: int, seed: int) -> dict[str, Any]:
+    """Arguments of ``tensorrt_llm.SamplingParams``; greedy is top_k=1 there."""
+    kwargs: dict[str, Any] = {
+        "max_tokens": max_tokens,
+        "ignore_eos": decoding.ignore_eos,
+        "repetition_penalty": decoding.repetition_penalty,
+        "seed": seed,
+    }
+    if decoding.ignore_eos:
+        kwargs["min_tokens"] = max_tokens
+    if decoding.do_sample:
+        kwargs.update(temperature=decoding.temperature, top_p=decoding.top_p)
+        if decoding.top_k:
+            kwargs["top_k"] = decoding.top_k
+    else:
+        kwargs["top_k"] = 1
+    return kwargs
+
+
+class TrtllmRunner:
+    """Generates all prompts through the LLM API's in-flight batching; reuses built engines when cached."""
+
+    name = "trtllm"
+
+    def __init__(self, config: ExperimentConfig) -> None:
+        self.config = config
+        section = config.backend_section()
+        assert isinstance(section, TrtllmConfig)
+        self.settings = section
+        self.llm: Any = None
+        self.tokenizer: Any = None
+        self.engine_source = "built"
+
+    def load(self, model_path: str) -> None:
+        """Load a cached engine for these build settings, or build one (and cache it when asked)."""
+        from tensorrt_llm import LLM
+        from tensorrt_llm.llmapi import KvCacheConfig
+
+        kv = KvCacheConfig(free_gpu_memory_fraction=self.settings.kv_cache_free_gpu_memory_fraction)
+        cache = self._engine_dir()
+        if cache is not None and (cache / "config.json").is_file():
+            self.engine_source = f"cache:{cache}"
+            kwargs = llm_kwargs(self.config, self.settings, str(cache), kv)
+            kwargs["tokenizer"] = model_path
+            self.llm = LLM(**kwargs)
+        else:
+            self.llm = LLM(**llm_kwargs(self.config, self.settings, model_path, kv))
+            if cache is not None:
+                self._save_engine(cache)
+        self.tokenizer = self.llm.tokenizer
+
+    def _engine_dir(self) -> Path | None:
+        if not self.settings.engine_cache_dir:
+            return None
+        return Path(self.settings.engine_cache_dir) / build_key(self.config, self.settings)
+
+    def _save_engine(self, target: Path) -> None:
+        """Publish the built engine by renaming a finished temp dir, so a crash never leaves half an engine."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        try:
+            self.llm.save(str(tmp))
+            os.rename(tmp, target)
+            logger.info("engine cached at {}", target)
+        except (OSError, AttributeError, RuntimeError) as exc:  # e.g. the PyTorch flow has no engine to save
+            logger.warning("engine not cached: {}", exc)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    @property
+    def vocab_size(self) -> int:
+        """Tokenizer vocabulary size."""
+        return len(self.tokenizer)
+
+    def run(self, prompts: Sequence[Prompt]) -> list[RequestRecord]:
+        """Submit every prompt as token ids; per-request latency is the whole batch's (offline mode)."""
+        from tensorrt_llm import SamplingParams
+
+        ids = encode_prompts(self.tokenizer, prompts, self.config.max_input_tokens)
+        params = SamplingParams(
+            **sampling_kwargs(self.config.decoding, self.config.max_output_tokens, self.config.seed)
+        )
+        start = time.perf_counter()
+        outputs = self.llm.generate(ids, params, use_tqdm=False)
+        wall = time.perf_counter() - start
+        return [RequestRecord(len(p), len(out.outputs[0].token_ids), wall) for p, out in zip(ids, outputs, strict=True)]
+
+    def memory(self) -> MemoryReading:
+        """Engine memory is outside torch's allocator; peak device memory comes from NVML instead."""
+        return MemoryReading(None, "cuda")
+
+    def versions(self) -> dict[str, str]:
+        """TensorRT-LLM, TensorRT, torch and transformers versions."""
+        return package_versions("tensorrt_llm", "tensorrt", "torch", "transformers")
+
+    def describe(self) -> dict[str, Any]:
+        """Device and where the engine came from."""
+        return {"device": "cuda", "n_parameters": None, "engine_source": self.engine_source}
+
+    def teardown(self) -> None:
+        """Shut the executor down so its worker processes exit before the container does."""
+        if self.llm is not None and hasattr(self.llm, "shutdown"):
+            self.llm.shutdown()
+        self.llm = None
+        gc.collect()

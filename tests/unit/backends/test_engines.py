@@ -1,0 +1,151 @@
+"""vLLM and TensorRT-LLM runners driven for real against fakes of their engine objects."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from llenergymeasure.backends import trtllm as _trt_pkg  # noqa: F401  (package import stays light)
+from llenergymeasure.backends.registry import load_runner_class
+from llenergymeasure.backends.trtllm.runner import build_key
+from llenergymeasure.backends.vllm.runner import engine_kwargs, sampling_kwargs
+from llenergymeasure.campaign.hashing import config_hash
+from llenergymeasure.config.experiment import DecodingConfig, ExperimentConfig
+from llenergymeasure.errors import BackendError
+from llenergymeasure.experiment.runner import run_experiment
+from tests.fakes.engines import FakeEngineLog, fake_tensorrt_llm, fake_vllm
+from tests.fakes.nvml import FakeNvml
+
+
+@pytest.fixture
+def vllm_log(monkeypatch: pytest.MonkeyPatch) -> FakeEngineLog:
+    log = FakeEngineLog()
+    monkeypatch.setitem(sys.modules, "vllm", fake_vllm(log))
+    return log
+
+
+@pytest.fixture
+def trt_log(monkeypatch: pytest.MonkeyPatch) -> FakeEngineLog:
+    log = FakeEngineLog()
+    mod, llmapi = fake_tensorrt_llm(log)
+    monkeypatch.setitem(sys.modules, "tensorrt_llm", mod)
+    monkeypatch.setitem(sys.modules, "tensorrt_llm.llmapi", llmapi)
+    return log
+
+
+def vllm_cfg(**over: object) -> ExperimentConfig:
+    data: dict[str, object] = {
+        "model": "org/model",
+        "backend": "vllm",
+        "precision": "bf16",
+        "n_prompts": 6,
+        "max_input_tokens": 4,
+        "max_output_tokens": 8,
+        "warmup": {"n_runs": 1},
+        "baseline": {"enabled": False},
+        "energy": {"sample_interval_ms": 5},
+        "vllm": {"max_num_seqs": 64, "enforce_eager": True, "max_model_len": 512},
+    }
+    data.update(over)
+    return ExperimentConfig.model_validate(data)
+
+
+def test_vllm_engine_arguments_map_the_config() -> None:
+    cfg = vllm_cfg()
+    kw = engine_kwargs(cfg, cfg.vllm, "/models/m")  # type: ignore[arg-type]
+    assert kw["model"] == "/models/m"
+    assert (kw["dtype"], kw["max_num_seqs"], kw["enforce_eager"], kw["max_model_len"]) == ("bfloat16", 64, True, 512)
+    assert "quantization" not in kw
+    assert "block_size" not in kw
+
+
+def test_vllm_sampling_greedy_and_sampled() -> None:
+    greedy = sampling_kwargs(DecodingConfig(), 16, 7)
+    assert (greedy["temperature"], greedy["ignore_eos"], greedy["min_tokens"], greedy["seed"]) == (0.0, True, 16, 7)
+    sampled = sampling_kwargs(DecodingConfig(do_sample=True, temperature=0.7, top_k=0, ignore_eos=False), 16, 7)
+    assert (sampled["temperature"], sampled["top_k"]) == (0.7, -1)
+    assert "min_tokens" not in sampled
+
+
+def test_vllm_experiment_end_to_end_with_fake_engine_and_nvml(tmp_path: Path, vllm_log: FakeEngineLog) -> None:
+    cfg = vllm_cfg()
+    fake = FakeNvml()
+    out = run_experiment(cfg, tmp_path, "v", config_hash(cfg), 1, nvml_loader=lambda: fake)  # type: ignore[arg-type,return-value]
+    assert len(vllm_log.llm_kwargs) == 1
+    # warmup (one batch of max_num_seqs) + the window: every prompt truncated to max_input_tokens
+    assert all(len(p["prompt_token_ids"]) <= 4 for p in vllm_log.prompts)
+    m = out.result.metrics
+    assert (m.n_requests, m.output_tokens) == (6, 48)
+    assert m.ttft_s is not None
+    assert m.ttft_s.min == pytest.approx(0.01, abs=1e-6)
+    assert m.itl_s is not None
+    assert m.peak_memory_bytes == 20 * 2**30  # from NVML: vLLM's memory is outside this process
+    assert out.result.energy.available
+    assert out.result.energy.method == "counter"
+    assert out.result.environment["gpus"][0]["name"] == "Fake H100"
+
+
+def trt_cfg(cache: Path | None, **over: object) -> ExperimentConfig:
+    section: dict[str, object] = {"max_batch_size": 4, "kv_cache_free_gpu_memory_fraction": 0.5}
+    if cache is not None:
+        section["engine_cache_dir"] = str(cache)
+    data: dict[str, object] = {
+        "model": "org/model",
+        "backend": "trtllm",
+        "precision": "fp16",
+        "n_prompts": 3,
+        "max_output_tokens": 5,
+        "warmup": {"n_runs": 0},
+        "baseline": {"enabled": False},
+        "trtllm": section,
+    }
+    data.update(over)
+    return ExperimentConfig.model_validate(data)
+
+
+def test_trtllm_builds_caches_and_reuses_engines(tmp_path: Path, trt_log: FakeEngineLog) -> None:
+    cache = tmp_path / "engines"
+    cfg = trt_cfg(cache)
+    runner_cls = load_runner_class("trtllm")
+    first = runner_cls(cfg)
+    first.load("/models/m")
+    assert trt_log.llm_kwargs[0]["model"] == "/models/m"
+    assert trt_log.llm_kwargs[0]["dtype"] == "float16"
+    assert trt_log.llm_kwargs[0]["kv_cache_config"].free_gpu_memory_fraction == 0.5
+    engine_dir = cache / build_key(cfg, cfg.trtllm)  # type: ignore[arg-type]
+    assert (engine_dir / "config.json").is_file()
+    assert [p.name for p in cache.iterdir()] == [engine_dir.name]  # no temp dir left behind
+
+    second = runner_cls(cfg)
+    second.load("/models/m")
+    assert trt_log.llm_kwargs[1]["model"] == str(engine_dir)
+    assert trt_log.llm_kwargs[1]["tokenizer"] == "/models/m"
+    assert second.describe()["engine_source"] == f"cache:{engine_dir}"
+
+    records = second.run(["a b c", "d e"])
+    assert [(r.input_tokens, r.output_tokens) for r in records] == [(4, 5), (3, 5)]
+    assert trt_log.sampling[-1]["top_k"] == 1
+    assert trt_log.sampling[-1]["min_tokens"] == 5
+    second.teardown()
+    assert trt_log.shutdown == 1
+
+
+def test_trtllm_build_key_tracks_build_settings() -> None:
+    a = trt_cfg(None)
+    assert build_key(a, a.trtllm) == build_key(trt_cfg(None), trt_cfg(None).trtllm)  # type: ignore[arg-type]
+    b = trt_cfg(None, precision="bf16")
+    assert build_key(a, a.trtllm) != build_key(b, b.trtllm)  # type: ignore[arg-type]
+
+
+def test_engine_not_installed_gives_a_container_hint() -> None:
+    if "vllm" in sys.modules:
+        pytest.skip("a real vllm is importable here")
+    with pytest.raises(BackendError, match=r"backend 'vllm' cannot be imported here .*docker compose run vllm"):
+        load_runner_class("vllm")
+
+
+def test_unknown_backend_lists_valid_ones() -> None:
+    with pytest.raises(BackendError, match="unknown backend 'tgi'; valid: pytorch, vllm, trtllm"):
+        load_runner_class("tgi")
