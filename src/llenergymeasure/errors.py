@@ -33,3 +33,7 @@ class BackendError(LlemError):
 
 class EnergyUnavailableError(LlemError):
     """Energy cannot be measured on this machine (no NVML, no GPU); the reason is user-facing."""
+
+
+class MissingDependencyError(LlemError):
+    """An optional dependency is needed for this command; the message names the extra to install."""

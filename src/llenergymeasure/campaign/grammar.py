@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from llenergymeasure.campaign.hashing import config_hash
 from llenergymeasure.config.campaign import SkippedConfig
+from llenergymeasure.config.dotted import flatten, varying_keys
 from llenergymeasure.config.errors import describe_error, field_path, format_validation_error, nested_model
 from llenergymeasure.config.experiment import BACKEND_SECTIONS, ExperimentConfig
 from llenergymeasure.config.yamlsource import YamlDoc
@@ -203,26 +204,10 @@ def _dedupe(configs: list[ExperimentConfig]) -> tuple[list[ExperimentConfig], in
 
 def varying_fields(configs: list[ExperimentConfig]) -> list[str]:
     """Dotted paths of the leaf fields whose values differ between configs: the swept dimensions."""
-    flats = [_flatten(c.model_dump(mode="json", exclude_none=True)) for c in configs]
-    keys: list[str] = []
-    for flat in flats:
-        keys.extend(k for k in flat if k not in keys)
-    # A key present only in some configs (a backend's section) varies only if its present values differ.
-    return [k for k in keys if len({repr(f[k]) for f in flats if k in f}) > 1]
+    return varying_keys([flatten(c.model_dump(mode="json", exclude_none=True)) for c in configs])
 
 
 def summary(config: ExperimentConfig, paths: list[str]) -> dict[str, Any]:
     """The values of ``paths`` in ``config``: a short label of what distinguishes it."""
-    flat = _flatten(config.model_dump(mode="json", exclude_none=True))
+    flat = flatten(config.model_dump(mode="json", exclude_none=True))
     return {p: flat[p] for p in paths if p in flat}
-
-
-def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(_flatten(value, path + "."))
-        else:
-            out[path] = value
-    return out

@@ -23,7 +23,7 @@ import click
     help="Default: the executor the campaign was started with.",
 )
 @click.option("--force", is_flag=True, help="Resume even if the campaign file's design hash changed.")
-def resume(campaign_dir: Path | None, results_dir: Path, executor: str | None, force: bool) -> None:
+def resume(campaign_dir: Path | None, results_dir: Path, as_json: bool, executor: str | None, force: bool) -> None:
     """Resume CAMPAIGN_DIR (default: the most recently active campaign under --results-dir)."""
     from llenergymeasure.campaign.api import resume as run_resume
     from llenergymeasure.campaign.api import status
@@ -38,6 +38,9 @@ def resume(campaign_dir: Path | None, results_dir: Path, executor: str | None, f
     c = manifest.counters()
     with progress_events(total=c.total, done=c.completed) as sink:
         run = run_resume(directory, runner, force=force, on_event=sink)
+    if as_json:
+        click.echo(run.store.render().decode())
+        raise SystemExit(1 if run.store.manifest.counters().failed else 0)
     out = console()
     out.print(manifest_table(run.store.manifest))
     out.print(f"{counts_line(run.store.manifest)}; campaign directory: {run.layout.root}")

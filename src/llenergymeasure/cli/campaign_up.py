@@ -23,7 +23,7 @@ import click
     show_default=True,
     help="auto: docker when the engine and images are there, else local subprocesses.",
 )
-def up(campaign_file: Path, results_dir: Path, executor: str) -> None:
+def up(campaign_file: Path, results_dir: Path, as_json: bool, executor: str) -> None:
     """Run every experiment and cycle of CAMPAIGN_FILE, checkpointing each one."""
     from llenergymeasure.campaign.api import plan_campaign
     from llenergymeasure.campaign.api import up as run_up
@@ -37,6 +37,9 @@ def up(campaign_file: Path, results_dir: Path, executor: str) -> None:
     runner = make_executor(executor, {u.service for u in plan.units})
     with progress_events(total=len(plan.units), done=0) as sink:
         run = run_up(campaign_file, results_dir, runner, sink)
+    if as_json:
+        click.echo(run.store.render().decode())
+        raise SystemExit(1 if run.store.manifest.counters().failed else 0)
     out = console()
     out.print(manifest_table(run.store.manifest))
     out.print(f"{counts_line(run.store.manifest)}; campaign directory: {run.layout.root}")

@@ -47,13 +47,23 @@ def campaign() -> None:
 
 
 def _register() -> None:
-    from llenergymeasure.cli import campaign_plan, campaign_resume, campaign_status, campaign_up, doctor
+    from llenergymeasure.cli import (
+        campaign_plan,
+        campaign_resume,
+        campaign_status,
+        campaign_up,
+        doctor,
+        report,
+        results,
+    )
 
     campaign.add_command(campaign_plan.plan)
     campaign.add_command(campaign_up.up)
     campaign.add_command(campaign_resume.resume)
     campaign.add_command(campaign_status.status)
     cli.add_command(doctor.doctor)
+    cli.add_command(results.results)
+    cli.add_command(report.report)
 
 
 _register()

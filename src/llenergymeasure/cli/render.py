@@ -10,6 +10,8 @@ from rich.table import Table
 
 from llenergymeasure.campaign.manifest import CampaignManifest
 from llenergymeasure.campaign.plan import CampaignPlan
+from llenergymeasure.results.report import JPT, TPS
+from llenergymeasure.results.stats import ConfigStats, rank
 
 STATUS_STYLE = {"completed": "green", "failed": "red", "running": "yellow", "pending": "dim", "skipped": "dim"}
 
@@ -59,3 +61,26 @@ def counts_line(manifest: CampaignManifest) -> str:
     c = manifest.counters()
     parts = [f"{n} {k}" for k, n in c.model_dump().items() if k != "total" and n]
     return f"{c.total} units: " + ", ".join(parts)
+
+
+def stats_table(stats: list[ConfigStats], dims: list[str]) -> Table:
+    """Configs ranked by J/token (tokens/s without energy), mean ± CI, CV; ≈ marks overlapping CIs."""
+    metric = JPT if any(JPT in s.metrics for s in stats) else TPS
+    table = Table(title=f"ranked by {metric} (95% CI; ≈ overlaps the row above)")
+    for col in ("#", "config", *(d.removeprefix("config.") for d in dims), "mean", "CI", "n", "CV", "tok/s"):
+        table.add_column(col)
+    for i, (s, overlap) in enumerate(rank(stats, metric), start=1):
+        m = s.metrics[metric]
+        ci = f"{m.ci_low:.4g}–{m.ci_high:.4g}" if m.ci_low is not None and m.ci_high is not None else "-"
+        tps = s.metrics.get(TPS)
+        table.add_row(
+            f"{i}{' ≈' if overlap else ''}",
+            s.config_hash[:8],
+            *(_fmt(s.label.get(d)) for d in dims),
+            f"{m.mean:.4g}",
+            ci,
+            str(m.n),
+            f"{m.cv:.1%}" if m.cv is not None else "-",
+            f"{tps.mean:.1f}" if tps else "-",
+        )
+    return table

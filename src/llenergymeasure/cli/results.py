@@ -1,0 +1,58 @@
+"""``llem results``: one table of a campaign's results, statistics across cycles, a ranking."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("campaign_dir", type=click.Path(path_type=Path), required=False)
+@click.option(
+    "--results-dir",
+    type=click.Path(path_type=Path),
+    default=Path("results"),
+    show_default=True,
+    help="Where to look for the latest campaign when DIR is omitted.",
+)
+@click.option(
+    "--cv-threshold",
+    type=float,
+    default=0.05,
+    show_default=True,
+    help="Flag configs whose coefficient of variation across cycles exceeds this.",
+)
+@click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print per-config statistics as JSON.")
+def results(
+    campaign_dir: Path | None, results_dir: Path, cv_threshold: float, confidence: float, as_json: bool
+) -> None:
+    """Collect CAMPAIGN_DIR's results into results.parquet and rank configs by J/token."""
+    from dataclasses import asdict
+
+    from llenergymeasure.campaign.layout import latest_campaign_dir
+    from llenergymeasure.cli.render import console, stats_table
+    from llenergymeasure.config.dotted import varying_keys
+    from llenergymeasure.results.stats import by_config
+    from llenergymeasure.results.table import collect, write_table
+
+    directory = campaign_dir or latest_campaign_dir(results_dir)
+    table = collect(directory)
+    for problem in table.problems:
+        click.echo(f"warning: skipped {problem}", err=True)
+    if not table.rows:
+        raise click.ClickException(f"{directory}: no valid result files")
+    path = write_table(directory, table)
+    dims = varying_keys(table.rows, "config.")
+    stats = by_config(table.rows, dims, cv_threshold, confidence)
+    if as_json:
+        click.echo(json.dumps([asdict(s) for s in stats], indent=2))
+        return
+    out = console()
+    out.print(stats_table(stats, dims))
+    for s in stats:
+        if s.high_cv:
+            out.print(f"[yellow]high variation[/] {s.config_hash[:8]}: {', '.join(s.high_cv)} CV > {cv_threshold:.0%}")
+    out.print(f"{len(table.rows)} results, {len(stats)} configs -> {path}")

@@ -1,0 +1,65 @@
+"""All result files of a campaign as one flat table (``results.parquet``), loadable anywhere.
+
+One row per experiment+cycle; nested config/metrics/energy become dotted columns
+(``config.pytorch.batch_size``, ``energy.energy_per_output_token_j``). Damaged files are
+reported and skipped, never fatal.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from llenergymeasure.atomic import write_atomic
+from llenergymeasure.config.dotted import flatten
+from llenergymeasure.results.reader import InvalidResultError, read_result
+
+RESULT_FILE = re.compile(r".+_c\d+\.json$")
+TABLE_NAME = "results.parquet"
+
+
+@dataclass
+class ResultsTable:
+    """Rows of valid results plus a note for every file that was skipped."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def to_arrow(self) -> pa.Table:
+        """The rows as an Arrow table (columns are the union over rows; missing values are null)."""
+        return pa.Table.from_pylist(self.rows)
+
+
+def collect(campaign_dir: Path) -> ResultsTable:
+    """Read every ``*_c{cycle}.json`` result in ``campaign_dir``."""
+    table = ResultsTable()
+    for path in sorted(Path(campaign_dir).glob("*.json")):
+        if not RESULT_FILE.match(path.name):
+            continue
+        try:
+            result = read_result(path)
+        except InvalidResultError as exc:
+            table.problems.append(str(exc))
+            continue
+        row: dict[str, Any] = {"file": path.name, "config_hash": result.config_hash, "cycle": result.cycle}
+        row.update(flatten(result.config, "config.", join_lists=True))
+        row.update(flatten(result.metrics.model_dump(mode="json"), "metrics.", join_lists=True))
+        energy = result.energy.model_dump(mode="json")
+        energy.pop("per_gpu_energy_j")
+        row.update(flatten(energy, "energy.", join_lists=True))
+        row["gpu"] = ",".join(g.get("name", "?") for g in result.environment.get("gpus", [])) or None
+        table.rows.append(row)
+    return table
+
+
+def write_table(campaign_dir: Path, table: ResultsTable) -> Path:
+    """Write ``results.parquet`` atomically into the campaign directory."""
+    out = Path(campaign_dir) / TABLE_NAME
+    arrow = table.to_arrow()
+    write_atomic(out, lambda tmp: pq.write_table(arrow, tmp))
+    return out

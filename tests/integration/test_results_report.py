@@ -1,0 +1,152 @@
+"""Results table, statistics and report on real result files from the real tiny model."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from llenergymeasure.campaign.hashing import config_hash
+from llenergymeasure.config.experiment import ExperimentConfig
+from llenergymeasure.experiment.runner import run_experiment
+from llenergymeasure.results.naming import result_stem
+from tests.fakes.nvml import FakeNvml
+from tests.integration.conftest import FAST, llem
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="module")
+def campaign_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """2 configs x 3 cycles measured with a fake GPU, plus one corrupt and one partial result file."""
+    d = tmp_path_factory.mktemp("campaign")
+    for batch in (1, 2):
+        data = yaml.safe_load(FAST) | {
+            "pytorch": {"batch_size": batch},
+            "n_prompts": 4,
+            "energy": {"sample_interval_ms": 10},
+        }
+        cfg = ExperimentConfig.model_validate(data)
+        h = config_hash(cfg)
+        for cycle in (1, 2, 3):
+            fake = FakeNvml(base_w=(100.0 + 50 * batch,))
+            run_experiment(cfg, d, result_stem(cfg, h, cycle), h, cycle, nvml_loader=lambda f=fake: f)  # type: ignore[misc]
+    (d / "broken_pytorch_fp32_deadbeef_c1.json").write_text('{"schema_version": "1", "metr')
+    (d / "partial_pytorch_fp32_deadbeef_c2.json").write_text(json.dumps({"schema_version": "1", "cycle": 2}))
+    return d
+
+
+def test_results_table_stats_and_ranking(campaign_dir: Path) -> None:
+    proc = llem("results", str(campaign_dir), cwd=campaign_dir)
+    assert "skipped broken_pytorch_fp32_deadbeef_c1.json: unreadable or not JSON" in proc.stderr
+    assert "skipped partial_pytorch_fp32_deadbeef_c2.json: invalid at" in proc.stderr
+    assert re.search(r"6 results, 2 configs -> .*results.parquet", proc.stdout)
+    table = pq.read_table(campaign_dir / "results.parquet")
+    assert table.num_rows == 6
+    assert {
+        "config.pytorch.batch_size",
+        "energy.energy_per_output_token_j",
+        "metrics.output_tokens_per_s",
+        "cycle",
+    } <= set(table.column_names)
+
+    stats = json.loads(llem("results", str(campaign_dir), "--json", cwd=campaign_dir).stdout)
+    assert len(stats) == 2
+    for s in stats:
+        m = s["metrics"]["energy.energy_per_output_token_j"]
+        assert m["n"] == 3
+        assert m["ci_low"] < m["mean"] < m["ci_high"]
+
+
+def test_table_loads_in_pandas_and_polars(campaign_dir: Path) -> None:
+    import pandas as pd
+    import polars as pl
+
+    llem("results", str(campaign_dir), cwd=campaign_dir)
+    df = pd.read_parquet(campaign_dir / "results.parquet")
+    assert len(df) == 6
+    assert df["energy.energy_per_output_token_j"].notna().all()
+    assert pl.read_parquet(campaign_dir / "results.parquet").height == 6
+
+
+def chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_report_is_self_contained_and_shows_its_plots(campaign_dir: Path, tmp_path: Path) -> None:
+    out = Path(llem("report", str(campaign_dir), cwd=campaign_dir).stdout.strip())
+    text = out.read_text()
+    assert text.count("<img class='plot'") == 3  # energy vs throughput, J/token by batch size, power
+    assert "http" not in text.replace("http-equiv", "")  # nothing loaded from elsewhere
+    browser = chromium()
+    if browser is None:
+        if IN_CI:
+            pytest.fail("chromium missing under CI; scripts/test.sh installs it")
+        pytest.skip("chromium not installed: cannot render the report headless")
+    probe = tmp_path / "probe.html"
+    probe.write_text(
+        text.replace(
+            "</body>",
+            "<script>window.addEventListener('load',()=>{document.title='loaded:'+"
+            "[...document.images].filter(i=>i.complete&&i.naturalWidth>100).length})</script></body>",
+        )
+    )
+    dom = subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            probe.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "<title>loaded:3</title>" in dom.stdout, dom.stderr[-2000:]
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile2'}",
+            f"--screenshot={shot}",
+            "--window-size=1400,2000",
+            out.as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+    )
+    assert shot.stat().st_size > 20_000  # a rendered page with plots, not a blank one
+
+
+def test_cpu_only_campaign_report_says_energy_unavailable(tmp_path: Path) -> None:
+    cfg = ExperimentConfig.model_validate(yaml.safe_load(FAST))
+    h = config_hash(cfg)
+    from llenergymeasure.errors import EnergyUnavailableError
+
+    def no_nvml() -> object:
+        raise EnergyUnavailableError("no NVML (test)")
+
+    for cycle in (1, 2):
+        run_experiment(cfg, tmp_path, result_stem(cfg, h, cycle), h, cycle, nvml_loader=no_nvml)  # type: ignore[arg-type]
+    out = Path(llem("report", str(tmp_path), cwd=tmp_path).stdout.strip())
+    assert "No energy data: these runs were measured without NVML" in out.read_text()
+    assert "ranked by metrics.output_tokens_per_s" in llem("results", str(tmp_path), cwd=tmp_path).stdout
