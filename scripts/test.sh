@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything and run the whole test suite (lint, types, tests).
-# Docker tests need an engine, the report test a headless chromium: this script installs and starts one where it can (root + apt);
+# Docker tests need an engine and the report test a headless chromium: this script installs
+# (and starts) them where it can (root + apt);
 # elsewhere they are skipped with a reason, except under CI=true, where they must run.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -266,3 +266,54 @@ def test_shipped_compose_file_validates(compose: str) -> None:
         assert device["driver"] == "nvidia"
         assert device["capabilities"] == ["gpu"]
         assert s["ipc"] == "host"
+
+
+def test_container_killed_mid_run_fails_the_unit_then_resume_completes_it(
+    tmp_path: Path,
+    fast_campaign: Path,
+    docker_env: dict[str, str],
+    client,  # type: ignore[no-untyped-def]
+) -> None:
+    host = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llenergymeasure.cli.main",
+            "campaign",
+            "up",
+            str(fast_campaign),
+            "--executor",
+            "docker",
+            "--results-dir",
+            "res",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=os.environ.copy(),
+    )
+    victim = None
+    deadline = time.monotonic() + 300
+    while victim is None and time.monotonic() < deadline:
+        for d in (tmp_path / "res").glob("fast_*") if (tmp_path / "res").exists() else []:
+            running = labelled(client, d)
+            if running and running[0].status == "running":
+                victim = running[0]
+                d_found = d
+        time.sleep(0.05)
+    assert victim is not None
+    key = victim.labels["org.llenergymeasure.unit"]
+    victim.kill()
+    assert host.wait(timeout=600) == 1  # the campaign went on and reported the failure
+    m = manifest(d_found)
+    by_key = {e["key"]: e for e in m["entries"]}
+    assert by_key[key]["status"] == "failed"
+    assert by_key[key]["error_type"] == "ExitCode"
+    assert [e["status"] for e in m["entries"] if e["key"] != key] == ["completed"] * 3
+
+    llem("campaign", "resume", str(d_found), cwd=tmp_path)
+    m = manifest(d_found)
+    assert [e["status"] for e in m["entries"]] == ["completed"] * 4
+    assert sorted(p.name for p in d_found.glob("*_c[0-9]*.json")) == sorted(e["result_file"] for e in m["entries"])
+    for e in m["entries"]:
+        assert attempts_that_measured(d_found, e["result_file"].removesuffix(".json")) <= (2 if e["key"] == key else 1)

@@ -60,6 +60,7 @@ def resume(
     layout = CampaignLayout(Path(campaign_dir))
     store = ManifestStore.load(layout.manifest)
     check_design(store, force)
+    store.remove_stale_temp_files()
     execution = load_execution(layout)
     recover(layout, store, executor, execution, on_event)
     run_pending(layout, store, executor, execution, on_event)

@@ -51,8 +51,25 @@ def noop(_: Event) -> None:
 def prepare_campaign(
     plan: CampaignPlan, results_root: Path, campaign_file: Path | None, executor: str
 ) -> tuple[CampaignLayout, ManifestStore]:
-    """Create the campaign directory with unit configs, a resolved snapshot and a pending manifest."""
+    """Create the campaign directory with unit configs, a resolved snapshot and a pending manifest.
+
+    All or nothing: if any of it cannot be written (disk full, say), the new directory is removed
+    again, so a failed start leaves no half-made campaign for ``resume`` to trip over.
+    """
     layout = create_campaign_dir(results_root, plan.config.name)
+    try:
+        return layout, _populate(layout, plan, campaign_file, executor)
+    except OSError as exc:
+        shutil.rmtree(layout.root, ignore_errors=True)
+        raise CampaignError(
+            f"{exc.filename or layout.root}: cannot write campaign files ({exc.strerror or exc}); nothing was started"
+        ) from None
+    except BaseException:
+        shutil.rmtree(layout.root, ignore_errors=True)
+        raise
+
+
+def _populate(layout: CampaignLayout, plan: CampaignPlan, campaign_file: Path | None, executor: str) -> ManifestStore:
     config_files: dict[str, str] = {}
     for exp in plan.experiments:
         path = layout.configs / f"{exp.exp_id}.yaml"
@@ -86,9 +103,8 @@ def prepare_campaign(
         entries=entries,
     )
     store = ManifestStore(layout.manifest, manifest)
-    if not store.save():
-        raise CampaignError(f"{layout.manifest}: cannot write the initial manifest; check the disk")
-    return layout, store
+    write_atomic(layout.manifest, store.render())  # raises, unlike save(): a campaign needs its manifest
+    return store
 
 
 def _portable(cfg: ExperimentConfig, configs_dir: Path) -> ExperimentConfig:

@@ -16,6 +16,7 @@ import click
     show_default=True,
     help="Folder under which the campaign directory is created.",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print the final manifest as JSON instead of tables.")
 @click.option(
     "--executor",
     type=click.Choice(["auto", "local", "docker"]),

@@ -3,33 +3,13 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import click
 
 from llenergymeasure import __version__
 
 
-class LlemGroup(click.Group):
-    """Turns every expected error into one line and an exit code; tracebacks only with --debug."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        """Run the command; LlemError becomes ``error: ...`` on stderr and its exit code."""
-        from llenergymeasure.errors import LlemError
-
-        try:
-            return super().invoke(ctx)
-        except LlemError as exc:
-            if ctx.meta.get("llem.debug"):
-                raise
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            click.echo("interrupted; `llem campaign resume` finishes what is left", err=True)
-            sys.exit(130)
-
-
-@click.group(cls=LlemGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Verbose logs and full tracebacks.")
 @click.version_option(__version__, prog_name="llem")
 @click.pass_context
@@ -41,7 +21,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     logs.configure("DEBUG" if debug else "INFO")
 
 
-@cli.group(cls=LlemGroup)
+@cli.group()
 def campaign() -> None:
     """Plan, run, resume and inspect campaigns."""
 
@@ -69,9 +49,39 @@ def _register() -> None:
 _register()
 
 
-def main() -> None:
-    """Console-script entry."""
-    cli()
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry: every expected failure is one ``error:`` line and an exit code.
+
+    Tracebacks are shown only with ``--debug``; anything not anticipated keeps its traceback.
+    """
+    from llenergymeasure.errors import LlemError
+
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        code = cli.main(args=args, prog_name="llem", standalone_mode=False)
+    except click.UsageError as exc:
+        where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+        _fail(f"{exc.format_message()}{where}", 2)
+    except click.ClickException as exc:
+        _fail(exc.format_message(), exc.exit_code)
+    except (click.Abort, KeyboardInterrupt):
+        _fail("interrupted; `llem campaign resume` finishes what is left", 130)
+    except LlemError as exc:
+        if debug:
+            raise
+        _fail(str(exc), exc.exit_code)
+    except OSError as exc:  # disk full, permissions: name the file, never a traceback
+        if debug:
+            raise
+        target = f"{exc.filename}: " if exc.filename else ""
+        _fail(f"{target}{exc.strerror or exc}", 1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

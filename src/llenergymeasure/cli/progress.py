@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from loguru import logger
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from llenergymeasure.campaign.orchestrator import Event, EventSink
@@ -14,12 +15,15 @@ from llenergymeasure.campaign.orchestrator import Event, EventSink
 @contextmanager
 def progress_events(total: int, done: int) -> Iterator[EventSink]:
     """Yield an event sink that advances a bar and logs each unit's outcome."""
+    err = Console(stderr=True)
     bar = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         transient=True,
+        console=err,  # stdout stays clean for --json
+        disable=not err.is_terminal,  # no bar (and no stray blank line) in logs and pipes
     )
     task = bar.add_task("campaign", total=total, completed=done)
 

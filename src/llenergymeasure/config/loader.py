@@ -11,8 +11,8 @@ from pydantic import ValidationError
 from llenergymeasure.campaign.grammar import Expansion, expand
 from llenergymeasure.config.campaign import CampaignConfig
 from llenergymeasure.config.errors import format_validation_error
-from llenergymeasure.config.experiment import ExperimentConfig
-from llenergymeasure.config.yamlsource import read_yaml
+from llenergymeasure.config.experiment import ExperimentConfig, JsonlDataset
+from llenergymeasure.config.yamlsource import YamlDoc, read_yaml
 from llenergymeasure.errors import ConfigError
 
 
@@ -40,6 +40,8 @@ def load_campaign(path: Path) -> LoadedCampaign:
         base = read_yaml(base_path).data
     expansion: Expansion = expand(doc, base)
     experiments = [e.with_resolved_paths(path.parent.resolve()) for e in expansion.experiments]
+    for e in experiments:
+        check_dataset(e, doc)
     name = doc.data.get("name", _default_name(path))
     try:
         config = CampaignConfig.model_validate(
@@ -64,7 +66,17 @@ def load_experiment(path: Path) -> ExperimentConfig:
         config = ExperimentConfig.model_validate(doc.data)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, ExperimentConfig, doc)) from None
-    return config.with_resolved_paths(path.parent.resolve())
+    config = config.with_resolved_paths(path.parent.resolve())
+    check_dataset(config, doc)
+    return config
+
+
+def check_dataset(config: ExperimentConfig, doc: YamlDoc) -> None:
+    """A jsonl dataset must exist when the config is loaded, not minutes later inside a container."""
+    if isinstance(config.dataset, JsonlDataset) and not Path(config.dataset.path).is_file():
+        raise ConfigError(
+            f"{doc.where(('dataset',))}: dataset.path: file not found: {config.dataset.path}; fix the path"
+        )
 
 
 def _default_name(path: Path) -> str:

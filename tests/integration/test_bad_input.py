@@ -1,0 +1,311 @@
+"""Bad input: every malformed file or CLI use gives one clear error line and harms no existing data."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import FAST, llem
+
+GOOD = "name: good\n" + FAST
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A working folder that already holds a completed campaign, which no bad input may touch."""
+    root = tmp_path_factory.mktemp("world")
+    (root / "good.yaml").write_text(GOOD)
+    llem("campaign", "up", "good.yaml", "--executor", "local", "--results-dir", "res", cwd=root)
+    return root
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted((root / "res").rglob("*"))
+        if p.is_file()
+    }
+
+
+def existing_campaign(root: Path) -> str:
+    (d,) = [p for p in (root / "res").iterdir() if p.is_dir()]
+    return str(d.relative_to(root))
+
+
+# (campaign file text or None, extra files, CLI args with {c} for the campaign file, expected text)
+CASES: list[tuple[str, str | None, dict[str, str], list[str], str]] = [
+    ("yaml-syntax", "model: [unclosed\nbackend: pytorch\n", {}, ["plan", "{c}"], "c.yaml:2: invalid YAML"),
+    ("yaml-tab", "model: m\n\tbackend: pytorch\n", {}, ["plan", "{c}"], "invalid YAML"),
+    ("empty-file", "", {}, ["plan", "{c}"], "c.yaml: file is empty"),
+    ("top-level-list", "- a\n- b\n", {}, ["plan", "{c}"], "top level must be a mapping"),
+    ("unknown-key", "model: m\nbackend: pytorch\nmodle: x\n", {}, ["plan", "{c}"], "c.yaml:3: modle: unknown field"),
+    (
+        "wrong-type",
+        "model: m\nbackend: pytorch\nn_prompts: ten\n",
+        {},
+        ["plan", "{c}"],
+        "c.yaml:3: n_prompts: Input should be a valid integer",
+    ),
+    (
+        "bad-backend",
+        "model: m\nbackend: tgi\n",
+        {},
+        ["plan", "{c}"],
+        "backend: Input should be 'pytorch', 'vllm' or 'trtllm'",
+    ),
+    (
+        "bad-precision",
+        "model: m\nbackend: pytorch\nprecision: int3\n",
+        {},
+        ["plan", "{c}"],
+        "precision: Input should be 'fp32', 'fp16' or 'bf16'",
+    ),
+    ("missing-model", "backend: pytorch\n", {}, ["plan", "{c}"], "model: Field required"),
+    (
+        "empty-sweep",
+        "model: m\nbackend: pytorch\nsweep: {}\n",
+        {},
+        ["plan", "{c}"],
+        "sweep: must be a non-empty mapping",
+    ),
+    (
+        "empty-axis",
+        "model: m\nbackend: pytorch\nsweep:\n  precision: []\n",
+        {},
+        ["plan", "{c}"],
+        "c.yaml:4: sweep.precision: empty list",
+    ),
+    (
+        "axis-not-list",
+        "model: m\nbackend: pytorch\nsweep:\n  precision: fp16\n",
+        {},
+        ["plan", "{c}"],
+        "must be a list of values",
+    ),
+    (
+        "bad-dotted-key",
+        "model: m\nbackend: pytorch\nsweep:\n  pytorch.batchsize: [1]\n",
+        {},
+        ["plan", "{c}"],
+        "unknown field 'pytorch.batchsize'",
+    ),
+    (
+        "dotted-into-scalar",
+        "model: m\nbackend: pytorch\nsweep:\n  seed.x: [1]\n",
+        {},
+        ["plan", "{c}"],
+        "'seed' has no sub-fields",
+    ),
+    (
+        "scoped-axis-unrun-backend",
+        "model: m\nbackend: pytorch\nsweep:\n  trtllm.max_batch_size: [8]\n",
+        {},
+        ["plan", "{c}"],
+        "scoped to backend 'trtllm'",
+    ),
+    (
+        "section-mismatch",
+        "model: m\nbackend: pytorch\nvllm: {max_num_seqs: 8}\n",
+        {},
+        ["plan", "{c}"],
+        "section 'vllm' is set but backend is 'pytorch'",
+    ),
+    (
+        "unsupported-backend-field",
+        "model: m\nbackend: vllm\nvllm: {batch_size: 8}\n",
+        {},
+        ["plan", "{c}"],
+        "vllm.batch_size: unknown field",
+    ),
+    (
+        "all-invalid",
+        "model: m\nbackend: pytorch\nsweep:\n  n_prompts: [0, -5]\n",
+        {},
+        ["plan", "{c}"],
+        "all 2 configs are invalid",
+    ),
+    (
+        "huge-grid",
+        "model: m\nbackend: pytorch\nsweep:\n  seed: ["
+        + ",".join(map(str, range(200)))
+        + "]\n  n_prompts: ["
+        + ",".join(map(str, range(1, 101)))
+        + "]\n",
+        {},
+        ["plan", "{c}"],
+        "more than the limit of 10000",
+    ),
+    ("missing-base", "base: nowhere.yaml\nmodel: m\nbackend: pytorch\n", {}, ["plan", "{c}"], "base: file not found"),
+    ("base-not-path", "base: [1, 2]\nmodel: m\nbackend: pytorch\n", {}, ["plan", "{c}"], "base: must be a file path"),
+    (
+        "bad-base-content",
+        "base: b.yaml\nmodel: m\nbackend: pytorch\n",
+        {"b.yaml": "model: [\n"},
+        ["plan", "{c}"],
+        "b.yaml:2: invalid YAML",
+    ),
+    (
+        "name-traversal",
+        "name: ../../etc\nmodel: m\nbackend: pytorch\n",
+        {},
+        ["up", "{c}", "--executor", "local", "--results-dir", "res"],
+        "name: String should match pattern",
+    ),
+    (
+        "zero-cycles",
+        "model: m\nbackend: pytorch\nexecution: {n_cycles: 0}\n",
+        {},
+        ["plan", "{c}"],
+        "execution.n_cycles: Input should be greater than or equal to 1",
+    ),
+    (
+        "bad-order",
+        "model: m\nbackend: pytorch\nexecution: {cycle_order: random}\n",
+        {},
+        ["plan", "{c}"],
+        "cycle_order: Input should be 'sequential', 'interleaved' or 'shuffled'",
+    ),
+    (
+        "negative-gap",
+        "model: m\nbackend: pytorch\nexecution: {config_gap_seconds: -1}\n",
+        {},
+        ["plan", "{c}"],
+        "config_gap_seconds: Input should be greater than or equal to 0",
+    ),
+    (
+        "experiments-not-list",
+        "model: m\nbackend: pytorch\nexperiments: {a: 1}\n",
+        {},
+        ["plan", "{c}"],
+        "experiments: must be a non-empty list",
+    ),
+    (
+        "experiment-not-mapping",
+        "model: m\nbackend: pytorch\nexperiments: [fp16]\n",
+        {},
+        ["plan", "{c}"],
+        "experiments[0]: must be a mapping",
+    ),
+    (
+        "missing-dataset",
+        "model: m\nbackend: pytorch\ndataset: prompts.jsonl\n",
+        {},
+        ["plan", "{c}"],
+        "dataset.path: file not found",
+    ),
+    ("missing-campaign-file", None, {}, ["plan", "nope.yaml"], "nope.yaml: file not found"),
+    ("campaign-is-dir", None, {"d/x": ""}, ["plan", "d"], "d: cannot read"),
+    (
+        "unwritable-results-dir",
+        GOOD,
+        {"blocker": "a file, not a folder"},
+        ["up", "{c}", "--executor", "local", "--results-dir", "blocker/res"],
+        "cannot create campaign directory",
+    ),
+    (
+        "engine-down",
+        GOOD,
+        {},
+        ["up", "{c}", "--executor", "docker", "--results-dir", "res"],
+        "Docker engine not reachable",
+    ),
+    ("bad-executor", GOOD, {}, ["up", "{c}", "--executor", "kubernetes"], "Invalid value for '--executor'"),
+    ("resume-not-a-campaign", None, {"empty/.keep": ""}, ["resume", "empty"], "no manifest here"),
+    (
+        "resume-corrupt-manifest",
+        None,
+        {"torn/manifest.json": '{"campaign": "x", "entr'},
+        ["resume", "torn"],
+        "manifest unreadable",
+    ),
+    ("status-missing", None, {}, ["status", "missing-dir"], "no manifest here"),
+    ("unknown-command", None, {}, ["launch", "{c}"], "No such command 'launch'"),
+]
+
+
+@pytest.mark.parametrize(("text", "files", "args", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_gives_one_line_and_touches_nothing(
+    world: Path, tmp_path: Path, text: str | None, files: dict[str, str], args: list[str], expected: str
+) -> None:
+    case = tmp_path / "case"
+    case.mkdir()
+    shutil.copytree(world / "res", case / "res")
+    before = snapshot(case)
+    if text is not None:
+        (case / "c.yaml").write_text(text)
+    for name, content in files.items():
+        (case / name).parent.mkdir(parents=True, exist_ok=True)
+        (case / name).write_text(content)
+    group = [] if args[0] in ("launch",) else ["campaign"]
+    argv = [*group, *(a.replace("{c}", "c.yaml") for a in args)]
+    env = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"} if "docker" in args else None
+    proc = llem(*argv, cwd=case, check=False, env=env)
+    assert proc.returncode != 0
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: ")
+    assert expected in lines[0]
+    assert snapshot(case) == before
+    assert sorted(p.name for p in (case / "res").iterdir()) == sorted(p.name for p in (world / "res").iterdir())
+
+
+def test_llem_exp_bad_config_is_one_line(tmp_path: Path) -> None:
+    cfg = tmp_path / "e.yaml"
+    cfg.write_text("model: m\nbackend: pytorch\nwarmup: {mode: forever}\n")
+    proc = subprocess.run(
+        ["llem-exp", str(cfg), "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"error: {cfg}:3: warmup.mode: Input should be 'fixed' or 'cv' (got 'forever')"
+
+
+def test_full_disk_leaves_existing_campaign_intact(world: Path, tmp_path: Path) -> None:
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"cannot mount a tmpfs to simulate a full disk: {mounted.stderr!r}")
+        pytest.skip("needs root to mount a small tmpfs that simulates a full disk")
+    try:
+        shutil.copytree(world / "res", disk / "res")
+        before = snapshot(disk)
+        with open(disk / "filler", "wb", buffering=0) as fh:  # fill the disk to the last byte
+            try:
+                while True:
+                    fh.write(b"\0" * 1024)
+            except OSError:
+                pass
+        (tmp_path / "c.yaml").write_text(GOOD)
+        proc = llem(
+            "campaign",
+            "up",
+            str(tmp_path / "c.yaml"),
+            "--executor",
+            "local",
+            "--results-dir",
+            str(disk / "res"),
+            cwd=tmp_path,
+            check=False,
+        )
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        assert proc.returncode != 0
+        assert len(lines) == 1, proc.stderr
+        assert "No space left on device" in lines[0] or "cannot" in lines[0]
+        assert snapshot(disk) == before
+        resumed = llem(
+            "campaign", "resume", str(disk / existing_campaign(disk)), "--executor", "local", cwd=tmp_path, check=False
+        )
+        assert resumed.returncode == 0, resumed.stderr  # nothing left to do, nothing written
+        assert snapshot(disk) == before
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)
