@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import statistics
+import subprocess
+import sys
 import time
 
 import yaml
@@ -54,6 +56,12 @@ def unit_wall_s(executor, cfg) -> float:  # type: ignore[no-untyped-def]
     return wall
 
 
+def import_s() -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import llenergymeasure.backends.pytorch.runner"], check=True)
+    return time.perf_counter() - start
+
+
 def main() -> None:
     cfg = tiny_config(n_prompts=8)
     run_experiment(cfg, scratch(), "warm", config_hash(cfg), 1, nvml_loader=no_nvml)  # import + build once
@@ -64,6 +72,8 @@ def main() -> None:
         inproc.append(time.perf_counter() - t)
     base = statistics.median(inproc)
     print(f"in-process experiment : {base:6.2f} s")
+    imports = statistics.median(import_s() for _ in range(REPEATS))
+    print(f"fresh interpreter + torch/transformers import: {imports:6.2f} s (paid by every isolated unit)")
     local = statistics.median(unit_wall_s(LocalExecutor(), cfg) for _ in range(REPEATS))
     print(f"local executor unit   : {local:6.2f} s  -> overhead {local - base:5.2f} s")
     try:
@@ -82,6 +92,8 @@ def main() -> None:
     executor = DockerExecutor(client, gpus="none")
     docker_wall = statistics.median(unit_wall_s(executor, cfg) for _ in range(REPEATS))
     print(f"docker executor unit  : {docker_wall:6.2f} s  -> overhead {docker_wall - base:5.2f} s  (target < 2 s)")
+    print(f"container lifecycle beyond a local process: {docker_wall - local:5.2f} s")
+    print(f"docker overhead excluding the interpreter/import cost: {docker_wall - base - imports:5.2f} s")
 
 
 if __name__ == "__main__":

@@ -10,18 +10,19 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 FILE_MODE = 0o644
 
 
-def write_atomic(path: Path, data: bytes | Callable[[Path], None]) -> None:
+def write_atomic(path: Path, data: bytes | Sequence[bytes] | Callable[[Path], None]) -> None:
     """Replace ``path`` with ``data`` atomically.
 
-    ``data`` is either the bytes, or a writer called with the temp path (for libraries such as
-    pyarrow that want to write a file themselves).
+    ``data`` is the bytes, a sequence of byte strings written back to back (so a large document
+    need not be joined in memory first), or a writer called with the temp path (for libraries such
+    as pyarrow that want to write a file themselves).
     """
     path = Path(path)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -33,8 +34,10 @@ def write_atomic(path: Path, data: bytes | Callable[[Path], None]) -> None:
             data(tmp)
             fd = os.open(tmp, os.O_RDONLY)
         else:
-            with os.fdopen(fd, "wb", closefd=False) as fh:
-                fh.write(data)
+            for chunk in [data] if isinstance(data, bytes) else data:
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view) :]
         os.fsync(fd)
         os.close(fd)
         fd = -1
