@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -37,6 +39,38 @@ def llem(
     if check and proc.returncode != 0:
         raise AssertionError(f"llem {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def start_host(*args: str, cwd: Path) -> subprocess.Popen[bytes]:
+    """The real `llem` orchestrator in the background, to be killed by the test."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "llenergymeasure.cli.main", *args],
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=os.environ.copy(),
+    )
+
+
+def kill_when_unit_runs(host: subprocess.Popen[bytes], results: Path, index: int, timeout_s: float = 300) -> Path:
+    """SIGKILL ``host`` once the manifest shows unit ``index`` running with a recorded handle."""
+    deadline = time.monotonic() + timeout_s
+    found: Path | None = None
+    while time.monotonic() < deadline:
+        dirs = list(results.glob("*/manifest.json")) if results.exists() else []
+        if dirs:
+            found = dirs[0].parent
+            try:
+                entries = manifest(found)["entries"]
+            except ValueError:  # never expected: the manifest is replaced atomically
+                raise AssertionError(f"torn manifest in {found}") from None
+            if len(entries) > index and entries[index]["status"] == "running" and entries[index].get("handle"):
+                break
+        time.sleep(0.05)
+    host.send_signal(signal.SIGKILL)
+    host.wait()
+    assert found is not None, "the campaign never started"
+    return found
 
 
 def manifest(campaign_dir: Path) -> dict:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from tests.integration.conftest import attempts_that_measured, llem, manifest, only_campaign_dir
+from tests.integration.conftest import (
+    attempts_that_measured,
+    kill_when_unit_runs,
+    llem,
+    manifest,
+    only_campaign_dir,
+    start_host,
+)
 
 
 def test_up_runs_every_unit_and_writes_results(tmp_path: Path, fast_campaign: Path) -> None:
@@ -63,44 +66,12 @@ execution: {{max_retries: 1}}
 
 
 def test_sigkill_mid_campaign_then_resume_completes_each_unit_exactly_once(tmp_path: Path, fast_campaign: Path) -> None:
-    host = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llenergymeasure.cli.main",
-            "campaign",
-            "up",
-            str(fast_campaign),
-            "--executor",
-            "local",
-            "--results-dir",
-            "res",
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=os.environ.copy(),
-    )
-    deadline = time.monotonic() + 300
-    d = None
-    while time.monotonic() < deadline:  # kill while the second unit is running
-        dirs = list((tmp_path / "res").glob("fast_*/manifest.json")) if (tmp_path / "res").exists() else []
-        if dirs:
-            d = dirs[0].parent
-            try:
-                entries = manifest(d)["entries"]
-            except ValueError:
-                entries = []
-            if len(entries) > 1 and entries[1]["status"] == "running" and entries[1]["handle"]:
-                break
-        time.sleep(0.05)
-    host.send_signal(signal.SIGKILL)
-    host.wait()
-    assert d is not None
+    host = start_host("campaign", "up", str(fast_campaign), "--executor", "local", "--results-dir", "res", cwd=tmp_path)
+    d = kill_when_unit_runs(host, tmp_path / "res", 1)
     before = manifest(d)
     assert before["entries"][0]["status"] == "completed"
     assert before["entries"][1]["status"] == "running"
-    child = int(before["entries"][1]["handle"].removeprefix("pid:"))
+    child = int(before["entries"][1].get("handle", "pid:0").removeprefix("pid:"))
     time.sleep(0.5)
     assert not Path(f"/proc/{child}").exists() or b"zombie" in Path(f"/proc/{child}/status").read_bytes().lower()
 

@@ -6,7 +6,6 @@ Bounded in time: a fixed number of kills with seeded random delays.
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from llenergymeasure.campaign.store import ManifestStore
-from tests.integration.conftest import llem, manifest
+from tests.integration.conftest import llem, manifest, start_host
 
 pytestmark = pytest.mark.slow
 
@@ -90,21 +89,8 @@ def test_sigkill_host_at_random_points_then_resume(tmp_path: Path, fast_campaign
             if campaign_dir is None
             else ["campaign", "resume", str(campaign_dir)]
         )
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "llenergymeasure.cli.main",
-                *args,
-                "--executor",
-                "local",
-                *(["--results-dir", str(results)] if campaign_dir is None else []),
-            ],
-            cwd=tmp_path,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=os.environ.copy(),
-        )
+        extra = ["--results-dir", str(results)] if campaign_dir is None else []
+        proc = start_host(*args, "--executor", "local", *extra, cwd=tmp_path)
         time.sleep(rng.uniform(0.5, 7.0))
         finished = proc.poll() is not None
         proc.send_signal(signal.SIGKILL)

@@ -9,7 +9,6 @@ import io
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -21,9 +20,18 @@ import yaml
 from llenergymeasure import RESULT_SCHEMA_VERSION
 from llenergymeasure.dispatch.docker import LABEL_CAMPAIGN, SCHEMA_LABEL
 from tests.dockerimage import BASE_IMAGE, ROOT, build_test_image
-from tests.integration.conftest import FAST, attempts_that_measured, llem, manifest, only_campaign_dir
+from tests.integration.conftest import (
+    FAST,
+    attempts_that_measured,
+    kill_when_unit_runs,
+    llem,
+    manifest,
+    only_campaign_dir,
+    start_host,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
+DOCKER_RES = ("--executor", "docker", "--results-dir", "res")
 
 FAULT_SCRIPT = r"""#!/bin/sh
 # Stand-in llem-exp that misbehaves as its config's model name says.
@@ -103,42 +111,12 @@ def test_sigkill_host_while_container_runs_then_resume(
     docker_env: dict[str, str],
     client,  # type: ignore[no-untyped-def]
 ) -> None:
-    host = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llenergymeasure.cli.main",
-            "campaign",
-            "up",
-            str(fast_campaign),
-            "--executor",
-            "docker",
-            "--results-dir",
-            "res",
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=os.environ.copy(),
+    host = start_host(
+        "campaign", "up", str(fast_campaign), "--executor", "docker", "--results-dir", "res", cwd=tmp_path
     )
-    d = None
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        found = list((tmp_path / "res").glob("fast_*/manifest.json")) if (tmp_path / "res").exists() else []
-        if found:
-            d = found[0].parent
-            try:
-                entries = manifest(d)["entries"]
-            except ValueError:
-                entries = []
-            if len(entries) > 1 and entries[1]["status"] == "running" and entries[1]["handle"]:
-                break
-        time.sleep(0.05)
-    host.send_signal(signal.SIGKILL)
-    host.wait()
-    assert d is not None
+    d = kill_when_unit_runs(host, tmp_path / "res", 1)
     killed = manifest(d)["entries"][1]
-    assert killed["handle"].startswith("container:")
+    assert killed.get("handle", "").startswith("container:")
     assert len(labelled(client, d)) == 1  # the orphan outlived its host
 
     proc = llem("campaign", "resume", str(d), cwd=tmp_path)
@@ -274,23 +252,8 @@ def test_container_killed_mid_run_fails_the_unit_then_resume_completes_it(
     docker_env: dict[str, str],
     client,  # type: ignore[no-untyped-def]
 ) -> None:
-    host = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llenergymeasure.cli.main",
-            "campaign",
-            "up",
-            str(fast_campaign),
-            "--executor",
-            "docker",
-            "--results-dir",
-            "res",
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=os.environ.copy(),
+    host = start_host(
+        "campaign", "up", str(fast_campaign), "--executor", "docker", "--results-dir", "res", cwd=tmp_path
     )
     victim = None
     deadline = time.monotonic() + 300

@@ -6,16 +6,11 @@ from pathlib import Path
 
 import click
 
+from llenergymeasure.cli.campaign_dir import campaign_dir_options
+
 
 @click.command()
-@click.argument("campaign_dir", type=click.Path(path_type=Path), required=False)
-@click.option(
-    "--results-dir",
-    type=click.Path(path_type=Path),
-    default=Path("results"),
-    show_default=True,
-    help="Where to look for the latest campaign when DIR is omitted.",
-)
+@campaign_dir_options
 @click.option("--json", "as_json", is_flag=True, help="Print the final manifest as JSON instead of tables.")
 @click.option(
     "--executor",
@@ -28,12 +23,12 @@ def resume(campaign_dir: Path | None, results_dir: Path, as_json: bool, executor
     """Resume CAMPAIGN_DIR (default: the most recently active campaign under --results-dir)."""
     from llenergymeasure.campaign.api import resume as run_resume
     from llenergymeasure.campaign.api import status
-    from llenergymeasure.campaign.layout import latest_campaign_dir
+    from llenergymeasure.cli.campaign_dir import resolve_campaign_dir
     from llenergymeasure.cli.progress import progress_events
     from llenergymeasure.cli.render import console, counts_line, manifest_table
     from llenergymeasure.dispatch.select import make_executor
 
-    directory = campaign_dir or latest_campaign_dir(results_dir)
+    directory = resolve_campaign_dir(campaign_dir, results_dir)
     manifest = status(directory).manifest
     runner = make_executor(executor or manifest.executor, {e.service for e in manifest.entries})
     c = manifest.counters()

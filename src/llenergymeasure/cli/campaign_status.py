@@ -6,24 +6,19 @@ from pathlib import Path
 
 import click
 
+from llenergymeasure.cli.campaign_dir import campaign_dir_options
+
 
 @click.command()
-@click.argument("campaign_dir", type=click.Path(path_type=Path), required=False)
-@click.option(
-    "--results-dir",
-    type=click.Path(path_type=Path),
-    default=Path("results"),
-    show_default=True,
-    help="Where to look for the latest campaign when DIR is omitted.",
-)
+@campaign_dir_options
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest counters and entries as JSON.")
 def status(campaign_dir: Path | None, results_dir: Path, as_json: bool) -> None:
     """Show the state of CAMPAIGN_DIR (default: the most recently active campaign)."""
     from llenergymeasure.campaign.api import status as read_status
-    from llenergymeasure.campaign.layout import latest_campaign_dir
+    from llenergymeasure.cli.campaign_dir import resolve_campaign_dir
     from llenergymeasure.cli.render import console, counts_line, manifest_table
 
-    directory = campaign_dir or latest_campaign_dir(results_dir)
+    directory = resolve_campaign_dir(campaign_dir, results_dir)
     store = read_status(directory)
     if as_json:
         click.echo(store.render().decode())

@@ -7,16 +7,11 @@ from pathlib import Path
 
 import click
 
+from llenergymeasure.cli.campaign_dir import campaign_dir_options
+
 
 @click.command()
-@click.argument("campaign_dir", type=click.Path(path_type=Path), required=False)
-@click.option(
-    "--results-dir",
-    type=click.Path(path_type=Path),
-    default=Path("results"),
-    show_default=True,
-    help="Where to look for the latest campaign when DIR is omitted.",
-)
+@campaign_dir_options
 @click.option(
     "--cv-threshold",
     type=float,
@@ -32,18 +27,14 @@ def results(
     """Collect CAMPAIGN_DIR's results into results.parquet and rank configs by J/token."""
     from dataclasses import asdict
 
-    from llenergymeasure.campaign.layout import latest_campaign_dir
+    from llenergymeasure.cli.campaign_dir import read_results, resolve_campaign_dir
     from llenergymeasure.cli.render import console, stats_table
     from llenergymeasure.config.dotted import varying_keys
     from llenergymeasure.results.stats import by_config
-    from llenergymeasure.results.table import collect, write_table
+    from llenergymeasure.results.table import write_table
 
-    directory = campaign_dir or latest_campaign_dir(results_dir)
-    table = collect(directory)
-    for problem in table.problems:
-        click.echo(f"warning: skipped {problem}", err=True)
-    if not table.rows:
-        raise click.ClickException(f"{directory}: no valid result files")
+    directory = resolve_campaign_dir(campaign_dir, results_dir)
+    table = read_results(directory)
     path = write_table(directory, table)
     dims = varying_keys(table.rows, "config.")
     stats = by_config(table.rows, dims, cv_threshold, confidence)
