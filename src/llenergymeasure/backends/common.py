@@ -11,6 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from llenergymeasure.backends.base import RequestRecord
+from llenergymeasure.config.experiment import DecodingConfig
 from llenergymeasure.experiment.prompts import Prompt
 
 
@@ -46,3 +47,16 @@ def record_from_timestamps(
     ttft = first_token_s - arrival_s if first_token_s is not None else None
     itl = (finished_s - first_token_s) / (n_out - 1) if first_token_s is not None and n_out > 1 else None
     return RequestRecord(n_in, n_out, finished_s - arrival_s, ttft, itl)
+
+
+def base_sampling(decoding: DecodingConfig, max_tokens: int, seed: int) -> dict[str, Any]:
+    """Sampling arguments vLLM and TensorRT-LLM name alike; ``ignore_eos`` also pins the length."""
+    kwargs: dict[str, Any] = {
+        "max_tokens": max_tokens,
+        "ignore_eos": decoding.ignore_eos,
+        "repetition_penalty": decoding.repetition_penalty,
+        "seed": seed,
+    }
+    if decoding.ignore_eos:
+        kwargs["min_tokens"] = max_tokens
+    return kwargs

@@ -14,7 +14,7 @@ from typing import Any
 from loguru import logger
 
 from llenergymeasure.backends.base import MemoryReading, RequestRecord
-from llenergymeasure.backends.common import encode_prompts, package_versions
+from llenergymeasure.backends.common import base_sampling, encode_prompts, package_versions
 from llenergymeasure.backends.trtllm.config import TrtllmConfig
 from llenergymeasure.campaign.hashing import stable_hash
 from llenergymeasure.config.experiment import DecodingConfig, ExperimentConfig
@@ -54,14 +54,7 @@ def llm_kwargs(config: ExperimentConfig, settings: TrtllmConfig, model: str, kv_
 
 def sampling_kwargs(decoding: DecodingConfig, max_tokens: int, seed: int) -> dict[str, Any]:
     """Arguments of ``tensorrt_llm.SamplingParams``; greedy is top_k=1 there."""
-    kwargs: dict[str, Any] = {
-        "max_tokens": max_tokens,
-        "ignore_eos": decoding.ignore_eos,
-        "repetition_penalty": decoding.repetition_penalty,
-        "seed": seed,
-    }
-    if decoding.ignore_eos:
-        kwargs["min_tokens"] = max_tokens
+    kwargs = base_sampling(decoding, max_tokens, seed)
     if decoding.do_sample:
         kwargs.update(temperature=decoding.temperature, top_p=decoding.top_p)
         if decoding.top_k:

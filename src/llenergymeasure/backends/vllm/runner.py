@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from llenergymeasure.backends.base import MemoryReading, RequestRecord
-from llenergymeasure.backends.common import encode_prompts, package_versions, record_from_timestamps
+from llenergymeasure.backends.common import base_sampling, encode_prompts, package_versions, record_from_timestamps
 from llenergymeasure.backends.vllm.config import VllmConfig
 from llenergymeasure.config.experiment import DecodingConfig, ExperimentConfig
 from llenergymeasure.experiment.prompts import Prompt
@@ -43,15 +43,7 @@ def engine_kwargs(config: ExperimentConfig, settings: VllmConfig, model_path: st
 
 def sampling_kwargs(decoding: DecodingConfig, max_tokens: int, seed: int) -> dict[str, Any]:
     """Arguments of ``vllm.SamplingParams``; greedy is temperature 0 in vLLM."""
-    kwargs: dict[str, Any] = {
-        "n": 1,
-        "max_tokens": max_tokens,
-        "ignore_eos": decoding.ignore_eos,
-        "repetition_penalty": decoding.repetition_penalty,
-        "seed": seed,
-    }
-    if decoding.ignore_eos:
-        kwargs["min_tokens"] = max_tokens
+    kwargs = {"n": 1, **base_sampling(decoding, max_tokens, seed)}
     if decoding.do_sample:
         kwargs.update(temperature=decoding.temperature, top_p=decoding.top_p, top_k=decoding.top_k or -1)
     else:
