@@ -21,7 +21,10 @@ def cost_ms(n: int, transitions: int = 200) -> float:
             key=f"exp{i // 3:05d}_c{i % 3 + 1}",
             exp_id=f"exp{i // 3:05d}",
             config_hash=f"{i // 3:016x}",
-            config_summary={"pytorch.batch_size": i % 8, "precision": "bf16"},
+            config_summary={
+                "pytorch.batch_size": 2 ** (i // 3 % 6),
+                "pytorch.attn_implementation": ("sdpa", "eager")[i // 18 % 2],
+            },
             backend="pytorch",
             service="pytorch",
             cycle=i % 3 + 1,

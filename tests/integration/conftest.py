@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from llenergymeasure.campaign.manifest import CampaignManifest
+from llenergymeasure.campaign.store import joined_document
+
 ROOT = Path(__file__).resolve().parents[2]
 
 FAST = """
@@ -74,7 +77,10 @@ def kill_when_unit_runs(host: subprocess.Popen[bytes], results: Path, index: int
 
 
 def manifest(campaign_dir: Path) -> dict:
-    return json.loads((campaign_dir / "manifest.json").read_text())
+    """The manifest with every entry whole (on disk, per-experiment fields are stored once); ValueError if torn."""
+    raw = json.loads((campaign_dir / "manifest.json").read_text())
+    whole = CampaignManifest.model_validate(joined_document(raw)).model_dump(mode="json")
+    return {**whole, "counters": raw["counters"]}
 
 
 def only_campaign_dir(results: Path) -> Path:

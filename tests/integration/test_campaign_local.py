@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from tests.integration.conftest import (
+    FAST,
     attempts_that_measured,
     kill_when_unit_runs,
     llem,
@@ -27,6 +28,8 @@ def test_up_runs_every_unit_and_writes_results(tmp_path: Path, fast_campaign: Pa
         result = json.loads((d / e["result_file"]).read_text())
         assert (result["config_hash"], result["cycle"]) == (e["config_hash"], e["cycle"])
         assert e["config_summary"] == {"pytorch.batch_size": 1 if e["exp_id"] == "exp001" else 2}
+        assert result["environment"]["launch"] == "warm-start"  # the default
+    assert "llem-forkserver ready" in (d / "logs" / "forkserver-pytorch.log").read_text()
     assert "4 units: 4 completed" in proc.stdout
 
     status = llem("campaign", "status", "--results-dir", "res", cwd=tmp_path)
@@ -109,3 +112,15 @@ def test_resume_refuses_a_changed_design_unless_forced(tmp_path: Path, fast_camp
     assert proc.returncode == 1
     assert proc.stderr.startswith(f"error: {fast_campaign.resolve()}: design changed since this campaign started")
     assert llem("campaign", "resume", str(d), "--force", cwd=tmp_path).returncode == 0
+
+
+def test_without_warm_start_each_unit_is_a_fresh_interpreter(tmp_path: Path) -> None:
+    camp = tmp_path / "cold.yaml"
+    camp.write_text("name: cold\n" + FAST + "execution: {n_cycles: 2, warm_start: false}\n")
+    llem("campaign", "up", str(camp), "--executor", "local", "--results-dir", "res", cwd=tmp_path)
+    d = only_campaign_dir(tmp_path / "res")
+    m = manifest(d)
+    assert [e["status"] for e in m["entries"]] == ["completed"] * 2
+    for e in m["entries"]:
+        assert json.loads((d / e["result_file"]).read_text())["environment"]["launch"] == "fresh"
+    assert not list((d / "logs").glob("forkserver-*.log"))

@@ -101,6 +101,7 @@ def test_two_configs_two_cycles_through_real_containers(
         assert (r["config_hash"], r["cycle"]) == (e["config_hash"], e["cycle"])
         assert r["environment"]["container_image"] == docker_env["LLEM_IMAGE_PYTORCH"]
         assert r["environment"]["container_image_id"] == client.images.get(docker_env["LLEM_IMAGE_PYTORCH"]).id
+        assert r["environment"]["launch"] == "warm-start"
         assert "warmup done" in (d / "logs" / f"{e['result_file'].removesuffix('.json')}.log").read_text()
     assert labelled(client, d) == []  # every container removed
 
@@ -149,7 +150,7 @@ experiments:
   - {model: fault/hang}
   - {model: fault/silent}
   - {model: fault/corrupt}
-execution: {unit_timeout_s: 6, idle_timeout_s: 3}
+execution: {unit_timeout_s: 6, idle_timeout_s: 3, warm_start: false}
 """)
     proc = llem("campaign", "up", str(camp), "--executor", "docker", "--results-dir", "res", cwd=tmp_path, check=False)
     assert proc.returncode == 1
@@ -246,32 +247,41 @@ def test_shipped_compose_file_validates(compose: str) -> None:
         assert s["ipc"] == "host"
 
 
+@pytest.mark.parametrize("warm", [True, False], ids=["warm-start", "container-per-unit"])
 def test_container_killed_mid_run_fails_the_unit_then_resume_completes_it(
     tmp_path: Path,
-    fast_campaign: Path,
+    warm: bool,
     docker_env: dict[str, str],
     client,  # type: ignore[no-untyped-def]
 ) -> None:
-    host = start_host(
-        "campaign", "up", str(fast_campaign), "--executor", "docker", "--results-dir", "res", cwd=tmp_path
+    # Units long enough (a few seconds) that the one seen running is still running when killed.
+    slow_campaign = tmp_path / "slow.yaml"
+    slow = FAST.replace("n_prompts: 2", "n_prompts: 4").replace("max_output_tokens: 4", "max_output_tokens: 128")
+    slow_campaign.write_text(
+        f"name: slow\n{slow}sweep:\n  pytorch.batch_size: [1, 2]\n"
+        f"execution: {{n_cycles: 2, warm_start: {str(warm).lower()}}}\n"
     )
-    victim = None
+    host = start_host(
+        "campaign", "up", str(slow_campaign), "--executor", "docker", "--results-dir", "res", cwd=tmp_path
+    )
+    key = None
     deadline = time.monotonic() + 300
-    while victim is None and time.monotonic() < deadline:
-        for d in (tmp_path / "res").glob("fast_*") if (tmp_path / "res").exists() else []:
-            running = labelled(client, d)
-            if running and running[0].status == "running":
-                victim = running[0]
-                d_found = d
+    while key is None and time.monotonic() < deadline:
+        for d in (tmp_path / "res").glob("slow_*/") if (tmp_path / "res").exists() else []:
+            if not (d / "manifest.json").exists():
+                continue  # created a moment after its directory
+            running = [e for e in manifest(d)["entries"] if e["status"] == "running" and e.get("handle")]
+            if running and running[0]["key"].endswith("_c1") and running[0]["exp_id"] == "exp002":
+                key, d_found = running[0]["key"], d
+                client.containers.get(running[0]["handle"].removeprefix("container:")).kill()
         time.sleep(0.05)
-    assert victim is not None
-    key = victim.labels["org.llenergymeasure.unit"]
-    victim.kill()
+    assert key is not None
     assert host.wait(timeout=600) == 1  # the campaign went on and reported the failure
     m = manifest(d_found)
     by_key = {e["key"]: e for e in m["entries"]}
     assert by_key[key]["status"] == "failed"
     assert by_key[key]["error_type"] == "ExitCode"
+    assert "llem-exp exited with code" in by_key[key]["error_message"]
     assert [e["status"] for e in m["entries"] if e["key"] != key] == ["completed"] * 3
 
     llem("campaign", "resume", str(d_found), cwd=tmp_path)

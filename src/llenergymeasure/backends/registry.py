@@ -48,3 +48,26 @@ def load_runner_class(name: str) -> Any:
             f"docker compose run {SERVICES[name]} llem-exp CONFIG"
         ) from exc
     return getattr(module, attr)
+
+
+# What a warm-start server imports once before forking units (experiment.forkserver). Only modules
+# that never initialise CUDA or MPI at import: the engines' own packages (vLLM, TensorRT-LLM) are
+# left to each unit, while torch, transformers and llem's harness are shared by all backends.
+_HARNESS = ("llenergymeasure.experiment.entrypoint", "llenergymeasure.experiment.runner", "torch", "transformers")
+_WARM: dict[str, tuple[str, ...]] = {
+    "pytorch": (
+        *_HARNESS,
+        "llenergymeasure.backends.pytorch.runner",
+        "transformers.modeling_utils",
+        "transformers.modeling_layers",
+        "transformers.activations",
+        "transformers.generation.utils",
+    ),
+    "vllm": _HARNESS,
+    "trtllm": _HARNESS,
+}
+
+
+def warm_imports(name: str) -> tuple[str, ...]:
+    """Modules a warm-start server for backend ``name`` preloads; an unknown name preloads only the harness."""
+    return _WARM.get(name, _HARNESS)

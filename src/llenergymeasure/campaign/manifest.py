@@ -12,7 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from llenergymeasure.errors import ManifestError
 
-MANIFEST_SCHEMA_VERSION = 1
+MANIFEST_SCHEMA_VERSION = 2  # 2: per-experiment fields stored once under "experiments"
+# Fields fixed per experiment: written once per experiment on disk, joined into every entry on load.
+EXPERIMENT_FIELDS = ("config_hash", "config_summary", "backend", "service", "config_file")
 Status = Literal["pending", "running", "completed", "failed", "skipped"]
 
 # Allowed moves; anything else is a bug in the orchestrator, not a user error.
@@ -23,6 +25,11 @@ _TRANSITIONS: dict[str, set[str]] = {
     "completed": set(),
     "skipped": set(),
 }
+
+
+def unit_key(exp_id: str, cycle: int) -> str:
+    """Stable unique id of one experiment in one cycle within a campaign."""
+    return f"{exp_id}_c{cycle}"
 
 
 def utcnow() -> str:

@@ -146,6 +146,7 @@ def job_for(entry: ManifestEntry, layout: CampaignLayout, execution: ExecutionCo
         idle_timeout_s=execution.idle_timeout_s,
         log_file=layout.logs / f"{stem}.log",
         campaign_id=layout.root.name,
+        warm=execution.warm_start,
     )
 
 
@@ -159,16 +160,19 @@ def run_pending(
 ) -> None:
     """Run every pending unit in manifest order, with config and cycle gaps between units."""
     previous: ManifestEntry | None = None
-    for entry in list(store.manifest.entries):
-        if store.entry(entry.key).status != "pending":
-            continue
-        if previous is not None:
-            gap = _gap(previous, entry, execution)
-            if gap > 0:
-                on_event(Event("gap", message=f"waiting {gap:g} s before {entry.key}"))
-                sleep(gap)
-        run_unit(layout, store, executor, execution, entry.key, on_event)
-        previous = store.entry(entry.key)
+    try:
+        for entry in list(store.manifest.entries):
+            if store.entry(entry.key).status != "pending":
+                continue
+            if previous is not None:
+                gap = _gap(previous, entry, execution)
+                if gap > 0:
+                    on_event(Event("gap", message=f"waiting {gap:g} s before {entry.key}"))
+                    sleep(gap)
+            run_unit(layout, store, executor, execution, entry.key, on_event)
+            previous = store.entry(entry.key)
+    finally:
+        executor.close()
 
 
 def _gap(prev: ManifestEntry, nxt: ManifestEntry, ex: ExecutionConfig) -> float:

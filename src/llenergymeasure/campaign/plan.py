@@ -8,6 +8,7 @@ from typing import Any
 from llenergymeasure.backends.registry import SERVICES
 from llenergymeasure.campaign.grammar import summary, varying_fields
 from llenergymeasure.campaign.hashing import config_hash
+from llenergymeasure.campaign.manifest import unit_key
 from llenergymeasure.campaign.ordering import default_shuffle_seed, order_units
 from llenergymeasure.config.campaign import CampaignConfig
 from llenergymeasure.config.experiment import ExperimentConfig
@@ -34,7 +35,7 @@ class Unit:
     @property
     def key(self) -> str:
         """Stable unique id of this unit within a campaign."""
-        return f"{self.experiment.exp_id}_c{self.cycle}"
+        return unit_key(self.experiment.exp_id, self.cycle)
 
     @property
     def result_stem(self) -> str:

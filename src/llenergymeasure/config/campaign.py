@@ -30,6 +30,13 @@ class ExecutionConfig(BaseModel):
     idle_timeout_s: float = Field(
         1800, gt=0, description="A unit printing nothing for this long is presumed hung, stopped and failed."
     )
+    warm_start: bool = Field(
+        True,
+        description=(
+            "Run each unit in a fresh process forked from a per-backend server that imported torch and "
+            "transformers once (never CUDA); false starts a new interpreter, and with docker a new container, per unit."
+        ),
+    )
 
 
 class SkippedConfig(BaseModel):

@@ -29,6 +29,7 @@ class UnitJob:
     log_file: Path
     campaign_id: str = ""
     env: dict[str, str] = field(default_factory=dict)
+    warm: bool = False  # fork from a warm-start server (experiment.forkserver) instead of a fresh start
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,9 @@ class Executor(Protocol):
 
     def cleanup_orphans(self, campaign_dir: Path, handles: list[str]) -> list[str]:
         """Stop what a crashed host left running for this campaign; returns what was removed."""
+
+    def close(self) -> None:
+        """Stop the warm-start servers this executor started; called when a campaign run ends."""
 
 
 class Watchdog:

@@ -1,7 +1,11 @@
-"""Docker executor: one container per unit, driven through the Docker SDK (argument lists, no shell).
+"""Docker executor: units run in their backend's container, driven through the Docker SDK (no shell).
 
-The campaign directory is bind-mounted at ``/campaign``; the container writes only its result,
-timeseries, error file and caches there. The host alone writes the manifest.
+With warm start (the default) one container per backend image serves the whole campaign run: it
+runs the warm-start server (``experiment.forkserver``), and each unit is a ``docker exec`` of its
+client, so the unit is a fresh process forked from an interpreter that already imported the engine.
+Without warm start each unit gets a fresh container. A unit that must be stopped takes its
+container with it either way. The campaign directory is bind-mounted at ``/campaign``; containers
+write only results, timeseries, error files and caches there. The host alone writes the manifest.
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +23,10 @@ from llenergymeasure import RESULT_SCHEMA_VERSION, __version__
 from llenergymeasure.dispatch.base import JobOutcome, UnitJob, Watchdog
 from llenergymeasure.dispatch.local import exp_command
 from llenergymeasure.errors import ExecutorError
+from llenergymeasure.experiment.forkserver import READY
+
+FORKSERVER = "llenergymeasure.experiment.forkserver"
+SERVER_SOCK = "/tmp/llem-forkserver.sock"  # inside the server container, reached by `docker exec`
 
 SCHEMA_LABEL = "org.llenergymeasure.result-schema"
 LABEL_CAMPAIGN = "org.llenergymeasure.campaign-dir"
@@ -136,6 +144,7 @@ class DockerExecutor:
         self.poll_s = poll_s
         self.shm_size = shm_size
         self._checked: dict[str, str] = {}  # image name -> image id (digest), checked once
+        self._servers: dict[tuple[str, str], Any] = {}  # (campaign dir, image) -> warm-start container
 
     @classmethod
     def from_env(cls) -> DockerExecutor:
@@ -143,9 +152,7 @@ class DockerExecutor:
         return cls(docker_client(), gpus=os.environ.get("LLEM_GPUS"))
 
     def run(self, job: UnitJob, on_started: Callable[[str], None]) -> JobOutcome:
-        """Run ``llem-exp`` in a container, stream its logs, enforce the watchdog, remove it."""
-        import docker
-
+        """Run ``llem-exp`` for ``job`` in its backend's container, stream its logs, enforce the watchdog."""
         image = image_for(job.service)
         if image not in self._checked:
             self._checked[image] = check_image(self.client, image)
@@ -155,10 +162,21 @@ class DockerExecutor:
         env.update(
             {"HOME": "/tmp", "LLEM_IMAGE": image, "LLEM_IMAGE_ID": self._checked[image], "PYTHONUNBUFFERED": "1"}
         )
+        command = exp_command(job, config_in, MOUNT)
+        if job.warm:
+            return self._run_warm(job, image, env, command, on_started)
+        return self._run_fresh(job, image, env, command, on_started)
+
+    def _container(
+        self, job: UnitJob, image: str, env: dict[str, str], command: list[str], role: str, name: str
+    ) -> Any:
+        """Start a detached container of ``image`` for this campaign; ``role`` labels what it is for."""
+        import docker
+
         try:
-            container = self.client.containers.run(
+            return self.client.containers.run(
                 image,
-                command=["llem-exp", *exp_command(job, config_in, MOUNT)],
+                command=command,
                 detach=True,
                 volumes={
                     str(job.campaign_dir.resolve()): {"bind": MOUNT, "mode": "rw"},
@@ -166,18 +184,24 @@ class DockerExecutor:
                 },
                 working_dir=MOUNT,
                 environment=env,
-                labels={LABEL_CAMPAIGN: str(job.campaign_dir.resolve()), LABEL_UNIT: job.key},
+                labels={LABEL_CAMPAIGN: str(job.campaign_dir.resolve()), LABEL_UNIT: role},
                 device_requests=gpu_requests(self.client, self.gpus),
                 user=f"{os.getuid()}:{os.getgid()}",
                 ipc_mode="host",
                 shm_size=self.shm_size,
-                name=f"llem-{job.campaign_id}-{job.key}"[:120] if job.campaign_id else None,
+                name=f"llem-{job.campaign_id}-{name}"[:120] if job.campaign_id else None,
             )
         except docker.errors.DockerException as exc:
             raise ExecutorError(f"cannot start container for {job.key} from {image}: {exc}") from None
+
+    def _run_fresh(
+        self, job: UnitJob, image: str, env: dict[str, str], command: list[str], on_started: Callable[[str], None]
+    ) -> JobOutcome:
+        container = self._container(job, image, env, ["llem-exp", *command], job.key, job.key)
         on_started(f"container:{container.id[:12]}")
         dog = Watchdog(job.timeout_s, job.idle_timeout_s, time.monotonic())
-        reader = threading.Thread(target=_pump, args=(container, job, dog), daemon=True)
+        reader = threading.Thread(target=_pump, args=(lambda: container.logs(stream=True, follow=True), job, dog))
+        reader.daemon = True
         reader.start()
         stopped = None
         try:
@@ -198,6 +222,94 @@ class DockerExecutor:
             _remove(container)
         return JobOutcome(exit_code=code, stopped=stopped)
 
+    def _run_warm(
+        self, job: UnitJob, image: str, env: dict[str, str], command: list[str], on_started: Callable[[str], None]
+    ) -> JobOutcome:
+        import docker
+
+        key = (str(job.campaign_dir.resolve()), image)
+        client_cmd = ["python", "-m", FORKSERVER, "run", SERVER_SOCK, "--", *command]
+        for attempt in (1, 2):  # a server that died since the last unit may still look alive: replace it once
+            server = self._server(key, job, image, env)
+            try:
+                exec_id = self.client.api.exec_create(
+                    server.id, client_cmd, environment=env, workdir=MOUNT, user=f"{os.getuid()}:{os.getgid()}"
+                )["Id"]
+                stream = self.client.api.exec_start(exec_id, stream=True)
+                break
+            except docker.errors.DockerException as exc:
+                self._drop(key)
+                if attempt == 2:
+                    raise ExecutorError(f"cannot run {job.key} in warm container {server.short_id}: {exc}") from None
+        on_started(f"container:{server.short_id}")
+        dog = Watchdog(job.timeout_s, job.idle_timeout_s, time.monotonic())
+        reader = threading.Thread(target=_pump, args=(lambda: stream, job, dog), daemon=True)
+        reader.start()
+        stopped = None
+        try:
+            while reader.is_alive():
+                reader.join(timeout=self.poll_s)
+                stopped = dog.expired(time.monotonic()) if reader.is_alive() else None
+                if stopped:
+                    logger.warning("unit {} {}; stopping container {}", job.key, stopped, server.short_id)
+                    self._drop(key)  # the unit and its server go together; the next unit gets a new one
+                    return JobOutcome(exit_code=-9, stopped=stopped)
+        except BaseException:
+            self._drop(key)
+            raise
+        code = self._exit_code(exec_id)
+        if code != 0 and not self._alive(server):  # the container died under the unit
+            self._drop(key)
+        return JobOutcome(exit_code=-9 if code is None else code)
+
+    def _alive(self, container: Any) -> bool:
+        try:
+            container.reload()
+        except Exception:
+            return False
+        return bool(container.status == "running")
+
+    def _exit_code(self, exec_id: str, wait_s: float = 10.0) -> int | None:
+        """Exit status of a finished exec; its output can end a moment before Docker marks it done."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            info = self.client.api.exec_inspect(exec_id)
+            if not info.get("Running") or time.monotonic() > deadline:
+                code = info.get("ExitCode")
+                return None if code is None else int(code)
+            time.sleep(0.01)
+
+    def _server(self, key: tuple[str, str], job: UnitJob, image: str, env: dict[str, str]) -> Any:
+        """The campaign's running warm-start container for ``image``, started (and waited for) if needed."""
+        server = self._servers.get(key)
+        if server is not None and self._alive(server):
+            return server
+        self._drop(key)
+        command = ["python", "-m", FORKSERVER, "serve", SERVER_SOCK, "--backend", job.backend]
+        server = self._container(job, image, env, command, f"warm:{job.service}", f"warm-{job.service}")
+        self._servers[key] = server
+        deadline = time.monotonic() + job.timeout_s
+        while True:
+            logs = server.logs().decode(errors="replace")
+            if READY in logs:
+                return server
+            server.reload()
+            if server.status in ("exited", "dead") or time.monotonic() > deadline:
+                self._drop(key)
+                last = logs.strip().splitlines()[-1:] or ["no output"]
+                raise ExecutorError(f"warm-start container from {image} did not come up: {last[0]}")
+            time.sleep(0.05)
+
+    def _drop(self, key: tuple[str, str]) -> None:
+        server = self._servers.pop(key, None)
+        if server is not None:
+            _remove(server)
+
+    def close(self) -> None:
+        """Remove the warm-start containers of this run."""
+        for key in list(self._servers):
+            self._drop(key)
+
     def cleanup_orphans(self, campaign_dir: Path, handles: list[str]) -> list[str]:
         """Remove every container labelled with this campaign directory (a crashed host's leftovers)."""
         found = self.client.containers.list(all=True, filters={"label": f"{LABEL_CAMPAIGN}={campaign_dir.resolve()}"})
@@ -208,11 +320,11 @@ class DockerExecutor:
         return removed
 
 
-def _pump(container: Any, job: UnitJob, dog: Watchdog) -> None:
-    """Stream container output into the unit log and the host log."""
+def _pump(open_stream: Callable[[], Iterable[bytes]], job: UnitJob, dog: Watchdog) -> None:
+    """Stream a container's or an exec's output into the unit log and the host log."""
     try:
         with open(job.log_file, "ab") as log:
-            for chunk in container.logs(stream=True, follow=True):
+            for chunk in open_stream():
                 dog.poke(time.monotonic())
                 log.write(chunk)
                 log.flush()

@@ -1,17 +1,21 @@
-"""Local executor: one ``llem-exp`` subprocess per unit; isolation by process.
+"""Local executor: one ``llem-exp`` process per unit; isolation by process.
 
-Children die with the host (PR_SET_PDEATHSIG on Linux) and run in their own process group,
-so a timeout or a crash never leaves a measuring process behind.
+With warm start (the default) the unit's process is forked from a per-backend server
+(``experiment.forkserver``) that this executor starts once per campaign run, and a tiny client
+process stands in for it here: same output stream, same exit status, and killing the client kills
+the unit. Otherwise each unit is a fresh interpreter. Either way children die with the host
+(PR_SET_PDEATHSIG on Linux) and run in their own process group, so a timeout or a crash never
+leaves a measuring process behind.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -21,13 +25,7 @@ from loguru import logger
 
 from llenergymeasure.dispatch.base import JobOutcome, UnitJob, Watchdog
 from llenergymeasure.errors import ExecutorError
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child
-    with contextlib.suppress(OSError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+from llenergymeasure.experiment.forkserver import die_with_parent
 
 
 def exp_command(job: UnitJob, config_path: str, out_dir: str) -> list[str]:
@@ -45,23 +43,28 @@ def exp_command(job: UnitJob, config_path: str, out_dir: str) -> list[str]:
     ]
 
 
+ENTRYPOINT = "llenergymeasure.experiment.entrypoint"
+FORKSERVER = "llenergymeasure.experiment.forkserver"
+
+
 class LocalExecutor:
-    """Runs each unit as ``python -m llenergymeasure.experiment.entrypoint`` on this machine."""
+    """Runs each unit as an ``llem-exp`` process on this machine."""
 
     name = "local"
 
     def __init__(self, python: str = sys.executable, poll_s: float = 0.2) -> None:
         self.python = python
         self.poll_s = poll_s
+        self._servers: dict[str, _Server] = {}  # by backend
 
     def run(self, job: UnitJob, on_started: Callable[[str], None]) -> JobOutcome:
         """Start the child, stream its output to the log, enforce the watchdog."""
-        argv = [
-            self.python,
-            "-m",
-            "llenergymeasure.experiment.entrypoint",
-            *exp_command(job, str(job.config_file), str(job.campaign_dir)),
-        ]
+        args = exp_command(job, str(job.config_file), str(job.campaign_dir))
+        if job.warm:
+            sock = self._server(job).sock
+            argv = [self.python, "-m", FORKSERVER, "run", sock, "--", *args]
+        else:
+            argv = [self.python, "-m", ENTRYPOINT, *args]
         env = {**os.environ, **job.env, "PYTHONUNBUFFERED": "1"}
         try:
             proc = subprocess.Popen(
@@ -71,7 +74,7 @@ class LocalExecutor:
                 stdin=subprocess.DEVNULL,
                 env=env,
                 start_new_session=True,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                preexec_fn=die_with_parent if sys.platform == "linux" else None,
             )
         except OSError as exc:
             raise ExecutorError(f"cannot start llem-exp with {self.python}: {exc}") from exc
@@ -98,6 +101,28 @@ class LocalExecutor:
             reader.join(timeout=5)
         return JobOutcome(exit_code=code, stopped=stopped)
 
+    def _server(self, job: UnitJob) -> _Server:
+        """The running warm-start server of the job's backend, started on first use (or after it died)."""
+        server = self._servers.get(job.backend)
+        if server is None or server.proc.poll() is not None:
+            if server is not None:
+                logger.warning(
+                    "warm-start server for {} exited ({}); starting another", job.backend, server.proc.returncode
+                )
+                server.stop()
+            server = _Server.start(
+                self.python, job.backend, job.campaign_dir / "logs" / f"forkserver-{job.backend}.log"
+            )
+            self._servers[job.backend] = server
+            server.wait_ready(job.timeout_s)
+        return server
+
+    def close(self) -> None:
+        """Stop every warm-start server (their units have all ended by now)."""
+        for server in self._servers.values():
+            server.stop()
+        self._servers.clear()
+
     def cleanup_orphans(self, campaign_dir: Path, handles: list[str]) -> list[str]:
         """Kill leftover ``llem-exp`` processes of this campaign named by recorded pids."""
         removed = []
@@ -109,7 +134,7 @@ class LocalExecutor:
                 cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
             except OSError:
                 continue
-            if "llenergymeasure.experiment.entrypoint" in cmdline and str(campaign_dir) in cmdline:
+            if (ENTRYPOINT in cmdline or FORKSERVER in cmdline) and str(campaign_dir) in cmdline:
                 try:
                     os.killpg(pid, signal.SIGKILL)
                     removed.append(handle)
@@ -141,3 +166,57 @@ def _stop(proc: subprocess.Popen[bytes], grace_s: float = 10.0) -> int:
         except subprocess.TimeoutExpired:
             continue
     return proc.wait()
+
+
+class _Server:
+    """A warm-start server process; its socket lives in a private temp dir (socket paths are short)."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], sock_dir: str, log_file: Path) -> None:
+        self.proc = proc
+        self.sock_dir = sock_dir
+        self.log_file = log_file
+        self.sock = os.path.join(sock_dir, "s")
+
+    @classmethod
+    def start(cls, python: str, backend: str, log_file: Path) -> _Server:
+        sock_dir = tempfile.mkdtemp(prefix="llem-fork-")
+        try:
+            with open(log_file, "ab") as log:
+                proc = subprocess.Popen(
+                    [python, "-m", FORKSERVER, "serve", os.path.join(sock_dir, "s"), "--backend", backend],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                    start_new_session=True,
+                    preexec_fn=die_with_parent if sys.platform == "linux" else None,
+                )
+        except OSError as exc:
+            shutil.rmtree(sock_dir, ignore_errors=True)
+            raise ExecutorError(f"cannot start the warm-start server with {python}: {exc}") from exc
+        logger.debug("warm-start server for {} started (pid {})", backend, proc.pid)
+        return cls(proc, sock_dir, log_file)
+
+    def wait_ready(self, timeout_s: float) -> None:
+        """Block until the socket is bound (imports done), or fail naming what the server said."""
+        deadline = time.monotonic() + timeout_s
+        while not os.path.exists(self.sock):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                tail = (
+                    self.log_file.read_text(errors="replace").strip().splitlines()[-1:]
+                    if self.log_file.exists()
+                    else []
+                )
+                raise ExecutorError(f"warm-start server did not come up: {tail[0] if tail else 'no output'}")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()  # the server kills its remaining children and exits
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.sock_dir, ignore_errors=True)

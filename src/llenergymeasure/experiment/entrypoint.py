@@ -65,5 +65,11 @@ def main(config_file: Path, out_dir: Path, cycle: int, config_hash: str | None, 
     click.echo(str(outcome.result_path))
 
 
+def run_argv(argv: list[str]) -> int:
+    """Run ``llem-exp ARGV`` in this process (a warm-start server's forked child); its exit status."""
+    main.main(args=argv, prog_name="llem-exp")
+    return 0
+
+
 if __name__ == "__main__":  # pragma: no cover - the local executor runs `python -m` this module
     main()

@@ -111,3 +111,63 @@ def test_corrupt_manifest_is_reported_and_left_alone(tmp_path: Path, content: st
     with pytest.raises(ManifestError, match=message):
         ManifestStore.load(p)
     assert p.read_text() == content
+
+
+def test_experiment_fields_are_written_once_and_joined_on_load(tmp_path: Path) -> None:
+    cycles = [entry(f"exp001_c{c}").model_copy(update={"cycle": c}) for c in (1, 2, 3)]
+    m = CampaignManifest(campaign="c", design_hash="d" * 16, llem_version="0", entries=cycles)
+    s = ManifestStore(tmp_path / "manifest.json", m)
+    assert s.save()
+    raw = json.loads((tmp_path / "manifest.json").read_text())
+    assert raw["schema_version"] == 2
+    assert raw["experiments"] == {
+        "exp001": {
+            "config_hash": "ab" * 8,
+            "config_summary": {},
+            "backend": "pytorch",
+            "service": "pytorch",
+            "config_file": "configs/exp001.yaml",
+        }
+    }
+    assert raw["entries"][1] == {
+        "exp_id": "exp001",
+        "cycle": 2,
+        "status": "pending",
+        "result_file": "exp001_c2.json",
+        "retry_count": 0,
+    }
+    assert ManifestStore.load(tmp_path / "manifest.json").manifest.entries == cycles
+
+
+def test_a_key_that_is_not_derived_is_kept(tmp_path: Path) -> None:
+    s = store(tmp_path)  # keys u0.. differ from exp001_c1
+    raw = json.loads((tmp_path / "manifest.json").read_text())
+    assert [e["key"] for e in raw["entries"]] == ["u0", "u1", "u2"]
+    assert [e.key for e in ManifestStore.load(s.path).manifest.entries] == ["u0", "u1", "u2"]
+
+
+def test_schema_1_manifest_with_whole_entries_still_loads(tmp_path: Path) -> None:
+    s = store(tmp_path)
+    raw = json.loads(s.render())
+    raw.pop("experiments")
+    raw["schema_version"] = 1
+    raw["entries"] = [e.model_dump(mode="json") for e in s.manifest.entries]
+    (tmp_path / "manifest.json").write_text(json.dumps(raw))
+    assert ManifestStore.load(tmp_path / "manifest.json").manifest.entries == s.manifest.entries
+
+
+def test_entry_naming_an_unknown_experiment_is_reported(tmp_path: Path) -> None:
+    s = store(tmp_path)
+    raw = json.loads(s.render())
+    raw["entries"][2]["exp_id"] = "exp999"
+    text = json.dumps(raw)
+    (tmp_path / "manifest.json").write_text(text)
+    with pytest.raises(ManifestError, match=r"invalid at entries\.2\.exp_id: no experiment 'exp999'"):
+        ManifestStore.load(tmp_path / "manifest.json")
+    assert (tmp_path / "manifest.json").read_text() == text
+
+
+def test_a_transition_cannot_change_experiment_fields(tmp_path: Path) -> None:
+    s = store(tmp_path)
+    with pytest.raises(ManifestError, match="may not change"):
+        s.put(s.entry("u0").model_copy(update={"backend": "vllm"}))
