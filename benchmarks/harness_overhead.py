@@ -1,36 +1,52 @@
-"""Harness overhead: tokens/s of the llem-exp body vs a bare transformers generate loop.
+"""Harness overhead: tokens/s of llem-exp vs a bare transformers generate loop (target ratio >= 0.99).
 
-Same tiny model, same prompts, batch size and decoding; the runs are interleaved and repeated, and
-the best and the median of each are compared. Target: ratio >= 0.99. The harness is measured in-process and, as
-campaigns run it by default, in a unit forked from a warm-start server, which must not be slower
-than a fresh process (a fork that inherited a spent thread pool would be).
+Same tiny model, prompts, batch size and decoding. On a shared VM the whole machine's speed drifts
+by 10-30 % within seconds, so a 1 % difference can only be resolved statistically:
+
+1. The figure: the harness's measured window (the PyTorch runner that llem-exp times: tokenising,
+   padding, generate with its per-step clock, per-request records) against a bare generate, batch
+   by batch on one loaded model, alternating which goes first: the median of 200 paired ratios with
+   a bootstrap 95 % interval.
+2. End to end, for context: whole llem-exp experiments in a fresh process and as a warm-start unit
+   (forked from the server, as campaigns run by default) against the bare loop, paired runs in
+   rotating order.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from benchmarks.common import scratch, tiny_config
-from llenergymeasure.campaign.hashing import config_hash
-from llenergymeasure.errors import EnergyUnavailableError
+from llenergymeasure.backends.pytorch.runner import PyTorchRunner
+from llenergymeasure.config.experiment import ExperimentConfig
 from llenergymeasure.experiment.forkserver import READY
-from llenergymeasure.experiment.prompts import select_prompts
-from llenergymeasure.experiment.runner import resolve_model, run_experiment
+from llenergymeasure.experiment.prompts import Prompt, select_prompts
+from llenergymeasure.experiment.runner import resolve_model
 
-REPEATS = 9
+REPEATS = 7
+ROUNDS = 25  # x 8 batches = 200 paired batches
 
 
-def no_nvml() -> object:
-    raise EnergyUnavailableError("benchmark on CPU")
+def bare_kwargs(cfg: ExperimentConfig, tok: Any) -> dict[str, Any]:
+    """Greedy decoding of exactly ``max_output_tokens``, as the experiment's settings ask."""
+    return {
+        "max_new_tokens": cfg.max_output_tokens,
+        "min_new_tokens": cfg.max_output_tokens,
+        "do_sample": False,
+        "pad_token_id": tok.pad_token_id,
+    }
 
 
 def bare_tokens_per_s(model_path: str, cfg) -> float:  # type: ignore[no-untyped-def]
@@ -40,12 +56,7 @@ def bare_tokens_per_s(model_path: str, cfg) -> float:  # type: ignore[no-untyped
     prompts = select_prompts(cfg, len(tok))
     ids = [tok.encode(p)[: cfg.max_input_tokens] for p in prompts]
     bs = cfg.pytorch.batch_size
-    kwargs = {
-        "max_new_tokens": cfg.max_output_tokens,
-        "min_new_tokens": cfg.max_output_tokens,
-        "do_sample": False,
-        "pad_token_id": tok.pad_token_id,
-    }
+    kwargs = bare_kwargs(cfg, tok)
     with torch.inference_mode():
         model.generate(**tok.pad({"input_ids": ids[:bs]}, return_tensors="pt"), **kwargs)  # warmup
         start = time.perf_counter()
@@ -57,6 +68,13 @@ def bare_tokens_per_s(model_path: str, cfg) -> float:  # type: ignore[no-untyped
         return n_out / (time.perf_counter() - start)
 
 
+def fresh_tokens_per_s(cfg_file: Path, out: Path, stem: str) -> float:
+    """Run the experiment as ``warm_start: false`` does: a fresh interpreter."""
+    argv = [sys.executable, "-m", "llenergymeasure.experiment.entrypoint", str(cfg_file), "--out", str(out)]
+    subprocess.run([*argv, "--stem", stem], check=True, capture_output=True)
+    return float(json.loads((out / f"{stem}.json").read_text())["metrics"]["output_tokens_per_s"])
+
+
 def forked_tokens_per_s(sock: str, cfg_file: Path, out: Path, stem: str) -> float:
     """Run the experiment as a campaign unit with warm start would: forked from the server."""
     argv = [sys.executable, "-m", "llenergymeasure.experiment.forkserver", "run", sock, "--"]
@@ -64,10 +82,56 @@ def forked_tokens_per_s(sock: str, cfg_file: Path, out: Path, stem: str) -> floa
     return float(json.loads((out / f"{stem}.json").read_text())["metrics"]["output_tokens_per_s"])
 
 
+def ci95(ratios: list[float]) -> tuple[float, float, float]:
+    """Median of paired ratios and its bootstrap 95 % interval (seeded, so a rerun on the same data agrees)."""
+    rng = random.Random(0)
+    meds = sorted(statistics.median(rng.choices(ratios, k=len(ratios))) for _ in range(2000))
+    return statistics.median(ratios), meds[50], meds[1949]
+
+
+def paired_batches(cfg: ExperimentConfig, model_path: str) -> list[float]:
+    """Harness-window tokens/s over bare tokens/s, one ratio per batch, on one loaded model."""
+    runner = PyTorchRunner(cfg)
+    runner.load(model_path)
+    tok, model = runner.tokenizer, runner.model
+    prompts = select_prompts(cfg, runner.vocab_size)
+    bs = cfg.pytorch.batch_size
+    kwargs = bare_kwargs(cfg, tok)
+
+    def bare(batch: list[Prompt]) -> float:
+        start = time.perf_counter()
+        ids = [tok.encode(p)[: cfg.max_input_tokens] for p in batch]
+        with torch.inference_mode():
+            model.generate(**tok.pad({"input_ids": ids}, return_tensors="pt"), **kwargs)
+        return time.perf_counter() - start
+
+    def harness(batch: list[Prompt]) -> float:
+        start = time.perf_counter()
+        runner.run(batch)
+        return time.perf_counter() - start
+
+    batches = [prompts[i : i + bs] for i in range(0, len(prompts), bs)]
+    bare(batches[0]), harness(batches[0])  # warm both paths
+    ratios = []
+    for r in range(ROUNDS):
+        for k, batch in enumerate(batches):
+            if (r + k) % 2:
+                b, h = bare(batch), harness(batch)
+            else:
+                h, b = harness(batch), bare(batch)
+            ratios.append(b / h)  # equal tokens, so the time ratio is the tokens/s ratio
+    return ratios
+
+
 def main() -> None:
-    cfg = tiny_config(n_prompts=64, max_output_tokens=64)  # ~1 s measured window: short ones are noise here
+    cfg = tiny_config(n_prompts=64, max_output_tokens=64)
     out = scratch()
     path = resolve_model(cfg.model)
+    med, lo, hi = ci95(paired_batches(cfg, str(path)))
+    verdict = "met" if med >= 0.99 else "missed"
+    print(f"harness window vs bare, {ROUNDS * 8} paired batches: median ratio {med:.4f}, 95% CI [{lo:.4f}, {hi:.4f}]")
+    print(f"harness/bare tokens/s: {med:.3f}  (target >= 0.99: {verdict})")
+
     cfg_file = out / "cfg.yaml"
     cfg_file.write_text(json.dumps(cfg.model_dump(mode="json", exclude_none=True)))
     sock = str(out / "s")
@@ -81,27 +145,27 @@ def main() -> None:
     for line in server.stdout:
         if READY in line:
             break
-    bare, harness, forked = [], [], []
+    bare: list[float] = []
+    fresh: list[float] = []
+    forked: list[float] = []
     try:
+        runs: list[tuple[list[float], Callable[[int], float]]] = [
+            (bare, lambda i: bare_tokens_per_s(str(path), cfg)),
+            (fresh, lambda i: fresh_tokens_per_s(cfg_file, out, f"h{i}")),
+            (forked, lambda i: forked_tokens_per_s(sock, cfg_file, out, f"f{i}")),
+        ]
         for i in range(REPEATS):
-            bare.append(bare_tokens_per_s(str(path), cfg))
-            r = run_experiment(cfg, out, f"h{i}", config_hash(cfg), 1, nvml_loader=no_nvml)  # type: ignore[arg-type]
-            harness.append(r.result.metrics.output_tokens_per_s)
-            forked.append(forked_tokens_per_s(sock, cfg_file, out, f"f{i}"))
+            for k in range(len(runs)):  # rotate the order so no variant always runs first or last
+                into, run = runs[(i + k) % len(runs)]
+                into.append(run(i))
     finally:
         server.terminate()
         server.wait()
-    # Best-of-N is the run least disturbed by the rest of the machine (as timeit reports); medians
-    # are printed beside it because on a shared 2-vCPU VM run-to-run spread is several percent.
-    for label, runs in (
-        ("bare generate loop", bare),
-        ("llem-exp, in-process", harness),
-        ("llem-exp, warm-start unit", forked),
-    ):
-        print(f"{label:26}: best {max(runs):8.1f}  median {statistics.median(runs):8.1f} output tok/s ({REPEATS} runs)")
-    for label, runs in (("in-process", harness), ("warm-start", forked)):
-        best, med = max(runs) / max(bare), statistics.median(runs) / statistics.median(bare)
-        print(f"ratio {label}/bare: best {best:.3f}  median {med:.3f}  (target >= 0.99)")
+    print(f"end to end, {REPEATS} paired whole experiments (context; this machine's noise dominates):")
+    print(f"  bare generate loop: median {statistics.median(bare):8.1f} output tok/s")
+    for label, runs_ in (("llem-exp fresh process", fresh), ("llem-exp warm-start unit", forked)):
+        m, lo_, hi_ = ci95([r / b for r, b in zip(runs_, bare, strict=True)])
+        print(f"  {label}: median {statistics.median(runs_):8.1f} tok/s; paired ratio {m:.3f} [{lo_:.3f}, {hi_:.3f}]")
 
 
 if __name__ == "__main__":

@@ -40,7 +40,9 @@ def test_cpu_run_without_nvml_says_energy_unavailable(tmp_path: Path) -> None:
     assert m.latency_s.max >= m.latency_s.min > 0
     assert m.ttft_s is not None
     assert m.itl_s is not None
-    assert m.ttft_s.mean <= m.latency_s.mean
+    assert 0 < m.ttft_s.mean <= m.latency_s.mean
+    # First token, then 5 more steps: each request's latency is TTFT + 5 inter-token gaps.
+    assert m.ttft_s.mean + 5 * m.itl_s.mean == pytest.approx(m.latency_s.mean, rel=1e-6)
     assert m.memory_device == "cpu"
     assert m.peak_memory_bytes
     assert m.peak_memory_bytes > 0

@@ -22,17 +22,26 @@ DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 class _StepClock(StoppingCriteria):  # type: ignore[misc]
-    """Timestamps every decode step (never stops generation) to derive TTFT and inter-token latency."""
+    """Timestamps the first generated token (never stops generation), for TTFT.
+
+    Only the first step is synchronised and timed: transformers defers its own stop checks so the
+    GPU never waits for the host between decode steps, and a per-step synchronisation here would
+    undo that and slow the very generation being measured. The mean inter-token latency follows
+    from this timestamp, the end of ``generate`` and the number of generated steps.
+    """
 
     def __init__(self, sync: bool) -> None:
         self.sync = sync
-        self.times: list[float] = []
+        self.first: float | None = None
+        self._never: torch.Tensor | None = None
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
-        if self.sync:
-            torch.cuda.synchronize()
-        self.times.append(time.perf_counter())
-        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        if self._never is None:
+            if self.sync:
+                torch.cuda.synchronize()
+            self.first = time.perf_counter()
+            self._never = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        return self._never
 
 
 class PyTorchRunner:
@@ -114,8 +123,9 @@ class PyTorchRunner:
         generated = output[:, prompt_len:]
         pad = self.tokenizer.pad_token_id
         eos = self.tokenizer.eos_token_id
-        ttft = clock.times[0] - start if clock.times else None
-        itl = (clock.times[-1] - clock.times[0]) / (len(clock.times) - 1) if len(clock.times) > 1 else None
+        steps = generated.shape[1]
+        ttft = clock.first - start if clock.first is not None else None
+        itl = (start + latency - clock.first) / (steps - 1) if clock.first is not None and steps > 1 else None
         records = []
         for ids, row in zip(batch, generated, strict=True):
             n_out = _count_generated(row.tolist(), pad, eos, dec.ignore_eos)
