@@ -145,6 +145,7 @@ class DockerExecutor:
         self.shm_size = shm_size
         self._checked: dict[str, str] = {}  # image name -> image id (digest), checked once
         self._servers: dict[tuple[str, str], Any] = {}  # (campaign dir, image) -> warm-start container
+        self._started = 0
 
     @classmethod
     def from_env(cls) -> DockerExecutor:
@@ -286,7 +287,9 @@ class DockerExecutor:
             return server
         self._drop(key)
         command = ["python", "-m", FORKSERVER, "serve", SERVER_SOCK, "--backend", job.backend]
-        server = self._container(job, image, env, command, f"warm:{job.service}", f"warm-{job.service}")
+        self._started += 1  # a replaced server must not collide with the name of one being removed
+        name = f"warm-{job.service}-{self._started}"
+        server = self._container(job, image, env, command, f"warm:{job.service}", name)
         self._servers[key] = server
         deadline = time.monotonic() + job.timeout_s
         while True:
