@@ -31,7 +31,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from benchmarks.common import scratch, tiny_config
 from llenergymeasure.backends.pytorch.runner import PyTorchRunner
 from llenergymeasure.config.experiment import ExperimentConfig
-from llenergymeasure.experiment.forkserver import READY
+from llenergymeasure.experiment.forkserver import READY, client_command, serve_command
 from llenergymeasure.experiment.prompts import Prompt, select_prompts
 from llenergymeasure.experiment.runner import resolve_model
 
@@ -77,8 +77,8 @@ def fresh_tokens_per_s(cfg_file: Path, out: Path, stem: str) -> float:
 
 def forked_tokens_per_s(sock: str, cfg_file: Path, out: Path, stem: str) -> float:
     """Run the experiment as a campaign unit with warm start would: forked from the server."""
-    argv = [sys.executable, "-m", "llenergymeasure.experiment.forkserver", "run", sock, "--"]
-    subprocess.run([*argv, str(cfg_file), "--out", str(out), "--stem", stem], check=True, capture_output=True)
+    argv = client_command(sys.executable, sock, [str(cfg_file), "--out", str(out), "--stem", stem])
+    subprocess.run(argv, check=True, capture_output=True)
     return float(json.loads((out / f"{stem}.json").read_text())["metrics"]["output_tokens_per_s"])
 
 
@@ -136,7 +136,7 @@ def main() -> None:
     cfg_file.write_text(json.dumps(cfg.model_dump(mode="json", exclude_none=True)))
     sock = str(out / "s")
     server = subprocess.Popen(
-        [sys.executable, "-m", "llenergymeasure.experiment.forkserver", "serve", sock, "--backend", "pytorch"],
+        serve_command(sys.executable, sock, "pytorch"),
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},

@@ -23,9 +23,8 @@ from llenergymeasure import RESULT_SCHEMA_VERSION, __version__
 from llenergymeasure.dispatch.base import JobOutcome, UnitJob, Watchdog
 from llenergymeasure.dispatch.local import exp_command
 from llenergymeasure.errors import ExecutorError
-from llenergymeasure.experiment.forkserver import READY
+from llenergymeasure.experiment.forkserver import READY, client_command, serve_command
 
-FORKSERVER = "llenergymeasure.experiment.forkserver"
 SERVER_SOCK = "/tmp/llem-forkserver.sock"  # inside the server container, reached by `docker exec`
 
 SCHEMA_LABEL = "org.llenergymeasure.result-schema"
@@ -229,7 +228,7 @@ class DockerExecutor:
         import docker
 
         key = (str(job.campaign_dir.resolve()), image)
-        client_cmd = ["python", "-m", FORKSERVER, "run", SERVER_SOCK, "--", *command]
+        client_cmd = client_command("python", SERVER_SOCK, command)
         for attempt in (1, 2):  # a server that died since the last unit may still look alive: replace it once
             server = self._server(key, job, image, env)
             try:
@@ -286,7 +285,7 @@ class DockerExecutor:
         if server is not None and self._alive(server):
             return server
         self._drop(key)
-        command = ["python", "-m", FORKSERVER, "serve", SERVER_SOCK, "--backend", job.backend]
+        command = serve_command("python", SERVER_SOCK, job.backend)
         self._started += 1  # a replaced server must not collide with the name of one being removed
         name = f"warm-{job.service}-{self._started}"
         server = self._container(job, image, env, command, f"warm:{job.service}", name)

@@ -25,7 +25,8 @@ from loguru import logger
 
 from llenergymeasure.dispatch.base import JobOutcome, UnitJob, Watchdog
 from llenergymeasure.errors import ExecutorError
-from llenergymeasure.experiment.forkserver import die_with_parent
+from llenergymeasure.experiment import forkserver
+from llenergymeasure.experiment.forkserver import client_command, die_with_parent, serve_command
 
 
 def exp_command(job: UnitJob, config_path: str, out_dir: str) -> list[str]:
@@ -44,7 +45,6 @@ def exp_command(job: UnitJob, config_path: str, out_dir: str) -> list[str]:
 
 
 ENTRYPOINT = "llenergymeasure.experiment.entrypoint"
-FORKSERVER = "llenergymeasure.experiment.forkserver"
 
 
 class LocalExecutor:
@@ -62,7 +62,7 @@ class LocalExecutor:
         args = exp_command(job, str(job.config_file), str(job.campaign_dir))
         if job.warm:
             sock = self._server(job).sock
-            argv = [self.python, "-m", FORKSERVER, "run", sock, "--", *args]
+            argv = client_command(self.python, sock, args)
         else:
             argv = [self.python, "-m", ENTRYPOINT, *args]
         env = {**os.environ, **job.env, "PYTHONUNBUFFERED": "1"}
@@ -134,7 +134,7 @@ class LocalExecutor:
                 cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
             except OSError:
                 continue
-            if (ENTRYPOINT in cmdline or FORKSERVER in cmdline) and str(campaign_dir) in cmdline:
+            if (ENTRYPOINT in cmdline or forkserver.MODULE in cmdline) and str(campaign_dir) in cmdline:
                 try:
                     os.killpg(pid, signal.SIGKILL)
                     removed.append(handle)
@@ -183,7 +183,7 @@ class _Server:
         try:
             with open(log_file, "ab") as log:
                 proc = subprocess.Popen(
-                    [python, "-m", FORKSERVER, "serve", os.path.join(sock_dir, "s"), "--backend", backend],
+                    serve_command(python, os.path.join(sock_dir, "s"), backend),
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,

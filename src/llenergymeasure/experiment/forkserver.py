@@ -30,10 +30,21 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+MODULE = "llenergymeasure.experiment.forkserver"  # run with ``python -m``
 READY = "llem-forkserver ready"
 TARGET = "llenergymeasure.experiment.entrypoint:run_argv"
 _MAX_MESSAGE = 1 << 20
 _PR_SET_PDEATHSIG = 1
+
+
+def serve_command(python: str, sock_path: str, backend: str) -> list[str]:
+    """Argument list that starts a warm-start server for ``backend`` listening on ``sock_path``."""
+    return [python, "-m", MODULE, "serve", sock_path, "--backend", backend]
+
+
+def client_command(python: str, sock_path: str, exp_args: Sequence[str]) -> list[str]:
+    """Argument list of a client that runs ``llem-exp EXP_ARGS`` through the server on ``sock_path``."""
+    return [python, "-m", MODULE, "run", sock_path, "--", *exp_args]
 
 
 # ---------------------------------------------------------------------------------------------
