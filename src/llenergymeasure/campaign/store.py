@@ -44,8 +44,8 @@ class ManifestStore:
         self._index = {e.key: i for i, e in enumerate(manifest.entries)}
         self._experiments: dict[str, dict[str, Any]] = {}
         for e in manifest.entries:
-            fixed = self._experiments.setdefault(e.exp_id, _experiment_fields(e))
-            if fixed != _experiment_fields(e):
+            fields = _experiment_fields(e)
+            if self._experiments.setdefault(e.exp_id, fields) != fields:
                 raise ManifestError(f"unit {e.key}: experiment fields differ from other cycles of {e.exp_id}")
         self._experiments_json = _encode_experiments(self._experiments)
         self._entry_json = [_encode(e) for e in manifest.entries]
