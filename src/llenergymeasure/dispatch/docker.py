@@ -26,6 +26,7 @@ from llenergymeasure.errors import ExecutorError
 from llenergymeasure.experiment.forkserver import READY, client_command, serve_command
 
 SERVER_SOCK = "/tmp/llem-forkserver.sock"  # inside the server container, reached by `docker exec`
+EXEC_NOT_STARTED = 126  # Docker's status for an exec whose command could not be started
 
 SCHEMA_LABEL = "org.llenergymeasure.result-schema"
 LABEL_CAMPAIGN = "org.llenergymeasure.campaign-dir"
@@ -225,27 +226,41 @@ class DockerExecutor:
     def _run_warm(
         self, job: UnitJob, image: str, env: dict[str, str], command: list[str], on_started: Callable[[str], None]
     ) -> JobOutcome:
+        """Run the unit as an exec in the warm container; one that could not even start gets a new container once.
+
+        A container killed a moment ago can still look alive: Docker then refuses the exec (an API
+        error) or accepts it and fails to start it (exit status 126, which the client never uses).
+        Either way the unit never ran, so the container is replaced and the unit tried once more.
+        """
         import docker
 
         key = (str(job.campaign_dir.resolve()), image)
         client_cmd = client_command("python", SERVER_SOCK, command)
-        for attempt in (1, 2):  # a server that died since the last unit may still look alive: replace it once
+        for attempt in (1, 2):
             server = self._server(key, job, image, env)
             try:
                 exec_id = self.client.api.exec_create(
                     server.id, client_cmd, environment=env, workdir=MOUNT, user=f"{os.getuid()}:{os.getgid()}"
                 )["Id"]
                 stream = self.client.api.exec_start(exec_id, stream=True)
-                break
             except docker.errors.DockerException as exc:
                 self._drop(key)
                 if attempt == 2:
                     raise ExecutorError(f"cannot run {job.key} in warm container {server.short_id}: {exc}") from None
-        on_started(f"container:{server.short_id}")
+                continue
+            on_started(f"container:{server.short_id}")
+            outcome = self._follow(key, server, exec_id, stream, job)
+            if outcome.exit_code != EXEC_NOT_STARTED or attempt == 2:
+                return outcome
+            logger.warning("unit {}: warm container {} could not start it; replacing it", job.key, server.short_id)
+            self._drop(key)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _follow(self, key: tuple[str, str], server: Any, exec_id: str, stream: Any, job: UnitJob) -> JobOutcome:
+        """Stream one exec's output, enforce the watchdog, and report how it ended."""
         dog = Watchdog(job.timeout_s, job.idle_timeout_s, time.monotonic())
         reader = threading.Thread(target=_pump, args=(lambda: stream, job, dog), daemon=True)
         reader.start()
-        stopped = None
         try:
             while reader.is_alive():
                 reader.join(timeout=self.poll_s)

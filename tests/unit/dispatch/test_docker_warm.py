@@ -1,0 +1,106 @@
+"""The docker executor's warm path against a fake Docker SDK client (the engine boundary)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from llenergymeasure.dispatch.base import UnitJob
+from llenergymeasure.dispatch.docker import EXEC_NOT_STARTED, DockerExecutor
+from llenergymeasure.experiment.forkserver import READY
+
+
+class FakeContainer:
+    def __init__(self, n: int) -> None:
+        self.id = f"container{n:08d}"
+        self.short_id = self.id[:12]
+        self.status = "running"
+        self.removed = False
+
+    def reload(self) -> None:
+        pass
+
+    def logs(self) -> bytes:
+        return f"{READY} on /tmp/s\n".encode()
+
+    def remove(self, force: bool = False) -> None:
+        self.removed = True
+        self.status = "exited"
+
+
+class FakeApi:
+    """Execs end with the next status in ``codes``; each records the container it ran in."""
+
+    def __init__(self, codes: list[int]) -> None:
+        self.codes = codes
+        self.execs: list[str] = []
+
+    def exec_create(self, container_id: str, cmd: list[str], **kw: Any) -> dict[str, str]:
+        self.execs.append(container_id)
+        return {"Id": str(len(self.execs) - 1)}
+
+    def exec_start(self, exec_id: str, stream: bool) -> Iterator[bytes]:
+        return iter([b"output\n"])
+
+    def exec_inspect(self, exec_id: str) -> dict[str, Any]:
+        return {"Running": False, "ExitCode": self.codes[int(exec_id)]}
+
+
+class FakeClient:
+    def __init__(self, codes: list[int]) -> None:
+        self.api = FakeApi(codes)
+        self.started: list[FakeContainer] = []
+        self.containers = self
+
+    def run(self, image: str, **kw: Any) -> FakeContainer:
+        self.started.append(FakeContainer(len(self.started)))
+        return self.started[-1]
+
+
+def job(tmp_path: Path) -> UnitJob:
+    (tmp_path / "configs").mkdir(exist_ok=True)
+    return UnitJob(
+        key="exp001_c1",
+        backend="pytorch",
+        service="pytorch",
+        campaign_dir=tmp_path,
+        config_file=tmp_path / "configs" / "exp001.yaml",
+        stem="r",
+        config_hash="ab" * 8,
+        cycle=1,
+        timeout_s=60,
+        idle_timeout_s=60,
+        log_file=tmp_path / "r.log",
+        warm=True,
+    )
+
+
+def run(tmp_path: Path, codes: list[int]) -> tuple[FakeClient, int | None, list[str]]:
+    client = FakeClient(codes)
+    executor = DockerExecutor(client, gpus="none", poll_s=0.01, hf_cache=tmp_path)
+    handles: list[str] = []
+    outcome = executor._run_warm(job(tmp_path), "img", {}, ["cfg.yaml"], handles.append)
+    return client, outcome.exit_code, handles
+
+
+def test_an_exec_the_container_could_not_start_is_retried_once_in_a_new_container(tmp_path: Path) -> None:
+    client, code, handles = run(tmp_path, [EXEC_NOT_STARTED, 0])
+    assert code == 0
+    first, second = client.started
+    assert client.api.execs == [first.id, second.id]
+    assert first.removed and not second.removed
+    assert handles == [f"container:{first.short_id}", f"container:{second.short_id}"]
+
+
+def test_a_second_failure_to_start_is_reported_not_retried_again(tmp_path: Path) -> None:
+    client, code, _ = run(tmp_path, [EXEC_NOT_STARTED, EXEC_NOT_STARTED, 0])
+    assert code == EXEC_NOT_STARTED
+    assert len(client.api.execs) == 2
+
+
+def test_a_unit_that_ran_and_failed_is_not_retried_and_keeps_its_container(tmp_path: Path) -> None:
+    client, code, _ = run(tmp_path, [1, 0])
+    assert code == 1
+    assert len(client.started) == 1 and not client.started[0].removed
+    assert (tmp_path / "r.log").read_bytes() == b"output\n"
