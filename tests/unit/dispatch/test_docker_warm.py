@@ -89,7 +89,8 @@ def test_an_exec_the_container_could_not_start_is_retried_once_in_a_new_containe
     assert code == 0
     first, second = client.started
     assert client.api.execs == [first.id, second.id]
-    assert first.removed and not second.removed
+    assert first.removed
+    assert not second.removed
     assert handles == [f"container:{first.short_id}", f"container:{second.short_id}"]
 
 
@@ -102,5 +103,6 @@ def test_a_second_failure_to_start_is_reported_not_retried_again(tmp_path: Path)
 def test_a_unit_that_ran_and_failed_is_not_retried_and_keeps_its_container(tmp_path: Path) -> None:
     client, code, _ = run(tmp_path, [1, 0])
     assert code == 1
-    assert len(client.started) == 1 and not client.started[0].removed
+    assert len(client.started) == 1
+    assert not client.started[0].removed
     assert (tmp_path / "r.log").read_bytes() == b"output\n"
