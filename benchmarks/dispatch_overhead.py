@@ -21,9 +21,9 @@ from typing import Any
 import yaml
 
 from benchmarks.common import scratch, tiny_config
-from llenergymeasure.campaign.hashing import config_hash
 from llenergymeasure.campaign.layout import CampaignLayout, create_campaign_dir
 from llenergymeasure.config.experiment import ExperimentConfig
+from llenergymeasure.config.identity import config_hash
 from llenergymeasure.dispatch.base import UnitJob
 from llenergymeasure.dispatch.local import LocalExecutor
 from llenergymeasure.errors import EnergyUnavailableError

@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from llenergymeasure.campaign.hashing import config_hash
 from llenergymeasure.config.experiment import ExperimentConfig
+from llenergymeasure.config.identity import config_hash
 from llenergymeasure.experiment.runner import run_experiment
 from llenergymeasure.results.reader import read_result
 from tests.fakes.nvml import FakeNvml

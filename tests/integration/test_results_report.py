@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from llenergymeasure.campaign.hashing import config_hash
 from llenergymeasure.config.experiment import ExperimentConfig
+from llenergymeasure.config.identity import config_hash
 from llenergymeasure.experiment.runner import run_experiment
 from llenergymeasure.results.naming import result_stem
 from tests.fakes.nvml import FakeNvml

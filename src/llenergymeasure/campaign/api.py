@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llenergymeasure.campaign.layout import CampaignLayout
+from llenergymeasure.campaign.loader import LoadedCampaign, load_campaign
 from llenergymeasure.campaign.orchestrator import (
     Event,
     EventSink,
@@ -17,7 +18,6 @@ from llenergymeasure.campaign.orchestrator import (
 )
 from llenergymeasure.campaign.plan import CampaignPlan, build_plan
 from llenergymeasure.campaign.store import ManifestStore
-from llenergymeasure.config.loader import LoadedCampaign, load_campaign
 from llenergymeasure.dispatch.base import Executor
 from llenergymeasure.errors import CampaignError
 

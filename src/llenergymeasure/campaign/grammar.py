@@ -1,7 +1,7 @@
 """Campaign YAML grammar: fixed fields, ``sweep:`` grids, explicit ``experiments:``, ``base:`` defaults.
 
 Pure logic: dictionaries in, experiment configs out. Reading files (the campaign and its base)
-happens in ``config.loader``; this module only needs their parsed contents and key line numbers.
+happens in ``campaign.loader``; this module only needs their parsed contents and key line numbers.
 
 Sweep keys are field paths. A dotted key whose first part is a backend name
 (``pytorch.batch_size``) is *backend-scoped*: it only multiplies the grid of that backend, so
@@ -19,11 +19,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from llenergymeasure.campaign.hashing import config_hash
 from llenergymeasure.config.campaign import SkippedConfig
 from llenergymeasure.config.dotted import flatten, varying_keys
 from llenergymeasure.config.errors import describe_error, field_path, format_validation_error, nested_model
 from llenergymeasure.config.experiment import BACKEND_SECTIONS, ExperimentConfig
+from llenergymeasure.config.identity import config_hash
 from llenergymeasure.config.yamlsource import YamlDoc
 from llenergymeasure.errors import ConfigError
 

@@ -5,11 +5,11 @@ Pure data and transitions; persistence lives in ``campaign.store``. Only the hos
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from llenergymeasure.clock import utcnow
 from llenergymeasure.errors import ManifestError
 
 MANIFEST_SCHEMA_VERSION = 2  # 2: per-experiment fields stored once under "experiments"
@@ -30,11 +30,6 @@ _TRANSITIONS: dict[str, set[str]] = {
 def unit_key(exp_id: str, cycle: int) -> str:
     """Stable unique id of one experiment in one cycle within a campaign."""
     return f"{exp_id}_c{cycle}"
-
-
-def utcnow() -> str:
-    """ISO-8601 UTC timestamp with seconds precision."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 class ManifestEntry(BaseModel):

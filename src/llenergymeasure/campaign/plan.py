@@ -7,11 +7,11 @@ from typing import Any
 
 from llenergymeasure.backends.registry import SERVICES
 from llenergymeasure.campaign.grammar import summary, varying_fields
-from llenergymeasure.campaign.hashing import config_hash
 from llenergymeasure.campaign.manifest import unit_key
 from llenergymeasure.campaign.ordering import default_shuffle_seed, order_units
 from llenergymeasure.config.campaign import CampaignConfig
 from llenergymeasure.config.experiment import ExperimentConfig
+from llenergymeasure.config.identity import config_hash
 from llenergymeasure.results.naming import result_stem
 
 

@@ -26,8 +26,8 @@ from llenergymeasure.campaign.manifest import (
     ManifestEntry,
     Status,
     unit_key,
-    utcnow,
 )
+from llenergymeasure.clock import utcnow
 from llenergymeasure.errors import ManifestError
 
 BLOCK = 128  # entries per cached block

@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
-from llenergymeasure.campaign.hashing import config_hash, design_hash
 from llenergymeasure.config.experiment import ExperimentConfig
+from llenergymeasure.config.identity import config_hash, design_hash
 
 CycleOrder = Literal["sequential", "interleaved", "shuffled"]
 

@@ -1,61 +1,15 @@
-"""Read campaign and experiment files into validated models (the I/O edge of config/)."""
+"""Read one experiment file into a validated model (the I/O edge of config/)."""
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from llenergymeasure.campaign.grammar import Expansion, expand
-from llenergymeasure.config.campaign import CampaignConfig
 from llenergymeasure.config.errors import format_validation_error
 from llenergymeasure.config.experiment import ExperimentConfig, JsonlDataset
 from llenergymeasure.config.yamlsource import YamlDoc, read_yaml
 from llenergymeasure.errors import ConfigError
-
-
-@dataclass(frozen=True)
-class LoadedCampaign:
-    """A validated campaign plus the notes its expansion produced."""
-
-    config: CampaignConfig
-    source: Path
-    warnings: list[str]
-
-
-def load_campaign(path: Path) -> LoadedCampaign:
-    """Parse, inherit ``base:``, expand and validate a campaign file."""
-    path = Path(path)
-    doc = read_yaml(path)
-    base = None
-    if "base" in doc.data:
-        ref = doc.data["base"]
-        if not isinstance(ref, str) or not ref:
-            raise ConfigError(f"{doc.where(('base',))}: base: must be a file path relative to {path.name}")
-        base_path = (path.parent / ref).resolve()
-        if not base_path.is_file():
-            raise ConfigError(f"{doc.where(('base',))}: base: file not found: {base_path}; fix the path")
-        base = read_yaml(base_path).data
-    expansion: Expansion = expand(doc, base)
-    experiments = [e.with_resolved_paths(path.parent.resolve()) for e in expansion.experiments]
-    for e in experiments:
-        check_dataset(e, doc)
-    name = doc.data.get("name", _default_name(path))
-    try:
-        config = CampaignConfig.model_validate(
-            {
-                "name": name,
-                "experiments": [e.model_dump() for e in experiments],
-                "execution": doc.data.get("execution") or {},
-                "skipped_configs": [s.model_dump() for s in expansion.skipped],
-                "duplicates": expansion.duplicates,
-            }
-        )
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, CampaignConfig, doc)) from None
-    return LoadedCampaign(config=config, source=path, warnings=list(expansion.warnings))
 
 
 def load_experiment(path: Path) -> ExperimentConfig:
@@ -77,8 +31,3 @@ def check_dataset(config: ExperimentConfig, doc: YamlDoc) -> None:
         raise ConfigError(
             f"{doc.where(('dataset',))}: dataset.path: file not found: {config.dataset.path}; fix the path"
         )
-
-
-def _default_name(path: Path) -> str:
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", path.stem).strip("-.") or "campaign"
-    return slug[:64]

@@ -9,8 +9,8 @@ from pathlib import Path
 from loguru import logger
 
 from llenergymeasure.atomic import write_json_atomic
-from llenergymeasure.campaign.hashing import stable_hash
 from llenergymeasure.config.experiment import BaselineConfig
+from llenergymeasure.config.identity import stable_hash
 from llenergymeasure.energy.meter import EnergyMeter
 from llenergymeasure.energy.nvml import NvmlDevices
 

@@ -42,7 +42,7 @@ def main(config_file: Path, out_dir: Path, cycle: int, config_hash: str | None, 
         click.echo(f"error: {out_dir}: cannot create output folder ({exc.strerror})", err=True)
         sys.exit(2)
     try:
-        from llenergymeasure.campaign.hashing import config_hash as hash_of
+        from llenergymeasure.config.identity import config_hash as hash_of
         from llenergymeasure.config.loader import load_experiment
         from llenergymeasure.experiment.runner import run_experiment
         from llenergymeasure.results.naming import result_stem

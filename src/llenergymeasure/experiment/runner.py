@@ -21,7 +21,7 @@ from llenergymeasure import __version__
 from llenergymeasure.atomic import write_json_atomic
 from llenergymeasure.backends.base import RequestRecord
 from llenergymeasure.backends.registry import load_runner_class
-from llenergymeasure.campaign.manifest import utcnow
+from llenergymeasure.clock import utcnow
 from llenergymeasure.config.experiment import ExperimentConfig
 from llenergymeasure.energy.meter import EnergyMeasurement, EnergyMeter
 from llenergymeasure.energy.nvml import NvmlDevices, load_pynvml

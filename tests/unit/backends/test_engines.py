@@ -11,8 +11,8 @@ from llenergymeasure.backends import trtllm as _trt_pkg  # noqa: F401  (package 
 from llenergymeasure.backends.registry import load_runner_class
 from llenergymeasure.backends.trtllm.runner import build_key
 from llenergymeasure.backends.vllm.runner import engine_kwargs, sampling_kwargs
-from llenergymeasure.campaign.hashing import config_hash
 from llenergymeasure.config.experiment import DecodingConfig, ExperimentConfig
+from llenergymeasure.config.identity import config_hash
 from llenergymeasure.errors import BackendError
 from llenergymeasure.experiment.runner import run_experiment
 from tests.fakes.engines import FakeEngineLog, fake_tensorrt_llm, fake_vllm

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from llenergymeasure.campaign.grammar import deep_merge, nest, varying_fields
-from llenergymeasure.config.loader import load_campaign
+from llenergymeasure.campaign.loader import load_campaign
 from llenergymeasure.errors import ConfigError
 
 

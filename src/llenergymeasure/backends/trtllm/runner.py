@@ -16,8 +16,8 @@ from loguru import logger
 from llenergymeasure.backends.base import MemoryReading, RequestRecord
 from llenergymeasure.backends.common import base_sampling, encode_prompts, package_versions
 from llenergymeasure.backends.trtllm.config import TrtllmConfig
-from llenergymeasure.campaign.hashing import stable_hash
 from llenergymeasure.config.experiment import DecodingConfig, ExperimentConfig
+from llenergymeasure.config.identity import stable_hash
 from llenergymeasure.experiment.prompts import Prompt
 
 DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}

@@ -1,5 +1,5 @@
-from llenergymeasure.campaign.hashing import config_hash, design_hash, stable_hash
 from llenergymeasure.config.experiment import ExperimentConfig
+from llenergymeasure.config.identity import config_hash, design_hash, stable_hash
 
 
 def test_stable_hash_ignores_key_order_and_is_16_hex() -> None:
