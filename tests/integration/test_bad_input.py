@@ -169,7 +169,7 @@ CASES: list[tuple[str, str | None, dict[str, str], list[str], str]] = [
         "model: m\nbackend: pytorch\nexecution: {cycle_order: random}\n",
         {},
         ["plan", "{c}"],
-        "cycle_order: Input should be 'sequential', 'interleaved' or 'shuffled'",
+        "cycle_order: Input should be 'sequential', 'interleaved', 'shuffled', 'reverse' or 'latin_square'",
     ),
     (
         "negative-gap",

@@ -33,7 +33,7 @@ class CampaignRun:
 def plan_campaign(campaign_file: Path) -> tuple[LoadedCampaign, CampaignPlan]:
     """Load, expand and order a campaign file; no side effects."""
     loaded = load_campaign(campaign_file)
-    return loaded, build_plan(loaded.config)
+    return loaded, build_plan(loaded.config, loaded.sources)
 
 
 def up(

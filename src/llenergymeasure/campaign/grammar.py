@@ -1,45 +1,65 @@
 """Campaign YAML grammar: fixed fields, ``sweep:`` grids, explicit ``experiments:``, ``base:`` defaults.
 
 Pure logic: dictionaries in, experiment configs out. Reading files (the campaign and its base)
-happens in ``campaign.loader``; this module only needs their parsed contents and key line numbers.
+happens in ``campaign.loader``; this module only needs their parsed contents and key line numbers,
+plus an optional ``resolve`` step the loader passes in (paths, dataset digests).
 
 Sweep keys are field paths. A dotted key whose first part is a backend name
 (``pytorch.batch_size``) is *backend-scoped*: it only multiplies the grid of that backend, so
 ``backend: [pytorch, vllm]`` with ``pytorch.batch_size: [1, 8]`` and ``vllm.max_num_seqs: [64]``
 gives 2 pytorch configs and 1 vllm config, not 2 x 1 x 2. Any other dotted key
-(``decoding.temperature``) is a plain nested field applied to every backend.
+(``decoding.temperature``) is a plain nested field applied to every backend. The backends may be
+listed at the top level (``backend: [pytorch, vllm]``) or as ``sweep.backend``: the two mean the same.
+
+Everything keeps the file's order (keys, values, list items), so numbering and run order are the
+same in every process and on every machine; nothing here iterates over a set.
 """
 
 from __future__ import annotations
 
 import copy
 import itertools
+import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from llenergymeasure.config.campaign import SkippedConfig
+from llenergymeasure.config.campaign import DuplicateConfig, SkippedConfig
 from llenergymeasure.config.dotted import flatten, varying_keys
-from llenergymeasure.config.errors import describe_error, field_path, format_validation_error, nested_model
+from llenergymeasure.config.errors import describe_error, error_lines, field_path, nested_model
 from llenergymeasure.config.experiment import BACKEND_SECTIONS, ExperimentConfig
 from llenergymeasure.config.identity import config_hash
-from llenergymeasure.config.yamlsource import YamlDoc
+from llenergymeasure.config.yamlsource import Loc, YamlDoc
 from llenergymeasure.errors import ConfigError
 
 CAMPAIGN_ONLY_KEYS = frozenset({"name", "execution", "sweep", "experiments", "base"})
 MAX_GRID_POINTS = 10_000
 SKIP_WARN_FRACTION = 0.5
 
+Resolver = Callable[[ExperimentConfig], ExperimentConfig]
+
 
 @dataclass(frozen=True)
 class Expansion:
-    """Result of expanding a campaign: valid unique experiments, skipped grid points, warnings."""
+    """Result of expanding a campaign: valid unique experiments, skipped grid points, merged duplicates."""
 
     experiments: list[ExperimentConfig]
+    sources: list[str] = field(default_factory=list)
     skipped: list[SkippedConfig] = field(default_factory=list)
-    duplicates: int = 0
+    duplicates: list[DuplicateConfig] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """One config to validate, and where it was written (for skips, duplicates and error lines)."""
+
+    data: dict[str, Any]
+    source: str
+    overrides: dict[str, Any] | None = None  # the grid point; None for explicit and top-level configs
+    item: Loc = ()  # YAML location of an explicit item, so its errors name its lines
 
 
 def strip_campaign_keys(base: dict[str, Any]) -> dict[str, Any]:
@@ -68,138 +88,318 @@ def nest(flat: dict[str, Any]) -> dict[str, Any]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"key {key!r} conflicts with a scalar at {part!r}")
-        node[parts[-1]] = value
+        if isinstance(value, dict) and isinstance(node.get(parts[-1]), dict):
+            node[parts[-1]] = deep_merge(node[parts[-1]], value)
+        else:
+            node[parts[-1]] = value
     return out
 
 
-def expand(doc: YamlDoc, base: dict[str, Any] | None = None) -> Expansion:
-    """Expand a parsed campaign document into experiment configs (sweep first, then explicit list)."""
+def expand(doc: YamlDoc, base: dict[str, Any] | None = None, resolve: Resolver | None = None) -> Expansion:
+    """Expand a parsed campaign document into experiment configs (sweep first, then explicit list).
+
+    Every problem of the file is collected and raised together, one line each, so a user fixes
+    them in one go rather than one per run.
+    """
+    problems: list[str] = []
     raw = doc.data
-    fixed = deep_merge(strip_campaign_keys(base or {}), nest(strip_campaign_keys(raw)))
+    try:
+        fixed = deep_merge(strip_campaign_keys(base or {}), nest(strip_campaign_keys(raw)))
+    except ConfigError as exc:
+        raise ConfigError(f"{doc.path}: {exc}") from None
     sweep = raw.get("sweep")
     explicit = raw.get("experiments")
+    backends = _backends(doc, fixed, sweep, problems)
+    listed = isinstance(fixed.get("backend"), list) or (isinstance(sweep, dict) and "backend" in sweep)
 
-    candidates: list[tuple[dict[str, Any], dict[str, Any] | None]] = []  # (config dict, grid overrides)
-    if sweep is not None:
-        for point in _grid(doc, sweep, fixed):
-            candidates.append((deep_merge(fixed, nest(point)), point))
-    explicit_start = len(candidates)
-    if explicit is not None:
-        if not isinstance(explicit, list) or not explicit:
-            raise ConfigError(f"{doc.where(('experiments',))}: experiments: must be a non-empty list of mappings")
-        for i, item in enumerate(explicit):
-            if not isinstance(item, dict):
-                raise ConfigError(
-                    f"{doc.where(('experiments', i))}: experiments[{i}]: must be a mapping of fields, "
-                    f"got {type(item).__name__}"
+    candidates: list[_Candidate] = []
+    if sweep is not None and _check_sweep(doc, sweep, backends, problems):
+        for backend in backends:
+            for point in _grid_points(sweep, backend, listed):
+                candidates.append(
+                    _Candidate(deep_merge(_fixed_for(fixed, backend), nest(point)), _label_point(point), point)
                 )
-            candidates.append((deep_merge(fixed, nest(item)), None))
+    if explicit is not None:
+        candidates.extend(_explicit(doc, explicit, fixed, backends, listed, problems))
     if sweep is None and explicit is None:
-        candidates.append((fixed, None))
+        for backend in backends:
+            source = f"top level (backend {backend})" if listed else "top level"
+            candidates.append(_Candidate(_fixed_for(fixed, backend), source))
 
-    valid: list[ExperimentConfig] = []
-    skipped: list[SkippedConfig] = []
-    for i, (data, overrides) in enumerate(candidates):
-        try:
-            valid.append(ExperimentConfig.model_validate(data))
-        except ValidationError as exc:
-            if overrides is None:
-                item = ("experiments", i - explicit_start) if i >= explicit_start and explicit else None
-                raise ConfigError(_explicit_error(exc, doc, item)) from None
-            reason = describe_error(exc.errors()[0], ExperimentConfig)
-            skipped.append(SkippedConfig(overrides=overrides, reason=reason))
-
-    n_grid = explicit_start
-    if not valid:
-        first = skipped[0].reason if skipped else "no experiments"
-        raise ConfigError(f"{doc.path}: all {len(candidates)} configs are invalid; first: {first}")
-    warnings = []
+    valid, skipped = _validate(doc, candidates, sweep, resolve, problems)
+    if valid:
+        problems.extend(_unused_sections(doc, raw, valid))
+    if problems:
+        raise ConfigError("\n".join(dict.fromkeys(problems)))
+    n_grid = sum(1 for c in candidates if c.overrides is not None)
+    if not valid:  # one problem (no valid value combination), told once with its distinct reasons
+        reasons = list(dict.fromkeys(s.reason for s in skipped)) or ["no experiments"]
+        more = f" (+{len(reasons) - 3} more)" if len(reasons) > 3 else ""
+        raise ConfigError(
+            f"{doc.path}: all {len(candidates)} configs are invalid; first: {reasons[0]}"
+            + "".join(f"; then: {r}" for r in reasons[1:3])
+            + more
+        )
+    warnings: list[str] = []
     if n_grid and len(skipped) > SKIP_WARN_FRACTION * n_grid:
         warnings.append(f"{len(skipped)} of {n_grid} sweep configs are invalid and skipped")
-    unique, duplicates = _dedupe(valid)
+    unique, sources, duplicates = _dedupe(valid)
     if duplicates:
-        warnings.append(f"{duplicates} duplicate configs will run once")
-    return Expansion(experiments=unique, skipped=skipped, duplicates=duplicates, warnings=warnings)
+        warnings.append(f"{len(duplicates)} duplicate configs will run once")
+    return Expansion(unique, sources, skipped, duplicates, warnings)
 
 
-def _explicit_error(exc: ValidationError, doc: YamlDoc, item: tuple[str, int] | None) -> str:
-    """Point at the explicit item when the bad field is written there, else at the shared field."""
-    first_key = exc.errors()[0]["loc"][0] if exc.errors()[0]["loc"] else None
-    in_item = item is not None and (*item, first_key) in doc.lines
-    return format_validation_error(exc, ExperimentConfig, doc, item if in_item and item else ())
-
-
-def _grid(doc: YamlDoc, sweep: Any, fixed: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every grid point as ``{dotted_key: value}``, backend-scoped axes only in their backend's grid."""
-    if not isinstance(sweep, dict) or not sweep:
-        raise ConfigError(f"{doc.where(('sweep',))}: sweep: must be a non-empty mapping of field: [values]")
-    for key, values in sweep.items():
-        _check_axis(doc, str(key), values)
-    backends = sweep.get("backend", [fixed.get("backend")])
-    scoped = {k for k in sweep if str(k).split(".")[0] in BACKEND_SECTIONS and "." in str(k)}
-    for key in scoped:
-        owner = str(key).split(".")[0]
-        if owner not in backends:
-            raise ConfigError(
-                f"{doc.where(('sweep', key))}: sweep.{key}: scoped to backend '{owner}', which this "
-                f"campaign does not run (backends: {', '.join(map(str, backends))}); remove it or add "
-                f"'{owner}' to backend"
+def _backends(doc: YamlDoc, fixed: dict[str, Any], sweep: Any, problems: list[str]) -> list[Any]:
+    """The backends the campaign runs, in the order written; ``[None]`` when it names none."""
+    swept = sweep.get("backend") if isinstance(sweep, dict) else None
+    top = fixed.get("backend")
+    if swept is not None:
+        if "backend" in doc.data:
+            problems.append(
+                f"{doc.where(('backend',))}: backend: also given as sweep.backend; keep one "
+                "(a top-level list means the same as the sweep axis)"
             )
-    generic = [k for k in sweep if k not in scoped and k != "backend"]
-    total = 0
-    per_backend: list[tuple[Any, list[str]]] = []
-    for backend in backends:
-        axes = generic + [k for k in scoped if str(k).split(".")[0] == backend]
-        size = 1
-        for axis in axes:
-            size *= len(sweep[axis])
-        total += size
-        per_backend.append((backend, axes))
+        values = swept if isinstance(swept, list) else []
+        where = doc.where(("sweep", "backend"))
+        field_name = "sweep.backend"
+    elif isinstance(top, list):
+        values, where, field_name = top, doc.where(("backend",)), "backend"
+        if not top:
+            problems.append(f"{where}: backend: empty list; name at least one, e.g. backend: [pytorch, vllm]")
+    else:
+        return [top]
+    for value in values:
+        if value not in BACKEND_SECTIONS:
+            problems.append(f"{where}: {field_name}: unknown backend {value!r}; valid: {', '.join(BACKEND_SECTIONS)}")
+    return [v for v in values if v in BACKEND_SECTIONS] or [None]
+
+
+def _fixed_for(fixed: dict[str, Any], backend: Any) -> dict[str, Any]:
+    """The fixed fields as one backend sees them: its own section kept, other backends' sections dropped.
+
+    Top-level ``pytorch:``/``vllm:`` sections are per-backend defaults, so a multi-backend campaign
+    can set both without one backend's experiments tripping over the other's settings.
+    """
+    if backend not in BACKEND_SECTIONS:
+        return fixed
+    out = {k: v for k, v in fixed.items() if k not in BACKEND_SECTIONS or k == backend}
+    out["backend"] = backend
+    return out
+
+
+def _owner(key: str) -> str | None:
+    """The backend a sweep key is scoped to (``pytorch.batch_size`` → pytorch), else None."""
+    head, dot, _ = key.partition(".")
+    return head if dot and head in BACKEND_SECTIONS else None
+
+
+def _check_sweep(doc: YamlDoc, sweep: Any, backends: list[Any], problems: list[str]) -> bool:
+    """Validate the axes (names, lists, scoping, grid size); False when no grid can be built."""
+    if not isinstance(sweep, dict) or not sweep:
+        problems.append(f"{doc.where(('sweep',))}: sweep: must be a non-empty mapping of field: [values]")
+        return False
+    before = len(problems)
+    for key, values in sweep.items():
+        _check_axis(doc, str(key), values, problems)
+    for key in sweep:
+        owner = _owner(str(key))
+        if owner is None or owner in backends:
+            continue
+        where = f"{doc.where(('sweep', key))}: sweep.{key}: scoped to backend '{owner}'"
+        if backends == [None]:
+            problems.append(
+                f"{where}, but this campaign sets no backend; add 'backend: {owner}' "
+                f"(or a list such as 'backend: [{owner}, vllm]')"
+            )
+        else:
+            problems.append(
+                f"{where}, which this campaign does not run (backends: {', '.join(map(str, backends))}); "
+                f"remove it or add '{owner}' to backend"
+            )
+    if len(problems) > before:
+        return False
+    total = sum(_grid_size(sweep, b) for b in backends)
     if total > MAX_GRID_POINTS:
-        raise ConfigError(
+        problems.append(
             f"{doc.where(('sweep',))}: sweep: expands to {total} configs, more than the limit of "
             f"{MAX_GRID_POINTS}; split the campaign or narrow the sweep"
         )
-    points: list[dict[str, Any]] = []
-    for backend, axes in per_backend:
-        for values in itertools.product(*(sweep[a] for a in axes)):
-            point: dict[str, Any] = {"backend": backend} if "backend" in sweep else {}
-            point.update(zip(axes, values, strict=True))
-            points.append(point)
+        return False
+    return True
+
+
+def _axes(sweep: dict[str, Any], backend: Any) -> list[str]:
+    """The axes of one backend's grid, in the file's order: shared axes and that backend's scoped ones."""
+    return [k for k in sweep if k != "backend" and _owner(str(k)) in (None, backend)]
+
+
+def _grid_size(sweep: dict[str, Any], backend: Any) -> int:
+    size = 1
+    for axis in _axes(sweep, backend):
+        size *= len(sweep[axis])
+    return size
+
+
+def _grid_points(sweep: dict[str, Any], backend: Any, listed: bool) -> list[dict[str, Any]]:
+    """Every point of one backend's grid as ``{dotted_key: value}``; the first axis varies slowest."""
+    axes = _axes(sweep, backend)
+    points = []
+    for values in itertools.product(*(sweep[a] for a in axes)):
+        point: dict[str, Any] = {"backend": backend} if listed else {}
+        point.update(zip(axes, values, strict=True))
+        points.append(point)
     return points
 
 
-def _check_axis(doc: YamlDoc, key: str, values: Any) -> None:
+def _label_point(point: dict[str, Any]) -> str:
+    return "sweep " + json.dumps(point, separators=(", ", ": "), default=str)
+
+
+def _explicit(
+    doc: YamlDoc, explicit: Any, fixed: dict[str, Any], backends: list[Any], listed: bool, problems: list[str]
+) -> list[_Candidate]:
+    """Explicit items over the fixed fields; an item naming no backend runs on each listed backend."""
+    if not isinstance(explicit, list) or not explicit:
+        problems.append(f"{doc.where(('experiments',))}: experiments: must be a non-empty list of mappings")
+        return []
+    out = []
+    for i, item in enumerate(explicit):
+        loc: Loc = ("experiments", i)
+        if not isinstance(item, dict):
+            problems.append(
+                f"{doc.where(loc)}: experiments[{i}]: must be a mapping of fields, got {type(item).__name__}"
+            )
+            continue
+        try:
+            nested = nest(item)
+        except ConfigError as exc:
+            problems.append(f"{doc.where(loc)}: experiments[{i}]: {exc}")
+            continue
+        own = "backend" in nested
+        for backend in [nested["backend"]] if own else backends:
+            source = f"experiments[{i}]" + (f" (backend {backend})" if listed and not own else "")
+            out.append(_Candidate(deep_merge(_fixed_for(fixed, backend), nested), source, None, loc))
+    return out
+
+
+def _validate(
+    doc: YamlDoc, candidates: list[_Candidate], sweep: Any, resolve: Resolver | None, problems: list[str]
+) -> tuple[list[tuple[ExperimentConfig, str]], list[SkippedConfig]]:
+    """Validate each candidate; a grid point invalid only through its swept values is skipped.
+
+    Errors of explicit items, and errors of fixed fields (wrong whatever the sweep says), are
+    problems reported at their lines.
+    """
+    valid: list[tuple[ExperimentConfig, str]] = []
+    skipped: list[SkippedConfig] = []
+    swept = [tuple(str(k).split(".")) for k in sweep] if isinstance(sweep, dict) else []
+    for cand in candidates:
+        try:
+            config = ExperimentConfig.model_validate(cand.data)
+        except ValidationError as exc:
+            errors = exc.errors()
+            if cand.overrides is None:
+                problems.extend(_explicit_lines(errors, doc, cand.item))
+                continue
+            own = [e for e in errors if not _from_sweep(e["loc"], swept)]
+            if own:  # a fixed field is wrong whatever the sweep says: report it at its line
+                problems.extend(error_lines(own, ExperimentConfig, doc))
+                continue
+            reason = "; ".join(dict.fromkeys(describe_error(e, ExperimentConfig) for e in errors))
+            skipped.append(SkippedConfig(overrides=cand.overrides, reason=reason))
+            continue
+        if resolve is not None:
+            try:
+                config = resolve(config)
+            except ConfigError as exc:
+                problems.append(str(exc))
+                continue
+        valid.append((config, cand.source))
+    return valid, skipped
+
+
+def _from_sweep(loc: tuple[Any, ...], swept: list[tuple[str, ...]]) -> bool:
+    """Whether an error at ``loc`` can come from a swept value (a whole-model check always can)."""
+    path = tuple(str(p) for p in loc if p not in ("builtin", "jsonl", "synthetic"))
+    if not path:
+        return True
+    return any(path[: len(axis)] == axis or axis[: len(path)] == path for axis in swept)
+
+
+def _explicit_lines(errors: list[Any], doc: YamlDoc, item: Loc) -> list[str]:
+    """Point at the explicit item when the bad field is written there, else at the shared field."""
+    lines = []
+    for err in errors:
+        first_key = err["loc"][0] if err["loc"] else None
+        in_item = bool(item) and (*item, first_key) in doc.lines
+        lines.extend(error_lines([err], ExperimentConfig, doc, item if in_item else ()))
+    return lines
+
+
+def _unused_sections(doc: YamlDoc, raw: dict[str, Any], valid: list[tuple[ExperimentConfig, str]]) -> list[str]:
+    """A backend section in the campaign file that no experiment uses is a mistake (a base's may be spare)."""
+    used = [b for b in BACKEND_SECTIONS if any(config.backend == b for config, _ in valid)]
+    problems = []
+    for section in BACKEND_SECTIONS:
+        if section not in raw or section in used:
+            continue
+        if len(used) == 1:
+            problems.append(
+                f"{doc.where((section,))}: section '{section}' is set but backend is '{used[0]}'; "
+                f"remove '{section}' or set backend: {section}"
+            )
+        else:
+            problems.append(
+                f"{doc.where((section,))}: section '{section}' is set but no experiment runs backend '{section}' "
+                f"(backends: {', '.join(used)}); remove it or add {section} to backend"
+            )
+    return problems
+
+
+def _check_axis(doc: YamlDoc, key: str, values: Any, problems: list[str]) -> None:
     where = doc.where(("sweep", key))
     if not isinstance(values, list):
-        raise ConfigError(f"{where}: sweep.{key}: must be a list of values, e.g. {key}: [a, b]")
+        problems.append(f"{where}: sweep.{key}: must be a list of values, e.g. {key}: [a, b]")
+        return
     if not values:
-        raise ConfigError(f"{where}: sweep.{key}: empty list; give at least one value")
+        problems.append(f"{where}: sweep.{key}: empty list; give at least one value")
+        return
     model: type[BaseModel] = ExperimentConfig
     parts = key.split(".")
     for depth, part in enumerate(parts):
         fields = model.model_fields
         if part not in fields:
             valid = ", ".join(sorted(fields))
-            raise ConfigError(
+            problems.append(
                 f"{where}: sweep.{key}: unknown field '{field_path(tuple(parts[: depth + 1]))}'; valid: {valid}"
             )
+            return
         if depth < len(parts) - 1:
             nested = nested_model(fields[part].annotation)
             if nested is None:
-                raise ConfigError(f"{where}: sweep.{key}: '{part}' has no sub-fields")
+                problems.append(f"{where}: sweep.{key}: '{part}' has no sub-fields")
+                return
             model = nested
 
 
-def _dedupe(configs: list[ExperimentConfig]) -> tuple[list[ExperimentConfig], int]:
-    seen: set[str] = set()
-    unique = []
-    for cfg in configs:
-        h = config_hash(cfg)
-        if h not in seen:
-            seen.add(h)
-            unique.append(cfg)
-    return unique, len(configs) - len(unique)
+def _dedupe(
+    valid: list[tuple[ExperimentConfig, str]],
+) -> tuple[list[ExperimentConfig], list[str], list[DuplicateConfig]]:
+    """Keep the first of each resolved config (same hash); record every later one and what it merged into."""
+    index: dict[str, int] = {}
+    unique: list[ExperimentConfig] = []
+    sources: list[str] = []
+    duplicates: list[DuplicateConfig] = []
+    for config, source in valid:
+        h = config_hash(config)
+        if h in index:
+            first = index[h]
+            duplicates.append(DuplicateConfig(source=source, same_as=first, same_as_source=sources[first]))
+            continue
+        index[h] = len(unique)
+        unique.append(config)
+        sources.append(source)
+    return unique, sources, duplicates
 
 
 def varying_fields(configs: list[ExperimentConfig]) -> list[str]:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
 from llenergymeasure.campaign.grammar import Expansion, expand
 from llenergymeasure.config.campaign import CampaignConfig
 from llenergymeasure.config.errors import format_validation_error
-from llenergymeasure.config.loader import check_dataset
-from llenergymeasure.config.yamlsource import read_yaml
+from llenergymeasure.config.experiment import ExperimentConfig
+from llenergymeasure.config.loader import resolve_dataset
+from llenergymeasure.config.yamlsource import YamlDoc, read_yaml
 from llenergymeasure.errors import ConfigError
 
 
@@ -23,39 +25,65 @@ class LoadedCampaign:
     config: CampaignConfig
     source: Path
     warnings: list[str]
+    sources: list[str] = field(default_factory=list)  # where each experiment was written, in order
 
 
 def load_campaign(path: Path) -> LoadedCampaign:
-    """Parse, inherit ``base:``, expand and validate a campaign file."""
+    """Parse, inherit ``base:``, expand and validate a campaign file; every problem reported at once."""
     path = Path(path)
     doc = read_yaml(path)
-    base = None
-    if "base" in doc.data:
-        ref = doc.data["base"]
-        if not isinstance(ref, str) or not ref:
-            raise ConfigError(f"{doc.where(('base',))}: base: must be a file path relative to {path.name}")
-        base_path = (path.parent / ref).resolve()
-        if not base_path.is_file():
-            raise ConfigError(f"{doc.where(('base',))}: base: file not found: {base_path}; fix the path")
-        base = read_yaml(base_path).data
-    expansion: Expansion = expand(doc, base)
-    experiments = [e.with_resolved_paths(path.parent.resolve()) for e in expansion.experiments]
-    for e in experiments:
-        check_dataset(e, doc)
-    name = doc.data.get("name", _default_name(path))
+    base = _read_base(doc, path)
+    problems: list[str] = []
+    digests: dict[str, str] = {}
+    campaign_dir = path.parent.resolve()
+
+    def resolve(config: ExperimentConfig) -> ExperimentConfig:
+        return resolve_dataset(config.with_resolved_paths(campaign_dir), doc, digests)
+
+    expansion: Expansion | None = None
     try:
-        config = CampaignConfig.model_validate(
-            {
-                "name": name,
-                "experiments": [e.model_dump() for e in experiments],
-                "execution": doc.data.get("execution") or {},
-                "skipped_configs": [s.model_dump() for s in expansion.skipped],
-                "duplicates": expansion.duplicates,
-            }
-        )
+        expansion = expand(doc, base, resolve)
+    except ConfigError as exc:
+        problems.extend(str(exc).splitlines())
+    fields = {
+        "name": doc.data.get("name", _default_name(path)),
+        "execution": doc.data.get("execution") or {},
+    }
+    try:
+        CampaignConfig.model_validate({**fields, "experiments": [{"model": "m", "backend": "pytorch"}]})
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, CampaignConfig, doc)) from None
-    return LoadedCampaign(config=config, source=path, warnings=list(expansion.warnings))
+        problems.extend(format_validation_error(exc, CampaignConfig, doc).splitlines())
+    if problems or expansion is None:
+        raise ConfigError("\n".join(dict.fromkeys(problems)))
+    config = CampaignConfig.model_validate(
+        {
+            **fields,
+            "experiments": [e.model_dump() for e in expansion.experiments],
+            "skipped_configs": [s.model_dump() for s in expansion.skipped],
+            "duplicates": len(expansion.duplicates),
+            "duplicate_configs": [d.model_dump() for d in expansion.duplicates],
+        }
+    )
+    return LoadedCampaign(config=config, source=path, warnings=list(expansion.warnings), sources=expansion.sources)
+
+
+def _read_base(doc: YamlDoc, path: Path) -> dict[str, Any] | None:
+    """The ``base:`` file's fields; its relative dataset path is made absolute from the base's own folder."""
+    if "base" not in doc.data:
+        return None
+    ref = doc.data["base"]
+    if not isinstance(ref, str) or not ref:
+        raise ConfigError(f"{doc.where(('base',))}: base: must be a file path relative to {path.name}")
+    base_path = (path.parent / ref).resolve()
+    if not base_path.is_file():
+        raise ConfigError(f"{doc.where(('base',))}: base: file not found: {base_path}; fix the path")
+    data = dict(read_yaml(base_path).data)
+    dataset = data.get("dataset")
+    if isinstance(dataset, str) and dataset != "builtin":
+        dataset = {"kind": "jsonl", "path": dataset}
+    if isinstance(dataset, dict) and isinstance(dataset.get("path"), str):
+        data["dataset"] = {**dataset, "path": str((base_path.parent / dataset["path"]).resolve())}
+    return data
 
 
 def _default_name(path: Path) -> str:

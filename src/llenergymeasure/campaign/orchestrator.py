@@ -7,6 +7,7 @@ failure with a reason, and the campaign goes on to the next unit.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import time
@@ -108,17 +109,26 @@ def _populate(layout: CampaignLayout, plan: CampaignPlan, campaign_file: Path | 
 
 
 def _portable(cfg: ExperimentConfig, configs_dir: Path) -> ExperimentConfig:
-    """Copy a jsonl dataset next to the unit configs so the campaign folder is self-contained."""
+    """Copy a jsonl dataset next to the unit configs, named by its content, so the folder is self-contained.
+
+    Content-addressed: two prompt files of the same name in different folders get two copies, and
+    the copy is checked against the digest the plan was made with (a file edited between planning
+    and start is refused rather than measured under the wrong identity).
+    """
     if not isinstance(cfg.dataset, JsonlDataset):
         return cfg
     src = Path(cfg.dataset.path)
-    dst = configs_dir / f"dataset_{src.stem}.jsonl"
+    try:
+        data = src.read_bytes()
+    except OSError as exc:
+        raise CampaignError(f"{src}: cannot read dataset ({exc.strerror or exc})") from None
+    digest = hashlib.sha256(data).hexdigest()
+    if cfg.dataset.sha256 is not None and digest != cfg.dataset.sha256:
+        raise CampaignError(f"{src}: dataset changed while the campaign was being planned; run `llem campaign up` anew")
+    dst = configs_dir / f"dataset_{digest[:16]}.jsonl"
     if not dst.exists():
-        try:
-            shutil.copyfile(src, dst)
-        except OSError as exc:
-            raise CampaignError(f"{src}: cannot copy dataset into the campaign ({exc.strerror or exc})") from None
-    return cfg.model_copy(update={"dataset": cfg.dataset.model_copy(update={"path": dst.name})})
+        write_atomic(dst, data)
+    return cfg.model_copy(update={"dataset": cfg.dataset.model_copy(update={"path": dst.name, "sha256": digest})})
 
 
 def load_execution(layout: CampaignLayout) -> ExecutionConfig:

@@ -8,7 +8,7 @@ from typing import Any
 from llenergymeasure.backends.registry import SERVICES
 from llenergymeasure.campaign.grammar import summary, varying_fields
 from llenergymeasure.campaign.manifest import unit_key
-from llenergymeasure.campaign.ordering import default_shuffle_seed, order_units
+from llenergymeasure.campaign.ordering import default_shuffle_seed, order_units, ordering_note
 from llenergymeasure.config.campaign import CampaignConfig
 from llenergymeasure.config.experiment import ExperimentConfig
 from llenergymeasure.config.identity import config_hash
@@ -23,6 +23,7 @@ class PlannedExperiment:
     config: ExperimentConfig
     config_hash: str
     summary: dict[str, Any]
+    source: str = ""  # where the campaign file wrote it (a sweep point, experiments[i])
 
 
 @dataclass(frozen=True)
@@ -57,10 +58,60 @@ class CampaignPlan:
     units: list[Unit]
     varying: list[str]
     shuffle_seed: int
+    notes: list[str]
+
+    def describe(self) -> dict[str, Any]:
+        """Everything that decides what runs and in which order, as plain JSON-able data.
+
+        ``llem campaign plan --json`` prints it; two machines that print the same thing run the
+        same campaign.
+        """
+        cfg = self.config
+        ex = cfg.execution
+        ids = [e.exp_id for e in self.experiments]
+        return {
+            "name": cfg.name,
+            "design_hash": cfg.campaign_design_hash,
+            "n_experiments": len(self.experiments),
+            "n_units": len(self.units),
+            "execution": {
+                "n_cycles": ex.n_cycles,
+                "cycle_order": ex.cycle_order,
+                "shuffle_seed": self.shuffle_seed,
+                "shuffle_seed_source": "execution.shuffle_seed" if ex.shuffle_seed is not None else "design_hash",
+                "config_gap_seconds": ex.config_gap_seconds,
+                "cycle_gap_seconds": ex.cycle_gap_seconds,
+                "max_retries": ex.max_retries,
+                "unit_timeout_s": ex.unit_timeout_s,
+                "idle_timeout_s": ex.idle_timeout_s,
+                "warm_start": ex.warm_start,
+            },
+            "varying": self.varying,
+            "experiments": [
+                {
+                    "exp_id": e.exp_id,
+                    "config_hash": e.config_hash,
+                    "backend": e.config.backend,
+                    "source": e.source,
+                    "summary": e.summary,
+                }
+                for e in self.experiments
+            ],
+            "units": [u.key for u in self.units],
+            "skipped": [s.model_dump(mode="json") for s in cfg.skipped_configs],
+            "duplicates": {
+                "count": len(cfg.duplicate_configs),
+                "merged": [
+                    {"source": d.source, "same_as": ids[d.same_as], "same_as_source": d.same_as_source}
+                    for d in cfg.duplicate_configs
+                ],
+            },
+            "notes": self.notes,
+        }
 
 
-def build_plan(config: CampaignConfig) -> CampaignPlan:
-    """Number experiments, label them by what varies, and order their cycles."""
+def build_plan(config: CampaignConfig, sources: list[str] | None = None) -> CampaignPlan:
+    """Number experiments in the order written, label them by what varies, and order their cycles."""
     varying = varying_fields(config.experiments)
     experiments = [
         PlannedExperiment(
@@ -68,6 +119,7 @@ def build_plan(config: CampaignConfig) -> CampaignPlan:
             config=cfg,
             config_hash=config_hash(cfg),
             summary=summary(cfg, varying),
+            source=sources[i] if sources and i < len(sources) else "",
         )
         for i, cfg in enumerate(config.experiments)
     ]
@@ -75,4 +127,12 @@ def build_plan(config: CampaignConfig) -> CampaignPlan:
     seed = ex.shuffle_seed if ex.shuffle_seed is not None else default_shuffle_seed(config.campaign_design_hash)
     order = order_units(len(experiments), ex.n_cycles, ex.cycle_order, seed)
     units = [Unit(experiment=experiments[e], cycle=c) for e, c in order]
-    return CampaignPlan(config=config, experiments=experiments, units=units, varying=varying, shuffle_seed=seed)
+    note = ordering_note(len(experiments), ex.n_cycles, ex.cycle_order)
+    return CampaignPlan(
+        config=config,
+        experiments=experiments,
+        units=units,
+        varying=varying,
+        shuffle_seed=seed,
+        notes=[note] if note else [],
+    )

@@ -10,7 +10,12 @@ import click
 
 @click.command()
 @click.argument("campaign_file", type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Machine-readable output: everything that decides the run (order, seed, gaps, skips, duplicates, hash).",
+)
 def plan(campaign_file: Path, as_json: bool) -> None:
     """Expand CAMPAIGN_FILE and show experiments, skipped configs, counts and design hash."""
     from llenergymeasure.campaign.api import plan_campaign
@@ -19,30 +24,21 @@ def plan(campaign_file: Path, as_json: bool) -> None:
     loaded, p = plan_campaign(campaign_file)
     cfg = p.config
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "name": cfg.name,
-                    "design_hash": cfg.campaign_design_hash,
-                    "experiments": [
-                        {"exp_id": e.exp_id, "config_hash": e.config_hash, **e.summary} for e in p.experiments
-                    ],
-                    "units": [u.key for u in p.units],
-                    "skipped": [s.model_dump() for s in cfg.skipped_configs],
-                    "warnings": loaded.warnings,
-                },
-                indent=2,
-            )
-        )
+        click.echo(json.dumps({**p.describe(), "warnings": loaded.warnings}, indent=2))
         return
     out = console()
     out.print(plan_table(p))
     for s in cfg.skipped_configs:
         out.print(f"skipped {s.overrides}: {s.reason}")
-    for w in loaded.warnings:
+    ids = [e.exp_id for e in p.experiments]
+    for d in cfg.duplicate_configs:
+        out.print(f"duplicate {d.source}: same as {ids[d.same_as]} ({d.same_as_source}); runs once")
+    for w in [*loaded.warnings, *p.notes]:
         out.print(f"[yellow]warning:[/] {w}")
     ex = cfg.execution
+    seed = f", seed {p.shuffle_seed}" if ex.cycle_order == "shuffled" else ""
     out.print(
         f"{len(p.experiments)} experiments x {ex.n_cycles} cycles = {len(p.units)} units "
-        f"({ex.cycle_order}); {len(cfg.skipped_configs)} skipped; design hash {cfg.campaign_design_hash}"
+        f"({ex.cycle_order}{seed}); {len(cfg.skipped_configs)} skipped; {len(cfg.duplicate_configs)} duplicates "
+        f"merged; design hash {cfg.campaign_design_hash}"
     )

@@ -33,7 +33,7 @@ def up(campaign_file: Path, results_dir: Path, as_json: bool, executor: str) -> 
     from llenergymeasure.dispatch.select import make_executor
 
     loaded, plan = plan_campaign(campaign_file)  # fail fast on bad input, before anything is created
-    for w in loaded.warnings:
+    for w in [*loaded.warnings, *plan.notes]:
         click.echo(f"warning: {w}", err=True)
     runner = make_executor(executor, {u.service for u in plan.units})
     with progress_events(total=len(plan.units), done=0) as sink:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 from llenergymeasure.config.experiment import ExperimentConfig
 from llenergymeasure.config.identity import config_hash, design_hash
 
-CycleOrder = Literal["sequential", "interleaved", "shuffled"]
+CycleOrder = Literal["sequential", "interleaved", "shuffled", "reverse", "latin_square"]
 
 
 class ExecutionConfig(BaseModel):
@@ -20,7 +20,11 @@ class ExecutionConfig(BaseModel):
     n_cycles: int = Field(1, ge=1, le=1000, description="Times each experiment is repeated.")
     cycle_order: CycleOrder = Field(
         "sequential",
-        description="sequential [A,A,B,B]; interleaved [A,B,A,B]; shuffled (each cycle a seeded permutation).",
+        description=(
+            "sequential [A,A,B,B]; interleaved [A,B,A,B]; shuffled (each cycle a seeded permutation); "
+            "reverse [A,B,B,A] (every other cycle backwards); latin_square (a Williams design: every config "
+            "follows every other equally often)."
+        ),
     )
     config_gap_seconds: float = Field(0.0, ge=0, le=86_400, description="Pause between two units.")
     cycle_gap_seconds: float = Field(0.0, ge=0, le=86_400, description="Pause when a new cycle starts.")
@@ -48,6 +52,16 @@ class SkippedConfig(BaseModel):
     reason: str = Field(description="Why it was skipped.")
 
 
+class DuplicateConfig(BaseModel):
+    """A config that resolved to one already listed: it runs once, under the first one's id."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: str = Field(description="Where the duplicate was written: a sweep point or experiments[i].")
+    same_as: int = Field(ge=0, description="0-based index of the experiment it merged into.")
+    same_as_source: str = Field(description="Where that experiment was written.")
+
+
 class CampaignConfig(BaseModel):
     """A campaign after expansion: what to run (experiments) and how (execution)."""
 
@@ -58,6 +72,9 @@ class CampaignConfig(BaseModel):
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     skipped_configs: list[SkippedConfig] = Field(default_factory=list)
     duplicates: int = Field(0, ge=0, description="Configs listed more than once, run once.")
+    duplicate_configs: list[DuplicateConfig] = Field(
+        default_factory=list, description="Each duplicate merged, and the experiment it merged into."
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -1,4 +1,4 @@
-"""Turn pydantic's ValidationError into one line a user can act on."""
+"""Turn pydantic's ValidationError into lines a user can act on: one per problem, naming file, line, field."""
 
 from __future__ import annotations
 
@@ -31,25 +31,34 @@ def describe_error(err: Any, model: type[BaseModel] | None) -> str:
         hint = difflib.get_close_matches(name, valid, n=1)
         fix = f"did you mean '{hint[0]}'? " if hint else ""
         return f"{path}: unknown field; {fix}valid fields: {', '.join(valid)}"
+    if err["type"] == "missing":
+        if loc == ("backend",):
+            return "backend: Field required; add 'backend: pytorch' (or vllm, trtllm; a list [pytorch, vllm] runs each)"
+        return f"{path}: Field required; add it"
     msg = err["msg"].removeprefix("Value error, ")
     if "input" in err and err["type"] not in ("missing", "value_error"):
         given = repr(err["input"])
         if len(given) <= 60:
             msg += f" (got {given})"
-    return f"{path}: {msg}"
+    return f"{path}: {msg}" if loc else msg  # a whole-config check names its fields itself
 
 
 def format_validation_error(exc: ValidationError, model: type[BaseModel], doc: YamlDoc | None, prefix: Loc = ()) -> str:
-    """First error of ``exc`` as ``file:line: field: problem``; the count of others is appended."""
-    errors = exc.errors()
-    first = errors[0]
-    loc = (*prefix, *(p for p in first["loc"] if not _is_union_tag(p)))
-    text = describe_error(first, model)
-    if prefix:
-        text = f"{field_path(prefix)}.{text}"
-    where = doc.where(loc) if doc else "config"
-    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"{where}: {text}{more}"
+    """Every error of ``exc``, one ``file:line: field: problem`` line each, so one run shows them all."""
+    return "\n".join(error_lines(exc.errors(), model, doc, prefix))
+
+
+def error_lines(errors: list[Any], model: type[BaseModel], doc: YamlDoc | None, prefix: Loc = ()) -> list[str]:
+    """``file:line: field: problem`` for each pydantic error dict; ``prefix`` is where the model sits."""
+    lines = []
+    for err in errors:
+        loc = (*prefix, *(p for p in err["loc"] if not _is_union_tag(p)))
+        text = describe_error(err, model)
+        if prefix:
+            text = f"{field_path(prefix)}.{text}"
+        where = doc.where(loc) if doc else "config"
+        lines.append(f"{where}: {text}")
+    return lines
 
 
 def _is_union_tag(part: Any) -> bool:

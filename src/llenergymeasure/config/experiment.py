@@ -37,6 +37,14 @@ class JsonlDataset(_Strict):
     kind: Literal["jsonl"] = "jsonl"
     path: str = Field(description="Path of the .jsonl file; relative paths resolve from the config file.")
     field: str = Field("prompt", description="Key of each line's object that holds the prompt text.")
+    sha256: str | None = Field(
+        None,
+        pattern=r"^[0-9a-f]{64}$",
+        description=(
+            "Content digest of the file. Filled in when a config is loaded and checked when given, so an "
+            "experiment is identified by its prompts, not by a file name; changing the file is a new design."
+        ),
+    )
 
 
 class SyntheticDataset(_Strict):
@@ -127,6 +135,19 @@ class ExperimentConfig(_Strict):
             data["dataset"] = {"kind": "builtin"} if value == "builtin" else {"kind": "jsonl", "path": value}
         return data
 
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_backend_section(cls, data: Any) -> Any:
+        """An absent (or empty) section of the chosen backend means its defaults: fill them in.
+
+        ``pytorch: {}`` and no ``pytorch:`` are then one and the same config, with one hash, and a
+        changed default changes every hash that depends on it.
+        """
+        if isinstance(data, dict) and data.get("backend") in BACKEND_SECTIONS and data.get(data["backend"]) is None:
+            data = dict(data)
+            data[data["backend"]] = {}
+        return data
+
     @model_validator(mode="after")
     def _one_backend_section(self) -> ExperimentConfig:
         for section in BACKEND_SECTIONS:
@@ -140,15 +161,11 @@ class ExperimentConfig(_Strict):
         return self
 
     def backend_section(self) -> PyTorchConfig | VllmConfig | TrtllmConfig:
-        """The settings of this experiment's backend, defaults filled in when the section is absent."""
+        """The settings of this experiment's backend (always present: validation fills in defaults)."""
         section: PyTorchConfig | VllmConfig | TrtllmConfig | None = getattr(self, self.backend)
-        if section is not None:
-            return section
-        if self.backend == "vllm":
-            return VllmConfig()
-        if self.backend == "trtllm":
-            return TrtllmConfig()
-        return PyTorchConfig()
+        if section is None:  # pragma: no cover - _fill_backend_section guarantees it
+            raise AssertionError(f"backend section '{self.backend}' missing")
+        return section
 
     def with_resolved_paths(self, base_dir: Path) -> ExperimentConfig:
         """Make a relative jsonl path absolute, so the config still works once copied elsewhere."""

@@ -1,7 +1,9 @@
 """Stable content hashes: the identity of an experiment and of a campaign design.
 
 A hash is sha256 over canonical JSON (sorted keys, no whitespace), truncated to 16 hex digits.
-Identical configs written in different key orders or YAML styles hash alike.
+Identical configs written in different key orders or YAML styles hash alike. Both the host
+(planning, the manifest) and the container (``llem-exp``, baseline caches) use these, which is
+why they live in ``config/`` and not in the host-only ``campaign/``.
 """
 
 from __future__ import annotations
@@ -9,11 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from llenergymeasure.config.experiment import ExperimentConfig
 
 HASH_LEN = 16
+_CHUNK = 1 << 20
 
 
 def stable_hash(obj: Any) -> str:
@@ -22,11 +26,34 @@ def stable_hash(obj: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:HASH_LEN]
 
 
+def identity(config: ExperimentConfig) -> dict[str, Any]:
+    """What makes two experiments the same: every field with defaults filled in.
+
+    A jsonl dataset whose content digest is known is identified by that digest, not by where the
+    file lies, so the same campaign hashes alike on every machine and in every folder, and two
+    prompt files of the same name are never confused.
+    """
+    data = config.model_dump(mode="json")
+    dataset = data["dataset"]
+    if dataset.get("kind") == "jsonl" and dataset.get("sha256"):
+        del dataset["path"]
+    return data
+
+
 def config_hash(config: ExperimentConfig) -> str:
     """Identity of one experiment: every field, defaults included, so a changed default is a new design."""
-    return stable_hash(config.model_dump(mode="json"))
+    return stable_hash(identity(config))
 
 
 def design_hash(config_hashes: Iterable[str]) -> str:
     """Identity of a campaign's set of experiments; the order they are listed in is not part of it."""
     return stable_hash(sorted(set(config_hashes)))
+
+
+def file_sha256(path: Path) -> str:
+    """Full sha256 hex digest of a file's bytes, read in chunks (prompt files can be large)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()

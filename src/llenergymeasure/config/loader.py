@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from llenergymeasure.config.errors import format_validation_error
 from llenergymeasure.config.experiment import ExperimentConfig, JsonlDataset
+from llenergymeasure.config.identity import file_sha256
 from llenergymeasure.config.yamlsource import YamlDoc, read_yaml
 from llenergymeasure.errors import ConfigError
 
@@ -20,14 +21,31 @@ def load_experiment(path: Path) -> ExperimentConfig:
         config = ExperimentConfig.model_validate(doc.data)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, ExperimentConfig, doc)) from None
-    config = config.with_resolved_paths(path.parent.resolve())
-    check_dataset(config, doc)
-    return config
+    return resolve_dataset(config.with_resolved_paths(path.parent.resolve()), doc)
 
 
-def check_dataset(config: ExperimentConfig, doc: YamlDoc) -> None:
-    """A jsonl dataset must exist when the config is loaded, not minutes later inside a container."""
-    if isinstance(config.dataset, JsonlDataset) and not Path(config.dataset.path).is_file():
+def resolve_dataset(config: ExperimentConfig, doc: YamlDoc, digests: dict[str, str] | None = None) -> ExperimentConfig:
+    """Check a jsonl dataset exists and pin its content digest (checked against one already given).
+
+    Done when the config is loaded, not minutes later inside a container. ``digests`` caches the
+    digest per path, so a campaign reads each prompt file once however many experiments share it.
+    """
+    dataset = config.dataset
+    if not isinstance(dataset, JsonlDataset):
+        return config
+    path = Path(dataset.path)
+    if not path.is_file():
+        raise ConfigError(f"{doc.where(('dataset',))}: dataset.path: file not found: {path}; fix the path")
+    cache = {} if digests is None else digests
+    if dataset.path not in cache:
+        try:
+            cache[dataset.path] = file_sha256(path)
+        except OSError as exc:
+            raise ConfigError(f"{doc.where(('dataset',))}: dataset.path: cannot read {path} ({exc.strerror})") from None
+    digest = cache[dataset.path]
+    if dataset.sha256 is not None and dataset.sha256 != digest:
         raise ConfigError(
-            f"{doc.where(('dataset',))}: dataset.path: file not found: {config.dataset.path}; fix the path"
+            f"{doc.where(('dataset', 'sha256'))}: dataset.sha256: {path} has content {digest[:16]}, not the pinned "
+            f"{dataset.sha256[:16]}; restore the file or update the digest"
         )
+    return config.model_copy(update={"dataset": dataset.model_copy(update={"sha256": digest})})

@@ -58,7 +58,8 @@ def main(config_file: Path, out_dir: Path, cycle: int, config_hash: str | None, 
             out_dir / f"{error_stem}.error.json",
             {"error_type": type(exc).__name__, "error_message": message, "traceback": traceback.format_exc()},
         )
-        click.echo(f"error: {message}", err=True)
+        for line in message.splitlines() or [""]:
+            click.echo(f"error: {line}", err=True)
         if debug or not expected:
             traceback.print_exc()
         sys.exit(exc.exit_code if isinstance(exc, LlemError) else 1)
