@@ -42,6 +42,7 @@ def write_atomic(path: Path, data: bytes | Sequence[bytes] | Callable[[Path], No
         os.fchmod(fd, FILE_MODE)  # mkstemp makes 0600; results are meant to be shared
         if callable(data):
             os.close(fd)
+            fd = -1  # closed: an error from the writer must not be masked by closing it again
             data(tmp)
             fd = os.open(tmp, os.O_RDONLY)
         else:

@@ -136,11 +136,13 @@ class LocalExecutor:
                 continue
             pid = int(handle[4:])
             try:
-                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
             except OSError:
                 continue
-            if not ((ENTRYPOINT in cmdline or forkserver.MODULE in cmdline) and str(campaign_dir) in cmdline):
-                continue
+            ours = ENTRYPOINT in argv or forkserver.MODULE in argv
+            inside = str(campaign_dir).rstrip("/")
+            if not (ours and any(a == inside or a.startswith(inside + "/") for a in argv)):
+                continue  # a reused pid, or a unit of another campaign (`x_1` is not inside `x`)
             if _run_of(pid) == run_id:
                 continue
             try:
