@@ -53,9 +53,7 @@ def test_the_holder_is_recorded_while_held_and_the_file_removed_on_release(tmp_p
     CampaignLock.acquire(tmp_path).release()  # and it can be taken again
 
 
-def test_a_second_process_is_refused_at_once_naming_the_holder(
-    tmp_path: Path, holder: subprocess.Popen[str]
-) -> None:
+def test_a_second_process_is_refused_at_once_naming_the_holder(tmp_path: Path, holder: subprocess.Popen[str]) -> None:
     recorded = json.loads((tmp_path / LOCK_NAME).read_text())
     start = time.monotonic()
     with pytest.raises(CampaignBusyError) as err:
