@@ -37,7 +37,7 @@ from llenergymeasure.results.reader import InvalidResultError, read_result
 class Event:
     """Progress notice for the CLI to render; the library itself never prints."""
 
-    kind: str  # created | resuming | unit_started | unit_finished | gap | orphans | adopted | lost
+    kind: str  # created | unit_started | unit_finished | gap | orphans | adopted | lost
     entry: ManifestEntry | None = None
     message: str = ""
 
