@@ -1,8 +1,16 @@
 """Atomic file writes: the only way this project replaces manifests, results and timeseries.
 
 A crash at any instant leaves either the old file or the new one, never a torn mix, because the
-bytes go to a temp file in the same directory (same filesystem), are fsynced, and then renamed
-over the target with ``os.replace``.
+bytes go to a temp file in the same directory (same filesystem) and are then renamed over the
+target with ``os.replace``. How much survives a *power loss* depends on ``sync``:
+
+- ``"full"`` (results, timeseries, error files, unit configs): the temp file is fsynced before the
+  rename and the directory after it, so once the call returns the new file is on the disk.
+- ``"data"``: the temp file is fsynced, the directory is not. A power loss may undo the rename
+  (the previous version is back) but can never leave an empty or torn file under the name.
+- ``"none"``: the page cache only. A killed process still loses nothing (the kernel holds the
+  data); a power loss may lose recent versions and, on filesystems without ext4's replace-on-rename
+  flush, leave an empty file.
 """
 
 from __future__ import annotations
@@ -12,18 +20,20 @@ import os
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 FILE_MODE = 0o644
+Sync = Literal["full", "data", "none"]
 _IOV_MAX = min(os.sysconf("SC_IOV_MAX"), 1024) if hasattr(os, "sysconf") else 16
 
 
-def write_atomic(path: Path, data: bytes | Sequence[bytes] | Callable[[Path], None]) -> None:
+def write_atomic(path: Path, data: bytes | Sequence[bytes] | Callable[[Path], None], sync: Sync = "full") -> None:
     """Replace ``path`` with ``data`` atomically.
 
     ``data`` is the bytes, a sequence of byte strings written back to back (so a large document
     need not be joined in memory first), or a writer called with the temp path (for libraries such
-    as pyarrow that want to write a file themselves).
+    as pyarrow that want to write a file themselves). ``sync`` says what must reach the disk
+    before the call returns (see the module docstring).
     """
     path = Path(path)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -32,11 +42,13 @@ def write_atomic(path: Path, data: bytes | Sequence[bytes] | Callable[[Path], No
         os.fchmod(fd, FILE_MODE)  # mkstemp makes 0600; results are meant to be shared
         if callable(data):
             os.close(fd)
+            fd = -1  # closed: an error from the writer must not be masked by closing it again
             data(tmp)
             fd = os.open(tmp, os.O_RDONLY)
         else:
             _write_all(fd, [data] if isinstance(data, bytes) else data)
-        os.fsync(fd)
+        if sync != "none":
+            os.fsync(fd)
         os.close(fd)
         fd = -1
         os.replace(tmp, path)
@@ -45,7 +57,8 @@ def write_atomic(path: Path, data: bytes | Sequence[bytes] | Callable[[Path], No
             os.close(fd)
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    if sync == "full":
+        _fsync_dir(path.parent)
 
 
 def _write_all(fd: int, chunks: Sequence[bytes]) -> None:
@@ -84,3 +97,13 @@ def _fsync_dir(directory: Path) -> None:
         pass
     finally:
         os.close(dfd)
+
+
+def fsync_path(path: Path) -> None:
+    """Make an already written file, and its name in its directory, durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    _fsync_dir(Path(path).parent)

@@ -19,6 +19,12 @@ class CampaignError(LlemError):
     """The campaign cannot proceed (unwritable directory, design changed, nothing to run)."""
 
 
+class CampaignBusyError(CampaignError):
+    """Another ``up`` or ``resume`` holds the campaign's lock; the message names it."""
+
+    exit_code = 3
+
+
 class ManifestError(LlemError):
     """A manifest on disk cannot be read; the campaign directory is left untouched."""
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from llenergymeasure.campaign.layout import CampaignLayout
 from llenergymeasure.campaign.loader import LoadedCampaign, load_campaign
+from llenergymeasure.campaign.lock import CampaignLock
 from llenergymeasure.campaign.orchestrator import (
     Event,
     EventSink,
@@ -24,10 +25,12 @@ from llenergymeasure.errors import CampaignError
 
 @dataclass(frozen=True)
 class CampaignRun:
-    """Where a campaign lives and its final manifest state."""
+    """Where a campaign lives, its final manifest state, and how many units this run had to run."""
 
     layout: CampaignLayout
     store: ManifestStore
+    run_id: str = ""
+    to_run: int = 0  # pending units once recovery was done; 0: there was nothing to do
 
 
 def plan_campaign(campaign_file: Path) -> tuple[LoadedCampaign, CampaignPlan]:
@@ -42,12 +45,13 @@ def up(
     executor: Executor,
     on_event: EventSink = noop,
 ) -> CampaignRun:
-    """Plan, create the campaign directory, and run every unit."""
+    """Plan, create and lock the campaign directory, and run every unit; the lock goes when this returns."""
     _, plan = plan_campaign(campaign_file)
-    layout, store = prepare_campaign(plan, results_root, campaign_file, executor.name)
-    on_event(Event("created", message=str(layout.root)))
-    run_pending(layout, store, executor, plan.config.execution, on_event)
-    return CampaignRun(layout, store)
+    layout, store, lock = prepare_campaign(plan, results_root, campaign_file, executor.name)
+    with lock:
+        on_event(Event("created", message=str(layout.root)))
+        run_pending(layout, store, executor, plan.config.execution, lock.run_id, on_event)
+    return CampaignRun(layout, store, lock.run_id, len(plan.units))
 
 
 def resume(
@@ -56,15 +60,22 @@ def resume(
     force: bool = False,
     on_event: EventSink = noop,
 ) -> CampaignRun:
-    """Finish exactly what a campaign has left; refuses if its campaign file changed design."""
+    """Finish exactly what a campaign has left; refuses if another run holds it or its design changed.
+
+    The campaign lock is taken before anything is read for use or changed: a second ``up`` or
+    ``resume`` on the same directory fails at once naming the holder (``CampaignBusyError``).
+    """
     layout = CampaignLayout(Path(campaign_dir))
-    store = ManifestStore.load(layout.manifest)
-    check_design(store, force)
-    store.remove_stale_temp_files()
-    execution = load_execution(layout)
-    recover(layout, store, executor, execution, on_event)
-    run_pending(layout, store, executor, execution, on_event)
-    return CampaignRun(layout, store)
+    if not layout.manifest.is_file():
+        ManifestStore.load(layout.manifest)  # raises the one-line "no manifest here" error
+    with CampaignLock.acquire(layout.root) as lock:
+        store = ManifestStore.load(layout.manifest)
+        check_design(store, force)
+        execution = load_execution(layout)
+        recover(layout, store, executor, execution, lock.run_id, on_event)
+        to_run = store.manifest.counters().pending
+        run_pending(layout, store, executor, execution, lock.run_id, on_event)
+    return CampaignRun(layout, store, lock.run_id, to_run)
 
 
 def check_design(store: ManifestStore, force: bool) -> None:

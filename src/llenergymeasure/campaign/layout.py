@@ -45,6 +45,17 @@ class CampaignLayout:
         """Error file a failed unit leaves instead of a result."""
         return self.root / f"{stem}.error.json"
 
+    def remove_stale_temp_files(self) -> int:
+        """Delete temp files of writes cut short (``write_atomic``'s ``.NAME.*.tmp``): results, manifest.
+
+        Only the lock holder may call this, after orphans are stopped: no one else is writing then.
+        A temp file is never read as a result either way (results are ``*.json``).
+        """
+        stale = [p for p in self.root.glob(".*.tmp") if p.is_file()]
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return len(stale)
+
 
 def create_campaign_dir(results_root: Path, name: str, now: datetime | None = None) -> CampaignLayout:
     """Make a fresh, uniquely named campaign directory; failure is fatal and reported at once."""

@@ -131,3 +131,30 @@ def requeue(entry: ManifestEntry) -> ManifestEntry:
     """Running (orphaned by a crash) or failed (retry) → pending; a retry counts against the limit."""
     retries = entry.retry_count + (1 if entry.status == "failed" else 0)
     return transition(entry, "pending", retry_count=retries, handle=None)
+
+
+def adopt(entry: ManifestEntry, result_file: str, finished_at: str) -> ManifestEntry:
+    """Any unfinished state → completed, because the unit's valid result file is on disk.
+
+    The result files are the ground truth and the manifest their index: a unit that wrote its
+    result before a crash (or before a manifest write the disk refused) is done and never re-run.
+    """
+    if entry.status in ("completed", "skipped"):
+        raise ManifestError(f"unit {entry.key}: cannot adopt a result for a {entry.status} unit")
+    return entry.model_copy(
+        update={
+            "status": "completed",
+            "result_file": result_file,
+            "completed_at": finished_at,
+            "error_type": None,
+            "error_message": None,
+            "handle": None,
+        }
+    )
+
+
+def reopen(entry: ManifestEntry) -> ManifestEntry:
+    """Completed → pending, because its result file is gone or invalid: re-running is the only way to get it."""
+    if entry.status != "completed":
+        raise ManifestError(f"unit {entry.key}: only a completed unit can be reopened, not a {entry.status} one")
+    return entry.model_copy(update={"status": "pending", "completed_at": None, "handle": None})

@@ -23,6 +23,7 @@ from llenergymeasure import __version__
 from llenergymeasure.atomic import write_atomic, write_json_atomic
 from llenergymeasure.campaign import manifest as mf
 from llenergymeasure.campaign.layout import CampaignLayout, create_campaign_dir
+from llenergymeasure.campaign.lock import CampaignLock
 from llenergymeasure.campaign.manifest import CampaignManifest, ManifestEntry
 from llenergymeasure.campaign.plan import CampaignPlan
 from llenergymeasure.campaign.store import ManifestStore
@@ -37,7 +38,7 @@ from llenergymeasure.results.reader import InvalidResultError, read_result
 class Event:
     """Progress notice for the CLI to render; the library itself never prints."""
 
-    kind: str  # created | unit_started | unit_finished | gap | orphans | adopted
+    kind: str  # created | unit_started | unit_finished | gap | orphans | adopted | lost
     entry: ManifestEntry | None = None
     message: str = ""
 
@@ -50,24 +51,34 @@ def noop(_: Event) -> None:
 
 
 def prepare_campaign(
-    plan: CampaignPlan, results_root: Path, campaign_file: Path | None, executor: str
-) -> tuple[CampaignLayout, ManifestStore]:
-    """Create the campaign directory with unit configs, a resolved snapshot and a pending manifest.
+    plan: CampaignPlan, results_root: Path, campaign_file: Path | None, executor: str, run_id: str | None = None
+) -> tuple[CampaignLayout, ManifestStore, CampaignLock]:
+    """Create the campaign directory, lock it, and write unit configs, a resolved snapshot and a pending manifest.
 
-    All or nothing: if any of it cannot be written (disk full, say), the new directory is removed
-    again, so a failed start leaves no half-made campaign for ``resume`` to trip over.
+    The lock is taken right after the directory is made, before anything is written into it; the
+    caller releases it when the run ends. All or nothing: if any of it cannot be written (disk full,
+    say), the new directory is removed again, so a failed start leaves no half-made campaign for
+    ``resume`` to trip over.
     """
     layout = create_campaign_dir(results_root, plan.config.name)
+    lock: CampaignLock | None = None
     try:
-        return layout, _populate(layout, plan, campaign_file, executor)
+        lock = CampaignLock.acquire(layout.root, run_id)
+        return layout, _populate(layout, plan, campaign_file, executor), lock
     except OSError as exc:
-        shutil.rmtree(layout.root, ignore_errors=True)
+        _discard(layout, lock)
         raise CampaignError(
             f"{exc.filename or layout.root}: cannot write campaign files ({exc.strerror or exc}); nothing was started"
         ) from None
     except BaseException:
-        shutil.rmtree(layout.root, ignore_errors=True)
+        _discard(layout, lock)
         raise
+
+
+def _discard(layout: CampaignLayout, lock: CampaignLock | None) -> None:
+    shutil.rmtree(layout.root, ignore_errors=True)
+    if lock is not None:
+        lock.release()
 
 
 def _populate(layout: CampaignLayout, plan: CampaignPlan, campaign_file: Path | None, executor: str) -> ManifestStore:
@@ -140,8 +151,8 @@ def load_execution(layout: CampaignLayout) -> ExecutionConfig:
         raise CampaignError(f"{layout.campaign_snapshot}: unreadable ({exc}); cannot resume") from None
 
 
-def job_for(entry: ManifestEntry, layout: CampaignLayout, execution: ExecutionConfig) -> UnitJob:
-    """The executor's view of one manifest entry."""
+def job_for(entry: ManifestEntry, layout: CampaignLayout, execution: ExecutionConfig, run_id: str = "") -> UnitJob:
+    """The executor's view of one manifest entry, to be run by run ``run_id``."""
     stem = (entry.result_file or "").removesuffix(".json")
     return UnitJob(
         key=entry.key,
@@ -156,6 +167,7 @@ def job_for(entry: ManifestEntry, layout: CampaignLayout, execution: ExecutionCo
         idle_timeout_s=execution.idle_timeout_s,
         log_file=layout.logs / f"{stem}.log",
         campaign_id=layout.root.name,
+        run_id=run_id,
         warm=execution.warm_start,
     )
 
@@ -165,10 +177,15 @@ def run_pending(
     store: ManifestStore,
     executor: Executor,
     execution: ExecutionConfig,
+    run_id: str,
     on_event: EventSink = noop,
     sleep: Callable[[float], None] = time.sleep,
 ) -> None:
-    """Run every pending unit in manifest order, with config and cycle gaps between units."""
+    """Run every pending unit in manifest order, with config and cycle gaps between units.
+
+    At the end (however it ends) the manifest is made durable once: transitions themselves are
+    written without fsync (see ``store.MANIFEST_SYNC``).
+    """
     previous: ManifestEntry | None = None
     try:
         for entry in list(store.manifest.entries):
@@ -179,10 +196,11 @@ def run_pending(
                 if gap > 0:
                     on_event(Event("gap", message=f"waiting {gap:g} s before {entry.key}"))
                     sleep(gap)
-            run_unit(layout, store, executor, execution, entry.key, on_event)
+            run_unit(layout, store, executor, execution, entry.key, run_id, on_event)
             previous = store.entry(entry.key)
     finally:
         executor.close()
+        store.persist()
 
 
 def _gap(prev: ManifestEntry, nxt: ManifestEntry, ex: ExecutionConfig) -> float:
@@ -201,11 +219,12 @@ def run_unit(
     executor: Executor,
     execution: ExecutionConfig,
     key: str,
+    run_id: str = "",
     on_event: EventSink = noop,
 ) -> ManifestEntry:
     """Dispatch one unit and record its outcome; Ctrl-C puts it back to pending."""
     entry = store.entry(key)
-    job = job_for(entry, layout, execution)
+    job = job_for(entry, layout, execution, run_id)
     # A leftover error or result from an earlier attempt must not be mistaken for this one's.
     layout.error(job.stem).unlink(missing_ok=True)
     store.put(mf.start(entry))
@@ -257,23 +276,57 @@ def recover(
     store: ManifestStore,
     executor: Executor,
     execution: ExecutionConfig,
+    run_id: str,
     on_event: EventSink = noop,
 ) -> None:
-    """After a crash: stop orphans, adopt finished results, re-queue interrupted and retryable units."""
+    """After a crash, holding the campaign lock as run ``run_id``: stop orphans, reconcile, re-queue.
+
+    Orphans first (nothing of a dead run may still be writing), then stale temp files, then the
+    manifest is reconciled with the result files (``reconcile``), then units still marked running
+    are put back to pending and failed ones with retries left are re-queued.
+    """
     running = [e for e in store.manifest.entries if e.status == "running"]
-    removed = executor.cleanup_orphans(layout.root, [e.handle for e in running if e.handle])
+    removed = executor.cleanup_orphans(layout.root, [e.handle for e in running if e.handle], run_id)
     if removed:
         on_event(Event("orphans", message=f"removed {len(removed)} orphaned unit(s): {', '.join(removed)}"))
-    for entry in running:
-        try:
-            read_result(layout.result(job_for(entry, layout, execution).stem), entry.config_hash, entry.cycle)
-        except InvalidResultError:
+    layout.remove_stale_temp_files()
+    reconcile(layout, store, on_event)
+    for entry in store.manifest.entries:
+        if entry.status == "running":
             store.put(mf.requeue(entry))
-            continue
-        done = mf.complete(entry, entry.result_file or "")
-        store.put(done)
-        on_event(Event("adopted", done, "finished before the crash; result kept"))
     for entry in store.manifest.entries:
         if entry.status == "failed" and entry.retry_count < execution.max_retries:
             store.put(mf.requeue(entry))
     logger.debug("recovered campaign {}", layout.root)
+
+
+def reconcile(layout: CampaignLayout, store: ManifestStore, on_event: EventSink = noop) -> None:
+    """Make the manifest agree with the result files, which are the ground truth.
+
+    A pending, running or failed unit whose valid result file (its config hash and cycle) exists is
+    completed: adopted, never re-run, whatever the manifest says (a manifest write refused by a full
+    disk, or lost to a power cut, leaves exactly that). A completed unit whose result file is missing
+    or invalid is put back to pending with a ``lost`` event: its data is gone, and running it again
+    is the only way not to lose the measurement. Skipped units are left alone.
+    """
+    for entry in list(store.manifest.entries):
+        if entry.status == "skipped" or not entry.result_file:
+            continue
+        path = layout.root / entry.result_file
+        try:
+            result = read_result(path, entry.config_hash, entry.cycle)
+        except InvalidResultError as exc:
+            if entry.status == "completed":
+                reopened = mf.reopen(entry)
+                store.put(reopened)
+                on_event(Event("lost", reopened, f"completed, but its result is lost ({exc}); re-queued"))
+            continue
+        if entry.status != "completed":
+            done = mf.adopt(entry, path.name, result.finished_at)
+            store.put(done)
+            why = (
+                "finished before the crash; result kept"
+                if entry.status == "running"
+                else f"was {entry.status} in the manifest, but its valid result file exists; result kept, not re-run"
+            )
+            on_event(Event("adopted", done, why))

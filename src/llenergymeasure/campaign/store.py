@@ -19,7 +19,7 @@ from typing import Any
 from loguru import logger
 from pydantic import ValidationError
 
-from llenergymeasure.atomic import write_atomic
+from llenergymeasure.atomic import Sync, fsync_path, write_atomic
 from llenergymeasure.campaign.manifest import (
     EXPERIMENT_FIELDS,
     CampaignManifest,
@@ -31,6 +31,9 @@ from llenergymeasure.clock import utcnow
 from llenergymeasure.errors import ManifestError
 
 BLOCK = 128  # entries per cached block
+# The result files are the ground truth and `resume` reconciles the manifest with them, so the
+# manifest needs no directory fsync: see docs/benchmarks.md ("Manifest syncs").
+MANIFEST_SYNC: Sync = "none"
 SEP = b",\n  "
 STATUSES: tuple[Status, ...] = ("completed", "failed", "pending", "running", "skipped")
 
@@ -38,9 +41,10 @@ STATUSES: tuple[Status, ...] = ("completed", "failed", "pending", "running", "sk
 class ManifestStore:
     """The in-memory manifest of a running campaign and its file on disk."""
 
-    def __init__(self, path: Path, manifest: CampaignManifest) -> None:
+    def __init__(self, path: Path, manifest: CampaignManifest, sync: Sync = MANIFEST_SYNC) -> None:
         self.path = Path(path)
         self.manifest = manifest
+        self.sync = sync
         self._index = {e.key: i for i, e in enumerate(manifest.entries)}
         self._experiments: dict[str, dict[str, Any]] = {}
         for e in manifest.entries:
@@ -98,9 +102,22 @@ class ManifestStore:
         """Write the manifest atomically; returns False (after a warning) if the disk refused."""
         self.manifest.updated_at = utcnow()
         try:
-            write_atomic(self.path, self.chunks())
+            write_atomic(self.path, self.chunks(), self.sync)
         except OSError as exc:
             logger.warning("manifest write failed ({}); continuing, state is kept in memory", exc)
+            return False
+        return True
+
+    def persist(self) -> bool:
+        """Make the manifest as last written durable (fsync file and directory); False if the disk refused.
+
+        Called when a run ends. Transitions are written without fsync (``MANIFEST_SYNC``): a killed
+        process loses nothing, and what a power cut loses ``resume`` rebuilds from the result files.
+        """
+        try:
+            fsync_path(self.path)
+        except OSError as exc:
+            logger.warning("manifest sync failed ({}); a power cut could lose recent transitions", exc)
             return False
         return True
 

@@ -29,16 +29,22 @@ def resume(campaign_dir: Path | None, results_dir: Path, as_json: bool, executor
     from llenergymeasure.dispatch.select import make_executor
 
     directory = resolve_campaign_dir(campaign_dir, results_dir)
+    if campaign_dir is None:
+        click.echo(f"resuming {directory}", err=True)
     manifest = status(directory).manifest
     runner = make_executor(executor or manifest.executor, {e.service for e in manifest.entries})
     c = manifest.counters()
     with progress_events(total=c.total, done=c.completed) as sink:
         run = run_resume(directory, runner, force=force, on_event=sink)
+    final = run.store.manifest.counters()
     if as_json:
         click.echo(run.store.render().decode())
-        raise SystemExit(1 if run.store.manifest.counters().failed else 0)
+        raise SystemExit(1 if final.failed else 0)
+    if run.to_run == 0 and final.completed == final.total:
+        click.echo(f"nothing to do: all {final.total} units completed")
+        return
     out = console()
     out.print(manifest_table(run.store.manifest))
     out.print(f"{counts_line(run.store.manifest)}; campaign directory: {run.layout.root}")
-    if run.store.manifest.counters().failed:
+    if final.failed:
         raise SystemExit(1)

@@ -40,6 +40,9 @@ def progress_events(total: int, done: int) -> Iterator[EventSink]:
         elif event.kind == "adopted" and e is not None:
             bar.advance(task)
             logger.info("{} {}", e.key, event.message)
+        elif event.kind == "lost" and e is not None:
+            bar.advance(task, -1)
+            logger.warning("{} {}", e.key, event.message)
         elif event.message:
             logger.info(event.message)
 

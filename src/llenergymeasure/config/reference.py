@@ -67,7 +67,7 @@ def _table(title: str, rows: list[str]) -> str:
 
 def render_reference() -> str:
     """The whole reference as Markdown."""
-    datasets = []
+    datasets: list[str] = []
     for model in (BuiltinDataset, JsonlDataset, SyntheticDataset):
         datasets.extend(r for r in _rows(model, "dataset.") if "`dataset.kind`" not in r)
     parts = [

@@ -6,10 +6,13 @@ is decided by the host from the exit code *and* a valid result file.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import BinaryIO, Literal, Protocol
+
+from loguru import logger
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class UnitJob:
     idle_timeout_s: float
     log_file: Path
     campaign_id: str = ""
+    run_id: str = ""  # the `up`/`resume` invocation running it; labels containers and processes
     env: dict[str, str] = field(default_factory=dict)
     warm: bool = False  # fork from a warm-start server (experiment.forkserver) instead of a fresh start
 
@@ -49,11 +53,55 @@ class Executor(Protocol):
     def run(self, job: UnitJob, on_started: Callable[[str], None]) -> JobOutcome:
         """Run ``job`` to completion (or until stopped) and report how it ended."""
 
-    def cleanup_orphans(self, campaign_dir: Path, handles: list[str]) -> list[str]:
-        """Stop what a crashed host left running for this campaign; returns what was removed."""
+    def cleanup_orphans(self, campaign_dir: Path, handles: list[str], run_id: str) -> list[str]:
+        """Stop what dead runs left for this campaign, never what run ``run_id`` started; returns what went.
+
+        Called only while holding the campaign lock as run ``run_id``, so any other run is dead.
+        """
 
     def close(self) -> None:
         """Stop the warm-start servers this executor started; called when a campaign run ends."""
+
+
+class UnitLog:
+    """A unit's log file, appended to as output arrives; a full disk stops the file, never the reader.
+
+    The unit's output must keep being drained whatever happens to its log, or the unit blocks on a
+    full pipe and the watchdog takes it for hung; the host log still gets every line.
+    """
+
+    def __init__(self, path: Path, key: str) -> None:
+        self.path = path
+        self.key = key
+        self._file: BinaryIO | None = None
+        try:
+            self._file = open(path, "ab")  # noqa: SIM115 - closed by close()
+        except OSError as exc:
+            logger.warning("cannot open the log of {} ({}); its output goes to the host log only", key, exc)
+
+    def write(self, data: bytes) -> None:
+        """Append ``data``; on a write error, warn once and stop writing the file."""
+        if self._file is None:
+            return
+        try:
+            self._file.write(data)
+            self._file.flush()
+        except OSError as exc:
+            logger.warning("log of {} stopped ({}); its output goes to the host log only", self.key, exc)
+            self.close()
+
+    def close(self) -> None:
+        """Close the file; errors (a final flush on a full disk) are ignored."""
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                self._file.close()
+            self._file = None
+
+    def __enter__(self) -> UnitLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class Watchdog:

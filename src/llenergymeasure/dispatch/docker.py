@@ -20,7 +20,7 @@ from typing import Any
 from loguru import logger
 
 from llenergymeasure import RESULT_SCHEMA_VERSION, __version__
-from llenergymeasure.dispatch.base import JobOutcome, UnitJob, Watchdog
+from llenergymeasure.dispatch.base import JobOutcome, UnitJob, UnitLog, Watchdog
 from llenergymeasure.dispatch.local import exp_command
 from llenergymeasure.errors import ExecutorError
 from llenergymeasure.experiment.forkserver import READY, client_command, serve_command
@@ -31,6 +31,7 @@ EXEC_NOT_STARTED = 126  # Docker's status for an exec whose command could not be
 SCHEMA_LABEL = "org.llenergymeasure.result-schema"
 LABEL_CAMPAIGN = "org.llenergymeasure.campaign-dir"
 LABEL_UNIT = "org.llenergymeasure.unit"
+LABEL_RUN = "org.llenergymeasure.run-id"  # the `up`/`resume` invocation that started the container
 MOUNT = "/campaign"
 # Host environment forwarded into containers; values never reach logs or the manifest.
 FORWARDED_ENV = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_ENDPOINT", "HF_HUB_OFFLINE")
@@ -185,12 +186,12 @@ class DockerExecutor:
                 },
                 working_dir=MOUNT,
                 environment=env,
-                labels={LABEL_CAMPAIGN: str(job.campaign_dir.resolve()), LABEL_UNIT: role},
+                labels={LABEL_CAMPAIGN: str(job.campaign_dir.resolve()), LABEL_UNIT: role, LABEL_RUN: job.run_id},
                 device_requests=gpu_requests(self.client, self.gpus),
                 user=f"{os.getuid()}:{os.getgid()}",
                 ipc_mode="host",
                 shm_size=self.shm_size,
-                name=f"llem-{job.campaign_id}-{name}"[:120] if job.campaign_id else None,
+                name=f"llem-{job.campaign_id}-{job.run_id}-{name}"[:120] if job.campaign_id else None,
             )
         except docker.errors.DockerException as exc:
             raise ExecutorError(f"cannot start container for {job.key} from {image}: {exc}") from None
@@ -327,11 +328,17 @@ class DockerExecutor:
         for key in list(self._servers):
             self._drop(key)
 
-    def cleanup_orphans(self, campaign_dir: Path, handles: list[str]) -> list[str]:
-        """Remove every container labelled with this campaign directory (a crashed host's leftovers)."""
+    def cleanup_orphans(self, campaign_dir: Path, handles: list[str], run_id: str) -> list[str]:
+        """Remove this campaign's containers that run ``run_id`` did not start (a dead run's leftovers).
+
+        The caller holds the campaign lock as ``run_id``, so every other run of this campaign is
+        dead; containers of other campaigns, and the live run's own, are never touched.
+        """
         found = self.client.containers.list(all=True, filters={"label": f"{LABEL_CAMPAIGN}={campaign_dir.resolve()}"})
         removed = []
         for container in found:
+            if (container.labels or {}).get(LABEL_RUN) == run_id:
+                continue
             _remove(container)
             removed.append(f"container:{container.short_id}")
         return removed
@@ -340,11 +347,10 @@ class DockerExecutor:
 def _pump(open_stream: Callable[[], Iterable[bytes]], job: UnitJob, dog: Watchdog) -> None:
     """Stream a container's or an exec's output into the unit log and the host log."""
     try:
-        with open(job.log_file, "ab") as log:
+        with UnitLog(job.log_file, job.key) as log:
             for chunk in open_stream():
                 dog.poke(time.monotonic())
                 log.write(chunk)
-                log.flush()
                 logger.opt(raw=True).info(chunk.decode(errors="replace"))
     except Exception as exc:  # the container went away under us; the wait loop reports the outcome
         logger.debug("log stream of {} ended: {}", job.key, exc)

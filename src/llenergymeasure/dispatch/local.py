@@ -23,7 +23,7 @@ from pathlib import Path
 
 from loguru import logger
 
-from llenergymeasure.dispatch.base import JobOutcome, UnitJob, Watchdog
+from llenergymeasure.dispatch.base import JobOutcome, UnitJob, UnitLog, Watchdog
 from llenergymeasure.errors import ExecutorError
 from llenergymeasure.experiment import forkserver
 from llenergymeasure.experiment.forkserver import client_command, die_with_parent, serve_command
@@ -45,6 +45,7 @@ def exp_command(job: UnitJob, config_path: str, out_dir: str) -> list[str]:
 
 
 ENTRYPOINT = "llenergymeasure.experiment.entrypoint"
+RUN_ENV = "LLEM_RUN_ID"  # in the environment of every process a run starts, for orphan cleanup
 
 
 class LocalExecutor:
@@ -65,7 +66,7 @@ class LocalExecutor:
             argv = client_command(self.python, sock, args)
         else:
             argv = [self.python, "-m", ENTRYPOINT, *args]
-        env = {**os.environ, **job.env, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, **job.env, "PYTHONUNBUFFERED": "1", RUN_ENV: job.run_id}
         try:
             proc = subprocess.Popen(
                 argv,
@@ -111,7 +112,7 @@ class LocalExecutor:
                 )
                 server.stop()
             server = _Server.start(
-                self.python, job.backend, job.campaign_dir / "logs" / f"forkserver-{job.backend}.log"
+                self.python, job.backend, job.campaign_dir / "logs" / f"forkserver-{job.backend}.log", job.run_id
             )
             self._servers[job.backend] = server
             server.wait_ready(job.timeout_s)
@@ -123,34 +124,53 @@ class LocalExecutor:
             server.stop()
         self._servers.clear()
 
-    def cleanup_orphans(self, campaign_dir: Path, handles: list[str]) -> list[str]:
-        """Kill leftover ``llem-exp`` processes of this campaign named by recorded pids."""
+    def cleanup_orphans(self, campaign_dir: Path, handles: list[str], run_id: str) -> list[str]:
+        """Kill leftover ``llem-exp`` processes of this campaign named by recorded pids, unless run ``run_id``'s.
+
+        A pid counts only if it is still an ``llem-exp`` (or warm-start client) of this campaign
+        directory, so a reused pid is never hit, and never one whose ``LLEM_RUN_ID`` is the live run's.
+        """
         removed = []
         for handle in handles:
             if not handle.startswith("pid:"):
                 continue
             pid = int(handle[4:])
             try:
-                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
             except OSError:
                 continue
-            if (ENTRYPOINT in cmdline or forkserver.MODULE in cmdline) and str(campaign_dir) in cmdline:
-                try:
-                    os.killpg(pid, signal.SIGKILL)
-                    removed.append(handle)
-                except ProcessLookupError:
-                    pass
+            ours = ENTRYPOINT in argv or forkserver.MODULE in argv
+            inside = str(campaign_dir).rstrip("/")
+            if not (ours and any(a == inside or a.startswith(inside + "/") for a in argv)):
+                continue  # a reused pid, or a unit of another campaign (`x_1` is not inside `x`)
+            if _run_of(pid) == run_id:
+                continue
+            try:
+                os.killpg(pid, signal.SIGKILL)
+                removed.append(handle)
+            except ProcessLookupError:
+                pass
         return removed
+
+
+def _run_of(pid: int) -> str | None:
+    """The ``LLEM_RUN_ID`` a process was started with, if it can be read."""
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    prefix = f"{RUN_ENV}=".encode()
+    found = [v[len(prefix) :].decode(errors="replace") for v in environ if v.startswith(prefix)]
+    return found[0] if found else None
 
 
 def _pump(proc: subprocess.Popen[bytes], job: UnitJob, dog: Watchdog) -> None:
     """Copy the child's output into the unit log file and the host log, poking the watchdog."""
     assert proc.stdout is not None
-    with open(job.log_file, "ab") as log:
+    with UnitLog(job.log_file, job.key) as log:
         for line in iter(proc.stdout.readline, b""):
             dog.poke(time.monotonic())
             log.write(line)
-            log.flush()
             logger.opt(raw=True).info(line.decode(errors="replace"))
 
 
@@ -178,7 +198,7 @@ class _Server:
         self.sock = os.path.join(sock_dir, "s")
 
     @classmethod
-    def start(cls, python: str, backend: str, log_file: Path) -> _Server:
+    def start(cls, python: str, backend: str, log_file: Path, run_id: str = "") -> _Server:
         sock_dir = tempfile.mkdtemp(prefix="llem-fork-")
         try:
             with open(log_file, "ab") as log:
@@ -187,7 +207,7 @@ class _Server:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
-                    env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                    env={**os.environ, "PYTHONUNBUFFERED": "1", RUN_ENV: run_id},
                     start_new_session=True,
                     preexec_fn=die_with_parent if sys.platform == "linux" else None,
                 )

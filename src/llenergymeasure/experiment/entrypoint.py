@@ -54,10 +54,15 @@ def main(config_file: Path, out_dir: Path, cycle: int, config_hash: str | None, 
     except Exception as exc:
         expected = isinstance(exc, LlemError)
         message = str(exc) if expected else f"{type(exc).__name__}: {exc}"
-        write_json_atomic(
-            out_dir / f"{error_stem}.error.json",
-            {"error_type": type(exc).__name__, "error_message": message, "traceback": traceback.format_exc()},
-        )
+        error_file = out_dir / f"{error_stem}.error.json"
+        try:
+            write_json_atomic(
+                error_file,
+                {"error_type": type(exc).__name__, "error_message": message, "traceback": traceback.format_exc()},
+            )
+        except OSError as write_exc:  # a full disk: the host still learns of the failure from the exit code
+            reason = write_exc.strerror or write_exc
+            click.echo(f"error: {error_file}: cannot write the error file ({reason})", err=True)
         for line in message.splitlines() or [""]:
             click.echo(f"error: {line}", err=True)
         if debug or not expected:

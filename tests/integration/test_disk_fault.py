@@ -1,0 +1,127 @@
+"""Exactly-once through a full disk: fill a small tmpfs mid-campaign, SIGKILL the host, free space, resume.
+
+The result files are the ground truth; `resume` reconciles the manifest with them, so every unit
+ends completed exactly once however many manifest writes the full disk refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from llenergymeasure.results.reader import read_result
+from tests.integration.conftest import FAST, llem, manifest
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"cannot mount a tmpfs to simulate a full disk: {mounted.stderr!r}")
+        pytest.skip("needs root to mount a small tmpfs that simulates a full disk")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def fill(path: Path) -> None:
+    """Write zeros to ``path`` until the filesystem refuses."""
+    with open(path, "wb", buffering=0) as fh:
+        try:
+            while True:
+                fh.write(b"\0" * 4096)
+        except OSError:
+            pass
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout_s: float = 300) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def completed(campaign_dir: Path) -> int:
+    try:
+        return sum(e["status"] == "completed" for e in manifest(campaign_dir)["entries"])
+    except (OSError, ValueError):
+        return 0
+
+
+def test_full_disk_mid_campaign_then_sigkill_then_resume_completes_every_unit_exactly_once(
+    tmp_path: Path, small_disk: Path
+) -> None:
+    camp = tmp_path / "camp.yaml"
+    camp.write_text(
+        "name: full\n" + FAST + "sweep:\n  pytorch.batch_size: [1, 2]\n"
+        "execution: {n_cycles: 3, config_gap_seconds: 1, cycle_gap_seconds: 1}\n"
+    )
+    results = small_disk / "res"
+    host_err = tmp_path / "host.stderr"  # off the full disk, so the host's warnings can be read
+    with open(host_err, "wb") as err:
+        host = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "llenergymeasure.cli.main",
+                "campaign",
+                "up",
+                str(camp),
+                "--executor",
+                "local",
+                "--results-dir",
+                str(results),
+            ],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+    try:
+        wait_for("the campaign directory", lambda: any(results.glob("full_*/manifest.json")))
+        (d,) = [p.parent for p in results.glob("full_*/manifest.json")]
+        holder = json.loads((d / "campaign.lock").read_text())
+        assert holder["pid"] == host.pid  # `up` holds the campaign for its whole run
+        wait_for("two completed units", lambda: completed(d) >= 2)
+        before = {p.name: p.read_bytes() for p in d.glob("*_c[0-9].json")}
+        fill(small_disk / "filler")
+
+        def faults_seen() -> bool:
+            text = host_err.read_text(errors="replace")
+            return "manifest write failed ([Errno 28] No space left on device)" in text and (
+                "cannot write the error file (No space left on device)" in text
+            )
+
+        wait_for("a refused manifest write and a unit failing on the full disk", faults_seen)
+        assert host.poll() is None, "the campaign ended before it could be killed"
+    finally:
+        host.send_signal(signal.SIGKILL)
+        host.wait()
+    assert len(before) >= 2
+    (small_disk / "filler").unlink()
+
+    proc = llem("campaign", "resume", str(d), "--executor", "local", cwd=tmp_path)
+    assert "6 units: 6 completed" in proc.stdout
+    m = manifest(d)
+    assert [e["status"] for e in m["entries"]] == ["completed"] * 6
+    assert sorted(p.name for p in d.glob("*_c[0-9].json")) == sorted(e["result_file"] for e in m["entries"])
+    for e in m["entries"]:
+        read_result(d / e["result_file"], e["config_hash"], e["cycle"])  # each one valid, for its unit
+    for name, data in before.items():
+        assert (d / name).read_bytes() == data, f"{name} was re-run"  # completed before the fault: never again
+    assert not list(d.glob(".*.tmp"))
+    assert not (d / "campaign.lock").exists()
