@@ -34,7 +34,8 @@ def test_same_file_name_in_two_folders_gives_two_experiments_and_two_copies(tmp_
     assert len(plan.experiments) == 2
     first, second = plan.experiments
     assert first.config_hash != second.config_hash
-    layout, _ = prepare_campaign(plan, tmp_path / "results", campaign, "local")
+    layout, _, lock = prepare_campaign(plan, tmp_path / "results", campaign, "local")
+    lock.release()
     copies = sorted(p.name for p in layout.configs.glob("dataset_*.jsonl"))
     digest_a, digest_b = hashlib.sha256(A).hexdigest(), hashlib.sha256(B).hexdigest()
     assert copies == sorted([f"dataset_{digest_a[:16]}.jsonl", f"dataset_{digest_b[:16]}.jsonl"])
@@ -72,7 +73,8 @@ def test_identity_is_the_content_not_the_path(tmp_path: Path) -> None:
 def test_changed_prompts_are_a_new_design_and_resume_refuses(tmp_path: Path) -> None:
     campaign = two_same_named_datasets(tmp_path)
     _, plan = plan_campaign(campaign)
-    layout, _ = prepare_campaign(plan, tmp_path / "results", campaign, "local")
+    layout, _, lock = prepare_campaign(plan, tmp_path / "results", campaign, "local")
+    lock.release()
     store = ManifestStore.load(layout.manifest)
     check_design(store, force=False)  # unchanged: fine
     (tmp_path / "b" / "prompts.jsonl").write_bytes(B + b'{"prompt": "beta three"}\n')
