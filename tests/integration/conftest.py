@@ -6,6 +6,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -98,3 +100,28 @@ def fast_campaign(tmp_path: Path) -> Path:
     p = tmp_path / "camp.yaml"
     p.write_text("name: fast\n" + FAST + "sweep:\n  pytorch.batch_size: [1, 2]\nexecution: {n_cycles: 2}\n")
     return p
+
+
+@contextmanager
+def small_tmpfs(path: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` mounted at ``path`` to simulate a full disk: needs root; fatal under CI=true."""
+    path.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True)
+    if mounted.returncode != 0:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"cannot mount a tmpfs to simulate a full disk: {mounted.stderr!r}")
+        pytest.skip("needs root to mount a small tmpfs that simulates a full disk")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def fill(path: Path) -> None:
+    """Write zeros to ``path`` until its filesystem refuses: the disk is then full to the last block."""
+    with open(path, "wb", buffering=0) as fh:
+        try:
+            while True:
+                fh.write(b"\0" * 1024)
+        except OSError:
+            pass

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import FAST, llem
+from tests.integration.conftest import FAST, fill, llem, small_tmpfs
 
 GOOD = "name: good\n" + FAST
 
@@ -269,22 +269,10 @@ def test_llem_exp_bad_config_is_one_line(tmp_path: Path) -> None:
 
 
 def test_full_disk_leaves_existing_campaign_intact(world: Path, tmp_path: Path) -> None:
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)], capture_output=True)
-    if mounted.returncode != 0:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"cannot mount a tmpfs to simulate a full disk: {mounted.stderr!r}")
-        pytest.skip("needs root to mount a small tmpfs that simulates a full disk")
-    try:
+    with small_tmpfs(tmp_path / "disk", "256k") as disk:
         shutil.copytree(world / "res", disk / "res")
         before = snapshot(disk)
-        with open(disk / "filler", "wb", buffering=0) as fh:  # fill the disk to the last byte
-            try:
-                while True:
-                    fh.write(b"\0" * 1024)
-            except OSError:
-                pass
+        fill(disk / "filler")
         (tmp_path / "c.yaml").write_text(GOOD)
         proc = llem(
             "campaign",
@@ -307,5 +295,3 @@ def test_full_disk_leaves_existing_campaign_intact(world: Path, tmp_path: Path) 
         )
         assert resumed.returncode == 0, resumed.stderr  # nothing left to do, nothing written
         assert snapshot(disk) == before
-    finally:
-        subprocess.run(["umount", str(disk)], check=False)

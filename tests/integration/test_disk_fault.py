@@ -7,7 +7,6 @@ ends completed exactly once however many manifest writes the full disk refused.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -18,34 +17,15 @@ from pathlib import Path
 import pytest
 
 from llenergymeasure.results.reader import read_result
-from tests.integration.conftest import FAST, llem, manifest
+from tests.integration.conftest import FAST, fill, llem, manifest, small_tmpfs
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], capture_output=True)
-    if mounted.returncode != 0:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"cannot mount a tmpfs to simulate a full disk: {mounted.stderr!r}")
-        pytest.skip("needs root to mount a small tmpfs that simulates a full disk")
-    try:
+    with small_tmpfs(tmp_path / "disk", "4m") as disk:
         yield disk
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
-
-
-def fill(path: Path) -> None:
-    """Write zeros to ``path`` until the filesystem refuses."""
-    with open(path, "wb", buffering=0) as fh:
-        try:
-            while True:
-                fh.write(b"\0" * 4096)
-        except OSError:
-            pass
 
 
 def wait_for(what: str, check: Callable[[], bool], timeout_s: float = 300) -> None:
