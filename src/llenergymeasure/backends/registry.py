@@ -27,6 +27,11 @@ _ENGINES: dict[str, str] = {"pytorch": "transformers", "vllm": "vllm", "trtllm":
 SERVICES: dict[str, str] = {"pytorch": "pytorch", "vllm": "vllm", "trtllm": "trtllm"}
 
 
+def engine_module(name: str) -> str:
+    """The engine package backend ``name`` imports (``vllm`` for vllm); the name itself if unknown."""
+    return _ENGINES.get(name, name)
+
+
 def backend_names() -> list[str]:
     """Names of every registered backend, in a stable order."""
     return list(_RUNNERS)
