@@ -32,9 +32,9 @@ def env_var(backend: str) -> str:
     return f"LLEM_PYTHON_{backend.upper()}"
 
 
-def sibling_venv_python(backend: str, prefix: str = sys.prefix) -> Path:
-    """``.venv-<backend>/bin/python`` next to the venv at ``prefix``."""
-    return Path(prefix).parent / f".venv-{backend}" / "bin" / "python"
+def sibling_venv_python(backend: str, prefix: str | None = None) -> Path:
+    """``.venv-<backend>/bin/python`` next to the venv at ``prefix`` (this interpreter's by default)."""
+    return Path(prefix or sys.prefix).parent / f".venv-{backend}" / "bin" / "python"
 
 
 def can_import(python: str, module: str) -> bool:
