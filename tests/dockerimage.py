@@ -161,4 +161,12 @@ def build_vllm_test_image(client: object, vllm_python: str) -> str:
 if __name__ == "__main__":
     import docker
 
-    print(build_test_image(docker.from_env(timeout=600)))
+    from llenergymeasure.dispatch.interpreters import can_import, python_for
+
+    client = docker.from_env(timeout=1800)
+    print(build_test_image(client))
+    vllm_py = python_for("vllm")
+    if can_import(vllm_py, "vllm"):
+        print(build_vllm_test_image(client, vllm_py))
+    else:
+        print("no vLLM interpreter (scripts/setup-vllm.sh): vllm image not built")
