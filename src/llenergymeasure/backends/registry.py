@@ -48,9 +48,10 @@ def load_runner_class(name: str) -> Any:
         importlib.import_module(_ENGINES[name])
         module = importlib.import_module(module_name)
     except ImportError as exc:
+        venv = " or in .venv-vllm (scripts/setup-vllm.sh)" if name == "vllm" else ""
         raise BackendError(
             f"backend {name!r} cannot be imported here ({exc}); run it in its container: "
-            f"docker compose run {SERVICES[name]} llem-exp CONFIG"
+            f"docker compose run --rm {SERVICES[name]} llem-exp CONFIG{venv}"
         ) from exc
     return getattr(module, attr)
 

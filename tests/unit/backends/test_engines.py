@@ -192,7 +192,10 @@ def test_trtllm_build_key_tracks_build_settings() -> None:
 def test_engine_not_installed_gives_a_container_hint() -> None:
     if "vllm" in sys.modules:
         pytest.skip("a real vllm is importable here")
-    with pytest.raises(BackendError, match=r"backend 'vllm' cannot be imported here .*docker compose run vllm"):
+    with pytest.raises(
+        BackendError,
+        match=r"backend 'vllm' cannot be imported here .*docker compose run --rm vllm llem-exp CONFIG or in .venv-vllm",
+    ):
         load_runner_class("vllm")
 
 
