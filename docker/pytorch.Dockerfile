@@ -2,7 +2,7 @@
 # PyTorch CUDA runtime image; torch comes from the base, transformers from the [pytorch] extra.
 # Tests substitute a local Debian base via --build-arg BASE_IMAGE=... and install from
 # docker/wheels with --build-arg PIP_ARGS=--no-index (build containers reach no registry there).
-ARG BASE_IMAGE=pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime
+ARG BASE_IMAGE=pytorch/pytorch:2.13.0-cuda13.0-cudnn9-runtime
 FROM ${BASE_IMAGE}
 
 ARG RESULT_SCHEMA=1

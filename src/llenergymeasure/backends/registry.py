@@ -27,6 +27,11 @@ _ENGINES: dict[str, str] = {"pytorch": "transformers", "vllm": "vllm", "trtllm":
 SERVICES: dict[str, str] = {"pytorch": "pytorch", "vllm": "vllm", "trtllm": "trtllm"}
 
 
+def engine_module(name: str) -> str:
+    """The engine package backend ``name`` imports (``vllm`` for vllm); the name itself if unknown."""
+    return _ENGINES.get(name, name)
+
+
 def backend_names() -> list[str]:
     """Names of every registered backend, in a stable order."""
     return list(_RUNNERS)
@@ -43,9 +48,10 @@ def load_runner_class(name: str) -> Any:
         importlib.import_module(_ENGINES[name])
         module = importlib.import_module(module_name)
     except ImportError as exc:
+        venv = " or in .venv-vllm (scripts/setup-vllm.sh)" if name == "vllm" else ""
         raise BackendError(
             f"backend {name!r} cannot be imported here ({exc}); run it in its container: "
-            f"docker compose run {SERVICES[name]} llem-exp CONFIG"
+            f"docker compose run --rm {SERVICES[name]} llem-exp CONFIG{venv}"
         ) from exc
     return getattr(module, attr)
 

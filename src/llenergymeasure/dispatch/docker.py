@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,14 @@ LABEL_RUN = "org.llenergymeasure.run-id"  # the `up`/`resume` invocation that st
 MOUNT = "/campaign"
 # Host environment forwarded into containers; values never reach logs or the manifest.
 FORWARDED_ENV = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_ENDPOINT", "HF_HUB_OFFLINE")
+# vLLM's own settings (VLLM_ENABLE_V1_MULTIPROCESSING, VLLM_CPU_KVCACHE_SPACE, ...) reach its units in
+# a container as they do under the local executor, which inherits the whole environment.
+FORWARDED_PREFIXES = ("VLLM_",)
+
+
+def forwarded_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The part of the host environment a unit's container gets."""
+    return {k: v for k, v in environ.items() if k in FORWARDED_ENV or k.startswith(FORWARDED_PREFIXES)}
 
 
 def image_for(service: str) -> str:
@@ -159,7 +167,7 @@ class DockerExecutor:
         if image not in self._checked:
             self._checked[image] = check_image(self.client, image)
         config_in = f"{MOUNT}/{job.config_file.relative_to(job.campaign_dir).as_posix()}"
-        env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
+        env = forwarded_env(os.environ)
         env.update(job.env)
         env.update(
             {"HOME": "/tmp", "LLEM_IMAGE": image, "LLEM_IMAGE_ID": self._checked[image], "PYTHONUNBUFFERED": "1"}

@@ -24,6 +24,7 @@ from pathlib import Path
 from loguru import logger
 
 from llenergymeasure.dispatch.base import JobOutcome, UnitJob, UnitLog, Watchdog
+from llenergymeasure.dispatch.interpreters import python_for
 from llenergymeasure.errors import ExecutorError
 from llenergymeasure.experiment import forkserver
 from llenergymeasure.experiment.forkserver import client_command, die_with_parent, serve_command
@@ -49,23 +50,34 @@ RUN_ENV = "LLEM_RUN_ID"  # in the environment of every process a run starts, for
 
 
 class LocalExecutor:
-    """Runs each unit as an ``llem-exp`` process on this machine."""
+    """Runs each unit as an ``llem-exp`` process on this machine, in its backend's interpreter."""
 
     name = "local"
 
-    def __init__(self, python: str = sys.executable, poll_s: float = 0.2) -> None:
-        self.python = python
+    def __init__(self, python: str | None = None, poll_s: float = 0.2) -> None:
+        self.python = python  # None: per backend, see dispatch.interpreters
         self.poll_s = poll_s
         self._servers: dict[str, _Server] = {}  # by backend
+        self._pythons: dict[str, str] = {}  # by backend, resolved on first use
+
+    def python_for(self, backend: str) -> str:
+        """The interpreter of ``backend``'s units and fork server, looked up once per campaign run."""
+        if self.python is not None:
+            return self.python
+        if backend not in self._pythons:
+            self._pythons[backend] = python_for(backend)
+            logger.debug("backend {} runs in {}", backend, self._pythons[backend])
+        return self._pythons[backend]
 
     def run(self, job: UnitJob, on_started: Callable[[str], None]) -> JobOutcome:
         """Start the child, stream its output to the log, enforce the watchdog."""
         args = exp_command(job, str(job.config_file), str(job.campaign_dir))
+        python = self.python_for(job.backend)
         if job.warm:
             sock = self._server(job).sock
-            argv = client_command(self.python, sock, args)
+            argv = client_command(python, sock, args)
         else:
-            argv = [self.python, "-m", ENTRYPOINT, *args]
+            argv = [python, "-m", ENTRYPOINT, *args]
         env = {**os.environ, **job.env, "PYTHONUNBUFFERED": "1", RUN_ENV: job.run_id}
         try:
             proc = subprocess.Popen(
@@ -78,7 +90,7 @@ class LocalExecutor:
                 preexec_fn=die_with_parent if sys.platform == "linux" else None,
             )
         except OSError as exc:
-            raise ExecutorError(f"cannot start llem-exp with {self.python}: {exc}") from exc
+            raise ExecutorError(f"cannot start llem-exp with {python}: {exc}") from exc
         on_started(f"pid:{proc.pid}")
         dog = Watchdog(job.timeout_s, job.idle_timeout_s, time.monotonic())
         reader = threading.Thread(target=_pump, args=(proc, job, dog), daemon=True)
@@ -112,7 +124,10 @@ class LocalExecutor:
                 )
                 server.stop()
             server = _Server.start(
-                self.python, job.backend, job.campaign_dir / "logs" / f"forkserver-{job.backend}.log", job.run_id
+                self.python_for(job.backend),
+                job.backend,
+                job.campaign_dir / "logs" / f"forkserver-{job.backend}.log",
+                job.run_id,
             )
             self._servers[job.backend] = server
             server.wait_ready(job.timeout_s)

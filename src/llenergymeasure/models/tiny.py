@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 TINY_MODELS = ("llem/tiny-llama", "llem/tiny-gpt2")
-_BUILD_VERSION = "v1"
+_BUILD_VERSION = "v2"  # v2: head size 32 (2 heads), one vLLM's CPU attention kernels accept
 _VOCAB = 512
 
 
@@ -88,13 +88,13 @@ def build_tiny_model(model: str, out: Path) -> None:
             hidden_size=64,
             intermediate_size=128,
             num_hidden_layers=2,
-            num_attention_heads=4,
+            num_attention_heads=2,  # head size 32: vLLM's CPU kernels take 32, 64, 80, ... only
             num_key_value_heads=2,
             max_position_embeddings=2048,
             **ids,
         )
         net = LlamaForCausalLM(llama)
     else:
-        net = GPT2LMHeadModel(GPT2Config(vocab_size=vocab, n_embd=64, n_layer=2, n_head=4, n_positions=2048, **ids))
+        net = GPT2LMHeadModel(GPT2Config(vocab_size=vocab, n_embd=64, n_layer=2, n_head=2, n_positions=2048, **ids))
     net.save_pretrained(out)
     fast.save_pretrained(out)

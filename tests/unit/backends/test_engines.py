@@ -10,19 +10,21 @@ import pytest
 from llenergymeasure.backends import trtllm as _trt_pkg  # noqa: F401  (package import stays light)
 from llenergymeasure.backends.registry import load_runner_class
 from llenergymeasure.backends.trtllm.runner import build_key
-from llenergymeasure.backends.vllm.runner import engine_kwargs, sampling_kwargs
+from llenergymeasure.backends.vllm.runner import engine_kwargs, record_from_stats, sampling_kwargs
 from llenergymeasure.config.experiment import DecodingConfig, ExperimentConfig
 from llenergymeasure.config.identity import config_hash
 from llenergymeasure.errors import BackendError
 from llenergymeasure.experiment.runner import run_experiment
-from tests.fakes.engines import FakeEngineLog, fake_tensorrt_llm, fake_vllm
+from tests.fakes.engines import FakeEngineLog, RequestStateStats, fake_tensorrt_llm, fake_vllm
 from tests.fakes.nvml import FakeNvml
 
 
 @pytest.fixture
 def vllm_log(monkeypatch: pytest.MonkeyPatch) -> FakeEngineLog:
     log = FakeEngineLog()
-    monkeypatch.setitem(sys.modules, "vllm", fake_vllm(log))
+    mod = fake_vllm(log)
+    monkeypatch.setitem(sys.modules, "vllm", mod)
+    monkeypatch.setitem(sys.modules, "vllm.platforms", mod.platforms)  # type: ignore[attr-defined]
     return log
 
 
@@ -59,13 +61,53 @@ def test_vllm_engine_arguments_map_the_config() -> None:
     assert (kw["dtype"], kw["max_num_seqs"], kw["enforce_eager"], kw["max_model_len"]) == ("bfloat16", 64, True, 512)
     assert "quantization" not in kw
     assert "block_size" not in kw
+    assert "kv_cache_memory_bytes" not in kw  # a real model: vLLM sizes the KV cache
+    assert kw["disable_log_stats"] is False  # else V1 returns no per-request stats
+
+
+def test_vllm_tiny_model_gets_a_bounded_kv_cache_unless_configured() -> None:
+    tiny = vllm_cfg(model="llem/tiny-llama")
+    assert engine_kwargs(tiny, tiny.vllm, "/m")["kv_cache_memory_bytes"] == 64 * 2**20  # type: ignore[arg-type]
+    own = vllm_cfg(model="llem/tiny-llama", vllm={"kv_cache_memory_bytes": 2**30})
+    assert engine_kwargs(own, own.vllm, "/m")["kv_cache_memory_bytes"] == 2**30  # type: ignore[arg-type]
+
+
+def test_vllm_record_from_v1_request_stats() -> None:
+    stats = RequestStateStats(
+        num_generation_tokens=5,
+        arrival_time=1.7e9,
+        first_token_ts=100.25,
+        last_token_ts=100.45,
+        first_token_latency=0.125,
+    )
+    r = record_from_stats(3, 5, stats, batch_wall_s=9.0)
+    assert (r.input_tokens, r.output_tokens) == (3, 5)
+    assert r.ttft_s == 0.125
+    assert r.itl_s == pytest.approx(0.05, abs=1e-12)  # 0.2 s over the 4 tokens after the first
+    assert r.latency_s == pytest.approx(0.325, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    "stats",
+    [None, RequestStateStats(), RequestStateStats(num_generation_tokens=4, arrival_time=1.7e9, first_token_ts=3.0)],
+    ids=["no-stats", "all-unset", "no-first-token-latency"],
+)
+def test_vllm_record_without_stats_reports_no_ttft_or_itl(stats: RequestStateStats | None) -> None:
+    r = record_from_stats(3, 4, stats, batch_wall_s=2.5)
+    assert (r.latency_s, r.ttft_s, r.itl_s) == (2.5, None, None)
+
+
+def test_vllm_single_token_has_ttft_but_no_itl() -> None:
+    stats = RequestStateStats(num_generation_tokens=1, first_token_ts=7.0, last_token_ts=7.0, first_token_latency=0.5)
+    r = record_from_stats(2, 1, stats, batch_wall_s=3.0)
+    assert (r.latency_s, r.ttft_s, r.itl_s) == (0.5, 0.5, None)
 
 
 def test_vllm_sampling_greedy_and_sampled() -> None:
     greedy = sampling_kwargs(DecodingConfig(), 16, 7)
     assert (greedy["temperature"], greedy["ignore_eos"], greedy["min_tokens"], greedy["seed"]) == (0.0, True, 16, 7)
     sampled = sampling_kwargs(DecodingConfig(do_sample=True, temperature=0.7, top_k=0, ignore_eos=False), 16, 7)
-    assert (sampled["temperature"], sampled["top_k"]) == (0.7, -1)
+    assert (sampled["temperature"], sampled["top_k"]) == (0.7, 0)  # 0: no top-k in vLLM 0.3x
     assert "min_tokens" not in sampled
 
 
@@ -79,8 +121,12 @@ def test_vllm_experiment_end_to_end_with_fake_engine_and_nvml(tmp_path: Path, vl
     m = out.result.metrics
     assert (m.n_requests, m.output_tokens) == (6, 48)
     assert m.ttft_s is not None
-    assert m.ttft_s.min == pytest.approx(0.01, abs=1e-6)
+    assert m.ttft_s.min == pytest.approx(0.01, abs=1e-9)
+    assert m.ttft_s.max == pytest.approx(0.06, abs=1e-9)  # six prompts, 10 ms apart
     assert m.itl_s is not None
+    assert m.itl_s.min == pytest.approx(0.005, abs=1e-9)
+    assert m.itl_s.max == pytest.approx(0.005, abs=1e-9)
+    assert out.result.environment["packages"]["vllm"] == "0.32.0"
     assert m.peak_memory_bytes == 20 * 2**30  # from NVML: vLLM's memory is outside this process
     assert out.result.energy.available
     assert out.result.energy.method == "counter"
@@ -126,6 +172,10 @@ def test_trtllm_builds_caches_and_reuses_engines(tmp_path: Path, trt_log: FakeEn
 
     records = second.run(["a b c", "d e"])
     assert [(r.input_tokens, r.output_tokens) for r in records] == [(4, 5), (3, 5)]
+    assert [r.ttft_s for r in records] == pytest.approx([0.02, 0.04], abs=1e-9)
+    assert [r.itl_s for r in records] == pytest.approx([0.004, 0.004], abs=1e-9)
+    assert [r.latency_s for r in records] == pytest.approx([0.036, 0.056], abs=1e-9)
+    assert trt_log.sampling[-1]["return_perf_metrics"] is True
     assert trt_log.sampling[-1]["top_k"] == 1
     assert trt_log.sampling[-1]["min_tokens"] == 5
     second.teardown()
@@ -142,7 +192,10 @@ def test_trtllm_build_key_tracks_build_settings() -> None:
 def test_engine_not_installed_gives_a_container_hint() -> None:
     if "vllm" in sys.modules:
         pytest.skip("a real vllm is importable here")
-    with pytest.raises(BackendError, match=r"backend 'vllm' cannot be imported here .*docker compose run vllm"):
+    with pytest.raises(
+        BackendError,
+        match=r"backend 'vllm' cannot be imported here .*docker compose run --rm vllm llem-exp CONFIG or in .venv-vllm",
+    ):
         load_runner_class("vllm")
 
 

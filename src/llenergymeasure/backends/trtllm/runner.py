@@ -1,4 +1,4 @@
-"""TensorRT-LLM backend: its ``LLM`` API. Imports tensorrt_llm; runs only inside the trtllm container."""
+"""TensorRT-LLM backend: its 1.x ``LLM`` API. Imports tensorrt_llm; runs only inside the trtllm container."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 from loguru import logger
 
 from llenergymeasure.backends.base import MemoryReading, RequestRecord
-from llenergymeasure.backends.common import base_sampling, encode_prompts, package_versions
+from llenergymeasure.backends.common import base_sampling, encode_prompts, package_versions, record_from_timestamps
 from llenergymeasure.backends.trtllm.config import TrtllmConfig
 from llenergymeasure.config.experiment import DecodingConfig, ExperimentConfig
 from llenergymeasure.config.identity import stable_hash
@@ -53,8 +53,8 @@ def llm_kwargs(config: ExperimentConfig, settings: TrtllmConfig, model: str, kv_
 
 
 def sampling_kwargs(decoding: DecodingConfig, max_tokens: int, seed: int) -> dict[str, Any]:
-    """Arguments of ``tensorrt_llm.SamplingParams``; greedy is top_k=1 there."""
-    kwargs = base_sampling(decoding, max_tokens, seed)
+    """Arguments of ``tensorrt_llm.SamplingParams``; greedy is top_k=1 there; perf metrics carry per-request timings."""
+    kwargs = {**base_sampling(decoding, max_tokens, seed), "return_perf_metrics": True}
     if decoding.do_sample:
         kwargs.update(temperature=decoding.temperature, top_p=decoding.top_p)
         if decoding.top_k:
@@ -120,7 +120,7 @@ class TrtllmRunner:
         return len(self.tokenizer)
 
     def run(self, prompts: Sequence[Prompt]) -> list[RequestRecord]:
-        """Submit every prompt as token ids; per-request latency is the whole batch's (offline mode)."""
+        """Submit every prompt as token ids; per-request timings from each output's ``request_perf_metrics``."""
         from tensorrt_llm import SamplingParams
 
         ids = encode_prompts(self.tokenizer, prompts, self.config.max_input_tokens)
@@ -130,7 +130,21 @@ class TrtllmRunner:
         start = time.perf_counter()
         outputs = self.llm.generate(ids, params, use_tqdm=False)
         wall = time.perf_counter() - start
-        return [RequestRecord(len(p), len(out.outputs[0].token_ids), wall) for p, out in zip(ids, outputs, strict=True)]
+        records = []
+        for p, out in zip(ids, outputs, strict=True):
+            first = out.outputs[0]
+            timing = getattr(first.request_perf_metrics, "timing_metrics", None)  # None when not returned
+            records.append(
+                record_from_timestamps(
+                    len(p),
+                    len(first.token_ids),
+                    _seconds(getattr(timing, "arrival_time", None)),
+                    _seconds(getattr(timing, "first_token_time", None)),
+                    _seconds(getattr(timing, "last_token_time", None)),
+                    wall,
+                )
+            )
+        return records
 
     def memory(self) -> MemoryReading:
         """Engine memory is outside torch's allocator; peak device memory comes from NVML instead."""
@@ -150,3 +164,11 @@ class TrtllmRunner:
             self.llm.shutdown()
         self.llm = None
         gc.collect()
+
+
+def _seconds(stamp: Any) -> float | None:
+    """A TensorRT-LLM steady-clock stamp (a ``timedelta`` since the clock's epoch) in seconds; zero is unset."""
+    if stamp is None:
+        return None
+    value = stamp.total_seconds() if hasattr(stamp, "total_seconds") else float(stamp)
+    return value if value > 0 else None

@@ -19,9 +19,15 @@ class VllmConfig(BaseModel):
     enforce_eager: bool = Field(False, description="Disable CUDA graphs.")
     enable_prefix_caching: bool = Field(False, description="Share KV blocks between common prefixes.")
     enable_chunked_prefill: bool | None = Field(None, description="None keeps vLLM's default.")
-    quantization: Literal["awq", "gptq", "fp8", "bitsandbytes", "marlin", "compressed-tensors"] | None = Field(
-        None, description="Weight quantization method; None runs the checkpoint's own dtype."
+    quantization: Literal["awq", "awq_marlin", "gptq", "gptq_marlin", "fp8", "compressed-tensors"] | None = Field(
+        None, description="Weight quantization method (names as vLLM 0.3x spells them); None runs the checkpoint's own."
     )
     kv_cache_dtype: Literal["auto", "fp8", "fp8_e4m3", "fp8_e5m2"] = Field("auto", description="KV cache dtype.")
     max_model_len: int | None = Field(None, ge=16, description="Context length cap; None uses the model's.")
     block_size: Literal[8, 16, 32] | None = Field(None, description="KV cache block size in tokens.")
+    kv_cache_memory_bytes: int | None = Field(
+        None,
+        ge=2**20,
+        description="KV cache size in bytes, overriding gpu_memory_utilization's share; None lets vLLM size it "
+        "(64 MiB for the built-in tiny models: on a CPU vLLM would otherwise take half the RAM).",
+    )

