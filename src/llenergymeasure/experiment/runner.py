@@ -31,7 +31,7 @@ from llenergymeasure.experiment.environment import collect_environment
 from llenergymeasure.experiment.prompts import select_prompts
 from llenergymeasure.experiment.warmup import run_warmup
 from llenergymeasure.models.tiny import ensure_tiny_model, is_tiny
-from llenergymeasure.results.schema import Energy, ExperimentResult, Metrics, distribution
+from llenergymeasure.results.schema import Energy, ExperimentResult, Metrics, RequestSample, distribution
 from llenergymeasure.results.timeseries import write_timeseries
 
 
@@ -196,6 +196,16 @@ def build_metrics(
         memory_device=device,
         n_parameters=n_params,
         flops_estimate=2.0 * n_params * (n_in + n_out) if n_params else None,
+        requests=[
+            RequestSample(
+                input_tokens=r.input_tokens,
+                output_tokens=r.output_tokens,
+                latency_s=r.latency_s,
+                ttft_s=r.ttft_s,
+                itl_s=r.itl_s,
+            )
+            for r in records
+        ],
     )
 
 

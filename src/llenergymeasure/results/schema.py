@@ -25,6 +25,16 @@ class Distribution(_Model):
     max: float
 
 
+class RequestSample(_Model):
+    """One request of the measured window as the engine timed it; None where the engine hides a timing."""
+
+    input_tokens: int
+    output_tokens: int
+    latency_s: float
+    ttft_s: float | None = None
+    itl_s: float | None = None
+
+
 class Metrics(_Model):
     """Throughput, latency and memory of the measured window."""
 
@@ -42,6 +52,10 @@ class Metrics(_Model):
     memory_device: str | None = None
     n_parameters: int | None = None
     flops_estimate: float | None = Field(None, description="2 x parameters x processed tokens (forward only).")
+    requests: list[RequestSample] = Field(
+        default_factory=list,
+        description="Every request of the window in order, so distributions can be recomputed and checked.",
+    )
 
 
 class Energy(_Model):

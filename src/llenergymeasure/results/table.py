@@ -48,7 +48,8 @@ def collect(campaign_dir: Path) -> ResultsTable:
             continue
         row: dict[str, Any] = {"file": path.name, "config_hash": result.config_hash, "cycle": result.cycle}
         row.update(flatten(result.config, "config.", join_lists=True))
-        row.update(flatten(result.metrics.model_dump(mode="json"), "metrics.", join_lists=True))
+        # One row per unit: the per-request samples stay in the result file (their distributions are columns).
+        row.update(flatten(result.metrics.model_dump(mode="json", exclude={"requests"}), "metrics.", join_lists=True))
         energy = result.energy.model_dump(mode="json")
         energy.pop("per_gpu_energy_j")
         row.update(flatten(energy, "energy.", join_lists=True))

@@ -115,3 +115,13 @@ def test_local_cleanup_kills_a_dead_runs_unit_but_never_the_live_runs(
     assert wait_dead(dead)
     assert live.poll() is None
     assert foreign.poll() is None
+
+
+def test_image_for_follows_compose_tagging() -> None:
+    from llenergymeasure import __version__
+    from llenergymeasure.dispatch.docker import image_for
+
+    assert image_for("vllm", {}) == f"llenergymeasure/vllm:{__version__}"
+    assert image_for("vllm", {"LLEM_VERSION": "cpu-test"}) == "llenergymeasure/vllm:cpu-test"
+    assert image_for("vllm", {"LLEM_VERSION": "cpu-test", "LLEM_IMAGE_VLLM": "x/y:z"}) == "x/y:z"
+    assert image_for("pytorch", {"LLEM_IMAGE_VLLM": "x/y:z"}) == f"llenergymeasure/pytorch:{__version__}"
