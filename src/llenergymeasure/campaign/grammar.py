@@ -28,7 +28,7 @@ from pydantic import BaseModel, ValidationError
 
 from llenergymeasure.config.campaign import DuplicateConfig, SkippedConfig
 from llenergymeasure.config.dotted import flatten, varying_keys
-from llenergymeasure.config.errors import describe_error, error_lines, field_path, nested_model
+from llenergymeasure.config.errors import describe_error, error_lines, field_path, is_union_tag, nested_model
 from llenergymeasure.config.experiment import BACKEND_SECTIONS, ExperimentConfig
 from llenergymeasure.config.identity import config_hash
 from llenergymeasure.config.yamlsource import Loc, YamlDoc
@@ -159,7 +159,7 @@ def _backends(doc: YamlDoc, fixed: dict[str, Any], sweep: Any, problems: list[st
                 f"{doc.where(('backend',))}: backend: also given as sweep.backend; keep one "
                 "(a top-level list means the same as the sweep axis)"
             )
-        values = swept if isinstance(swept, list) else []
+        values = swept if isinstance(swept, list) else [swept]  # not a list: _check_axis reports it
         where = doc.where(("sweep", "backend"))
         field_name = "sweep.backend"
     elif isinstance(top, list):
@@ -320,7 +320,7 @@ def _validate(
 
 def _from_sweep(loc: tuple[Any, ...], swept: list[tuple[str, ...]]) -> bool:
     """Whether an error at ``loc`` can come from a swept value (a whole-model check always can)."""
-    path = tuple(str(p) for p in loc if p not in ("builtin", "jsonl", "synthetic"))
+    path = tuple(str(p) for p in loc if not is_union_tag(p))
     if not path:
         return True
     return any(path[: len(axis)] == axis or axis[: len(path)] == path for axis in swept)

@@ -49,7 +49,7 @@ def load_campaign(path: Path) -> LoadedCampaign:
         "name": doc.data.get("name", _default_name(path)),
         "execution": doc.data.get("execution") or {},
     }
-    try:
+    try:  # name and execution checked now, with a stand-in experiment, so their errors join the others
         CampaignConfig.model_validate({**fields, "experiments": [{"model": "m", "backend": "pytorch"}]})
     except ValidationError as exc:
         problems.extend(format_validation_error(exc, CampaignConfig, doc).splitlines())

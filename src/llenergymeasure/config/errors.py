@@ -23,7 +23,7 @@ def field_path(loc: Loc) -> str:
 
 def describe_error(err: Any, model: type[BaseModel] | None) -> str:
     """One pydantic error dict as ``field: problem (fix)``."""
-    loc: Loc = tuple(p for p in err["loc"] if not _is_union_tag(p))
+    loc: Loc = tuple(p for p in err["loc"] if not is_union_tag(p))
     path = field_path(loc)
     if err["type"] == "extra_forbidden":
         valid = _valid_fields(model, loc[:-1]) if model else []
@@ -52,7 +52,7 @@ def error_lines(errors: list[Any], model: type[BaseModel], doc: YamlDoc | None, 
     """``file:line: field: problem`` for each pydantic error dict; ``prefix`` is where the model sits."""
     lines = []
     for err in errors:
-        loc = (*prefix, *(p for p in err["loc"] if not _is_union_tag(p)))
+        loc = (*prefix, *(p for p in err["loc"] if not is_union_tag(p)))
         text = describe_error(err, model)
         if prefix:
             text = f"{field_path(prefix)}.{text}"
@@ -61,7 +61,8 @@ def error_lines(errors: list[Any], model: type[BaseModel], doc: YamlDoc | None, 
     return lines
 
 
-def _is_union_tag(part: Any) -> bool:
+def is_union_tag(part: Any) -> bool:
+    """Pydantic puts a discriminated union's tag (``jsonl``) in error locations; users never write it."""
     return isinstance(part, str) and part in ("builtin", "jsonl", "synthetic")
 
 
@@ -69,7 +70,7 @@ def _valid_fields(model: type[BaseModel], loc: Loc) -> list[str]:
     """Field names at ``loc`` inside ``model``, walking nested models."""
     current: Any = model
     for part in loc:
-        if isinstance(part, int) or _is_union_tag(part):
+        if isinstance(part, int) or is_union_tag(part):
             continue
         fields = getattr(current, "model_fields", None)
         if not fields or part not in fields:
