@@ -113,7 +113,10 @@ def check_image(client: Any, name: str) -> str:
     try:
         image = client.images.get(name)
     except docker.errors.ImageNotFound:
-        raise ExecutorError(f"image {name} not found; build it with `docker compose build`") from None
+        raise ExecutorError(
+            f"image {name} not found; build it with `docker compose build`, or on a machine without a GPU "
+            "`bash scripts/build-cpu-images.sh` and `export LLEM_VERSION=cpu-test`"
+        ) from None
     labels = image.labels or {}
     found = labels.get(SCHEMA_LABEL)
     if found != RESULT_SCHEMA_VERSION:
