@@ -7,6 +7,13 @@ from dataclasses import dataclass
 from llenergymeasure import RESULT_SCHEMA_VERSION
 from llenergymeasure.backends.registry import SERVICES
 
+# How each backend's engine gets onto this machine for the local executor.
+LOCAL_SETUP = {
+    "pytorch": "bash scripts/setup.sh",
+    "vllm": "bash scripts/setup-vllm.sh",
+    "trtllm": "run it in its container (docker compose run trtllm; TensorRT-LLM needs an NVIDIA GPU)",
+}
+
 
 @dataclass(frozen=True)
 class Check:
@@ -76,4 +83,26 @@ def run_checks() -> list[Check]:
         )
     except EnergyUnavailableError as exc:
         checks.append(Check("gpus visible", False, str(exc), "energy is only measured on NVIDIA GPUs with a driver"))
+    checks.extend(local_engine_checks())
+    return checks
+
+
+def local_engine_checks() -> list[Check]:
+    """For ``--executor local``: which interpreter runs each backend's units, and can it import the engine."""
+    from llenergymeasure.backends.registry import engine_module
+    from llenergymeasure.dispatch.interpreters import can_import, env_var, python_for
+    from llenergymeasure.errors import ExecutorError
+
+    checks = []
+    for backend in SERVICES:
+        module = engine_module(backend)
+        fix = f"{LOCAL_SETUP[backend]}, or set {env_var(backend)} to an interpreter that has it"
+        try:
+            python = python_for(backend)
+        except ExecutorError as exc:
+            checks.append(Check(f"local {backend}", False, str(exc), fix))
+            continue
+        ok = can_import(python, module)
+        detail = f"{python} " + ("imports " if ok else "cannot import ") + module
+        checks.append(Check(f"local {backend}", ok, detail, "" if ok else fix))
     return checks

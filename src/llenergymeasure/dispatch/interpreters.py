@@ -27,6 +27,15 @@ from llenergymeasure.errors import ExecutorError
 _PROBE = "import importlib.util as u, sys; sys.exit(0 if u.find_spec(sys.argv[1]) and u.find_spec(sys.argv[2]) else 3)"
 
 
+# Backends whose engine gets a venv of its own in a checkout, and the script that makes it.
+VENV_SCRIPTS = {"vllm": "scripts/setup-vllm.sh"}
+
+
+def _made_by(backend: str) -> str:
+    script = VENV_SCRIPTS.get(backend)
+    return f" ({script} makes .venv-{backend})" if script else ""
+
+
 def env_var(backend: str) -> str:
     """The variable that names ``backend``'s interpreter."""
     return f"LLEM_PYTHON_{backend.upper()}"
@@ -56,7 +65,7 @@ def python_for(backend: str) -> str:
         if not can_import(configured, module):
             raise ExecutorError(
                 f"{env_var(backend)}={configured} cannot import {module} and llenergymeasure; "
-                f"point it at a venv with both (scripts/setup-{backend}.sh makes .venv-{backend})"
+                f"point it at a venv with both{_made_by(backend)}"
             )
         return configured
     if importlib.util.find_spec(module) is not None:
