@@ -138,3 +138,22 @@ def test_missing_model_fails_with_error_file(tmp_path: Path) -> None:
     )
     assert proc.returncode == 1
     assert "error_type" in (tmp_path / "s.error.json").read_text()
+
+
+def test_min_window_repeats_whole_passes_and_reports_uncertainty(tmp_path: Path) -> None:
+    fake = FakeNvml(n_gpus=2, base_w=(120.0, 250.0), counter_update_s=0.1, power_avg_s=1.0)
+    c = cfg(n_prompts=3, max_output_tokens=4, energy={"sample_interval_ms": 20, "min_window_s": 0.4})
+    out = run_experiment(c, tmp_path, "r", config_hash(c), 1, nvml_loader=lambda: fake)  # type: ignore[arg-type,return-value]
+    m, e = out.result.metrics, out.result.energy
+    assert m.n_passes >= 2
+    assert (m.n_requests, m.output_tokens, len(m.requests)) == (3 * m.n_passes, 12 * m.n_passes, 3 * m.n_passes)
+    assert m.wall_time_s >= 0.4
+    assert e.duration_s is not None
+    assert e.duration_s >= m.wall_time_s
+    assert e.energy_per_request_j == pytest.approx((e.total_energy_j or 0.0) / m.n_requests)
+    assert e.counter_update_period_s == pytest.approx(0.1, abs=0.02)
+    assert e.total_energy_uncertainty_j == pytest.approx(sum(e.per_gpu_energy_uncertainty_j.values()))
+    assert set(e.per_gpu_energy_uncertainty_j) == {"0", "1"}
+    assert e.energy_per_output_token_uncertainty_j == pytest.approx(
+        (e.total_energy_uncertainty_j or 0.0) / m.output_tokens
+    )

@@ -30,6 +30,7 @@ from llenergymeasure.experiment.baseline import baseline_power_w
 from llenergymeasure.experiment.environment import collect_environment
 from llenergymeasure.experiment.prompts import select_prompts
 from llenergymeasure.experiment.warmup import run_warmup
+from llenergymeasure.experiment.window import run_passes
 from llenergymeasure.models.tiny import ensure_tiny_model, is_tiny
 from llenergymeasure.results.schema import Energy, ExperimentResult, Metrics, RequestSample, distribution
 from llenergymeasure.results.timeseries import write_timeseries
@@ -70,8 +71,12 @@ def run_experiment(
     config_hash: str,
     cycle: int,
     nvml_loader: Callable[[], ModuleType] = load_pynvml,
+    clock: Callable[[], float] = time.monotonic,
 ) -> ExperimentOutcome:
-    """Measure one experiment and write ``{stem}.json`` (and ``{stem}.parquet``) into ``out_dir``."""
+    """Measure one experiment and write ``{stem}.json`` (and ``{stem}.parquet``) into ``out_dir``.
+
+    ``clock`` times the window (its passes and the energy meter alike), so tests can inject one.
+    """
     started = utcnow()
     devices, no_energy_reason = open_devices(config, nvml_loader)
     interval_s = config.energy.sample_interval_ms / 1000.0
@@ -98,7 +103,9 @@ def run_experiment(
         time.sleep(config.warmup.thermal_settle_s)
     logger.info("warmup done ({} runs); measuring {} prompts", warm.runs, len(prompts))
 
-    meter = EnergyMeter(devices, interval_s, config.energy.method) if devices is not None else None
+    meter = EnergyMeter(devices, interval_s, config.energy.method, clock) if devices is not None else None
+    if meter is not None:
+        meter.probe_counter_period()
     # Everything allocated so far (model, tokenizer, harness) is moved out of the collector's view,
     # so a full collection inside the window scans only what the window itself allocates.
     gc.collect()
@@ -106,9 +113,7 @@ def run_experiment(
     try:
         if meter is not None:
             meter.begin()
-        t0 = time.perf_counter()
-        records = runner.run(prompts)
-        wall = time.perf_counter() - t0
+        window = run_passes(lambda: runner.run(prompts), clock, config.energy.min_window_s)
         measurement = meter.end() if meter is not None else None
     finally:
         gc.unfreeze()
@@ -119,7 +124,9 @@ def run_experiment(
     runner.teardown()
 
     peak = memory.peak_bytes if memory.peak_bytes is not None else nvml_peak_memory(measurement)
-    metrics = build_metrics(records, wall, peak, memory.device, described.get("n_parameters"))
+    metrics = build_metrics(
+        window.records, window.wall_s, peak, memory.device, described.get("n_parameters"), window.n_passes
+    )
     ts_name = None
     if measurement is not None and measurement.samples:
         ts_name = f"{stem}.parquet"
@@ -174,14 +181,20 @@ def _batch_size(config: ExperimentConfig) -> int:
 
 
 def build_metrics(
-    records: list[RequestRecord], wall_s: float, peak: int | None, device: str, n_params: int | None
+    records: list[RequestRecord],
+    wall_s: float,
+    peak: int | None,
+    device: str,
+    n_params: int | None,
+    n_passes: int = 1,
 ) -> Metrics:
-    """Aggregate per-request records of the window into throughput and latency figures."""
+    """Aggregate per-request records of the window (all its passes) into throughput and latency figures."""
     n_in = sum(r.input_tokens for r in records)
     n_out = sum(r.output_tokens for r in records)
     ttft = [r.ttft_s for r in records if r.ttft_s is not None]
     itl = [r.itl_s for r in records if r.itl_s is not None]
     return Metrics(
+        n_passes=n_passes,
         n_requests=len(records),
         input_tokens=n_in,
         output_tokens=n_out,
@@ -224,6 +237,8 @@ def build_energy(
     def per_token(energy_j: float) -> float | None:
         return energy_j / metrics.output_tokens if metrics.output_tokens else None
 
+    unc = m.total_energy_uncertainty_j
+
     return Energy(
         available=True,
         method=m.method,
@@ -246,4 +261,8 @@ def build_energy(
         throttle_reasons=m.throttle_reasons,
         notes=m.notes,
         timeseries_file=timeseries_file,
+        counter_update_period_s=m.counter_update_period_s,
+        total_energy_uncertainty_j=unc,
+        per_gpu_energy_uncertainty_j={str(k): v for k, v in (m.per_gpu_uncertainty_j or {}).items()},
+        energy_per_output_token_uncertainty_j=per_token(unc) if unc is not None else None,
     )

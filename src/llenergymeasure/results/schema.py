@@ -38,6 +38,7 @@ class RequestSample(_Model):
 class Metrics(_Model):
     """Throughput, latency and memory of the measured window."""
 
+    n_passes: int = Field(1, description="Whole passes over the prompt set in the window (energy.min_window_s).")
     n_requests: int
     input_tokens: int
     output_tokens: int
@@ -83,6 +84,20 @@ class Energy(_Model):
     throttle_reasons: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     timeseries_file: str | None = None
+    counter_update_period_s: float | None = Field(
+        None, description="How often the GPU energy counter updated, estimated by polling before the window."
+    )
+    total_energy_uncertainty_j: float | None = Field(
+        None,
+        description=(
+            "Bound on total_energy_j from the counter's update period: sum over GPUs of "
+            "period x max(edge power readings, mean power). None for sampled power."
+        ),
+    )
+    per_gpu_energy_uncertainty_j: dict[str, float] = Field(default_factory=dict)
+    energy_per_output_token_uncertainty_j: float | None = Field(
+        None, description="total_energy_uncertainty_j / output tokens (also bounds the adjusted figure)."
+    )
 
 
 class ExperimentResult(_Model):
