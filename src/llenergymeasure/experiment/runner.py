@@ -25,6 +25,7 @@ from llenergymeasure.clock import utcnow
 from llenergymeasure.config.experiment import ExperimentConfig
 from llenergymeasure.energy.meter import EnergyMeasurement, EnergyMeter
 from llenergymeasure.energy.nvml import NvmlDevices, load_pynvml
+from llenergymeasure.energy.rapl import DEFAULT_POWERCAP_ROOT, CpuEnergyMeasurement, RaplMeter
 from llenergymeasure.errors import EnergyUnavailableError
 from llenergymeasure.experiment.baseline import baseline_power_w
 from llenergymeasure.experiment.environment import collect_environment
@@ -32,7 +33,14 @@ from llenergymeasure.experiment.prompts import select_prompts
 from llenergymeasure.experiment.warmup import run_warmup
 from llenergymeasure.experiment.window import run_passes
 from llenergymeasure.models.tiny import ensure_tiny_model, is_tiny
-from llenergymeasure.results.schema import Energy, ExperimentResult, Metrics, RequestSample, distribution
+from llenergymeasure.results.schema import (
+    CpuEnergy,
+    Energy,
+    ExperimentResult,
+    Metrics,
+    RequestSample,
+    distribution,
+)
 from llenergymeasure.results.timeseries import write_timeseries
 
 
@@ -72,10 +80,12 @@ def run_experiment(
     cycle: int,
     nvml_loader: Callable[[], ModuleType] = load_pynvml,
     clock: Callable[[], float] = time.monotonic,
+    powercap_root: Path = DEFAULT_POWERCAP_ROOT,
 ) -> ExperimentOutcome:
     """Measure one experiment and write ``{stem}.json`` (and ``{stem}.parquet``) into ``out_dir``.
 
-    ``clock`` times the window (its passes and the energy meter alike), so tests can inject one.
+    ``clock`` times the window (its passes and the energy meters alike), so tests can inject one;
+    CPU energy is read from RAPL under ``powercap_root`` over the same window.
     """
     started = utcnow()
     devices, no_energy_reason = open_devices(config, nvml_loader)
@@ -110,13 +120,27 @@ def run_experiment(
     # so a full collection inside the window scans only what the window itself allocates.
     gc.collect()
     gc.freeze()
+    cpu_meter = RaplMeter(powercap_root, clock)
+    cpu: CpuEnergyMeasurement | None = None
+    no_cpu_reason = None
     try:
+        try:
+            cpu_meter.begin()
+        except EnergyUnavailableError as exc:
+            no_cpu_reason = str(exc)
         if meter is not None:
             meter.begin()
         window = run_passes(lambda: runner.run(prompts), clock, config.energy.min_window_s)
         measurement = meter.end() if meter is not None else None
+        if no_cpu_reason is None:
+            try:
+                cpu = cpu_meter.end()
+            except EnergyUnavailableError as exc:
+                no_cpu_reason = str(exc)
     finally:
         gc.unfreeze()
+    if no_cpu_reason:
+        logger.info("CPU energy unavailable: {}", no_cpu_reason)
 
     memory = runner.memory()
     described = runner.describe()
@@ -143,6 +167,7 @@ def run_experiment(
         warmup_final_cv=warm.final_cv,
         metrics=metrics,
         energy=energy,
+        cpu_energy=build_cpu_energy(cpu, no_cpu_reason, powercap_root, metrics, energy),
         environment=collect_environment(devices, versions) | {"device": described.get("device")},
     )
     path = out_dir / f"{stem}.json"
@@ -265,4 +290,27 @@ def build_energy(
         total_energy_uncertainty_j=unc,
         per_gpu_energy_uncertainty_j={str(k): v for k, v in (m.per_gpu_uncertainty_j or {}).items()},
         energy_per_output_token_uncertainty_j=per_token(unc) if unc is not None else None,
+    )
+
+
+def build_cpu_energy(
+    m: CpuEnergyMeasurement | None, reason: str | None, root: Path, metrics: Metrics, gpu: Energy
+) -> CpuEnergy:
+    """CPU section of the result, with the node total (CPU + GPU) where both were measured."""
+    if m is None:
+        return CpuEnergy(available=False, reason=reason or "no CPU energy measurement", source=str(root))
+    total = m.total_energy_j
+    node = total + gpu.total_energy_j if gpu.available and gpu.total_energy_j is not None else None
+    tokens = metrics.output_tokens
+    return CpuEnergy(
+        available=True,
+        source=str(root),
+        duration_s=m.duration_s,
+        package_energy_j={str(k): v for k, v in m.package_energy_j.items()},
+        dram_energy_j={str(k): v for k, v in m.dram_energy_j.items()},
+        total_energy_j=total,
+        energy_per_output_token_j=total / tokens if tokens else None,
+        node_energy_j=node,
+        node_energy_per_output_token_j=node / tokens if node is not None and tokens else None,
+        notes=m.notes,
     )

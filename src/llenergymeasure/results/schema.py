@@ -100,6 +100,28 @@ class Energy(_Model):
     )
 
 
+class CpuEnergy(_Model):
+    """CPU package and DRAM energy from Linux RAPL over the same window, or why there is none."""
+
+    available: bool
+    reason: str | None = None
+    source: str | None = Field(None, description="The powercap root that was read.")
+    duration_s: float | None = None
+    package_energy_j: dict[str, float] = Field(default_factory=dict, description="Per socket.")
+    dram_energy_j: dict[str, float] = Field(default_factory=dict, description="Per socket; empty without a DRAM zone.")
+    total_energy_j: float | None = Field(None, description="Packages plus DRAM.")
+    energy_per_output_token_j: float | None = None
+    node_energy_j: float | None = Field(
+        None, description="CPU total plus GPU total_energy_j; None unless both were measured."
+    )
+    node_energy_per_output_token_j: float | None = None
+    notes: list[str] = Field(default_factory=list)
+
+
+def _cpu_not_recorded() -> CpuEnergy:
+    return CpuEnergy(available=False, reason="not recorded (result written before CPU energy was measured)")
+
+
 class ExperimentResult(_Model):
     """Everything needed to interpret and reproduce one measurement."""
 
@@ -114,6 +136,7 @@ class ExperimentResult(_Model):
     warmup_final_cv: float | None = None
     metrics: Metrics
     energy: Energy
+    cpu_energy: CpuEnergy = Field(default_factory=_cpu_not_recorded)
     environment: dict[str, Any]
 
 
