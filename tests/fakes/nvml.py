@@ -4,6 +4,12 @@ Power of GPU i at time t (seconds since the fake was created) is
 ``base_w[i] + amp_w * sin(2*pi*t/period_s)``; its energy counter is the exact integral, in mJ,
 offset by ``counter_start_mj`` (to exercise wrap-around). ``ground_truth_j(t0, t1)`` gives the
 true energy between two clock readings, which is what a correct meter must report.
+
+Real-hardware resolution, off by default so older tests keep their meaning:
+``counter_update_s`` makes the counter hold its value between updates every that many seconds
+(NVML's is ~0.1 s), each GPU offset by ``counter_phase_s[i]``; ``power_avg_s`` makes the power
+reading the mean over the last that many seconds (1 s on Ampere and newer). ``amps_w`` gives each
+GPU its own sine amplitude.
 """
 
 from __future__ import annotations
@@ -49,6 +55,10 @@ class FakeNvml:
     fail_power_every: int = 0  # every n-th power read raises (missing samples)
     throttle: int = 0
     clock: Callable[[], float] = time.monotonic
+    counter_update_s: float = 0.0
+    counter_phase_s: tuple[float, ...] = ()
+    power_avg_s: float = 0.0
+    amps_w: tuple[float, ...] = ()
     init_error: bool = False
     t0: float = field(default=0.0)
     power_reads: int = 0
@@ -58,17 +68,28 @@ class FakeNvml:
         self.NVMLError = NVMLError
 
     # ground truth -------------------------------------------------------
+    def amp(self, gpu: int) -> float:
+        return self.amps_w[gpu] if self.amps_w else self.amp_w
+
     def power_at(self, gpu: int, t: float) -> float:
         x = t - self.t0
-        return self.base_w[gpu] + self.amp_w * math.sin(2 * math.pi * x / self.period_s)
+        return self.base_w[gpu] + self.amp(gpu) * math.sin(2 * math.pi * x / self.period_s)
 
     def energy_between_j(self, gpu: int, t_a: float, t_b: float) -> float:
         def integral(t: float) -> float:
             x = t - self.t0
             w = 2 * math.pi / self.period_s
-            return self.base_w[gpu] * x - self.amp_w / w * math.cos(w * x)
+            return self.base_w[gpu] * x - self.amp(gpu) / w * math.cos(w * x)
 
         return integral(t_b) - integral(t_a)
+
+    def last_update_at(self, gpu: int, t: float) -> float:
+        """When the counter last updated at or before ``t`` (``t`` itself for a continuous counter)."""
+        if not self.counter_update_s:
+            return t
+        phase = self.counter_phase_s[gpu] if self.counter_phase_s else 0.0
+        k = math.floor((t - self.t0 - phase) / self.counter_update_s)
+        return max(self.t0, self.t0 + phase + k * self.counter_update_s)
 
     # pynvml API ---------------------------------------------------------
     def nvmlInit(self) -> None:
@@ -88,12 +109,15 @@ class FakeNvml:
         self.power_reads += 1
         if self.fail_power_every and self.power_reads % self.fail_power_every == 0:
             raise NVMLError(15)
-        return round(self.power_at(h, self.clock()) * 1000)
+        t = self.clock()
+        if self.power_avg_s:
+            return round(self.energy_between_j(h, t - self.power_avg_s, t) / self.power_avg_s * 1000)
+        return round(self.power_at(h, t) * 1000)
 
     def nvmlDeviceGetTotalEnergyConsumption(self, h: int) -> int:
         if not self.counter_supported:
             raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
-        mj = self.energy_between_j(h, self.t0, self.clock()) * 1000
+        mj = self.energy_between_j(h, self.t0, self.last_update_at(h, self.clock())) * 1000
         return int(self.counter_start_mj + mj) % self.counter_modulus
 
     def nvmlDeviceGetTemperature(self, h: int, sensor: int) -> int:

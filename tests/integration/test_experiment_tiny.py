@@ -138,3 +138,62 @@ def test_missing_model_fails_with_error_file(tmp_path: Path) -> None:
     )
     assert proc.returncode == 1
     assert "error_type" in (tmp_path / "s.error.json").read_text()
+
+
+def test_min_window_repeats_whole_passes_and_reports_uncertainty(tmp_path: Path) -> None:
+    fake = FakeNvml(n_gpus=2, base_w=(120.0, 250.0), counter_update_s=0.1, power_avg_s=1.0)
+    c = cfg(n_prompts=3, max_output_tokens=4, energy={"sample_interval_ms": 20, "min_window_s": 1.2})
+    out = run_experiment(c, tmp_path, "r", config_hash(c), 1, nvml_loader=lambda: fake)  # type: ignore[arg-type,return-value]
+    m, e = out.result.metrics, out.result.energy
+    assert m.n_passes >= 2
+    assert (m.n_requests, m.output_tokens, len(m.requests)) == (3 * m.n_passes, 12 * m.n_passes, 3 * m.n_passes)
+    assert m.wall_time_s >= 1.2  # one pass of 3 short prompts takes well under 0.6 s
+    assert e.duration_s is not None
+    assert e.duration_s >= m.wall_time_s
+    assert e.energy_per_request_j == pytest.approx((e.total_energy_j or 0.0) / m.n_requests)
+    assert e.counter_update_period_s == pytest.approx(0.1, abs=0.02)
+    assert e.total_energy_uncertainty_j == pytest.approx(sum(e.per_gpu_energy_uncertainty_j.values()))
+    assert set(e.per_gpu_energy_uncertainty_j) == {"0", "1"}
+    assert e.energy_per_output_token_uncertainty_j == pytest.approx(
+        (e.total_energy_uncertainty_j or 0.0) / m.output_tokens
+    )
+
+
+def test_cpu_energy_unavailable_here_says_why(tmp_path: Path) -> None:
+    # This machine (like most VMs) has no /sys/class/powercap: the real default root is read.
+    c = cfg(n_prompts=2, max_output_tokens=3)
+    out = run_experiment(c, tmp_path, "r", config_hash(c), 1, nvml_loader=no_nvml)  # type: ignore[arg-type]
+    cpu = read_result(out.result_path, config_hash(c), 1).cpu_energy
+    if Path("/sys/class/powercap").is_dir():
+        pytest.skip("this machine exposes powercap; the fake-tree test covers the available path")
+    assert cpu.available is False
+    assert cpu.reason == (
+        "no powercap interface at /sys/class/powercap (no RAPL on this CPU, or not exposed to this VM/container)"
+    )
+    assert (cpu.total_energy_j, cpu.node_energy_j, cpu.package_energy_j) == (None, None, {})
+
+
+def test_cpu_energy_from_a_fake_powercap_tree_and_node_total(tmp_path: Path) -> None:
+    root = tmp_path / "powercap"
+    d = root / "intel-rapl:0"
+    d.mkdir(parents=True)
+    (d / "name").write_text("package-0\n")
+    (d / "energy_uj").write_text("0\n")
+    (d / "max_energy_range_uj").write_text("262143328850\n")
+    fake = FakeNvml()
+    c = cfg(n_prompts=2, max_output_tokens=3)
+    out = run_experiment(
+        c,
+        tmp_path,
+        "r",
+        config_hash(c),
+        1,
+        nvml_loader=lambda: fake,
+        powercap_root=root,  # type: ignore[arg-type,return-value]
+    )
+    cpu, gpu = out.result.cpu_energy, out.result.energy
+    # The counter did not move (nothing writes the fake file): 0 J, reported as measured, not invented.
+    assert (cpu.available, cpu.package_energy_j, cpu.dram_energy_j, cpu.total_energy_j) == (True, {"0": 0.0}, {}, 0.0)
+    assert cpu.node_energy_j == gpu.total_energy_j
+    assert cpu.duration_s == pytest.approx(gpu.duration_s, abs=0.05)
+    assert cpu.source == str(root)

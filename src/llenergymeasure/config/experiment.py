@@ -104,6 +104,16 @@ class EnergyConfig(_Strict):
     gpu_indices: tuple[int, ...] | None = Field(
         None, description="GPUs to measure; None measures every GPU visible to the experiment."
     )
+    min_window_s: float = Field(
+        0.0,
+        ge=0.0,
+        le=86_400.0,
+        description=(
+            "Repeat the whole prompt set until the measured window lasts at least this long (0: one pass). "
+            "NVML's energy counter updates about every 0.1 s, so short windows carry a large relative error; "
+            "metrics.n_passes records the passes and every per-window figure covers all of them."
+        ),
+    )
 
 
 class ExperimentConfig(_Strict):

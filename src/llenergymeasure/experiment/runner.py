@@ -25,13 +25,22 @@ from llenergymeasure.clock import utcnow
 from llenergymeasure.config.experiment import ExperimentConfig
 from llenergymeasure.energy.meter import EnergyMeasurement, EnergyMeter
 from llenergymeasure.energy.nvml import NvmlDevices, load_pynvml
+from llenergymeasure.energy.rapl import DEFAULT_POWERCAP_ROOT, CpuEnergyMeasurement, RaplMeter
 from llenergymeasure.errors import EnergyUnavailableError
 from llenergymeasure.experiment.baseline import baseline_power_w
 from llenergymeasure.experiment.environment import collect_environment
 from llenergymeasure.experiment.prompts import select_prompts
 from llenergymeasure.experiment.warmup import run_warmup
+from llenergymeasure.experiment.window import run_passes
 from llenergymeasure.models.tiny import ensure_tiny_model, is_tiny
-from llenergymeasure.results.schema import Energy, ExperimentResult, Metrics, RequestSample, distribution
+from llenergymeasure.results.schema import (
+    CpuEnergy,
+    Energy,
+    ExperimentResult,
+    Metrics,
+    RequestSample,
+    distribution,
+)
 from llenergymeasure.results.timeseries import write_timeseries
 
 
@@ -70,8 +79,14 @@ def run_experiment(
     config_hash: str,
     cycle: int,
     nvml_loader: Callable[[], ModuleType] = load_pynvml,
+    clock: Callable[[], float] = time.monotonic,
+    powercap_root: Path = DEFAULT_POWERCAP_ROOT,
 ) -> ExperimentOutcome:
-    """Measure one experiment and write ``{stem}.json`` (and ``{stem}.parquet``) into ``out_dir``."""
+    """Measure one experiment and write ``{stem}.json`` (and ``{stem}.parquet``) into ``out_dir``.
+
+    ``clock`` times the window (its passes and the energy meters alike), so tests can inject one;
+    CPU energy is read from RAPL under ``powercap_root`` over the same window.
+    """
     started = utcnow()
     devices, no_energy_reason = open_devices(config, nvml_loader)
     interval_s = config.energy.sample_interval_ms / 1000.0
@@ -98,20 +113,34 @@ def run_experiment(
         time.sleep(config.warmup.thermal_settle_s)
     logger.info("warmup done ({} runs); measuring {} prompts", warm.runs, len(prompts))
 
-    meter = EnergyMeter(devices, interval_s, config.energy.method) if devices is not None else None
+    meter = EnergyMeter(devices, interval_s, config.energy.method, clock) if devices is not None else None
+    if meter is not None:
+        meter.probe_counter_period()
     # Everything allocated so far (model, tokenizer, harness) is moved out of the collector's view,
     # so a full collection inside the window scans only what the window itself allocates.
     gc.collect()
     gc.freeze()
+    cpu_meter = RaplMeter(powercap_root, clock)
+    cpu: CpuEnergyMeasurement | None = None
+    no_cpu_reason = None
     try:
+        try:
+            cpu_meter.begin()
+        except EnergyUnavailableError as exc:
+            no_cpu_reason = str(exc)
         if meter is not None:
             meter.begin()
-        t0 = time.perf_counter()
-        records = runner.run(prompts)
-        wall = time.perf_counter() - t0
+        window = run_passes(lambda: runner.run(prompts), clock, config.energy.min_window_s)
         measurement = meter.end() if meter is not None else None
+        if no_cpu_reason is None:
+            try:
+                cpu = cpu_meter.end()
+            except EnergyUnavailableError as exc:
+                no_cpu_reason = str(exc)
     finally:
         gc.unfreeze()
+    if no_cpu_reason:
+        logger.info("CPU energy unavailable: {}", no_cpu_reason)
 
     memory = runner.memory()
     described = runner.describe()
@@ -119,7 +148,9 @@ def run_experiment(
     runner.teardown()
 
     peak = memory.peak_bytes if memory.peak_bytes is not None else nvml_peak_memory(measurement)
-    metrics = build_metrics(records, wall, peak, memory.device, described.get("n_parameters"))
+    metrics = build_metrics(
+        window.records, window.wall_s, peak, memory.device, described.get("n_parameters"), window.n_passes
+    )
     ts_name = None
     if measurement is not None and measurement.samples:
         ts_name = f"{stem}.parquet"
@@ -136,6 +167,7 @@ def run_experiment(
         warmup_final_cv=warm.final_cv,
         metrics=metrics,
         energy=energy,
+        cpu_energy=build_cpu_energy(cpu, no_cpu_reason, powercap_root, metrics, energy),
         environment=collect_environment(devices, versions) | {"device": described.get("device")},
     )
     path = out_dir / f"{stem}.json"
@@ -174,14 +206,20 @@ def _batch_size(config: ExperimentConfig) -> int:
 
 
 def build_metrics(
-    records: list[RequestRecord], wall_s: float, peak: int | None, device: str, n_params: int | None
+    records: list[RequestRecord],
+    wall_s: float,
+    peak: int | None,
+    device: str,
+    n_params: int | None,
+    n_passes: int = 1,
 ) -> Metrics:
-    """Aggregate per-request records of the window into throughput and latency figures."""
+    """Aggregate per-request records of the window (all its passes) into throughput and latency figures."""
     n_in = sum(r.input_tokens for r in records)
     n_out = sum(r.output_tokens for r in records)
     ttft = [r.ttft_s for r in records if r.ttft_s is not None]
     itl = [r.itl_s for r in records if r.itl_s is not None]
     return Metrics(
+        n_passes=n_passes,
         n_requests=len(records),
         input_tokens=n_in,
         output_tokens=n_out,
@@ -224,6 +262,8 @@ def build_energy(
     def per_token(energy_j: float) -> float | None:
         return energy_j / metrics.output_tokens if metrics.output_tokens else None
 
+    unc = m.total_energy_uncertainty_j
+
     return Energy(
         available=True,
         method=m.method,
@@ -246,4 +286,31 @@ def build_energy(
         throttle_reasons=m.throttle_reasons,
         notes=m.notes,
         timeseries_file=timeseries_file,
+        counter_update_period_s=m.counter_update_period_s,
+        total_energy_uncertainty_j=unc,
+        per_gpu_energy_uncertainty_j={str(k): v for k, v in (m.per_gpu_uncertainty_j or {}).items()},
+        energy_per_output_token_uncertainty_j=per_token(unc) if unc is not None else None,
+    )
+
+
+def build_cpu_energy(
+    m: CpuEnergyMeasurement | None, reason: str | None, root: Path, metrics: Metrics, gpu: Energy
+) -> CpuEnergy:
+    """CPU section of the result, with the node total (CPU + GPU) where both were measured."""
+    if m is None:
+        return CpuEnergy(available=False, reason=reason or "no CPU energy measurement", source=str(root))
+    total = m.total_energy_j
+    node = total + gpu.total_energy_j if gpu.available and gpu.total_energy_j is not None else None
+    tokens = metrics.output_tokens
+    return CpuEnergy(
+        available=True,
+        source=str(root),
+        duration_s=m.duration_s,
+        package_energy_j={str(k): v for k, v in m.package_energy_j.items()},
+        dram_energy_j={str(k): v for k, v in m.dram_energy_j.items()},
+        total_energy_j=total,
+        energy_per_output_token_j=total / tokens if tokens else None,
+        node_energy_j=node,
+        node_energy_per_output_token_j=node / tokens if node is not None and tokens else None,
+        notes=m.notes,
     )

@@ -38,6 +38,7 @@ class RequestSample(_Model):
 class Metrics(_Model):
     """Throughput, latency and memory of the measured window."""
 
+    n_passes: int = Field(1, description="Whole passes over the prompt set in the window (energy.min_window_s).")
     n_requests: int
     input_tokens: int
     output_tokens: int
@@ -83,6 +84,42 @@ class Energy(_Model):
     throttle_reasons: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     timeseries_file: str | None = None
+    counter_update_period_s: float | None = Field(
+        None, description="How often the GPU energy counter updated, estimated by polling before the window."
+    )
+    total_energy_uncertainty_j: float | None = Field(
+        None,
+        description=(
+            "Bound on total_energy_j from the counter's update period: sum over GPUs of "
+            "period x max(edge power readings, mean power). None for sampled power."
+        ),
+    )
+    per_gpu_energy_uncertainty_j: dict[str, float] = Field(default_factory=dict)
+    energy_per_output_token_uncertainty_j: float | None = Field(
+        None, description="total_energy_uncertainty_j / output tokens (also bounds the adjusted figure)."
+    )
+
+
+class CpuEnergy(_Model):
+    """CPU package and DRAM energy from Linux RAPL over the same window, or why there is none."""
+
+    available: bool
+    reason: str | None = None
+    source: str | None = Field(None, description="The powercap root that was read.")
+    duration_s: float | None = None
+    package_energy_j: dict[str, float] = Field(default_factory=dict, description="Per socket.")
+    dram_energy_j: dict[str, float] = Field(default_factory=dict, description="Per socket; empty without a DRAM zone.")
+    total_energy_j: float | None = Field(None, description="Packages plus DRAM.")
+    energy_per_output_token_j: float | None = None
+    node_energy_j: float | None = Field(
+        None, description="CPU total plus GPU total_energy_j; None unless both were measured."
+    )
+    node_energy_per_output_token_j: float | None = None
+    notes: list[str] = Field(default_factory=list)
+
+
+def _cpu_not_recorded() -> CpuEnergy:
+    return CpuEnergy(available=False, reason="not recorded (result written before CPU energy was measured)")
 
 
 class ExperimentResult(_Model):
@@ -99,6 +136,7 @@ class ExperimentResult(_Model):
     warmup_final_cv: float | None = None
     metrics: Metrics
     energy: Energy
+    cpu_energy: CpuEnergy = Field(default_factory=_cpu_not_recorded)
     environment: dict[str, Any]
 
 

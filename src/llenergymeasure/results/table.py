@@ -52,7 +52,9 @@ def collect(campaign_dir: Path) -> ResultsTable:
         row.update(flatten(result.metrics.model_dump(mode="json", exclude={"requests"}), "metrics.", join_lists=True))
         energy = result.energy.model_dump(mode="json")
         energy.pop("per_gpu_energy_j")
+        energy.pop("per_gpu_energy_uncertainty_j")
         row.update(flatten(energy, "energy.", join_lists=True))
+        row.update(flatten(result.cpu_energy.model_dump(mode="json"), "cpu_energy.", join_lists=True))
         row["gpu"] = ",".join(g.get("name", "?") for g in result.environment.get("gpus", [])) or None
         table.rows.append(row)
     return table

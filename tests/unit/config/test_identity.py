@@ -26,3 +26,10 @@ def test_design_hash_is_order_and_duplicate_independent() -> None:
 
 
 PINNED = "4ae016af4a6d71d8"
+
+
+def test_a_new_field_at_its_neutral_value_keeps_the_hash_and_otherwise_changes_it() -> None:
+    off = ExperimentConfig(model="m", backend="pytorch", energy={"min_window_s": 0})  # type: ignore[arg-type]
+    on = ExperimentConfig(model="m", backend="pytorch", energy={"min_window_s": 5})  # type: ignore[arg-type]
+    assert config_hash(off) == PINNED
+    assert config_hash(on) != PINNED
