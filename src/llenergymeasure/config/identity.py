@@ -18,9 +18,6 @@ from llenergymeasure.config.experiment import ExperimentConfig
 
 HASH_LEN = 16
 _CHUNK = 1 << 20
-# Fields added after hashes were first published, left out of the identity while they hold the
-# value that measures exactly as before, so existing campaigns keep their hashes.
-NEUTRAL_ADDITIONS: tuple[tuple[str, str, Any], ...] = (("energy", "min_window_s", 0.0),)
 
 
 def stable_hash(obj: Any) -> str:
@@ -40,9 +37,6 @@ def identity(config: ExperimentConfig) -> dict[str, Any]:
     dataset = data["dataset"]
     if dataset.get("kind") == "jsonl" and dataset.get("sha256"):
         del dataset["path"]
-    for section, name, neutral in NEUTRAL_ADDITIONS:
-        if data[section].get(name, neutral) == neutral:
-            data[section].pop(name, None)
     return data
 
 

@@ -1,5 +1,5 @@
 from llenergymeasure.config.experiment import ExperimentConfig
-from llenergymeasure.config.identity import config_hash, design_hash, stable_hash
+from llenergymeasure.config.identity import config_hash, design_hash, identity, stable_hash
 
 
 def test_stable_hash_ignores_key_order_and_is_16_hex() -> None:
@@ -25,11 +25,13 @@ def test_design_hash_is_order_and_duplicate_independent() -> None:
     assert design_hash(["a"]) != design_hash(["a", "b"])
 
 
-PINNED = "4ae016af4a6d71d8"
+PINNED = "9bc5d9a093db8460"
 
 
-def test_a_new_field_at_its_neutral_value_keeps_the_hash_and_otherwise_changes_it() -> None:
+def test_every_field_is_part_of_the_hash_at_any_value() -> None:
+    # No field is left out at its default: a new field is a new design, as is a changed default.
     off = ExperimentConfig(model="m", backend="pytorch", energy={"min_window_s": 0})  # type: ignore[arg-type]
     on = ExperimentConfig(model="m", backend="pytorch", energy={"min_window_s": 5})  # type: ignore[arg-type]
     assert config_hash(off) == PINNED
+    assert identity(off)["energy"]["min_window_s"] == 0.0
     assert config_hash(on) != PINNED
