@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -138,3 +139,18 @@ def test_missing_model_fails_with_error_file(tmp_path: Path) -> None:
     )
     assert proc.returncode == 1
     assert "error_type" in (tmp_path / "s.error.json").read_text()
+
+
+def test_bf16_on_cpu_runs_as_configured_and_warns(tmp_path: Path) -> None:
+    cfg = tmp_path / "bf16.yaml"
+    cfg.write_text(FAST.replace("precision: fp32", "precision: bf16") + "pytorch: {device: cpu}\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "llenergymeasure.experiment.entrypoint", str(cfg), "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "precision bf16 on the CPU (precision defaults to bf16 on every device)" in proc.stderr
+    (result,) = (tmp_path / "out").glob("*.json")
+    data = json.loads(result.read_text())
+    assert (data["config"]["precision"], data["environment"]["device"]) == ("bf16", "cpu")
