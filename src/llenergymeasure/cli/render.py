@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -60,6 +61,14 @@ def counts_line(manifest: CampaignManifest) -> str:
     c = manifest.counters()
     parts = [f"{n} {k}" for k, n in c.model_dump().items() if k != "total" and n]
     return f"{c.total} units: " + ", ".join(parts)
+
+
+def next_steps(root: Path, failed: int) -> list[str]:
+    """What to run after a campaign, with its real directory, so the first result is one paste away."""
+    lines = ["next:", f"  llem campaign status {root}", f"  llem results {root}", f"  llem report {root}"]
+    if failed:
+        lines.insert(1, f"  llem campaign resume {root}   # retries the {failed} failed")
+    return lines
 
 
 def ranking_line(ranking: Ranking) -> str:
