@@ -32,6 +32,9 @@ from typing import Any
 
 MODULE = "llenergymeasure.experiment.forkserver"  # run with ``python -m``
 READY = "llem-forkserver ready"
+# The host makes a private temp dir with this prefix for the socket (socket paths are short); the
+# server removes it on a clean exit, so no /tmp/llem-fork-* outlives its campaign run.
+SOCKET_DIR_PREFIX = "llem-fork-"
 TARGET = "llenergymeasure.experiment.entrypoint:run_argv"
 _MAX_MESSAGE = 1 << 20
 _PR_SET_PDEATHSIG = 1
@@ -174,6 +177,7 @@ class ForkServer:
                 _killpg(unit.pid, signal.SIGKILL)
             with contextlib.suppress(OSError):
                 os.unlink(self.sock_path)
+            remove_socket_dir(self.sock_path)
 
     def _stop(self, _signum: int, _frame: Any) -> None:
         self.stopping = True
@@ -277,11 +281,24 @@ def _killpg(pid: int, sig: int) -> None:
         os.killpg(pid, sig)
 
 
-def die_with_parent() -> None:
+def remove_socket_dir(sock_path: str) -> None:
+    """Remove the socket's private dir when it is one of ours (``llem-fork-*``) and now empty."""
+    parent = os.path.dirname(sock_path)
+    if os.path.basename(parent).startswith(SOCKET_DIR_PREFIX):
+        with contextlib.suppress(OSError):
+            os.rmdir(parent)
+
+
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
     """The child dies with the server, as the server dies with the host (Linux; no-op elsewhere)."""
     if sys.platform == "linux":
         with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, sig)
+
+
+def stop_with_parent() -> None:
+    """The server gets SIGTERM, not SIGKILL, when the host dies: it kills its units and cleans up."""
+    die_with_parent(signal.SIGTERM)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
