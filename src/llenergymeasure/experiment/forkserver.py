@@ -296,6 +296,10 @@ def die_with_parent(sig: int = signal.SIGKILL) -> None:
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, sig)
 
 
+def _exit_on_signal(signum: int, _frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
 def stop_with_parent() -> None:
     """The server gets SIGTERM, not SIGKILL, when the host dies: it kills its units and cleans up."""
     die_with_parent(signal.SIGTERM)
@@ -316,10 +320,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         from llenergymeasure.backends.registry import warm_imports
 
         sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-        backend = opts.get("--backend", "pytorch")
-        modules = opts["--preload"].split(",") if "--preload" in opts else warm_imports(backend)
-        print(f"preloaded {len(modules)} modules for {backend} in {preload(modules):.2f} s", flush=True)
-        ForkServer(args[1], opts.get("--target", TARGET)).serve_forever()
+        # Stopped while still importing (the host died early): exit through the finally below.
+        signal.signal(signal.SIGTERM, _exit_on_signal)
+        signal.signal(signal.SIGINT, _exit_on_signal)
+        try:
+            backend = opts.get("--backend", "pytorch")
+            modules = opts["--preload"].split(",") if "--preload" in opts else warm_imports(backend)
+            print(f"preloaded {len(modules)} modules for {backend} in {preload(modules):.2f} s", flush=True)
+            ForkServer(args[1], opts.get("--target", TARGET)).serve_forever()
+        finally:
+            remove_socket_dir(args[1])
         return
     sys.stderr.write(main.__doc__ or "")
     sys.exit(2)

@@ -225,3 +225,15 @@ def test_a_server_whose_host_is_killed_stops_and_cleans_up(tmp_path: Path) -> No
     while sock_dir.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not sock_dir.exists()
+
+
+def test_a_server_stopped_while_importing_removes_its_socket_dir(tmp_path: Path) -> None:
+    sock_dir = tmp_path / f"{SOCKET_DIR_PREFIX}early"
+    sock_dir.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LLEM_TEST_IMPORTING": str(tmp_path / "importing")}
+    argv = [sys.executable, "-m", MODULE, "serve", str(sock_dir / "s"), "--preload", "tests.fakes.slow_import"]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, env=env, cwd=ROOT)
+    wait_exists(tmp_path / "importing")
+    proc.terminate()
+    assert proc.wait(timeout=10) == 128 + signal.SIGTERM
+    assert not sock_dir.exists()
