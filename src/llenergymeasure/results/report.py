@@ -11,7 +11,15 @@ from typing import Any
 from llenergymeasure.atomic import write_atomic
 from llenergymeasure.config.dotted import varying_keys
 from llenergymeasure.errors import MissingDependencyError
-from llenergymeasure.results.stats import ENERGY_METRIC, FALLBACK_METRIC, ConfigStats, by_config, rank, ranking_metric
+from llenergymeasure.results.stats import (
+    ENERGY_METRIC,
+    FALLBACK_METRIC,
+    ConfigStats,
+    Summary,
+    by_config,
+    rank,
+    ranking_metric,
+)
 from llenergymeasure.results.table import ResultsTable
 from llenergymeasure.results.timeseries import read_timeseries
 
@@ -55,6 +63,18 @@ def plot_energy_vs_throughput(rows: list[dict[str, Any]]) -> str | None:
     return _png(fig)
 
 
+def error_bars(summaries: list[Summary]) -> list[list[float]]:
+    """Lengths below and above each mean to its interval's ends, for ``errorbar(yerr=...)``.
+
+    Asymmetric: a log-t interval is not centred on the arithmetic mean, and with skewed cycles the
+    mean can even lie above it (it is an interval for the geometric mean); clipped at 0, never drawn
+    backwards. No interval (one cycle): no bar.
+    """
+    below = [max(s.mean - s.ci_low, 0.0) if s.ci_low is not None else 0.0 for s in summaries]
+    above = [max(s.ci_high - s.mean, 0.0) if s.ci_high is not None else 0.0 for s in summaries]
+    return [below, above]
+
+
 def plot_by_dimension(stats: list[ConfigStats], dimension: str, metric: str, ylabel: str) -> str | None:
     """Mean and CI of ``metric`` for each value of one swept dimension."""
     pts = [(s.label.get(dimension), s.metrics[metric]) for s in stats if metric in s.metrics]
@@ -66,8 +86,7 @@ def plot_by_dimension(stats: list[ConfigStats], dimension: str, metric: str, yla
     ax = fig.add_subplot()
     xs = [str(x) for x, _ in pts]
     means = [s.mean for _, s in pts]
-    errs = [(s.mean - s.ci_low) if s.ci_low is not None else 0.0 for _, s in pts]
-    ax.errorbar(range(len(xs)), means, yerr=errs, fmt="o", capsize=4)
+    ax.errorbar(range(len(xs)), means, yerr=error_bars([s for _, s in pts]), fmt="o", capsize=4)
     ax.set_xticks(range(len(xs)), xs, rotation=30, ha="right")
     ax.set_xlabel(dimension.removeprefix("config."))
     ax.set_ylabel(ylabel)
