@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
 # Set up and run the quickstart campaign: a tiny model built locally, on the CPU, no downloads.
 # Uses Docker containers when the engine and images are there, otherwise local subprocesses.
+# `llem campaign up` ends by printing the next commands with the real campaign directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-.venv/bin/llem campaign up campaigns/quickstart.yaml "$@"
+status=0
+.venv/bin/llem campaign up campaigns/quickstart.yaml "$@" || status=$?
+cat <<'HINT'
+llem is installed in .venv/bin: run the commands above as .venv/bin/llem ..., or put llem on
+your PATH for this shell with:  source .venv/bin/activate
+HINT
+exit "$status"

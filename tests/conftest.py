@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,34 @@ import pytest
 from llenergymeasure.models.tiny import ensure_tiny_model
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+_SESSION_TMP = pytest.StashKey[Path]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Give this session (and every process it starts) a private TMPDIR, to check what is left in it.
+
+    pytest's own ``tmp_path`` root stays where it was (PYTEST_DEBUG_TEMPROOT). Private, so tests
+    of another checkout running at the same time cannot make this session's check fail.
+    """
+    os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", tempfile.gettempdir())
+    root = Path(tempfile.mkdtemp(prefix="llem-test-"))
+    os.environ["TMPDIR"] = str(root)
+    tempfile.tempdir = str(root)
+    config.stash[_SESSION_TMP] = root
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the session when warm-start socket dirs (``llem-fork-*``) outlived their servers."""
+    root = session.config.stash.get(_SESSION_TMP, None)
+    if root is None:
+        return
+    leaked = sorted(p.name for p in root.glob("llem-fork-*"))
+    shutil.rmtree(root, ignore_errors=True)
+    if leaked:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"\nFAILED: warm-start socket dirs left behind: {', '.join(leaked)}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def _docker_problem() -> str | None:

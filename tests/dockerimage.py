@@ -58,7 +58,7 @@ RUNTIME = [
     "pyarrow",
     "rich",
 ]
-BUILD = ["setuptools>=68"]  # builds the llem sdist inside the image, offline
+BUILD = ["setuptools>=77"]  # builds the llem sdist inside the image, offline; = pyproject build-system requires
 
 
 def ensure_base_image() -> None:

@@ -31,6 +31,13 @@ def test_up_runs_every_unit_and_writes_results(tmp_path: Path, fast_campaign: Pa
         assert result["environment"]["launch"] == "warm-start"  # the default
     assert "llem-forkserver ready" in (d / "logs" / "forkserver-pytorch.log").read_text()
     assert "4 units: 4 completed" in proc.stdout
+    root = Path("res") / d.name
+    assert proc.stdout.splitlines()[-4:] == [
+        "next:",
+        f"  llem campaign status {root}",
+        f"  llem results {root}",
+        f"  llem report {root}",
+    ]
 
     status = llem("campaign", "status", "--results-dir", "res", cwd=tmp_path)
     assert "4 units: 4 completed" in status.stdout
@@ -63,6 +70,7 @@ execution: {{max_retries: 1}}
     first, second = manifest(d)["entries"]
     assert (first["status"], first["retry_count"]) == ("failed", 1)
     assert again.returncode == 1
+    assert f"  llem campaign resume {d}   # retries the 1 failed" in again.stdout.splitlines()
     # The retry budget is spent: a further resume leaves it failed without running it.
     llem("campaign", "resume", str(d), cwd=tmp_path, check=False)
     assert manifest(d)["entries"][0]["retry_count"] == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -197,3 +198,18 @@ def test_cpu_energy_from_a_fake_powercap_tree_and_node_total(tmp_path: Path) -> 
     assert cpu.node_energy_j == gpu.total_energy_j
     assert cpu.duration_s == pytest.approx(gpu.duration_s, abs=0.05)
     assert cpu.source == str(root)
+
+
+def test_bf16_on_cpu_runs_as_configured_and_warns(tmp_path: Path) -> None:
+    cfg = tmp_path / "bf16.yaml"
+    cfg.write_text(FAST.replace("precision: fp32", "precision: bf16") + "pytorch: {device: cpu}\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "llenergymeasure.experiment.entrypoint", str(cfg), "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "precision bf16 on the CPU (precision defaults to bf16 on every device)" in proc.stderr
+    (result,) = (tmp_path / "out").glob("*.json")
+    data = json.loads(result.read_text())
+    assert (data["config"]["precision"], data["environment"]["device"]) == ("bf16", "cpu")

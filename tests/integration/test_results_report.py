@@ -48,6 +48,7 @@ def test_results_table_stats_and_ranking(campaign_dir: Path) -> None:
     assert "skipped broken_pytorch_fp32_deadbeef_c1.json: unreadable or not JSON" in proc.stderr
     assert "skipped partial_pytorch_fp32_deadbeef_c2.json: invalid at" in proc.stderr
     assert re.search(r"6 results, 2 configs -> .*results.parquet", proc.stdout)
+    assert proc.stdout.splitlines()[0] == "ranked by energy.energy_per_output_token_j (lower is better)"
     table = pq.read_table(campaign_dir / "results.parquet")
     assert table.num_rows == 6
     assert {
@@ -62,7 +63,8 @@ def test_results_table_stats_and_ranking(campaign_dir: Path) -> None:
     for s in stats:
         m = s["metrics"]["energy.energy_per_output_token_j"]
         assert m["n"] == 3
-        assert m["ci_low"] < m["mean"] < m["ci_high"]
+        assert m["ci_method"] == "log-t"
+        assert 0 < m["ci_low"] < m["mean"] < m["ci_high"]
 
 
 def test_table_loads_in_pandas_and_polars(campaign_dir: Path) -> None:
@@ -149,4 +151,12 @@ def test_cpu_only_campaign_report_says_energy_unavailable(tmp_path: Path) -> Non
         run_experiment(cfg, tmp_path, result_stem(cfg, h, cycle), h, cycle, nvml_loader=no_nvml)  # type: ignore[arg-type]
     out = Path(llem("report", str(tmp_path), cwd=tmp_path).stdout.strip())
     assert "No energy data: these runs were measured without NVML" in out.read_text()
-    assert "ranked by metrics.output_tokens_per_s" in llem("results", str(tmp_path), cwd=tmp_path).stdout
+    text = out.read_text()
+    assert "energy unavailable in every result (no NVML), so ranked by metrics.output_tokens_per_s" in text
+    stdout = llem("results", str(tmp_path), cwd=tmp_path).stdout
+    assert stdout.splitlines()[0] == (
+        "ranked by metrics.output_tokens_per_s (higher is better); energy unavailable in every result (no NVML),"
+        " so ranked by metrics.output_tokens_per_s instead of energy.energy_per_output_token_j"
+    )
+    assert "CI method" in stdout
+    assert "log-t" in stdout

@@ -25,7 +25,7 @@ def resume(campaign_dir: Path | None, results_dir: Path, as_json: bool, executor
     from llenergymeasure.campaign.api import status
     from llenergymeasure.cli.campaign_dir import resolve_campaign_dir
     from llenergymeasure.cli.progress import progress_events
-    from llenergymeasure.cli.render import console, counts_line, manifest_table
+    from llenergymeasure.cli.render import console, counts_line, manifest_table, next_steps
     from llenergymeasure.dispatch.select import make_executor
 
     directory = resolve_campaign_dir(campaign_dir, results_dir)
@@ -46,5 +46,7 @@ def resume(campaign_dir: Path | None, results_dir: Path, as_json: bool, executor
     out = console()
     out.print(manifest_table(run.store.manifest))
     out.print(f"{counts_line(run.store.manifest)}; campaign directory: {run.layout.root}")
+    for line in next_steps(run.layout.root, run.store.manifest.counters().failed):
+        out.print(line)
     if final.failed:
         raise SystemExit(1)

@@ -29,7 +29,7 @@ def up(campaign_file: Path, results_dir: Path, as_json: bool, executor: str) -> 
     from llenergymeasure.campaign.api import plan_campaign
     from llenergymeasure.campaign.api import up as run_up
     from llenergymeasure.cli.progress import progress_events
-    from llenergymeasure.cli.render import console, counts_line, manifest_table
+    from llenergymeasure.cli.render import console, counts_line, manifest_table, next_steps
     from llenergymeasure.dispatch.select import make_executor
 
     loaded, plan = plan_campaign(campaign_file)  # fail fast on bad input, before anything is created
@@ -44,5 +44,7 @@ def up(campaign_file: Path, results_dir: Path, as_json: bool, executor: str) -> 
     out = console()
     out.print(manifest_table(run.store.manifest))
     out.print(f"{counts_line(run.store.manifest)}; campaign directory: {run.layout.root}")
+    for line in next_steps(run.layout.root, run.store.manifest.counters().failed):
+        out.print(line)
     if run.store.manifest.counters().failed:
         raise SystemExit(1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -10,8 +11,7 @@ from rich.table import Table
 
 from llenergymeasure.campaign.manifest import CampaignManifest
 from llenergymeasure.campaign.plan import CampaignPlan
-from llenergymeasure.results.report import JPT, TPS
-from llenergymeasure.results.stats import ConfigStats, rank
+from llenergymeasure.results.stats import FALLBACK_METRIC, ConfigStats, Ranking, rank
 
 STATUS_STYLE = {"completed": "green", "failed": "red", "running": "yellow", "pending": "dim", "skipped": "dim"}
 
@@ -63,22 +63,38 @@ def counts_line(manifest: CampaignManifest) -> str:
     return f"{c.total} units: " + ", ".join(parts)
 
 
-def stats_table(stats: list[ConfigStats], dims: list[str]) -> Table:
-    """Configs ranked by J/token (tokens/s without energy), mean ± CI, CV; ≈ marks overlapping CIs."""
-    metric = JPT if any(JPT in s.metrics for s in stats) else TPS
-    table = Table(title=f"ranked by {metric} (95% CI; ≈ overlaps the row above)")
-    for col in ("#", "config", *(d.removeprefix("config.") for d in dims), "mean", "CI", "n", "CV", "tok/s"):
+def next_steps(root: Path, failed: int) -> list[str]:
+    """What to run after a campaign, with its real directory, so the first result is one paste away."""
+    lines = ["next:", f"  llem campaign status {root}", f"  llem results {root}", f"  llem report {root}"]
+    if failed:
+        lines.insert(1, f"  llem campaign resume {root}   # retries the {failed} failed")
+    return lines
+
+
+def ranking_line(ranking: Ranking) -> str:
+    """``ranked by METRIC (lower is better)``, plus why when energy is missing."""
+    better = "lower" if ranking.lower_better else "higher"
+    line = f"ranked by {ranking.metric} ({better} is better)"
+    return f"{line}; {ranking.note}" if ranking.note else line
+
+
+def stats_table(stats: list[ConfigStats], dims: list[str], ranking: Ranking, confidence: float = 0.95) -> Table:
+    """Configs ranked by ``ranking.metric``: mean, CI and its method, n, CV; ≈ marks overlapping CIs."""
+    table = Table(title=f"{ranking.metric} per config ({confidence:.0%} CI; ≈ overlaps the row above)")
+    cols = ("#", "config", *(d.removeprefix("config.") for d in dims), "mean", "CI", "CI method", "n", "CV", "tok/s")
+    for col in cols:
         table.add_column(col)
-    for i, (s, overlap) in enumerate(rank(stats, metric), start=1):
-        m = s.metrics[metric]
+    for i, (s, overlap) in enumerate(rank(stats, ranking.metric), start=1):
+        m = s.metrics[ranking.metric]
         ci = f"{m.ci_low:.4g}–{m.ci_high:.4g}" if m.ci_low is not None and m.ci_high is not None else "-"
-        tps = s.metrics.get(TPS)
+        tps = s.metrics.get(FALLBACK_METRIC)
         table.add_row(
             f"{i}{' ≈' if overlap else ''}",
             s.config_hash[:8],
             *(_fmt(s.label.get(d)) for d in dims),
             f"{m.mean:.4g}",
             ci,
+            m.ci_method or "-",
             str(m.n),
             f"{m.cv:.1%}" if m.cv is not None else "-",
             f"{tps.mean:.1f}" if tps else "-",

@@ -24,13 +24,13 @@ from llenergymeasure.cli.campaign_dir import campaign_dir_options
 def results(
     campaign_dir: Path | None, results_dir: Path, cv_threshold: float, confidence: float, as_json: bool
 ) -> None:
-    """Collect CAMPAIGN_DIR's results into results.parquet and rank configs by J/token."""
+    """Collect CAMPAIGN_DIR's results into results.parquet and rank configs by J/token (tokens/s without energy)."""
     from dataclasses import asdict
 
     from llenergymeasure.cli.campaign_dir import read_results, resolve_campaign_dir
-    from llenergymeasure.cli.render import console, stats_table
+    from llenergymeasure.cli.render import console, ranking_line, stats_table
     from llenergymeasure.config.dotted import varying_keys
-    from llenergymeasure.results.stats import by_config
+    from llenergymeasure.results.stats import by_config, ranking_metric
     from llenergymeasure.results.table import write_table
 
     directory = resolve_campaign_dir(campaign_dir, results_dir)
@@ -41,8 +41,10 @@ def results(
     if as_json:
         click.echo(json.dumps([asdict(s) for s in stats], indent=2))
         return
+    ranking = ranking_metric(stats)
     out = console()
-    out.print(stats_table(stats, dims))
+    out.print(ranking_line(ranking))
+    out.print(stats_table(stats, dims, ranking, confidence))
     for s in stats:
         if s.high_cv:
             out.print(f"[yellow]high variation[/] {s.config_hash[:8]}: {', '.join(s.high_cv)} CV > {cv_threshold:.0%}")

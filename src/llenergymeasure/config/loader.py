@@ -12,11 +12,35 @@ from llenergymeasure.config.identity import file_sha256
 from llenergymeasure.config.yamlsource import YamlDoc, read_yaml
 from llenergymeasure.errors import ConfigError
 
+CAMPAIGN_KEYS = ("sweep", "experiments", "execution")
+
+
+def campaign_file_error(path: Path, data: dict[str, object]) -> ConfigError | None:
+    """The one-line error for a campaign file given where one experiment is expected, else None.
+
+    A campaign file has ``sweep``/``experiments``/``execution`` or a list of backends; listing
+    its fields as unknown experiment fields would hide the actual mistake: the wrong command.
+    """
+    if not any(k in data for k in CAMPAIGN_KEYS) and not isinstance(data.get("backend"), list):
+        return None
+    return ConfigError(f"{path}: this is a campaign file: use llem campaign up {path}")
+
+
+def check_experiment_file(path: Path) -> None:
+    """Fail fast on a file that cannot be an experiment: missing, unreadable, or a campaign file."""
+    path = Path(path)
+    error = campaign_file_error(path, read_yaml(path).data)
+    if error is not None:
+        raise error
+
 
 def load_experiment(path: Path) -> ExperimentConfig:
     """Parse one experiment file (what ``llem-exp`` and ``docker compose run`` are given)."""
     path = Path(path)
     doc = read_yaml(path)
+    error = campaign_file_error(path, doc.data)
+    if error is not None:
+        raise error
     try:
         config = ExperimentConfig.model_validate(doc.data)
     except ValidationError as exc:

@@ -27,7 +27,13 @@ from llenergymeasure.dispatch.base import JobOutcome, UnitJob, UnitLog, Watchdog
 from llenergymeasure.dispatch.interpreters import python_for
 from llenergymeasure.errors import ExecutorError
 from llenergymeasure.experiment import forkserver
-from llenergymeasure.experiment.forkserver import client_command, die_with_parent, serve_command
+from llenergymeasure.experiment.forkserver import (
+    SOCKET_DIR_PREFIX,
+    client_command,
+    die_with_parent,
+    serve_command,
+    stop_with_parent,
+)
 
 
 def exp_command(job: UnitJob, config_path: str, out_dir: str) -> list[str]:
@@ -214,7 +220,7 @@ class _Server:
 
     @classmethod
     def start(cls, python: str, backend: str, log_file: Path, run_id: str = "") -> _Server:
-        sock_dir = tempfile.mkdtemp(prefix="llem-fork-")
+        sock_dir = tempfile.mkdtemp(prefix=SOCKET_DIR_PREFIX)
         try:
             with open(log_file, "ab") as log:
                 proc = subprocess.Popen(
@@ -224,7 +230,7 @@ class _Server:
                     stdin=subprocess.DEVNULL,
                     env={**os.environ, "PYTHONUNBUFFERED": "1", RUN_ENV: run_id},
                     start_new_session=True,
-                    preexec_fn=die_with_parent if sys.platform == "linux" else None,
+                    preexec_fn=stop_with_parent if sys.platform == "linux" else None,
                 )
         except OSError as exc:
             shutil.rmtree(sock_dir, ignore_errors=True)

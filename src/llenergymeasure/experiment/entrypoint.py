@@ -1,6 +1,8 @@
 """``llem-exp CONFIG --out DIR``: run exactly one experiment and talk back only through files.
 
 Exit 0 with ``{stem}.json`` written, or non-zero with ``{stem}.error.json`` holding the traceback.
+A CONFIG that is missing, unreadable or a campaign file is the caller's mistake, not a failed
+experiment: one ``error:`` line, exit 2, and nothing written (not even the output folder).
 """
 
 from __future__ import annotations
@@ -33,8 +35,14 @@ def main(config_file: Path, out_dir: Path, cycle: int, config_hash: str | None, 
 
     logs.configure("DEBUG" if debug else "INFO", unit=stem or config_file.stem)
     from llenergymeasure.atomic import write_json_atomic
-    from llenergymeasure.errors import LlemError
+    from llenergymeasure.config.loader import check_experiment_file
+    from llenergymeasure.errors import ConfigError, LlemError
 
+    try:
+        check_experiment_file(config_file)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
     error_stem = stem or config_file.stem
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -32,6 +32,9 @@ from typing import Any
 
 MODULE = "llenergymeasure.experiment.forkserver"  # run with ``python -m``
 READY = "llem-forkserver ready"
+# The host makes a private temp dir with this prefix for the socket (socket paths are short); the
+# server removes it on a clean exit, so no /tmp/llem-fork-* outlives its campaign run.
+SOCKET_DIR_PREFIX = "llem-fork-"
 TARGET = "llenergymeasure.experiment.entrypoint:run_argv"
 _MAX_MESSAGE = 1 << 20
 _PR_SET_PDEATHSIG = 1
@@ -174,6 +177,7 @@ class ForkServer:
                 _killpg(unit.pid, signal.SIGKILL)
             with contextlib.suppress(OSError):
                 os.unlink(self.sock_path)
+            remove_socket_dir(self.sock_path)
 
     def _stop(self, _signum: int, _frame: Any) -> None:
         self.stopping = True
@@ -277,11 +281,28 @@ def _killpg(pid: int, sig: int) -> None:
         os.killpg(pid, sig)
 
 
-def die_with_parent() -> None:
+def remove_socket_dir(sock_path: str) -> None:
+    """Remove the socket's private dir when it is one of ours (``llem-fork-*``) and now empty."""
+    parent = os.path.dirname(sock_path)
+    if os.path.basename(parent).startswith(SOCKET_DIR_PREFIX):
+        with contextlib.suppress(OSError):
+            os.rmdir(parent)
+
+
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
     """The child dies with the server, as the server dies with the host (Linux; no-op elsewhere)."""
     if sys.platform == "linux":
         with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, sig)
+
+
+def _exit_on_signal(signum: int, _frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
+def stop_with_parent() -> None:
+    """The server gets SIGTERM, not SIGKILL, when the host dies: it kills its units and cleans up."""
+    die_with_parent(signal.SIGTERM)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -299,10 +320,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         from llenergymeasure.backends.registry import warm_imports
 
         sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-        backend = opts.get("--backend", "pytorch")
-        modules = opts["--preload"].split(",") if "--preload" in opts else warm_imports(backend)
-        print(f"preloaded {len(modules)} modules for {backend} in {preload(modules):.2f} s", flush=True)
-        ForkServer(args[1], opts.get("--target", TARGET)).serve_forever()
+        # Stopped while still importing (the host died early): exit through the finally below.
+        signal.signal(signal.SIGTERM, _exit_on_signal)
+        signal.signal(signal.SIGINT, _exit_on_signal)
+        try:
+            backend = opts.get("--backend", "pytorch")
+            modules = opts["--preload"].split(",") if "--preload" in opts else warm_imports(backend)
+            print(f"preloaded {len(modules)} modules for {backend} in {preload(modules):.2f} s", flush=True)
+            ForkServer(args[1], opts.get("--target", TARGET)).serve_forever()
+        finally:
+            remove_socket_dir(args[1])
         return
     sys.stderr.write(main.__doc__ or "")
     sys.exit(2)

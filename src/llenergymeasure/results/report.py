@@ -11,12 +11,20 @@ from typing import Any
 from llenergymeasure.atomic import write_atomic
 from llenergymeasure.config.dotted import varying_keys
 from llenergymeasure.errors import MissingDependencyError
-from llenergymeasure.results.stats import ConfigStats, by_config, rank
+from llenergymeasure.results.stats import (
+    ENERGY_METRIC,
+    FALLBACK_METRIC,
+    ConfigStats,
+    Summary,
+    by_config,
+    rank,
+    ranking_metric,
+)
 from llenergymeasure.results.table import ResultsTable
 from llenergymeasure.results.timeseries import read_timeseries
 
-JPT = "energy.energy_per_output_token_j"
-TPS = "metrics.output_tokens_per_s"
+JPT = ENERGY_METRIC
+TPS = FALLBACK_METRIC
 
 
 def _pyplot() -> Any:
@@ -55,6 +63,18 @@ def plot_energy_vs_throughput(rows: list[dict[str, Any]]) -> str | None:
     return _png(fig)
 
 
+def error_bars(summaries: list[Summary]) -> list[list[float]]:
+    """Lengths below and above each mean to its interval's ends, for ``errorbar(yerr=...)``.
+
+    Asymmetric: a log-t interval is not centred on the arithmetic mean, and with skewed cycles the
+    mean can even lie above it (it is an interval for the geometric mean); clipped at 0, never drawn
+    backwards. No interval (one cycle): no bar.
+    """
+    below = [max(s.mean - s.ci_low, 0.0) if s.ci_low is not None else 0.0 for s in summaries]
+    above = [max(s.ci_high - s.mean, 0.0) if s.ci_high is not None else 0.0 for s in summaries]
+    return [below, above]
+
+
 def plot_by_dimension(stats: list[ConfigStats], dimension: str, metric: str, ylabel: str) -> str | None:
     """Mean and CI of ``metric`` for each value of one swept dimension."""
     pts = [(s.label.get(dimension), s.metrics[metric]) for s in stats if metric in s.metrics]
@@ -66,8 +86,7 @@ def plot_by_dimension(stats: list[ConfigStats], dimension: str, metric: str, yla
     ax = fig.add_subplot()
     xs = [str(x) for x, _ in pts]
     means = [s.mean for _, s in pts]
-    errs = [(s.mean - s.ci_low) if s.ci_low is not None else 0.0 for _, s in pts]
-    ax.errorbar(range(len(xs)), means, yerr=errs, fmt="o", capsize=4)
+    ax.errorbar(range(len(xs)), means, yerr=error_bars([s for _, s in pts]), fmt="o", capsize=4)
     ax.set_xticks(range(len(xs)), xs, rotation=30, ha="right")
     ax.set_xlabel(dimension.removeprefix("config."))
     ax.set_ylabel(ylabel)
@@ -135,15 +154,27 @@ def render_report(campaign_dir: Path, table: ResultsTable, unit: str | None = No
 
 
 def _ranking_table(stats: list[ConfigStats], dims: list[str]) -> str:
-    metric = JPT if any(JPT in s.metrics for s in stats) else TPS
+    ranking = ranking_metric(stats)
+    metric = ranking.metric
     head = "".join(f"<th>{html.escape(d.removeprefix('config.'))}</th>" for d in dims)
-    lines = [f"<table><tr><th>#</th>{head}<th>{metric}</th><th>95% CI</th><th>n</th><th>CV</th></tr>"]
+    lines = []
+    if ranking.note:
+        lines.append(f"<p class='note'>{html.escape(ranking.note)}</p>")
+    lines.append(
+        f"<table><tr><th>#</th>{head}<th>{metric}</th><th>95% CI</th><th>CI method</th><th>n</th><th>CV</th></tr>"
+    )
     for i, (s, overlap) in enumerate(rank(stats, metric), start=1):
         m = s.metrics[metric]
         ci = f"{m.ci_low:.4g} – {m.ci_high:.4g}" if m.ci_low is not None and m.ci_high is not None else "–"
         cells = "".join(f"<td>{html.escape(str(s.label.get(d)))}</td>" for d in dims)
         cv = f"{m.cv:.1%}" if m.cv is not None else "–"
         mark = " ≈" if overlap else ""
-        lines.append(f"<tr><td>{i}{mark}</td>{cells}<td>{m.mean:.4g}</td><td>{ci}</td><td>{m.n}</td><td>{cv}</td></tr>")
-    lines.append("</table><p>≈: confidence interval overlaps the config ranked above.</p>")
+        lines.append(
+            f"<tr><td>{i}{mark}</td>{cells}<td>{m.mean:.4g}</td><td>{ci}</td><td>{m.ci_method or '–'}</td>"
+            f"<td>{m.n}</td><td>{cv}</td></tr>"
+        )
+    lines.append(
+        "</table><p>≈: confidence interval overlaps the config ranked above. CI method log-t: a t-interval of"
+        " log values (geometric mean), used for quantities that cannot be negative; t: the plain t-interval.</p>"
+    )
     return "\n".join(lines)

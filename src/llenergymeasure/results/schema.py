@@ -80,7 +80,7 @@ class Energy(_Model):
     sample_interval_s: float | None = None
     temperature_start_c: float | None = Field(None, description="Hottest GPU at the window's start.")
     temperature_end_c: float | None = Field(None, description="Hottest GPU at the window's end.")
-    throttled: bool = False
+    throttled: bool | None = Field(None, description="None when energy is unavailable: throttling was not observed.")
     throttle_reasons: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     timeseries_file: str | None = None

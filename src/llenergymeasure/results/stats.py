@@ -1,4 +1,10 @@
-"""Statistics across cycles: mean, spread and a t-distribution confidence interval per config."""
+"""Statistics across cycles: mean, spread and a confidence interval per config.
+
+Throughput, latency and raw energy are strictly positive, and a symmetric t-interval around their
+mean can reach below zero with few cycles (n=2 gives t=12.7). For those the interval is a t-interval
+of log values mapped back (``log-t``: an interval for the geometric mean, always positive). Quantities
+that can be zero or negative (baseline-adjusted energy) keep the plain ``t`` interval.
+"""
 
 from __future__ import annotations
 
@@ -10,21 +16,33 @@ from typing import Any
 
 from llenergymeasure.errors import MissingDependencyError
 
-# Metrics summarised per config, and whether lower is better (for ranking and display).
-METRICS: dict[str, bool] = {
-    "energy.energy_per_output_token_j": True,
-    "energy.adjusted_energy_per_output_token_j": True,
-    "energy.energy_per_request_j": True,
-    "metrics.output_tokens_per_s": False,
-    "metrics.latency_s.mean": True,
-    "metrics.ttft_s.mean": True,
-    "metrics.itl_s.mean": True,
+CI_T = "t"
+CI_LOG_T = "log-t"
+
+
+@dataclass(frozen=True)
+class Metric:
+    """How one summarised metric is ranked and which interval suits it."""
+
+    lower_better: bool
+    positive: bool  # strictly positive by construction: the log-t interval applies
+
+
+# Metrics summarised per config (display order).
+METRICS: dict[str, Metric] = {
+    "energy.energy_per_output_token_j": Metric(lower_better=True, positive=True),
+    "energy.adjusted_energy_per_output_token_j": Metric(lower_better=True, positive=False),
+    "energy.energy_per_request_j": Metric(lower_better=True, positive=True),
+    "metrics.output_tokens_per_s": Metric(lower_better=False, positive=True),
+    "metrics.latency_s.mean": Metric(lower_better=True, positive=True),
+    "metrics.ttft_s.mean": Metric(lower_better=True, positive=True),
+    "metrics.itl_s.mean": Metric(lower_better=True, positive=True),
 }
 
 
 @dataclass(frozen=True)
 class Summary:
-    """One metric of one config over its cycles."""
+    """One metric of one config over its cycles; ``ci_method`` says how the interval was computed."""
 
     n: int
     mean: float
@@ -32,6 +50,7 @@ class Summary:
     cv: float | None
     ci_low: float | None
     ci_high: float | None
+    ci_method: str | None = None
 
 
 def t_critical(confidence: float, dof: int) -> float:
@@ -43,8 +62,13 @@ def t_critical(confidence: float, dof: int) -> float:
     return float(stats.t.ppf(0.5 + confidence / 2.0, dof))
 
 
-def summarize(values: Iterable[float | None], confidence: float = 0.95) -> Summary | None:
-    """Mean, sample std, CV and a ``confidence`` t-interval; None when there are no values."""
+def summarize(values: Iterable[float | None], confidence: float = 0.95, positive: bool = False) -> Summary | None:
+    """Mean, sample std, CV and a ``confidence`` interval; None when there are no values.
+
+    ``positive``: the quantity cannot be zero or negative, so the interval is ``log-t`` (see the
+    module docstring) and never leaves (0, inf). If a value is <= 0 anyway, the plain ``t`` interval
+    is used rather than dropping data, and ``ci_method`` says so.
+    """
     xs = [float(v) for v in values if v is not None and not math.isnan(v)]
     if not xs:
         return None
@@ -52,8 +76,15 @@ def summarize(values: Iterable[float | None], confidence: float = 0.95) -> Summa
     if len(xs) < 2:
         return Summary(len(xs), mean, None, None, None, None)
     std = statistics.stdev(xs)
-    half = t_critical(confidence, len(xs) - 1) * std / math.sqrt(len(xs))
-    return Summary(len(xs), mean, std, std / mean if mean else None, mean - half, mean + half)
+    cv = std / mean if mean else None
+    t = t_critical(confidence, len(xs) - 1)
+    if positive and all(x > 0 for x in xs):
+        logs = [math.log(x) for x in xs]
+        centre = statistics.fmean(logs)
+        half = t * statistics.stdev(logs) / math.sqrt(len(xs))
+        return Summary(len(xs), mean, std, cv, math.exp(centre - half), math.exp(centre + half), CI_LOG_T)
+    half = t * std / math.sqrt(len(xs))
+    return Summary(len(xs), mean, std, cv, mean - half, mean + half, CI_T)
 
 
 @dataclass(frozen=True)
@@ -76,8 +107,8 @@ def by_config(
     out = []
     for h, members in groups.items():
         summaries: dict[str, Summary] = {}
-        for metric in METRICS:
-            s = summarize((r.get(metric) for r in members), confidence)
+        for metric, spec in METRICS.items():
+            s = summarize((r.get(metric) for r in members), confidence, spec.positive)
             if s is not None:
                 summaries[metric] = s
         flagged = [m for m, s in summaries.items() if s.cv is not None and abs(s.cv) > cv_threshold]
@@ -88,7 +119,7 @@ def by_config(
 
 def rank(stats: list[ConfigStats], metric: str) -> list[tuple[ConfigStats, bool]]:
     """Configs ordered best-first by ``metric``; True marks a CI overlapping the one ranked just above."""
-    lower_better = METRICS[metric]
+    lower_better = METRICS[metric].lower_better
     present = [s for s in stats if metric in s.metrics]
     present.sort(key=lambda s: s.metrics[metric].mean, reverse=not lower_better)
     ranked: list[tuple[ConfigStats, bool]] = []
@@ -102,3 +133,24 @@ def overlaps(a: Summary, b: Summary) -> bool:
     if a.ci_low is None or a.ci_high is None or b.ci_low is None or b.ci_high is None:
         return False
     return a.ci_low <= b.ci_high and b.ci_low <= a.ci_high
+
+
+ENERGY_METRIC = "energy.energy_per_output_token_j"
+FALLBACK_METRIC = "metrics.output_tokens_per_s"
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """The metric configs are ranked by, and why it is not J/token when it is not."""
+
+    metric: str
+    lower_better: bool
+    note: str | None
+
+
+def ranking_metric(stats: list[ConfigStats]) -> Ranking:
+    """J/token when any config has energy; otherwise tokens/s, with a note saying energy is missing."""
+    if any(ENERGY_METRIC in s.metrics for s in stats):
+        return Ranking(ENERGY_METRIC, True, None)
+    note = f"energy unavailable in every result (no NVML), so ranked by {FALLBACK_METRIC} instead of {ENERGY_METRIC}"
+    return Ranking(FALLBACK_METRIC, False, note)

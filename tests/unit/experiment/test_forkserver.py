@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from llenergymeasure.experiment.forkserver import READY, check_fork_safe
+from llenergymeasure.experiment.forkserver import READY, SOCKET_DIR_PREFIX, check_fork_safe
 
 ROOT = Path(__file__).resolve().parents[3]
 MODULE = "llenergymeasure.experiment.forkserver"
@@ -163,3 +163,77 @@ def test_a_server_whose_preload_initialised_cuda_refuses_to_fork() -> None:
     check_fork_safe(torch(False))  # type: ignore[arg-type]
     with pytest.raises(RuntimeError, match="CUDA was initialised while preloading"):
         check_fork_safe(torch(True))  # type: ignore[arg-type]
+
+
+def wait_exists(path: Path, timeout_s: float = 10) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.02)
+
+
+def start_server(sock: str, **popen: object) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    argv = [sys.executable, "-m", MODULE, "serve", sock, "--preload", "json"]
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, env=env, cwd=ROOT, text=True, **popen)  # type: ignore[call-overload]
+
+
+def test_a_stopped_server_removes_its_private_socket_dir(tmp_path: Path) -> None:
+    sock_dir = tmp_path / f"{SOCKET_DIR_PREFIX}abc"
+    sock_dir.mkdir()
+    proc = start_server(str(sock_dir / "s"))
+    wait_exists(sock_dir / "s")
+    proc.terminate()
+    assert proc.wait(timeout=10) == 0
+    assert not sock_dir.exists()
+
+
+def test_a_socket_dir_not_made_for_the_server_is_kept(tmp_path: Path) -> None:
+    proc = start_server(str(tmp_path / "s"))
+    wait_exists(tmp_path / "s")
+    proc.terminate()
+    proc.wait(timeout=10)
+    assert (tmp_path.exists(), (tmp_path / "s").exists()) == (True, False)
+
+
+def test_a_server_whose_host_is_killed_stops_and_cleans_up(tmp_path: Path) -> None:
+    sock_dir = tmp_path / f"{SOCKET_DIR_PREFIX}host"
+    sock_dir.mkdir()
+    host = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys, time\n"
+            "from llenergymeasure.experiment.forkserver import stop_with_parent\n"
+            f"p = subprocess.Popen([sys.executable, '-m', {MODULE!r}, 'serve', {str(sock_dir / 's')!r},"
+            " '--preload', 'json'], preexec_fn=stop_with_parent, stdout=subprocess.DEVNULL)\n"
+            "print(p.pid, flush=True)\n"
+            "time.sleep(600)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+    )
+    assert host.stdout is not None
+    server_pid = int(host.stdout.readline())
+    wait_exists(sock_dir / "s")
+    host.kill()
+    host.wait()
+    assert gone(server_pid)
+    deadline = time.monotonic() + 10
+    while sock_dir.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not sock_dir.exists()
+
+
+def test_a_server_stopped_while_importing_removes_its_socket_dir(tmp_path: Path) -> None:
+    sock_dir = tmp_path / f"{SOCKET_DIR_PREFIX}early"
+    sock_dir.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LLEM_TEST_IMPORTING": str(tmp_path / "importing")}
+    argv = [sys.executable, "-m", MODULE, "serve", str(sock_dir / "s"), "--preload", "tests.fakes.slow_import"]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, env=env, cwd=ROOT)
+    wait_exists(tmp_path / "importing")
+    proc.terminate()
+    assert proc.wait(timeout=10) == 128 + signal.SIGTERM
+    assert not sock_dir.exists()

@@ -27,3 +27,23 @@ def test_damaged_results_are_named(tmp_path: Path, content: str | None, message:
         p.write_text(content)
     with pytest.raises(InvalidResultError, match=message):
         read_result(p)
+
+
+def test_throttled_is_unknown_without_energy() -> None:
+    from llenergymeasure.experiment.runner import build_energy
+    from llenergymeasure.results.schema import Metrics
+
+    d = distribution([1.0])
+    metrics = Metrics(
+        n_requests=1,
+        input_tokens=2,
+        output_tokens=3,
+        wall_time_s=1.0,
+        output_tokens_per_s=3.0,
+        total_tokens_per_s=5.0,
+        requests_per_s=1.0,
+        latency_s=d,
+    )
+    energy = build_energy(None, "no NVML (test)", metrics, None, None)
+    assert (energy.available, energy.reason, energy.throttled) == (False, "no NVML (test)", None)
+    assert energy.model_dump()["throttled"] is None

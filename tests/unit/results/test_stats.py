@@ -4,7 +4,15 @@ import pytest
 from scipy import stats as sp
 
 from llenergymeasure.config.dotted import varying_keys
-from llenergymeasure.results.stats import Summary, by_config, overlaps, rank, summarize
+from llenergymeasure.results.stats import (
+    Ranking,
+    Summary,
+    by_config,
+    overlaps,
+    rank,
+    ranking_metric,
+    summarize,
+)
 
 
 def test_summary_matches_scipy() -> None:
@@ -17,11 +25,61 @@ def test_summary_matches_scipy() -> None:
     assert s.std == pytest.approx(sp.tstd(xs))
     assert (s.ci_low, s.ci_high) == (pytest.approx(lo), pytest.approx(hi))
     assert s.cv == pytest.approx(sp.tstd(xs) / mean)
+    assert s.ci_method == "t"
+
+
+def test_positive_metric_interval_is_log_t_and_never_below_zero() -> None:
+    # Two cycles of throughput, tok/s: the plain t-interval is -2756.7 .. 3494.7 (t=12.706 at dof 1).
+    xs = [123.0, 615.0]
+    plain = summarize(xs)
+    assert plain is not None
+    assert (plain.ci_low, plain.ci_high) == (pytest.approx(-2756.726365), pytest.approx(3494.726365))
+    s = summarize(xs, positive=True)
+    assert s is not None
+    # By hand: logs 4.812184, 6.421622; mean 5.616903, sem |diff|/2 = 0.804719; half = 12.706205 * sem.
+    centre, half = (math.log(123) + math.log(615)) / 2, 12.706204736 * (math.log(615) - math.log(123)) / 2
+    assert (s.ci_low, s.ci_high) == (pytest.approx(math.exp(centre - half)), pytest.approx(math.exp(centre + half)))
+    assert (s.ci_low, s.ci_high) == (pytest.approx(0.0099715, rel=1e-4), pytest.approx(7586092.0, rel=1e-4))
+    assert (s.n, s.mean, s.ci_method) == (2, 369.0, "log-t")
+    lo, hi = sp.t.interval(0.95, 1, loc=sum(map(math.log, xs)) / 2, scale=sp.sem([math.log(x) for x in xs]))
+    assert (s.ci_low, s.ci_high) == (pytest.approx(math.exp(lo)), pytest.approx(math.exp(hi)))
+
+
+def test_positive_metric_with_a_non_positive_value_falls_back_to_t() -> None:
+    s = summarize([-1.0, 1.0, 3.0], positive=True)
+    assert s is not None
+    half = sp.t.ppf(0.975, 2) * 2.0 / math.sqrt(3)
+    assert (s.ci_low, s.ci_high, s.ci_method) == (pytest.approx(1 - half), pytest.approx(1 + half), "t")
+
+
+def test_by_config_picks_the_method_per_metric() -> None:
+    rows = [
+        {"config_hash": "a", "metrics.output_tokens_per_s": 10.0, "energy.adjusted_energy_per_output_token_j": -0.1},
+        {"config_hash": "a", "metrics.output_tokens_per_s": 12.0, "energy.adjusted_energy_per_output_token_j": 0.2},
+    ]
+    (s,) = by_config(rows, [])
+    assert s.metrics["metrics.output_tokens_per_s"].ci_method == "log-t"
+    assert s.metrics["energy.adjusted_energy_per_output_token_j"].ci_method == "t"
+    assert s.metrics["metrics.output_tokens_per_s"].ci_low == pytest.approx(
+        math.exp(math.log(120) / 2 - sp.t.ppf(0.975, 1) * (math.log(12) - math.log(10)) / 2)
+    )
+
+
+def test_ranking_metric_says_when_energy_is_missing() -> None:
+    with_energy = by_config([{"config_hash": "a", "energy.energy_per_output_token_j": 0.5}], [])
+    assert ranking_metric(with_energy) == Ranking("energy.energy_per_output_token_j", True, None)
+    without = by_config([{"config_hash": "a", "metrics.output_tokens_per_s": 10.0}], [])
+    assert ranking_metric(without) == Ranking(
+        "metrics.output_tokens_per_s",
+        False,
+        "energy unavailable in every result (no NVML), so ranked by metrics.output_tokens_per_s"
+        " instead of energy.energy_per_output_token_j",
+    )
 
 
 def test_single_value_has_no_spread_and_missing_values_are_ignored() -> None:
     s = summarize([2.0, None, math.nan])
-    assert s == Summary(1, 2.0, None, None, None, None)
+    assert s == Summary(1, 2.0, None, None, None, None, None)
     assert summarize([None]) is None
 
 

@@ -24,3 +24,18 @@ class PyTorchConfig(BaseModel):
     num_threads: int | None = Field(
         None, ge=1, description="torch.set_num_threads for CPU runs; None keeps torch's default."
     )
+
+
+def cpu_precision_warning(device_type: str, precision: str) -> str | None:
+    """The warning for a half-precision run on the CPU, else None.
+
+    The configured precision is what runs on every device (one config, one hash, one dtype), so a
+    CPU run is never switched to fp32 behind the user's back; it is said instead, because many CPUs
+    emulate bf16/fp16 and measure far slower than fp32.
+    """
+    if device_type != "cpu" or precision == "fp32":
+        return None
+    return (
+        f"precision {precision} on the CPU (precision defaults to bf16 on every device): many CPUs emulate "
+        f"{precision} and run slower than fp32; set precision: fp32 for CPU runs"
+    )

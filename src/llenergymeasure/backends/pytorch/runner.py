@@ -8,12 +8,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+from loguru import logger
 from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, StoppingCriteriaList
 from transformers.utils import logging as hf_logging
 
 from llenergymeasure.backends.base import MemoryReading, RequestRecord, chunks
 from llenergymeasure.backends.common import encode_prompts, package_versions
-from llenergymeasure.backends.pytorch.config import PyTorchConfig
+from llenergymeasure.backends.pytorch.config import PyTorchConfig, cpu_precision_warning
 from llenergymeasure.config.experiment import ExperimentConfig
 from llenergymeasure.errors import BackendError
 from llenergymeasure.experiment.prompts import Prompt
@@ -71,6 +72,9 @@ class PyTorchRunner:
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
+        warning = cpu_precision_warning(self.device.type, self.config.precision)
+        if warning:
+            logger.warning(warning)
         kwargs: dict[str, Any] = {"dtype": DTYPES[self.config.precision]}
         if self.settings.attn_implementation:
             kwargs["attn_implementation"] = self.settings.attn_implementation
