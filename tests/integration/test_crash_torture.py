@@ -25,6 +25,7 @@ WRITER = textwrap.dedent("""
     import sys
     from pathlib import Path
     from llenergymeasure.campaign import manifest as mf
+    from llenergymeasure.campaign.layout import CampaignLayout
     from llenergymeasure.campaign.manifest import CampaignManifest, ManifestEntry
     from llenergymeasure.campaign.store import ManifestStore
 
@@ -32,7 +33,7 @@ WRITER = textwrap.dedent("""
     N = 4000
     if path.exists():
         store = ManifestStore.load(path)
-        store.remove_stale_temp_files()
+        CampaignLayout(path.parent).remove_stale_temp_files()
         for e in store.manifest.entries:
             if e.status == "running":
                 store.put(mf.requeue(e))

@@ -75,13 +75,6 @@ class ManifestStore:
             raise ManifestError(f"{path}: manifest invalid at {exc}; left untouched") from None
         return cls(path, manifest)
 
-    def remove_stale_temp_files(self) -> int:
-        """Delete temp files of manifest writes cut short by a crash; only the campaign's owner may call this."""
-        stale = list(self.path.parent.glob(f".{self.path.name}.*.tmp"))
-        for path in stale:
-            path.unlink(missing_ok=True)
-        return len(stale)
-
     def entry(self, key: str) -> ManifestEntry:
         """Current state of unit ``key``."""
         return self.manifest.entries[self._index[key]]

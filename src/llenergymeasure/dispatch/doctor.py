@@ -6,12 +6,14 @@ from dataclasses import dataclass
 
 from llenergymeasure import RESULT_SCHEMA_VERSION
 from llenergymeasure.backends.registry import SERVICES
+from llenergymeasure.dispatch.interpreters import VENV_SCRIPTS
 
-# How each backend's engine gets onto this machine for the local executor.
+# How each backend's engine gets onto this machine for the local executor (a venv of its own where
+# dispatch.interpreters names a script for one).
 LOCAL_SETUP = {
     "pytorch": "bash scripts/setup.sh",
-    "vllm": "bash scripts/setup-vllm.sh",
     "trtllm": "run it in its container (docker compose run trtllm; TensorRT-LLM needs an NVIDIA GPU)",
+    **{backend: f"bash {script}" for backend, script in VENV_SCRIPTS.items()},
 }
 
 

@@ -36,6 +36,11 @@ def _made_by(backend: str) -> str:
     return f" ({script} makes .venv-{backend})" if script else ""
 
 
+def _rerun(backend: str) -> str:
+    script = VENV_SCRIPTS.get(backend)
+    return f"rerun {script} or " if script else ""
+
+
 def env_var(backend: str) -> str:
     """The variable that names ``backend``'s interpreter."""
     return f"LLEM_PYTHON_{backend.upper()}"
@@ -74,8 +79,7 @@ def python_for(backend: str) -> str:
     if sibling.is_file():
         if not can_import(str(sibling), module):
             raise ExecutorError(
-                f"{sibling} cannot import {module} and llenergymeasure; "
-                f"rerun scripts/setup-{backend}.sh or set {env_var(backend)}"
+                f"{sibling} cannot import {module} and llenergymeasure; {_rerun(backend)}set {env_var(backend)}"
             )
         return str(sibling)
     return sys.executable

@@ -15,6 +15,7 @@ from llenergymeasure.results.stats import (
     ENERGY_METRIC,
     FALLBACK_METRIC,
     ConfigStats,
+    Ranking,
     Summary,
     by_config,
     rank,
@@ -118,10 +119,11 @@ def render_report(campaign_dir: Path, table: ResultsTable, unit: str | None = No
     rows = table.rows
     dims = varying_keys(rows, "config.")
     stats = by_config(rows, dims)
+    ranking = ranking_metric(stats)
+    label = "J / output token" if ranking.metric == JPT else "tokens / s"
     plots: list[tuple[str, str | None]] = [("Energy vs throughput", plot_energy_vs_throughput(rows))]
     for dim in dims:
-        metric, label = (JPT, "J / output token") if any(JPT in s.metrics for s in stats) else (TPS, "tokens / s")
-        plots.append((f"{label} by {dim}", plot_by_dimension(stats, dim, metric, label)))
+        plots.append((f"{label} by {dim}", plot_by_dimension(stats, dim, ranking.metric, label)))
     chosen = next((r for r in rows if r["file"] == unit), None) if unit else None
     chosen = chosen or next((r for r in rows if r.get("energy.timeseries_file")), None)
     if chosen is not None:
@@ -140,7 +142,7 @@ def render_report(campaign_dir: Path, table: ResultsTable, unit: str | None = No
         parts.append("<p class='note'>No energy data: these runs were measured without NVML (no NVIDIA GPU).</p>")
     for problem in table.problems:
         parts.append(f"<p class='note'>skipped: {html.escape(problem)}</p>")
-    parts.append(_ranking_table(stats, dims))
+    parts.append(_ranking_table(stats, dims, ranking))
     for title, png in plots:
         if png:
             parts.append(
@@ -153,8 +155,7 @@ def render_report(campaign_dir: Path, table: ResultsTable, unit: str | None = No
     return out
 
 
-def _ranking_table(stats: list[ConfigStats], dims: list[str]) -> str:
-    ranking = ranking_metric(stats)
+def _ranking_table(stats: list[ConfigStats], dims: list[str], ranking: Ranking) -> str:
     metric = ranking.metric
     head = "".join(f"<th>{html.escape(d.removeprefix('config.'))}</th>" for d in dims)
     lines = []
