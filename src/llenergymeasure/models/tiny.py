@@ -55,31 +55,11 @@ def ensure_tiny_model(model: str, root: Path | None = None) -> Path:
 def build_tiny_model(model: str, out: Path) -> None:
     """Train the tokenizer and save a seeded random model of the named architecture into ``out``."""
     import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import (
-        GPT2Config,
-        GPT2LMHeadModel,
-        LlamaConfig,
-        LlamaForCausalLM,
-        PreTrainedTokenizerFast,
-    )
+    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
-    from llenergymeasure.experiment.prompts import builtin_prompts
-
-    specials = ["<pad>", "<s>", "</s>", "<unk>"]
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=_VOCAB, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
-    )
-    tok.train_from_iterator(builtin_prompts() * 4, trainer=trainer)
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<pad>"
-    )
-    fast.padding_side = "left"
+    fast = train_tokenizer()
     vocab = len(fast)
-    ids = {"bos_token_id": fast.bos_token_id, "eos_token_id": fast.eos_token_id, "pad_token_id": fast.pad_token_id}
+    ids = special_token_ids(fast)
     torch.manual_seed(0)
     net: Any
     if model.endswith("llama"):
@@ -98,3 +78,34 @@ def build_tiny_model(model: str, out: Path) -> None:
         net = GPT2LMHeadModel(GPT2Config(vocab_size=vocab, n_embd=64, n_layer=2, n_head=2, n_positions=2048, **ids))
     net.save_pretrained(out)
     fast.save_pretrained(out)
+
+
+def train_tokenizer() -> Any:
+    """A byte-level BPE tokenizer trained on the built-in prompts (deterministic, offline, < 1 s)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from llenergymeasure.experiment.prompts import builtin_prompts
+
+    specials = ["<pad>", "<s>", "</s>", "<unk>"]
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=_VOCAB, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tok.train_from_iterator(builtin_prompts() * 4, trainer=trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<pad>"
+    )
+    fast.padding_side = "left"
+    return fast
+
+
+def special_token_ids(tokenizer: Any) -> dict[str, int]:
+    """The bos/eos/pad ids a model config needs to agree with its tokenizer."""
+    return {
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+    }

@@ -1,0 +1,7 @@
+"""``python -m llenergymeasure.gpucheck``: see ``gpucheck.run``."""
+
+import sys
+
+from llenergymeasure.gpucheck.run import main
+
+sys.exit(main())

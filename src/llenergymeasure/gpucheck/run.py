@@ -1,0 +1,173 @@
+"""The GPU validation run behind ``scripts/gpu-check.sh``: build, measure, write ``docs/gpu.md``.
+
+It drives llem exactly as a user would (``llem campaign up`` with the local executor), so what it
+validates is the shipped path: warm-start forks, the idle baseline, ``energy.min_window_s``, the
+counter probe and the counter/sampled cross-check. The model is built in a child process so this
+process never holds a CUDA context of its own while the campaign measures.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from llenergymeasure.campaign.layout import MANIFEST_NAME
+from llenergymeasure.energy.nvml import load_pynvml
+from llenergymeasure.errors import EnergyUnavailableError
+from llenergymeasure.gpucheck.summary import fork_check, insert_run, run_section
+from llenergymeasure.results.reader import InvalidResultError, read_result
+from llenergymeasure.results.schema import ExperimentResult
+
+PREAMBLE = """# GPU validation
+
+`bash scripts/gpu-check.sh` on a machine with an NVIDIA GPU (no network needed) builds a
+randomly initialised model with Llama-3.2-1B's exact shape (`llenergymeasure.models.shaped`),
+runs a short offline campaign through `llem campaign up --executor local` on the PyTorch backend
+(and vLLM when it is installed), runs one config again in a fresh process, and adds a section
+below. Each section is one run, on the date given, and is never edited afterwards.
+
+Columns: **J/token** is GPU energy per output token over the measured window (NVML's energy
+counter), **±** its resolution bound (counter update period x edge power, per GPU),
+**J/token above idle** subtracts the idle baseline, **counter vs sampled** is the largest relative
+gap over the cycles between the counter and the integral of sampled power (the cross-check),
+**counter update ms** the update period measured before each window, **idle W** the baseline.
+**Warm start** compares units forked from the warm-start server with a fresh process of the same
+config: both must run on CUDA and agree in tokens/s and J/token.
+"""
+
+# The check's workload: long enough windows for the counter (min_window_s), two batch sizes that
+# load the GPU very differently, two interleaved cycles, and a fixed prompt length.
+DEFAULT_BATCHES = (4, 32)
+FRESH_BATCH = 32
+
+
+def campaign_document(
+    name: str,
+    model: Path,
+    backends: list[str],
+    batches: tuple[int, ...],
+    cycles: int,
+    min_window_s: float,
+    warm_start: bool,
+) -> dict[str, Any]:
+    """The campaign file the check runs (also written next to its results, for the record)."""
+    sweep: dict[str, Any] = {"pytorch.batch_size": list(batches)}
+    if "vllm" in backends:
+        sweep["vllm.max_num_seqs"] = list(batches)
+    return {
+        "name": name,
+        "model": str(model),
+        "backend": backends,
+        "precision": "bf16",
+        "n_prompts": 64,
+        "dataset": {"kind": "synthetic", "input_tokens": 256},
+        "max_input_tokens": 256,
+        "max_output_tokens": 64,
+        "warmup": {"n_runs": 2},
+        "baseline": {"duration_s": 5},
+        "energy": {"min_window_s": min_window_s},
+        "sweep": sweep,
+        "execution": {"n_cycles": cycles, "cycle_order": "interleaved", "warm_start": warm_start},
+    }
+
+
+def campaign_results(campaign_dir: Path) -> list[ExperimentResult]:
+    """Every valid result file of a campaign directory, in file-name order."""
+    out = []
+    for path in sorted(campaign_dir.glob("*.json")):
+        if path.name in (MANIFEST_NAME, "campaign.resolved.json") or path.name.endswith(".error.json"):
+            continue
+        try:
+            out.append(read_result(path))
+        except InvalidResultError:
+            continue
+    return out
+
+
+def _llem(*args: str) -> None:
+    cmd = [sys.executable, "-c", "from llenergymeasure.cli.main import main; main()", *args]
+    print("+ llem " + " ".join(args), flush=True)
+    subprocess.run(cmd, check=True)
+
+
+def _run_campaign(work: Path, doc: dict[str, Any]) -> Path:
+    path = work / f"{doc['name']}.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    results_root = work / "results"
+    before = set(results_root.glob(f"{doc['name']}_*"))
+    _llem("campaign", "up", str(path), "--results-dir", str(results_root), "--executor", "local")
+    (created,) = set(results_root.glob(f"{doc['name']}_*")) - before
+    return created
+
+
+def build_model(out: Path) -> None:
+    """Build the 1B-shaped model into ``out`` in a child process (see the module docstring)."""
+    if (out / "config.json").is_file():
+        return
+    code = (
+        "import sys, torch; from pathlib import Path; from llenergymeasure.models.shaped import build_random_llama; "
+        "n = build_random_llama(Path(sys.argv[1]), device='cuda' if torch.cuda.is_available() else 'cpu'); "
+        "print(f'built {n / 1e9:.3f} B parameters')"
+    )
+    subprocess.run([sys.executable, "-c", code, str(out)], check=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m llenergymeasure.gpucheck [--out docs/gpu.md] [--work DIR] [--cycles N] [--min-window-s S]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="gpu-check", description=__doc__)
+    parser.add_argument("--out", type=Path, default=Path("docs/gpu.md"), help="markdown file to add the run to")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/llem-gpucheck"), help="model, campaign and results")
+    parser.add_argument("--cycles", type=int, default=2)
+    parser.add_argument("--min-window-s", type=float, default=10.0)
+    args = parser.parse_args(argv)
+
+    try:
+        load_pynvml()
+    except EnergyUnavailableError as exc:
+        print(f"error: gpu-check needs an NVIDIA GPU with NVML: {exc}", file=sys.stderr)
+        return 2
+    args.work.mkdir(parents=True, exist_ok=True)
+    model = args.work / "llama-1b-shape-random"
+    build_model(model)
+
+    backends = ["pytorch"]
+    skipped = []
+    if importlib.util.find_spec("vllm") is not None:
+        backends.append("vllm")
+    else:
+        skipped.append("vLLM (not installed in this interpreter)")
+    warm_dir = _run_campaign(
+        args.work,
+        campaign_document("gpu-check", model, backends, DEFAULT_BATCHES, args.cycles, args.min_window_s, True),
+    )
+    fresh_dir = _run_campaign(
+        args.work,
+        campaign_document("gpu-check-fresh", model, ["pytorch"], (FRESH_BATCH,), 1, args.min_window_s, False),
+    )
+    warm = campaign_results(warm_dir)
+    fresh = campaign_results(fresh_dir)
+    if not warm or not fresh:
+        print(f"error: the check's campaigns left no results; see {warm_dir} and {fresh_dir}", file=sys.stderr)
+        return 1
+    forks = [fork_check(warm, f) for f in fresh]
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    n_params = warm[0].metrics.n_parameters
+    model_line = (
+        f"random Llama-3.2-1B shape ({n_params / 1e9:.3f} B parameters), bf16, 64 synthetic prompts of 256"
+        f" tokens, 64 output tokens each, energy.min_window_s {args.min_window_s:g}"
+        if n_params
+        else str(model)
+    )
+    section = run_section(when, [*warm, *fresh], forks, skipped, model_line)
+    existing = args.out.read_text(encoding="utf-8") if args.out.is_file() else None
+    args.out.write_text(insert_run(existing, PREAMBLE, section), encoding="utf-8")
+    print(section)
+    return 0 if all(f.ok for f in forks) else 1

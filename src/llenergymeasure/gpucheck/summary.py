@@ -1,0 +1,184 @@
+"""What a GPU validation run found, as the markdown section ``docs/gpu.md`` keeps per run.
+
+Pure: result objects in, text out, so the table and the warm-start verdict are unit-tested
+without a GPU. ``gpucheck.run`` does the measuring and the file writing.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from llenergymeasure.results.schema import ExperimentResult
+
+RUNS_HEADING = "## Runs (newest first)"
+# Forked and fresh units of one config agree within this ratio or the warm start is suspect: the
+# GPU work is identical, so a larger gap means the child's CUDA context is not a normal one.
+FORK_TOLERANCE = 0.20
+
+
+@dataclass(frozen=True)
+class ConfigRow:
+    """One experiment of the check, its cycles pooled."""
+
+    backend: str
+    precision: str
+    batch: int | None
+    launch: str
+    cycles: int
+    j_per_token: float | None
+    j_per_token_unc: float | None
+    adjusted_j_per_token: float | None
+    tokens_per_s: float
+    mean_power_w: float | None
+    window_s: float
+    passes: int
+    gap_pct: float | None
+    period_ms: float | None
+    baseline_w: float | None
+
+
+@dataclass(frozen=True)
+class ForkCheck:
+    """Warm-start (forked) units against a fresh process of the same config."""
+
+    config: str
+    forked_device: str | None
+    fresh_device: str | None
+    throughput_ratio: float
+    energy_ratio: float | None
+
+    @property
+    def ok(self) -> bool:
+        """Both on a CUDA device, and forked within FORK_TOLERANCE of fresh in throughput and J/token."""
+        on_gpu = all(d is not None and d.startswith("cuda") for d in (self.forked_device, self.fresh_device))
+        ratios = [self.throughput_ratio] + ([self.energy_ratio] if self.energy_ratio is not None else [])
+        return on_gpu and all(abs(r - 1.0) <= FORK_TOLERANCE for r in ratios)
+
+
+def batch_of(result: ExperimentResult) -> int | None:
+    """The batch knob of the result's backend (batch_size, max_num_seqs or max_batch_size)."""
+    section: dict[str, Any] = result.config.get(result.config["backend"]) or {}
+    for key in ("batch_size", "max_num_seqs", "max_batch_size"):
+        if isinstance(section.get(key), int):
+            return int(section[key])
+    return None
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return statistics.fmean(known) if known else None
+
+
+def config_rows(results: Sequence[ExperimentResult]) -> list[ConfigRow]:
+    """One row per (config, launch mode), in first-seen order; each cycle's figures are averaged."""
+    groups: dict[tuple[str, str], list[ExperimentResult]] = {}
+    for r in results:
+        groups.setdefault((r.config_hash, str(r.environment.get("launch"))), []).append(r)
+    rows = []
+    for (_, launch), rs in groups.items():
+        gaps = [abs(r.energy.counter_sampling_gap) for r in rs if r.energy.counter_sampling_gap is not None]
+        periods = [r.energy.counter_update_period_s for r in rs if r.energy.counter_update_period_s is not None]
+        rows.append(
+            ConfigRow(
+                backend=rs[0].config["backend"],
+                precision=rs[0].config["precision"],
+                batch=batch_of(rs[0]),
+                launch=launch,
+                cycles=len(rs),
+                j_per_token=_mean([r.energy.energy_per_output_token_j for r in rs]),
+                j_per_token_unc=_mean([r.energy.energy_per_output_token_uncertainty_j for r in rs]),
+                adjusted_j_per_token=_mean([r.energy.adjusted_energy_per_output_token_j for r in rs]),
+                tokens_per_s=statistics.fmean(r.metrics.output_tokens_per_s for r in rs),
+                mean_power_w=_mean([r.energy.mean_power_w for r in rs]),
+                window_s=statistics.fmean(r.metrics.wall_time_s for r in rs),
+                passes=rs[0].metrics.n_passes,
+                gap_pct=100.0 * max(gaps) if gaps else None,
+                period_ms=1000.0 * statistics.median(periods) if periods else None,
+                baseline_w=_mean([r.energy.baseline_power_w for r in rs]),
+            )
+        )
+    return rows
+
+
+def fork_check(forked: Sequence[ExperimentResult], fresh: ExperimentResult) -> ForkCheck:
+    """Compare the warm-start units of ``fresh``'s config with it (averaging their cycles)."""
+    mine = [r for r in forked if r.config_hash == fresh.config_hash]
+    if not mine:
+        raise ValueError(f"no warm-start result of config {fresh.config_hash}")
+    tps = statistics.fmean(r.metrics.output_tokens_per_s for r in mine)
+    jpt = _mean([r.energy.energy_per_output_token_j for r in mine])
+    fresh_jpt = fresh.energy.energy_per_output_token_j
+    return ForkCheck(
+        config=f"{fresh.config['backend']} batch {batch_of(fresh)}",
+        forked_device=mine[0].environment.get("device"),
+        fresh_device=fresh.environment.get("device"),
+        throughput_ratio=tps / fresh.metrics.output_tokens_per_s,
+        energy_ratio=jpt / fresh_jpt if jpt is not None and fresh_jpt else None,
+    )
+
+
+def _f(value: float | None, fmt: str) -> str:
+    return "n/a" if value is None else format(value, fmt)
+
+
+def run_section(
+    when: str,
+    results: Sequence[ExperimentResult],
+    forks: Sequence[ForkCheck],
+    skipped: Sequence[str],
+    model: str,
+) -> str:
+    """The markdown of one validation run: the machine, the table, the warm-start check, what was skipped."""
+    if not results:
+        raise ValueError("a validation run needs at least one result")
+    env = results[0].environment
+    gpus = env.get("gpus") or []
+    gpu = gpus[0] if gpus else {}
+    packages = env.get("packages") or {}
+    lines = [
+        f"### {when}: {len(gpus)} x {gpu.get('name', 'unknown GPU')}",
+        "",
+        f"- GPU: {gpu.get('name', 'unknown')} ({gpu.get('uuid', 'unknown')}), power limit "
+        f"{_f(gpu.get('power_limit_w'), '.0f')} W, driver {env.get('driver_version')}, "
+        f"CUDA driver {env.get('cuda_driver_version')}",
+        f"- Software: llem {env.get('llem_version')}, Python {env.get('python')}, "
+        + ", ".join(f"{k} {v}" for k, v in sorted(packages.items())),
+        f"- Model: {model}",
+        "",
+        "| backend | precision | batch | launch | cycles | J/token | ± (counter resolution) | J/token above idle"
+        " | tokens/s | mean power W | window s | passes | counter vs sampled | counter update ms | idle W |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in config_rows(results):
+        lines.append(
+            f"| {row.backend} | {row.precision} | {row.batch if row.batch is not None else 'n/a'} | {row.launch}"
+            f" | {row.cycles} | {_f(row.j_per_token, '.4f')} | {_f(row.j_per_token_unc, '.5f')}"
+            f" | {_f(row.adjusted_j_per_token, '.4f')} | {row.tokens_per_s:.1f} | {_f(row.mean_power_w, '.1f')}"
+            f" | {row.window_s:.1f} | {row.passes} | {_f(row.gap_pct, '.1f')}{'' if row.gap_pct is None else ' %'}"
+            f" | {_f(row.period_ms, '.0f')} | {_f(row.baseline_w, '.1f')} |"
+        )
+    lines.append("")
+    for fc in forks:
+        verdict = "ok" if fc.ok else "FAILED"
+        lines.append(
+            f"- Warm start ({fc.config}): {verdict}: forked units ran on {fc.forked_device}, a fresh process on"
+            f" {fc.fresh_device}; forked/fresh tokens/s {fc.throughput_ratio:.3f},"
+            f" J/token {_f(fc.energy_ratio, '.3f')} (tolerance ±{FORK_TOLERANCE:.0%})"
+        )
+    for s in skipped:
+        lines.append(f"- Skipped: {s}")
+    notes = sorted({n for r in results for n in r.energy.notes})
+    for n in notes:
+        lines.append(f"- Note from the meter: {n}")
+    return "\n".join(lines) + "\n"
+
+
+def insert_run(document: str | None, preamble: str, section: str) -> str:
+    """``document`` with ``section`` as its newest run; a missing or headingless document starts anew."""
+    if document is None or RUNS_HEADING not in document:
+        return f"{preamble.rstrip()}\n\n{RUNS_HEADING}\n\n{section}"
+    head, _, older = document.partition(RUNS_HEADING)
+    return f"{head}{RUNS_HEADING}\n\n{section}\n{older.lstrip()}"
