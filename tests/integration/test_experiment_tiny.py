@@ -143,7 +143,8 @@ def test_missing_model_fails_with_error_file(tmp_path: Path) -> None:
 
 def test_min_window_repeats_whole_passes_and_reports_uncertainty(tmp_path: Path) -> None:
     fake = FakeNvml(n_gpus=2, base_w=(120.0, 250.0), counter_update_s=0.1, power_avg_s=1.0)
-    c = cfg(n_prompts=3, max_output_tokens=4, energy={"sample_interval_ms": 20, "min_window_s": 1.2})
+    energy = {"sample_interval_ms": 20, "min_window_s": 1.2, "gpu_indices": [0, 1]}
+    c = cfg(n_prompts=3, max_output_tokens=4, energy=energy)
     out = run_experiment(c, tmp_path, "r", config_hash(c), 1, nvml_loader=lambda: fake)  # type: ignore[arg-type,return-value]
     m, e = out.result.metrics, out.result.energy
     assert m.n_passes >= 2
@@ -158,6 +159,35 @@ def test_min_window_repeats_whole_passes_and_reports_uncertainty(tmp_path: Path)
     assert e.energy_per_output_token_uncertainty_j == pytest.approx(
         (e.total_energy_uncertainty_j or 0.0) / m.output_tokens
     )
+
+
+def test_energy_covers_only_the_units_gpu_found_by_uuid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Four GPUs at constant, different powers: the unit was given GPU 2 by UUID, so its energy is
+    # GPU 2's alone (300 W over the window), never the node's 1000 W.
+    fake = FakeNvml(n_gpus=4, base_w=(100.0, 200.0, 300.0, 400.0), amps_w=(0.0,) * 4)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-fake-2")
+    c = cfg(n_prompts=2, max_output_tokens=3, baseline={"enabled": False})
+    out = run_experiment(c, tmp_path, "r", config_hash(c), 1, nvml_loader=lambda: fake)  # type: ignore[arg-type,return-value]
+    e, env = out.result.energy, out.result.environment
+    assert list(e.per_gpu_energy_j) == ["0"]
+    assert e.mean_power_w == pytest.approx(300.0, rel=1e-3)
+    assert e.sampled_energy_j == pytest.approx(300.0 * (e.duration_s or 0.0), rel=0.05)
+    assert [(g["index"], g["uuid"], g["pci_bus_id"], g["enforced_power_limit_w"]) for g in env["gpus"]] == [
+        (0, "GPU-fake-2", "00000000:1A:00.0", 650.0)
+    ]
+    assert env["cuda_visible_devices"] == "GPU-fake-2"
+
+
+def test_gpu_indices_beyond_the_visible_gpus_fail_the_unit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from llenergymeasure.errors import ConfigError
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    c = cfg(n_prompts=2, max_output_tokens=3, energy={"gpu_indices": [1]})
+    with pytest.raises(
+        ConfigError, match=r"^energy.gpu_indices \[1\]: the experiment sees 1 GPU\(s\) \(ordinals 0..0\)"
+    ):
+        run_experiment(c, tmp_path, "r", config_hash(c), 1, nvml_loader=lambda: FakeNvml(n_gpus=2, base_w=(1.0, 2.0)))  # type: ignore[arg-type,return-value]
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_cpu_energy_unavailable_here_says_why(tmp_path: Path) -> None:

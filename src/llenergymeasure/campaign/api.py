@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,9 @@ from llenergymeasure.campaign.orchestrator import (
 from llenergymeasure.campaign.plan import CampaignPlan, build_plan
 from llenergymeasure.campaign.store import ManifestStore
 from llenergymeasure.dispatch.base import Executor
-from llenergymeasure.errors import CampaignError
+from llenergymeasure.energy.nvml import visible_gpu_count
+from llenergymeasure.energy.scope import host_gpu_index_errors
+from llenergymeasure.errors import CampaignError, ConfigError
 
 
 @dataclass(frozen=True)
@@ -33,10 +36,26 @@ class CampaignRun:
     to_run: int = 0  # pending units once recovery was done; 0: there was nothing to do
 
 
-def plan_campaign(campaign_file: Path) -> tuple[LoadedCampaign, CampaignPlan]:
-    """Load, expand and order a campaign file; no side effects."""
+def plan_campaign(
+    campaign_file: Path, gpu_count: Callable[[], int | None] = visible_gpu_count
+) -> tuple[LoadedCampaign, CampaignPlan]:
+    """Load, expand and order a campaign file, and check it against this machine's GPUs; no side effects.
+
+    ``energy.gpu_indices`` naming a GPU this machine does not have is a config error here, before
+    anything runs (where NVML is readable: a login node without GPUs checks nothing).
+    """
     loaded = load_campaign(campaign_file)
-    return loaded, build_plan(loaded.config, loaded.sources)
+    plan = build_plan(loaded.config, loaded.sources)
+    if any(e.config.energy.gpu_indices for e in plan.experiments):
+        n_gpus = gpu_count()
+        if n_gpus is not None:
+            errors = host_gpu_index_errors(
+                [(f"{campaign_file}: {e.source or e.exp_id}", e.config.energy.gpu_indices) for e in plan.experiments],
+                n_gpus,
+            )
+            if errors:
+                raise ConfigError("\n".join(errors))
+    return loaded, plan
 
 
 def up(

@@ -177,6 +177,10 @@ class ExperimentConfig(_Strict):
             raise AssertionError(f"backend section '{self.backend}' missing")
         return section
 
+    def gpu_count(self) -> int:
+        """GPUs the experiment runs on (CUDA ordinals 0..n-1 of those visible to it); energy is measured on these."""
+        return self.backend_section().gpu_count()
+
     def with_resolved_paths(self, base_dir: Path) -> ExperimentConfig:
         """Make a relative jsonl path absolute, so the config still works once copied elsewhere."""
         if isinstance(self.dataset, JsonlDataset) and not Path(self.dataset.path).is_absolute():

@@ -26,6 +26,7 @@ from llenergymeasure.config.experiment import ExperimentConfig
 from llenergymeasure.energy.meter import EnergyMeasurement, EnergyMeter
 from llenergymeasure.energy.nvml import NvmlDevices, load_pynvml
 from llenergymeasure.energy.rapl import DEFAULT_POWERCAP_ROOT, CpuEnergyMeasurement, RaplMeter
+from llenergymeasure.energy.scope import gpu_targets, parse_visible
 from llenergymeasure.errors import EnergyUnavailableError
 from llenergymeasure.experiment.baseline import baseline_power_w
 from llenergymeasure.experiment.environment import collect_environment
@@ -60,14 +61,19 @@ def resolve_model(model: str) -> str:
 def open_devices(
     config: ExperimentConfig, nvml_loader: Callable[[], ModuleType] = load_pynvml
 ) -> tuple[NvmlDevices | None, str | None]:
-    """The GPUs to measure, or None and the reason energy is unavailable."""
+    """The GPUs the experiment uses (see ``energy.scope``), or None and the reason energy is unavailable.
+
+    A ``gpu_indices`` that names no visible GPU is the config's fault: ConfigError, the unit fails.
+    """
     try:
         nvml = nvml_loader()
-        indices = config.energy.gpu_indices
-        visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")
-        if indices is None and visible and all(p.strip().isdigit() for p in visible.split(",")):
-            indices = tuple(int(p) for p in visible.split(","))
-        return NvmlDevices(nvml, indices), None
+        visible = parse_visible(os.environ.get("CUDA_VISIBLE_DEVICES"))
+        try:
+            n_nvml = int(nvml.nvmlDeviceGetCount())
+        except nvml.NVMLError as exc:
+            raise EnergyUnavailableError(f"NVML cannot count GPUs ({exc})") from None
+        targets = gpu_targets(visible, n_nvml, config.gpu_count(), config.energy.gpu_indices)
+        return NvmlDevices(nvml, targets=targets), None
     except EnergyUnavailableError as exc:
         return None, str(exc)
 

@@ -95,7 +95,7 @@ def test_no_nvml_gives_a_clear_reason(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_bad_gpu_index() -> None:
-    with pytest.raises(EnergyUnavailableError, match=r"gpu_indices \[3\] not present; this machine has 1 GPUs"):
+    with pytest.raises(EnergyUnavailableError, match=r"^GPU index \[3\] not present; this machine has 1 GPUs$"):
         NvmlDevices(FakeNvml(), (3,))
 
 
