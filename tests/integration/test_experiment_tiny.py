@@ -243,3 +243,53 @@ def test_bf16_on_cpu_runs_as_configured_and_warns(tmp_path: Path) -> None:
     (result,) = (tmp_path / "out").glob("*.json")
     data = json.loads(result.read_text())
     assert (data["config"]["precision"], data["environment"]["device"]) == ("bf16", "cpu")
+
+
+def test_prefill_and_decode_split_the_window_against_the_fakes_ground_truth(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Constant 250 W: any window's true energy is 250 W x its length, so prefill and decode
+    # must each match their share of the time, and add up to the total exactly.
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    fake = FakeNvml(base_w=(250.0,), amps_w=(0.0,), counter_update_s=0.1)
+    c = cfg(n_prompts=4, max_output_tokens=6, baseline={"enabled": False}, energy={"min_window_s": 1.0})
+    out = run_experiment(c, tmp_path, "r", config_hash(c), 1, nvml_loader=lambda: fake)  # type: ignore[arg-type,return-value]
+    m, e = out.result.metrics, out.result.energy
+    assert e.prefill_energy_j is not None and e.decode_energy_j is not None and e.total_energy_j is not None
+    assert e.prefill_energy_j + e.decode_energy_j == pytest.approx(e.total_energy_j)
+    assert m.prefill_time_s is not None and m.decode_time_s is not None
+    assert m.prefill_time_s + m.decode_time_s == pytest.approx(m.wall_time_s)
+    # Each share is 250 W x its time, within the counter's resolution bound of each window.
+    assert e.prefill_energy_uncertainty_j is not None and e.decode_energy_uncertainty_j is not None
+    assert abs(e.prefill_energy_j - 250.0 * m.prefill_time_s) <= e.prefill_energy_uncertainty_j + 250.0 * 0.02
+    assert abs(e.decode_energy_j - 250.0 * m.decode_time_s) <= e.decode_energy_uncertainty_j + 250.0 * 0.02
+    assert m.decode_tokens == m.output_tokens - m.n_requests == (6 - 1) * 4 * m.n_passes
+    assert e.energy_per_decode_token_j == pytest.approx(e.decode_energy_j / m.decode_tokens)
+    assert m.decode_tokens_per_s == pytest.approx(m.decode_tokens / m.decode_time_s)
+    assert e.prefill_passes is not None and e.prefill_passes >= 1
+    assert e.prefill_window_s is not None and e.prefill_window_s >= 1.0
+    assert (m.peak_memory_kind, m.memory_device) == ("process_rss", "cpu")
+    assert (e.uncertainty_method, e.co2e_g_per_1k_tokens) == ("counter_resolution", None)
+
+
+def test_carbon_per_1k_tokens_from_the_grid_intensity(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    fake = FakeNvml(base_w=(250.0,), amps_w=(0.0,))
+    energy = {"grid_intensity_g_per_kwh": 400.0, "prefill_split": False}
+    c = cfg(n_prompts=2, max_output_tokens=3, baseline={"enabled": False}, energy=energy)
+    out = run_experiment(c, tmp_path, "r", config_hash(c), 1, nvml_loader=lambda: fake)  # type: ignore[arg-type,return-value]
+    e, m = out.result.energy, out.result.metrics
+    assert e.total_energy_j is not None
+    assert e.grid_intensity_g_per_kwh == 400.0
+    assert e.co2e_g_per_1k_tokens == pytest.approx(e.total_energy_j / 3.6e6 * 400.0 / m.output_tokens * 1000)
+    assert (e.prefill_energy_j, m.decode_tokens_per_s) == (None, None)
+
+
+def test_sampled_power_carries_its_own_resolution_bound(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    fake = FakeNvml(counter_supported=False)
+    c = cfg(n_prompts=2, max_output_tokens=3, baseline={"enabled": False}, energy={"sample_interval_ms": 20})
+    out = run_experiment(c, tmp_path, "r", config_hash(c), 1, nvml_loader=lambda: fake)  # type: ignore[arg-type,return-value]
+    e = out.result.energy
+    assert (e.method, e.uncertainty_method) == ("sampling", "sampling_resolution")
+    assert e.total_energy_uncertainty_j is not None and e.total_energy_uncertainty_j > 0.0

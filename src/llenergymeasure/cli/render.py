@@ -11,7 +11,7 @@ from rich.table import Table
 
 from llenergymeasure.campaign.manifest import CampaignManifest
 from llenergymeasure.campaign.plan import CampaignPlan
-from llenergymeasure.results.stats import FALLBACK_METRIC, ConfigStats, Ranking, rank
+from llenergymeasure.results.stats import FALLBACK_METRIC, ConfigStats, Ranking, rank, unranked
 
 STATUS_STYLE = {"completed": "green", "failed": "red", "running": "yellow", "pending": "dim", "skipped": "dim"}
 
@@ -81,13 +81,19 @@ def ranking_line(ranking: Ranking) -> str:
 def stats_table(stats: list[ConfigStats], dims: list[str], ranking: Ranking, confidence: float = 0.95) -> Table:
     """Configs ranked by ``ranking.metric``: mean, CI and its method, n, CV; ≈ marks overlapping CIs."""
     table = Table(title=f"{ranking.metric} per config ({confidence:.0%} CI; ≈ overlaps the row above)")
-    cols = ("#", "config", *(d.removeprefix("config.") for d in dims), "mean", "CI", "CI method", "n", "CV", "tok/s")
-    for col in cols:
+    beside = ("total J/tok",) if ranking.beside else ()
+    cols = ("#", "config", *(d.removeprefix("config.") for d in dims), "mean", "CI", "CI method", "n", "CV", *beside)
+    for col in (*cols, "tok/s"):
         table.add_column(col)
+
+    def extra(s: ConfigStats) -> list[str]:
+        total = s.metrics.get(ranking.beside) if ranking.beside else None
+        tps = s.metrics.get(FALLBACK_METRIC)
+        return [*([f"{total.mean:.4g}" if total else "-"] if ranking.beside else []), f"{tps.mean:.1f}" if tps else "-"]
+
     for i, (s, overlap) in enumerate(rank(stats, ranking.metric), start=1):
         m = s.metrics[ranking.metric]
         ci = f"{m.ci_low:.4g}–{m.ci_high:.4g}" if m.ci_low is not None and m.ci_high is not None else "-"
-        tps = s.metrics.get(FALLBACK_METRIC)
         table.add_row(
             f"{i}{' ≈' if overlap else ''}",
             s.config_hash[:8],
@@ -97,6 +103,19 @@ def stats_table(stats: list[ConfigStats], dims: list[str], ranking: Ranking, con
             m.ci_method or "-",
             str(m.n),
             f"{m.cv:.1%}" if m.cv is not None else "-",
-            f"{tps.mean:.1f}" if tps else "-",
+            *extra(s),
+        )
+    for s, reason in unranked(stats, ranking.metric):
+        got = s.metrics.get(ranking.metric)
+        table.add_row(
+            "-",
+            s.config_hash[:8],
+            *(_fmt(s.label.get(d)) for d in dims),
+            f"{got.mean:.4g}" if got else "-",
+            reason,
+            "-",
+            str(got.n) if got else "-",
+            "-",
+            *extra(s),
         )
     return table

@@ -37,6 +37,8 @@ counter), **±** its resolution bound (counter update period x edge power, per G
 **J/token above idle** subtracts the idle baseline, **counter vs sampled** is the largest relative
 gap over the cycles between the counter and the integral of sampled power (the cross-check),
 **counter update ms** the update period measured before each window, **idle W** the baseline.
+**J/decode token** and **decode tokens/s** come from the prefill-only window (`energy.prefill_split`):
+prefill energy and time are measured on one-token passes of the same batches and subtracted.
 **Warm start** compares units forked from the warm-start server with a fresh process of the same
 config: both must run on CUDA and agree in tokens/s and J/token.
 """

@@ -12,6 +12,7 @@ from llenergymeasure.atomic import write_atomic
 from llenergymeasure.config.dotted import varying_keys
 from llenergymeasure.errors import MissingDependencyError
 from llenergymeasure.results.stats import (
+    ADJUSTED_METRIC,
     ENERGY_METRIC,
     FALLBACK_METRIC,
     ConfigStats,
@@ -20,11 +21,13 @@ from llenergymeasure.results.stats import (
     by_config,
     rank,
     ranking_metric,
+    unranked,
 )
 from llenergymeasure.results.table import ResultsTable
 from llenergymeasure.results.timeseries import read_timeseries
 
 JPT = ENERGY_METRIC
+ADJUSTED = ADJUSTED_METRIC
 TPS = FALLBACK_METRIC
 
 
@@ -120,7 +123,7 @@ def render_report(campaign_dir: Path, table: ResultsTable, unit: str | None = No
     dims = varying_keys(rows, "config.")
     stats = by_config(rows, dims)
     ranking = ranking_metric(stats)
-    label = "J / output token" if ranking.metric == JPT else "tokens / s"
+    label = {JPT: "J / output token", ADJUSTED: "J / output token above idle"}.get(ranking.metric, "tokens / s")
     plots: list[tuple[str, str | None]] = [("Energy vs throughput", plot_energy_vs_throughput(rows))]
     for dim in dims:
         plots.append((f"{label} by {dim}", plot_by_dimension(stats, dim, ranking.metric, label)))
@@ -173,6 +176,13 @@ def _ranking_table(stats: list[ConfigStats], dims: list[str], ranking: Ranking) 
         lines.append(
             f"<tr><td>{i}{mark}</td>{cells}<td>{m.mean:.4g}</td><td>{ci}</td><td>{m.ci_method or '–'}</td>"
             f"<td>{m.n}</td><td>{cv}</td></tr>"
+        )
+    for s, reason in unranked(stats, metric):
+        cells = "".join(f"<td>{html.escape(str(s.label.get(d)))}</td>" for d in dims)
+        got = s.metrics.get(metric)
+        value = f"{got.mean:.4g}" if got else "–"
+        lines.append(
+            f"<tr class='unranked'><td>–</td>{cells}<td>{value}</td><td colspan='4'>{html.escape(reason)}</td></tr>"
         )
     lines.append(
         "</table><p>≈: confidence interval overlaps the config ranked above. CI method log-t: a t-interval of"
