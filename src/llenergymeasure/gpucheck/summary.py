@@ -133,6 +133,18 @@ def fork_check(forked: Sequence[ExperimentResult], fresh: ExperimentResult) -> F
     )
 
 
+def scope_check(uuid: str, result: ExperimentResult) -> str:
+    """Whether a unit given its GPU by UUID (CUDA_VISIBLE_DEVICES) measured exactly that GPU, on CUDA."""
+    measured = [g.get("uuid") for g in result.environment.get("gpus") or []]
+    device = result.environment.get("device")
+    ok = measured == [uuid] and str(device).startswith("cuda") and result.energy.available
+    verdict = "ok" if ok else "FAILED"
+    return (
+        f"{verdict}: a unit run with CUDA_VISIBLE_DEVICES={uuid} ran on {device} and measured"
+        f" {', '.join(str(m) for m in measured) or 'no GPU'}"
+    )
+
+
 def _f(value: float | None, fmt: str) -> str:
     return "n/a" if value is None else format(value, fmt)
 
@@ -143,6 +155,7 @@ def run_section(
     forks: Sequence[ForkCheck],
     skipped: Sequence[str],
     model: str,
+    scope: Sequence[str] = (),
 ) -> str:
     """The markdown of one validation run: the machine, the table, the warm-start check, what was skipped."""
     if not results:
@@ -184,6 +197,8 @@ def run_section(
             f" {fc.fresh_device}; forked/fresh tokens/s {fc.throughput_ratio:.3f},"
             f" J/token {_f(fc.energy_ratio, '.3f')} (tolerance ±{FORK_TOLERANCE:.0%})"
         )
+    for line in scope:
+        lines.append(f"- GPU scope by UUID: {line}")
     for s in skipped:
         lines.append(f"- Skipped: {s}")
     throttles = sorted({t for r in results for t in r.energy.throttle_reasons})
