@@ -173,7 +173,9 @@ def test_energy_covers_only_the_units_gpu_found_by_uuid(tmp_path: Path, monkeypa
     out = run_experiment(c, tmp_path, "r", config_hash(c), 1, nvml_loader=lambda: fake)  # type: ignore[arg-type,return-value]
     e, env = out.result.energy, out.result.environment
     assert list(e.per_gpu_energy_j) == ["0"]
-    assert e.total_energy_j is not None and e.duration_s is not None and e.total_energy_uncertainty_j is not None
+    assert e.total_energy_j is not None
+    assert e.duration_s is not None
+    assert e.total_energy_uncertainty_j is not None
     assert abs(e.total_energy_j - 300.0 * e.duration_s) <= e.total_energy_uncertainty_j
     assert e.sampled_energy_j == pytest.approx(300.0 * e.duration_s, rel=0.01)
     assert [(g["index"], g["uuid"], g["pci_bus_id"], g["enforced_power_limit_w"]) for g in env["gpus"]] == [
@@ -259,19 +261,25 @@ def test_prefill_and_decode_split_the_window_against_the_fakes_ground_truth(
     c = cfg(n_prompts=4, max_output_tokens=6, baseline={"enabled": False}, energy={"min_window_s": 1.0})
     out = run_experiment(c, tmp_path, "r", config_hash(c), 1, nvml_loader=lambda: fake)  # type: ignore[arg-type,return-value]
     m, e = out.result.metrics, out.result.energy
-    assert e.prefill_energy_j is not None and e.decode_energy_j is not None and e.total_energy_j is not None
+    assert e.prefill_energy_j is not None
+    assert e.decode_energy_j is not None
+    assert e.total_energy_j is not None
     assert e.prefill_energy_j + e.decode_energy_j == pytest.approx(e.total_energy_j)
-    assert m.prefill_time_s is not None and m.decode_time_s is not None
+    assert m.prefill_time_s is not None
+    assert m.decode_time_s is not None
     assert m.prefill_time_s + m.decode_time_s == pytest.approx(m.wall_time_s)
     # Each share is 250 W x its time, within the counter's resolution bound of each window.
-    assert e.prefill_energy_uncertainty_j is not None and e.decode_energy_uncertainty_j is not None
+    assert e.prefill_energy_uncertainty_j is not None
+    assert e.decode_energy_uncertainty_j is not None
     assert abs(e.prefill_energy_j - 250.0 * m.prefill_time_s) <= e.prefill_energy_uncertainty_j + 250.0 * 0.02
     assert abs(e.decode_energy_j - 250.0 * m.decode_time_s) <= e.decode_energy_uncertainty_j + 250.0 * 0.02
     assert m.decode_tokens == m.output_tokens - m.n_requests == (6 - 1) * 4 * m.n_passes
     assert e.energy_per_decode_token_j == pytest.approx(e.decode_energy_j / m.decode_tokens)
     assert m.decode_tokens_per_s == pytest.approx(m.decode_tokens / m.decode_time_s)
-    assert e.prefill_passes is not None and e.prefill_passes >= 1
-    assert e.prefill_window_s is not None and e.prefill_window_s >= 1.0
+    assert e.prefill_passes is not None
+    assert e.prefill_passes >= 1
+    assert e.prefill_window_s is not None
+    assert e.prefill_window_s >= 1.0
     assert (m.peak_memory_kind, m.memory_device) == ("process_rss", "cpu")
     assert (e.uncertainty_method, e.co2e_g_per_1k_tokens) == ("counter_resolution", None)
 
@@ -296,4 +304,5 @@ def test_sampled_power_carries_its_own_resolution_bound(tmp_path: Path, monkeypa
     out = run_experiment(c, tmp_path, "r", config_hash(c), 1, nvml_loader=lambda: fake)  # type: ignore[arg-type,return-value]
     e = out.result.energy
     assert (e.method, e.uncertainty_method) == ("sampling", "sampling_resolution")
-    assert e.total_energy_uncertainty_j is not None and e.total_energy_uncertainty_j > 0.0
+    assert e.total_energy_uncertainty_j is not None
+    assert e.total_energy_uncertainty_j > 0.0

@@ -78,4 +78,5 @@ def test_section_and_document() -> None:
     doc = insert_run(None, "# GPU validation\n", section)
     assert doc.startswith(f"# GPU validation\n\n{RUNS_HEADING}\n\n### 2026-11-23")
     newer = insert_run(doc, "ignored", "### later\n")
-    assert newer.index("### later") < newer.index("### 2026-11-23") and "ignored" not in newer
+    assert newer.index("### later") < newer.index("### 2026-11-23")
+    assert "ignored" not in newer
