@@ -263,7 +263,8 @@ def with_phases(energy: Energy, split: PhaseSplit, prefill: PrefillWindow) -> En
             "energy_per_decode_token_j": split.energy_per_decode_token_j,
             "prefill_energy_uncertainty_j": split.prefill_uncertainty_j,
             "decode_energy_uncertainty_j": split.decode_uncertainty_j,
-            "prefill_window_s": prefill.window.wall_s,
+            # The energy section's lengths are the meter's (as duration_s is): begin() to end().
+            "prefill_window_s": pm.duration_s if pm is not None else prefill.window.wall_s,
             "prefill_passes": prefill.window.n_passes,
             "notes": notes,
         }

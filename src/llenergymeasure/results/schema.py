@@ -137,7 +137,9 @@ class Energy(_Model):
     decode_energy_uncertainty_j: float | None = Field(
         None, description="Sum of the window's and the scaled prefill window's resolution bounds."
     )
-    prefill_window_s: float | None = Field(None, description="Length of the prefill-only window.")
+    prefill_window_s: float | None = Field(
+        None, description="Length of the prefill-only window as the meter saw it (like duration_s for the main one)."
+    )
     prefill_passes: int | None = Field(None, description="Passes in the prefill-only window.")
     adjusted_negative: bool | None = Field(
         None,
