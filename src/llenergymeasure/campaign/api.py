@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from llenergymeasure.backends.registry import SERVICES
 from llenergymeasure.campaign.layout import CampaignLayout
 from llenergymeasure.campaign.loader import LoadedCampaign, load_campaign
 from llenergymeasure.campaign.lock import CampaignLock
@@ -20,7 +21,9 @@ from llenergymeasure.campaign.orchestrator import (
 from llenergymeasure.campaign.plan import CampaignPlan, build_plan
 from llenergymeasure.campaign.store import ManifestStore
 from llenergymeasure.dispatch.base import Executor
+from llenergymeasure.dispatch.preflight import engine_problems
 from llenergymeasure.errors import CampaignError
+from llenergymeasure.models.resolve import model_problem
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,35 @@ def plan_campaign(campaign_file: Path) -> tuple[LoadedCampaign, CampaignPlan]:
     """Load, expand and order a campaign file; no side effects."""
     loaded = load_campaign(campaign_file)
     return loaded, build_plan(loaded.config, loaded.sources)
+
+
+def preflight(plan: CampaignPlan, executor: Executor | None) -> list[str]:
+    """What would fail units of ``plan`` before they measure anything: one line each, with the fix.
+
+    Each model is checked once (not once per unit), and each backend's engine under ``executor``
+    (None: models only). Seconds, not the minutes of retries a bad model costs every unit.
+    """
+    models = dict.fromkeys(e.config.model for e in plan.experiments)
+    problems = [p for m in models if (p := model_problem(m))]
+    if executor is not None:
+        problems += engine_problems(executor, [e.config.backend for e in plan.experiments])
+    return problems
+
+
+def resume_preflight(campaign_dir: Path, executor: Executor) -> list[str]:
+    """The engine check of ``preflight`` for the backends a campaign's manifest still has to run."""
+    manifest = status(campaign_dir).manifest
+    backend_of = {service: backend for backend, service in SERVICES.items()}
+    pending = [e.service for e in manifest.entries if e.status not in ("completed", "skipped")]
+    return engine_problems(executor, [backend_of.get(s, s) for s in pending])
+
+
+def refuse(problems: list[str], what: str) -> None:
+    """Raise one error with a line per preflight problem and how to skip the check."""
+    if problems:
+        raise CampaignError(
+            "\n".join([*problems, f"{what}: {len(problems)} preflight problem(s); --no-preflight skips these checks"])
+        )
 
 
 def up(

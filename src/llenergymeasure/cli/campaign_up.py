@@ -24,9 +24,14 @@ import click
     show_default=True,
     help="auto: docker when the engine and images are there, else local subprocesses.",
 )
-def up(campaign_file: Path, results_dir: Path, as_json: bool, executor: str) -> None:
+@click.option(
+    "--no-preflight",
+    is_flag=True,
+    help="Skip the checks made before anything starts (each model resolvable, each backend's image or engine there).",
+)
+def up(campaign_file: Path, results_dir: Path, as_json: bool, executor: str, no_preflight: bool) -> None:
     """Run every experiment and cycle of CAMPAIGN_FILE, checkpointing each one."""
-    from llenergymeasure.campaign.api import plan_campaign
+    from llenergymeasure.campaign.api import plan_campaign, preflight, refuse
     from llenergymeasure.campaign.api import up as run_up
     from llenergymeasure.cli.progress import progress_events
     from llenergymeasure.cli.render import console, counts_line, manifest_table, next_steps
@@ -36,6 +41,8 @@ def up(campaign_file: Path, results_dir: Path, as_json: bool, executor: str) -> 
     for w in [*loaded.warnings, *plan.notes]:
         click.echo(f"warning: {w}", err=True)
     runner = make_executor(executor, {u.service for u in plan.units})
+    if not no_preflight:
+        refuse(preflight(plan, runner), f"{campaign_file}: not started")
     with progress_events(total=len(plan.units), done=0) as sink:
         run = run_up(campaign_file, results_dir, runner, sink)
     if as_json:
