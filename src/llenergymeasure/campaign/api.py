@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llenergymeasure.backends.registry import SERVICES
-from llenergymeasure.campaign.layout import CampaignLayout
+from llenergymeasure.campaign.layout import MANIFEST_NAME, CampaignLayout
 from llenergymeasure.campaign.loader import LoadedCampaign, load_campaign
 from llenergymeasure.campaign.lock import CampaignLock
 from llenergymeasure.campaign.orchestrator import (
@@ -22,7 +22,7 @@ from llenergymeasure.campaign.plan import CampaignPlan, build_plan
 from llenergymeasure.campaign.store import ManifestStore
 from llenergymeasure.dispatch.base import Executor
 from llenergymeasure.dispatch.preflight import engine_problems
-from llenergymeasure.errors import CampaignError
+from llenergymeasure.errors import CampaignError, ManifestError
 from llenergymeasure.models.resolve import model_problem
 
 
@@ -40,6 +40,52 @@ def plan_campaign(campaign_file: Path) -> tuple[LoadedCampaign, CampaignPlan]:
     """Load, expand and order a campaign file; no side effects."""
     loaded = load_campaign(campaign_file)
     return loaded, build_plan(loaded.config, loaded.sources)
+
+
+@dataclass(frozen=True)
+class EarlierRun:
+    """A campaign folder under the results root that ran the same design."""
+
+    path: Path
+    completed: bool  # every unit completed
+
+
+def same_design_runs(results_root: Path, design_hash: str) -> list[EarlierRun]:
+    """Campaigns under ``results_root`` with this design hash, oldest first; unreadable ones are passed over."""
+    runs = []
+    for path in sorted(Path(results_root).glob(f"*/{MANIFEST_NAME}")):
+        try:
+            manifest = ManifestStore.load(path).manifest
+        except ManifestError:
+            continue
+        if manifest.design_hash == design_hash:
+            c = manifest.counters()
+            runs.append(EarlierRun(path.parent, c.completed == c.total))
+    return runs
+
+
+def repeat_notes(campaign_file: Path, plan: CampaignPlan, results_root: Path, again: bool) -> list[str]:
+    """Refuse to measure again a design that already completed (unless ``again``); notes on the others.
+
+    A researcher re-running ``up`` by mistake would otherwise get a second campaign of the same
+    design, silently, and spend the hours again.
+    """
+    design = plan.config.campaign_design_hash
+    runs = same_design_runs(results_root, design)
+    done = [r.path for r in runs if r.completed]
+    if done and not again:
+        raise CampaignError(
+            f"{campaign_file}: this design (hash {design}) already completed in {done[-1]}; "
+            f"`llem results {done[-1]}` reads it, or pass --again to measure it anew in a new campaign folder"
+        )
+    notes = [f"this design already completed in {d}; measuring it anew (--again)" for d in done]
+    notes += [
+        f"an unfinished campaign of this design is in {r.path} (`llem campaign resume {r.path}` finishes it); "
+        "starting a new one"
+        for r in runs
+        if not r.completed
+    ]
+    return notes
 
 
 def preflight(plan: CampaignPlan, executor: Executor | None) -> list[str]:

@@ -31,9 +31,7 @@ def resume(
     from llenergymeasure.cli.render import console, counts_line, manifest_table, next_steps
     from llenergymeasure.dispatch.select import make_executor
 
-    directory = resolve_campaign_dir(campaign_dir, results_dir)
-    if campaign_dir is None:
-        click.echo(f"resuming {directory}", err=True)
+    directory = resolve_campaign_dir(campaign_dir, results_dir, verb="resuming")
     manifest = status(directory).manifest
     runner = make_executor(executor or manifest.executor, {e.service for e in manifest.entries})
     if not no_preflight:

@@ -101,7 +101,7 @@ def _run_campaign(work: Path, doc: dict[str, Any]) -> Path:
     path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
     results_root = work / "results"
     before = set(results_root.glob(f"{doc['name']}_*"))
-    _llem("campaign", "up", str(path), "--results-dir", str(results_root), "--executor", "local")
+    _llem("campaign", "up", str(path), "--results-dir", str(results_root), "--executor", "local", "--again")
     (created,) = set(results_root.glob(f"{doc['name']}_*")) - before
     return created
 
