@@ -34,6 +34,8 @@ def main(config_file: Path, out_dir: Path, cycle: int, config_hash: str | None, 
     from llenergymeasure import logs
 
     logs.configure("DEBUG" if debug else "INFO", unit=stem or config_file.stem)
+    if not debug:
+        logs.quiet_progress_bars()
     from llenergymeasure.atomic import write_json_atomic
     from llenergymeasure.config.loader import check_experiment_file
     from llenergymeasure.errors import ConfigError, LlemError
