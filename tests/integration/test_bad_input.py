@@ -212,7 +212,7 @@ CASES: list[tuple[str, str | None, dict[str, str], list[str], str]] = [
     ),
     (
         "engine-down",
-        GOOD,
+        GOOD.replace("n_prompts: 2", "n_prompts: 3"),  # not the design `world` completed
         {},
         ["up", "{c}", "--executor", "docker", "--results-dir", "res"],
         "Docker engine not reachable",
