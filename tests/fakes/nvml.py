@@ -134,7 +134,7 @@ class FakeNvml:
         if not self.counter_supported:
             raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
         mj = self.energy_between_j(h, self.t0, self.last_update_at(h, self.clock())) * 1000
-        return int(self.counter_start_mj + mj) % self.counter_modulus
+        return (self.counter_start_mj + int(mj)) % self.counter_modulus  # int: exact near 2**64
 
     def nvmlDeviceGetTemperature(self, h: int, sensor: int) -> int:
         return 55 + h

@@ -39,6 +39,8 @@ def main(config_file: Path, out_dir: Path, cycle: int, config_hash: str | None, 
     # names the same GPU to the engine and to the energy meter (energy.scope). Set before any
     # CUDA context exists in this process (a warm-start server never creates one).
     os.environ["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
+    if not debug:
+        logs.quiet_progress_bars()
     from llenergymeasure.atomic import write_json_atomic
     from llenergymeasure.config.loader import check_experiment_file
     from llenergymeasure.errors import ConfigError, LlemError

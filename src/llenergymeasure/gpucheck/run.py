@@ -104,7 +104,7 @@ def _run_campaign(work: Path, doc: dict[str, Any], env: dict[str, str] | None = 
     path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
     results_root = work / "results"
     before = set(results_root.glob(f"{doc['name']}_*"))
-    _llem("campaign", "up", str(path), "--results-dir", str(results_root), "--executor", "local", env=env)
+    _llem("campaign", "up", str(path), "--results-dir", str(results_root), "--executor", "local", "--again", env=env)
     (created,) = set(results_root.glob(f"{doc['name']}_*")) - before
     return created
 
