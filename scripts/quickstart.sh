@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 status=0
-.venv/bin/llem campaign up campaigns/quickstart.yaml "$@" || status=$?
+# --again: a rerun of the demo runs anew (and says the design already completed) instead of refusing.
+.venv/bin/llem campaign up campaigns/quickstart.yaml --again "$@" || status=$?
 cat <<'HINT'
 llem is installed in .venv/bin: run the commands above as .venv/bin/llem ..., or put llem on
 your PATH for this shell with:  source .venv/bin/activate

@@ -143,13 +143,14 @@ def test_missing_model_fails_with_error_file(tmp_path: Path) -> None:
 
 def test_min_window_repeats_whole_passes_and_reports_uncertainty(tmp_path: Path) -> None:
     fake = FakeNvml(n_gpus=2, base_w=(120.0, 250.0), counter_update_s=0.1, power_avg_s=1.0)
-    energy = {"sample_interval_ms": 20, "min_window_s": 1.2, "gpu_indices": [0, 1]}
-    c = cfg(n_prompts=3, max_output_tokens=4, energy=energy)
+    energy = {"sample_interval_ms": 20, "min_window_s": 2.0, "gpu_indices": [0, 1], "prefill_split": False}
+    c = cfg(n_prompts=2, max_output_tokens=2, energy=energy)
     out = run_experiment(c, tmp_path, "r", config_hash(c), 1, nvml_loader=lambda: fake)  # type: ignore[arg-type,return-value]
     m, e = out.result.metrics, out.result.energy
+    # One pass of 2 two-token prompts takes ~0.05 s here (0.5 s on a machine loaded 10x): many passes.
     assert m.n_passes >= 2
-    assert (m.n_requests, m.output_tokens, len(m.requests)) == (3 * m.n_passes, 12 * m.n_passes, 3 * m.n_passes)
-    assert m.wall_time_s >= 1.2  # one pass of 3 short prompts takes well under 0.6 s
+    assert (m.n_requests, m.output_tokens, len(m.requests)) == (2 * m.n_passes, 4 * m.n_passes, 2 * m.n_passes)
+    assert m.wall_time_s >= 2.0
     assert e.duration_s is not None
     assert e.duration_s >= m.wall_time_s
     assert e.energy_per_request_j == pytest.approx((e.total_energy_j or 0.0) / m.n_requests)
