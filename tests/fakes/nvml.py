@@ -103,6 +103,8 @@ class FakeNvml:
         return self.n_gpus
 
     def nvmlDeviceGetHandleByIndex(self, i: int) -> int:
+        if not 0 <= i < self.n_gpus:
+            raise NVMLError(2)  # NVML_ERROR_INVALID_ARGUMENT
         return i
 
     def nvmlDeviceGetPowerUsage(self, h: int) -> int:
@@ -137,6 +139,13 @@ class FakeNvml:
 
     def nvmlDeviceGetUUID(self, h: int) -> str:
         return f"GPU-fake-{h}"
+
+    def nvmlDeviceGetHandleByUUID(self, uuid: str | bytes) -> int:
+        text = uuid.decode() if isinstance(uuid, bytes) else uuid
+        for i in range(self.n_gpus):
+            if self.nvmlDeviceGetUUID(i) == text:
+                return i
+        raise NVMLError(13)  # NVML_ERROR_NOT_FOUND
 
     def nvmlDeviceGetPowerManagementLimit(self, h: int) -> int:
         return 700_000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from llenergymeasure.campaign.orchestrator import (
 from llenergymeasure.campaign.plan import CampaignPlan, build_plan
 from llenergymeasure.campaign.store import ManifestStore
 from llenergymeasure.dispatch.base import Executor
+from llenergymeasure.dispatch.gpus import Gpu
 from llenergymeasure.errors import CampaignError
 
 
@@ -44,13 +46,19 @@ def up(
     results_root: Path,
     executor: Executor,
     on_event: EventSink = noop,
+    gpus: Sequence[Gpu] = (),
+    gpus_spec: str | None = None,
 ) -> CampaignRun:
-    """Plan, create and lock the campaign directory, and run every unit; the lock goes when this returns."""
+    """Plan, create and lock the campaign directory, and run every unit; the lock goes when this returns.
+
+    With ``gpus`` units run concurrently, one per free slot of those GPUs; ``gpus_spec`` (what the
+    user wrote, e.g. ``all``) is kept in the manifest for ``resume``.
+    """
     _, plan = plan_campaign(campaign_file)
-    layout, store, lock = prepare_campaign(plan, results_root, campaign_file, executor.name)
+    layout, store, lock = prepare_campaign(plan, results_root, campaign_file, executor.name, gpus=gpus_spec)
     with lock:
         on_event(Event("created", message=str(layout.root)))
-        run_pending(layout, store, executor, plan.config.execution, lock.run_id, on_event)
+        run_pending(layout, store, executor, plan.config.execution, lock.run_id, on_event, gpus=gpus)
     return CampaignRun(layout, store, lock.run_id, len(plan.units))
 
 
@@ -59,6 +67,7 @@ def resume(
     executor: Executor,
     force: bool = False,
     on_event: EventSink = noop,
+    gpus: Sequence[Gpu] = (),
 ) -> CampaignRun:
     """Finish exactly what a campaign has left; refuses if another run holds it or its design changed.
 
@@ -74,7 +83,7 @@ def resume(
         execution = load_execution(layout)
         recover(layout, store, executor, execution, lock.run_id, on_event)
         to_run = store.manifest.counters().pending
-        run_pending(layout, store, executor, execution, lock.run_id, on_event)
+        run_pending(layout, store, executor, execution, lock.run_id, on_event, gpus=gpus)
     return CampaignRun(layout, store, lock.run_id, to_run)
 
 

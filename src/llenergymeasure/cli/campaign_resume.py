@@ -19,23 +19,29 @@ from llenergymeasure.cli.campaign_dir import campaign_dir_options
     help="Default: the executor the campaign was started with.",
 )
 @click.option("--force", is_flag=True, help="Resume even if the campaign file's design hash changed.")
-def resume(campaign_dir: Path | None, results_dir: Path, as_json: bool, executor: str | None, force: bool) -> None:
+@click.option("--gpus", default=None, metavar="all|0,1,...", help="Default: the GPUs the campaign was started with.")
+def resume(
+    campaign_dir: Path | None, results_dir: Path, as_json: bool, executor: str | None, force: bool, gpus: str | None
+) -> None:
     """Resume CAMPAIGN_DIR (default: the most recently active campaign under --results-dir)."""
     from llenergymeasure.campaign.api import resume as run_resume
     from llenergymeasure.campaign.api import status
     from llenergymeasure.cli.campaign_dir import resolve_campaign_dir
     from llenergymeasure.cli.progress import progress_events
     from llenergymeasure.cli.render import console, counts_line, manifest_table, next_steps
+    from llenergymeasure.dispatch.gpus import host_gpus
     from llenergymeasure.dispatch.select import make_executor
 
     directory = resolve_campaign_dir(campaign_dir, results_dir)
     if campaign_dir is None:
         click.echo(f"resuming {directory}", err=True)
     manifest = status(directory).manifest
+    spec = gpus or manifest.gpus
+    slots = host_gpus(spec) if spec else ()
     runner = make_executor(executor or manifest.executor, {e.service for e in manifest.entries})
     c = manifest.counters()
     with progress_events(total=c.total, done=c.completed) as sink:
-        run = run_resume(directory, runner, force=force, on_event=sink)
+        run = run_resume(directory, runner, force=force, on_event=sink, gpus=slots)
     final = run.store.manifest.counters()
     if as_json:
         click.echo(run.store.render().decode())

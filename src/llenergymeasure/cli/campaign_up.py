@@ -24,20 +24,29 @@ import click
     show_default=True,
     help="auto: docker when the engine and images are there, else local subprocesses.",
 )
-def up(campaign_file: Path, results_dir: Path, as_json: bool, executor: str) -> None:
+@click.option(
+    "--gpus",
+    default=None,
+    metavar="all|0,1,...",
+    help="Run units concurrently, one per free slot of these GPUs (NVML indices or UUIDs); "
+    "default: one unit at a time.",
+)
+def up(campaign_file: Path, results_dir: Path, as_json: bool, executor: str, gpus: str | None) -> None:
     """Run every experiment and cycle of CAMPAIGN_FILE, checkpointing each one."""
     from llenergymeasure.campaign.api import plan_campaign
     from llenergymeasure.campaign.api import up as run_up
     from llenergymeasure.cli.progress import progress_events
     from llenergymeasure.cli.render import console, counts_line, manifest_table, next_steps
+    from llenergymeasure.dispatch.gpus import host_gpus
     from llenergymeasure.dispatch.select import make_executor
 
     loaded, plan = plan_campaign(campaign_file)  # fail fast on bad input, before anything is created
     for w in [*loaded.warnings, *plan.notes]:
         click.echo(f"warning: {w}", err=True)
+    slots = host_gpus(gpus) if gpus else ()  # before anything is created: a bad --gpus starts nothing
     runner = make_executor(executor, {u.service for u in plan.units})
     with progress_events(total=len(plan.units), done=0) as sink:
-        run = run_up(campaign_file, results_dir, runner, sink)
+        run = run_up(campaign_file, results_dir, runner, sink, gpus=slots, gpus_spec=gpus)
     if as_json:
         click.echo(run.store.render().decode())
         raise SystemExit(1 if run.store.manifest.counters().failed else 0)

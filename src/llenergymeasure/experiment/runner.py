@@ -64,12 +64,39 @@ def open_devices(
     try:
         nvml = nvml_loader()
         indices = config.energy.gpu_indices
-        visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")
-        if indices is None and visible and all(p.strip().isdigit() for p in visible.split(",")):
-            indices = tuple(int(p) for p in visible.split(","))
+        if indices is None:
+            indices = visible_indices(nvml, os.environ.get("CUDA_VISIBLE_DEVICES", ""))
         return NvmlDevices(nvml, indices), None
     except EnergyUnavailableError as exc:
         return None, str(exc)
+
+
+def visible_indices(nvml: Any, visible: str) -> tuple[int, ...] | None:
+    """NVML indices of the GPUs in ``CUDA_VISIBLE_DEVICES`` (indices or ``GPU-...`` UUIDs); None: all.
+
+    UUIDs are matched against NVML's, so a unit given its slot's GPUs by UUID measures exactly
+    those, whatever order CUDA would number them in.
+    """
+    parts = [p.strip() for p in visible.split(",") if p.strip()]
+    if not parts:
+        return None
+    if all(p.isdigit() for p in parts):
+        return tuple(int(p) for p in parts)
+    if not all(p.startswith("GPU-") for p in parts):
+        return None
+    try:
+        count = nvml.nvmlDeviceGetCount()
+        by_uuid = {_text(nvml.nvmlDeviceGetUUID(nvml.nvmlDeviceGetHandleByIndex(i))): i for i in range(count)}
+    except nvml.NVMLError as exc:
+        raise EnergyUnavailableError(f"NVML cannot list GPU UUIDs ({exc})") from None
+    missing = [p for p in parts if p not in by_uuid]
+    if missing:
+        raise EnergyUnavailableError(f"CUDA_VISIBLE_DEVICES names GPUs NVML does not see: {', '.join(missing)}")
+    return tuple(by_uuid[p] for p in parts)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def run_experiment(
