@@ -60,6 +60,8 @@ class ManifestEntry(BaseModel):
     handle: str | None = None
     slot: str | None = None
     gpus: list[str] | None = None
+    job_id: str | None = None  # the Slurm job of the latest attempt; kept when the unit ends
+    scheduler_energy_j: float | None = None  # Slurm's ConsumedEnergy for the job, beside the unit's own figure
 
 
 class Counters(BaseModel):

@@ -173,6 +173,7 @@ def job_for(
     run_id: str = "",
     slot: Slot | None = None,
     cancel: threading.Event | None = None,
+    adopt: str | None = None,
 ) -> UnitJob:
     """The executor's view of one manifest entry, to be run by run ``run_id`` on ``slot``'s GPUs."""
     stem = (entry.result_file or "").removesuffix(".json")
@@ -195,6 +196,8 @@ def job_for(
         slot=slot.name if slot is not None and slot.gpus else "",
         gpu_uuids=slot.uuids if slot is not None else (),
         cancel=cancel,
+        n_gpus=entry.n_gpus,
+        adopt=adopt,
     )
 
 
@@ -218,13 +221,16 @@ def run_pending(
     reports, which ``ManifestStore.put`` serialises with a lock. At the end (however it ends) the
     manifest is made durable once: transitions themselves are written without fsync.
     """
-    board = SlotBoard(tuple(gpus), lambda a, b: _gap(a, b, execution))
+    lanes = int(getattr(executor, "max_in_flight", 1))  # a scheduler (Slurm) places units itself
+    gpus = () if lanes > 1 else gpus
+    board = SlotBoard(tuple(gpus), lambda a, b: _gap(a, b, execution), lanes)
     dispatcher = _Dispatcher(layout, store, executor, execution, run_id, on_event)
-    width = max(1, len(gpus))
+    width = max(1, len(gpus), lanes)
     pending = deque(e.key for e in store.manifest.entries if e.status == "pending")
     try:
         with ThreadPoolExecutor(max_workers=width, thread_name_prefix="llem-unit") as pool:
             try:
+                dispatcher.follow_adopted(pool, board)
                 while pending or dispatcher.running:
                     wait = _start_ready(pending, board, dispatcher, pool, gpus, clock, sleep, on_event)
                     if dispatcher.running:
@@ -310,9 +316,25 @@ class _Dispatcher:
         self.running[key] = (slot, job)
         pool.submit(self._work, job)
 
+    def follow_adopted(self, pool: ThreadPoolExecutor, board: SlotBoard) -> None:
+        """Wait on jobs a dead run left running (``recover`` kept them running): each takes a free lane."""
+        for entry in self.store.manifest.entries:
+            if entry.status != "running" or entry.handle is None:
+                continue
+            placed = board.place(entry, 1)
+            if placed is None:
+                break  # more live jobs than lanes: the rest are requeued by the next resume at worst
+            board.occupy(placed[0])
+            job = job_for(entry, self.layout, self.execution, self.run_id, placed[0], self.cancel, entry.handle)
+            self.running[entry.key] = (placed[0], job)
+            self.on_event(Event("adopted", entry, f"still running as {entry.handle}; waiting for it, not resubmitting"))
+            pool.submit(self._work, job)
+
     def _work(self, job: UnitJob) -> None:
         def started(handle: str) -> None:
-            self.store.put(self.store.entry(job.key).model_copy(update={"handle": handle}))
+            entry = self.store.entry(job.key)
+            jid = handle.removeprefix("slurm:") if handle.startswith("slurm:") else entry.job_id
+            self.store.put(entry.model_copy(update={"handle": handle, "job_id": jid}))
 
         try:
             outcome = self.executor.run(job, started)
@@ -339,6 +361,8 @@ class _Dispatcher:
             final = mf.requeue(self.store.entry(key))
         else:
             final = settle(self.layout, self.store.entry(key), job, outcome)
+            if outcome.scheduler_energy_j is not None:
+                final = final.model_copy(update={"scheduler_energy_j": outcome.scheduler_energy_j})
         self.store.put(final)
         board.release(slot, final, clock())
         self.on_event(Event("unit_finished", final))
@@ -407,17 +431,25 @@ def recover(
 
     Orphans first (nothing of a dead run may still be writing), then stale temp files, then the
     manifest is reconciled with the result files (``reconcile``), then units still marked running
-    are put back to pending and failed ones with retries left are re-queued.
+    are put back to pending and failed ones with retries left are re-queued. An executor whose jobs
+    outlive the host (Slurm) names the live ones (``live``): those stay running, and ``run_pending``
+    waits on them instead of starting them again.
     """
     running = [e for e in store.manifest.entries if e.status == "running"]
-    removed = executor.cleanup_orphans(layout.root, [e.handle for e in running if e.handle], run_id)
+    handles = [e.handle for e in running if e.handle]
+    live_of: Callable[[list[str]], set[str]] | None = getattr(executor, "live", None)
+    live = live_of(handles) if live_of is not None else set()  # jobs a scheduler still runs: adopted, not killed
+    removed = executor.cleanup_orphans(layout.root, [h for h in handles if h not in live], run_id)
     if removed:
         on_event(Event("orphans", message=f"removed {len(removed)} orphaned unit(s): {', '.join(removed)}"))
     layout.remove_stale_temp_files()
     reconcile(layout, store, on_event)
     for entry in store.manifest.entries:
-        if entry.status == "running":
-            store.put(mf.requeue(entry))
+        if entry.status == "running" and entry.handle not in live:
+            if live_of is not None and entry.handle:  # the job ended without a valid result: a failed attempt
+                store.put(mf.fail(entry, "JobEnded", f"job {entry.handle} ended without a valid result"))
+            else:
+                store.put(mf.requeue(entry))
     for entry in store.manifest.entries:
         if entry.status == "failed" and entry.retry_count < execution.max_retries:
             store.put(mf.requeue(entry))

@@ -6,7 +6,8 @@ GPUs a campaign may use are cut into fixed slots of each size in the order given
 ``2,3`` for size 2), so a unit always gets whole, non-overlapping groups. Gaps apply per GPU: a
 GPU rests ``gap(previous unit on it, next unit)`` after its last unit, and other GPUs go on.
 Without GPUs there is one slot with no GPUs, and the board behaves exactly like the serial loop
-it replaced: one unit at a time, the gap between neighbours in manifest order.
+it replaced: one unit at a time, the gap between neighbours in manifest order (or ``lanes`` such
+slots, when Slurm places the units and the host only bounds how many are in flight).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from llenergymeasure.config.experiment import ExperimentConfig
 from llenergymeasure.dispatch.gpus import Gpu
 
 CUDA_DEVICE_ORDER = "PCI_BUS_ID"  # CUDA numbers GPUs like NVML does, not fastest-first
-HOST = "host"  # the one resource of a board without GPUs
+HOST = "host"  # the one slot of a board without GPUs
 
 
 def gpus_per_unit(config: ExperimentConfig) -> int:
@@ -52,8 +53,8 @@ class Slot:
 
     @property
     def resources(self) -> tuple[str, ...]:
-        """What the board tracks rests on: the GPUs, or the host when there are none."""
-        return self.uuids or (HOST,)
+        """What the board tracks rests on: the GPUs, or the slot itself when it has none."""
+        return self.uuids or (self.name,)
 
 
 def slot_name(gpus: Sequence[Gpu]) -> str:
@@ -61,10 +62,13 @@ def slot_name(gpus: Sequence[Gpu]) -> str:
     return "gpu" + "+".join(str(g.index) for g in gpus)
 
 
-def cut_slots(gpus: Sequence[Gpu], size: int) -> list[Slot]:
-    """Consecutive groups of ``size`` GPUs; GPUs left over (5 GPUs, size 2) are not used by such units."""
+def cut_slots(gpus: Sequence[Gpu], size: int, lanes: int = 1) -> list[Slot]:
+    """Consecutive groups of ``size`` GPUs; GPUs left over (5 GPUs, size 2) are not used by such units.
+
+    Without GPUs: ``lanes`` GPU-less slots (one, ``host``, unless a scheduler places the units).
+    """
     if not gpus:
-        return [Slot("host", ())]
+        return [Slot(HOST, ())] if lanes == 1 else [Slot(f"lane{i}", ()) for i in range(lanes)]
     groups = [tuple(gpus[i : i + size]) for i in range(0, len(gpus) - size + 1, size)]
     return [Slot(slot_name(g), g) for g in groups]
 
@@ -85,16 +89,17 @@ class SlotBoard:
 
     gpus: tuple[Gpu, ...]
     gap: Gap
+    lanes: int = 1  # without GPUs: how many units may run at once (Slurm jobs in flight)
     _rest: dict[str, _Rest] = field(default_factory=dict)
     _slots: dict[int, list[Slot]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._rest = {r: _Rest() for r in ([g.uuid for g in self.gpus] or [HOST])}
+        self._rest = {r: _Rest() for s in self.slots(1) for r in s.resources}
 
     def slots(self, size: int) -> list[Slot]:
         """The fixed slots for units of ``size`` GPUs (one GPU-less slot when the board has none)."""
         if size not in self._slots:
-            self._slots[size] = cut_slots(self.gpus, size)
+            self._slots[size] = cut_slots(self.gpus, size, self.lanes)
         return self._slots[size]
 
     def fits(self, size: int) -> bool:

@@ -14,7 +14,7 @@ from llenergymeasure.cli.campaign_dir import campaign_dir_options
 @click.option("--json", "as_json", is_flag=True, help="Print the final manifest as JSON instead of tables.")
 @click.option(
     "--executor",
-    type=click.Choice(["auto", "local", "docker"]),
+    type=click.Choice(["auto", "local", "docker", "slurm"]),
     default=None,
     help="Default: the executor the campaign was started with.",
 )
@@ -26,6 +26,8 @@ def resume(
     """Resume CAMPAIGN_DIR (default: the most recently active campaign under --results-dir)."""
     from llenergymeasure.campaign.api import resume as run_resume
     from llenergymeasure.campaign.api import status
+    from llenergymeasure.campaign.layout import CampaignLayout
+    from llenergymeasure.campaign.orchestrator import load_execution
     from llenergymeasure.cli.campaign_dir import resolve_campaign_dir
     from llenergymeasure.cli.progress import progress_events
     from llenergymeasure.cli.render import console, counts_line, manifest_table, next_steps
@@ -38,7 +40,8 @@ def resume(
     manifest = status(directory).manifest
     spec = gpus or manifest.gpus
     slots = host_gpus(spec) if spec else ()
-    runner = make_executor(executor or manifest.executor, {e.service for e in manifest.entries})
+    slurm = load_execution(CampaignLayout(directory)).slurm
+    runner = make_executor(executor or manifest.executor, {e.service for e in manifest.entries}, slurm)
     c = manifest.counters()
     with progress_events(total=c.total, done=c.completed) as sink:
         run = run_resume(directory, runner, force=force, on_event=sink, gpus=slots)

@@ -19,10 +19,11 @@ import click
 @click.option("--json", "as_json", is_flag=True, help="Print the final manifest as JSON instead of tables.")
 @click.option(
     "--executor",
-    type=click.Choice(["auto", "local", "docker"]),
+    type=click.Choice(["auto", "local", "docker", "slurm"]),
     default="auto",
     show_default=True,
-    help="auto: docker when the engine and images are there, else local subprocesses.",
+    help="auto: docker when the engine and images are there, else local subprocesses; "
+    "slurm: one sbatch job per unit (options under execution.slurm).",
 )
 @click.option(
     "--gpus",
@@ -44,7 +45,7 @@ def up(campaign_file: Path, results_dir: Path, as_json: bool, executor: str, gpu
     for w in [*loaded.warnings, *plan.notes]:
         click.echo(f"warning: {w}", err=True)
     slots = host_gpus(gpus) if gpus else ()  # before anything is created: a bad --gpus starts nothing
-    runner = make_executor(executor, {u.service for u in plan.units})
+    runner = make_executor(executor, {u.service for u in plan.units}, plan.config.execution.slurm)
     with progress_events(total=len(plan.units), done=0) as sink:
         run = run_up(campaign_file, results_dir, runner, sink, gpus=slots, gpus_spec=gpus)
     if as_json:

@@ -38,6 +38,8 @@ class UnitJob:
     slot: str = ""  # the GPU slot it runs on ("gpu0+1"); "" when the campaign runs without --gpus
     gpu_uuids: tuple[str, ...] = ()  # the slot's GPUs, the only ones the unit may see
     cancel: threading.Event | None = field(default=None, compare=False)  # set: stop the unit (Ctrl-C)
+    n_gpus: int = 1  # the unit's slot size (tensor-parallel size)
+    adopt: str | None = None  # handle of a job a dead run left running: wait on it, never start another
 
     def cancelled(self) -> bool:
         """Whether the orchestrator asked for this unit to be stopped."""
@@ -51,6 +53,7 @@ class JobOutcome:
     exit_code: int | None
     stopped: Literal["timeout", "idle", "launch", "interrupted"] | None = None
     message: str = ""
+    scheduler_energy_j: float | None = None  # the scheduler's own energy figure (Slurm ConsumedEnergy)
 
 
 class Executor(Protocol):
