@@ -30,9 +30,11 @@ def fake_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LLEM_FAKE_NVML", json.dumps({"n_gpus": 3, "base_w": POWER_W, "amp_w": 0.0}))
 
 
-def campaign(tmp_path: Path, settle_s: float, n_cycles: int = 1) -> Path:
+def campaign(tmp_path: Path, settle_s: float, n_cycles: int = 1, baseline: bool = False) -> Path:
     p = tmp_path / "slots.yaml"
     body = FAST.replace("warmup: {n_runs: 0}", f"warmup: {{n_runs: 0, thermal_settle_s: {settle_s}}}")
+    if baseline:
+        body = body.replace("baseline: {enabled: false}", "baseline: {enabled: true, duration_s: 0.3}")
     p.write_text(f"name: slots\n{body}sweep:\n  pytorch.batch_size: [1, 2]\nexecution: {{n_cycles: {n_cycles}}}\n")
     return p
 
@@ -44,7 +46,14 @@ def results_of(d: Path) -> dict[str, dict]:
 
 def test_each_unit_measures_only_its_own_gpu(tmp_path: Path, fake_gpus: None) -> None:
     llem(
-        "campaign", "up", str(campaign(tmp_path, 1.0, n_cycles=2)), "--executor", "local", "--gpus", "2,0", cwd=tmp_path
+        "campaign",
+        "up",
+        str(campaign(tmp_path, 1.0, n_cycles=2, baseline=True)),
+        "--executor",
+        "local",
+        "--gpus",
+        "2,0",
+        cwd=tmp_path,
     )
     d = only_campaign_dir(tmp_path / "results")
     m = manifest(d)
@@ -61,6 +70,7 @@ def test_each_unit_measures_only_its_own_gpu(tmp_path: Path, fake_gpus: None) ->
         index = int(uuid.removeprefix("GPU-fake-"))
         assert list(energy["per_gpu_energy_j"]) == [str(index)]
         assert energy["total_energy_j"] / energy["duration_s"] == pytest.approx(POWER_W[index], rel=0.02)
+        assert energy["baseline_power_w"] == pytest.approx(POWER_W[index], rel=0.02)  # idle power of its own GPU
     # Both slots worked at the same time: some two units' run intervals overlap.
     spans = sorted((e["started_at"], e["completed_at"]) for e in entries.values())
     assert any(b[0] < a[1] for a, b in itertools.pairwise(spans))
@@ -110,3 +120,15 @@ def _kill_when_running(host, results: Path, n: int, timeout_s: float = 300) -> P
         time.sleep(0.05)
     host.kill()
     raise AssertionError(f"never saw {n} units running at once")
+
+
+def test_a_unit_wider_than_the_gpus_given_is_refused_before_anything_starts(tmp_path: Path, fake_gpus: None) -> None:
+    p = tmp_path / "tp.yaml"
+    p.write_text("name: tp\nmodel: m\nbackend: vllm\nvllm: {tensor_parallel_size: 2}\n")
+    proc = llem("campaign", "up", str(p), "--executor", "local", "--gpus", "1", cwd=tmp_path, check=False)
+    assert proc.returncode != 0
+    assert (
+        f"{p}: exp001 needs 2 GPUs per unit (tensor_parallel_size) but --gpus gives 1; "
+        "list more GPUs or lower tensor_parallel_size"
+    ) in proc.stderr
+    assert not (tmp_path / "results").exists()

@@ -41,24 +41,38 @@ def test_a_campaign_runs_as_slurm_jobs_with_job_ids_in_the_manifest(tmp_path: Pa
     assert f"{ids[0]} (COMPLETED)" in status
 
 
-def test_sigkill_host_while_jobs_run_then_resume_adopts_them(tmp_path: Path) -> None:
+def test_sigkill_host_while_jobs_run_then_resume_adopts_live_jobs_and_retries_a_cancelled_one(tmp_path: Path) -> None:
     host = start_host("campaign", "up", str(campaign(tmp_path, 6.0)), "--executor", "slurm", cwd=tmp_path)
     d = _kill_when_jobs_run(host, tmp_path / "results", 2)
     before = {e["key"]: e for e in manifest(d)["entries"]}
     live = {k: e["job_id"] for k, e in before.items() if e["status"] == "running"}
     assert len(live) == 2
-    # The jobs outlive the host: Slurm still runs them.
+    # The jobs outlive the host: Slurm still runs them. One is then cancelled behind llem's back.
     queue = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True, check=True).stdout.split()
     assert set(live.values()) <= set(queue)
+    cancelled_key, adopted_key = sorted(live)
+    subprocess.run(["scancel", live[cancelled_key]], check=True)
+    _wait_gone(live[cancelled_key])
     llem("campaign", "resume", str(d), cwd=tmp_path)
     after = {e["key"]: e for e in manifest(d)["entries"]}
     assert [e["status"] for e in after.values()] == ["completed"] * 4
-    for key, jid in live.items():  # adopted and waited on, never resubmitted
-        assert after[key]["job_id"] == jid
+    assert (after[adopted_key]["job_id"], after[adopted_key]["retry_count"]) == (live[adopted_key], 0)  # waited on
+    assert after[cancelled_key]["job_id"] != live[cancelled_key]  # a failed attempt, retried as a new job
+    assert after[cancelled_key]["retry_count"] == 1
     assert len({e["job_id"] for e in after.values()}) == 4
-    assert len(list(d.glob("*_c[0-9].json"))) == 4
+    assert len(list(d.glob("*_c[0-9].json"))) == 4  # one result per unit
     for e in after.values():
         assert attempts_that_measured(d, e["result_file"].removesuffix(".json")) == 1
+
+
+def _wait_gone(jid: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        queue = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True, check=True).stdout.split()
+        if jid not in queue:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"job {jid} still queued after scancel")
 
 
 def _kill_when_jobs_run(host: subprocess.Popen[bytes], results: Path, n: int, timeout_s: float = 300) -> Path:

@@ -19,6 +19,7 @@ from llenergymeasure.campaign.orchestrator import (
     run_pending,
 )
 from llenergymeasure.campaign.plan import CampaignPlan, build_plan
+from llenergymeasure.campaign.slots import gpus_per_unit
 from llenergymeasure.campaign.store import ManifestStore
 from llenergymeasure.dispatch.base import Executor
 from llenergymeasure.dispatch.gpus import Gpu
@@ -55,6 +56,7 @@ def up(
     user wrote, e.g. ``all``) is kept in the manifest for ``resume``.
     """
     _, plan = plan_campaign(campaign_file)
+    check_slots(plan, campaign_file, gpus)
     layout, store, lock = prepare_campaign(plan, results_root, campaign_file, executor.name, gpus=gpus_spec)
     with lock:
         on_event(Event("created", message=str(layout.root)))
@@ -82,9 +84,23 @@ def resume(
         check_design(store, force)
         execution = load_execution(layout)
         recover(layout, store, executor, execution, lock.run_id, on_event)
-        to_run = store.manifest.counters().pending
+        counts = store.manifest.counters()
+        to_run = counts.pending + counts.running  # running: jobs a scheduler still runs, adopted
         run_pending(layout, store, executor, execution, lock.run_id, on_event, gpus=gpus)
     return CampaignRun(layout, store, lock.run_id, to_run)
+
+
+def check_slots(plan: CampaignPlan, campaign_file: Path, gpus: Sequence[Gpu]) -> None:
+    """Refuse, before anything starts, an experiment whose tensor-parallel size exceeds the GPUs given."""
+    if not gpus:
+        return
+    for exp in plan.experiments:
+        need = gpus_per_unit(exp.config)
+        if need > len(gpus):
+            raise CampaignError(
+                f"{campaign_file}: {exp.exp_id} needs {need} GPUs per unit (tensor_parallel_size) but --gpus gives "
+                f"{len(gpus)}; list more GPUs or lower tensor_parallel_size"
+            )
 
 
 def check_design(store: ManifestStore, force: bool) -> None:

@@ -222,7 +222,9 @@ def run_pending(
     manifest is made durable once: transitions themselves are written without fsync.
     """
     lanes = int(getattr(executor, "max_in_flight", 1))  # a scheduler (Slurm) places units itself
-    gpus = () if lanes > 1 else gpus
+    if lanes > 1:  # every job a dead run left running is followed at once, however many
+        gpus = ()
+        lanes = max(lanes, sum(1 for e in store.manifest.entries if e.status == "running"))
     board = SlotBoard(tuple(gpus), lambda a, b: _gap(a, b, execution), lanes)
     dispatcher = _Dispatcher(layout, store, executor, execution, run_id, on_event)
     width = max(1, len(gpus), lanes)
@@ -322,8 +324,8 @@ class _Dispatcher:
             if entry.status != "running" or entry.handle is None:
                 continue
             placed = board.place(entry, 1)
-            if placed is None:
-                break  # more live jobs than lanes: the rest are requeued by the next resume at worst
+            if placed is None:  # never: run_pending gives a lane to each
+                raise CampaignError(f"no lane left to follow {entry.key} ({entry.handle})")
             board.occupy(placed[0])
             job = job_for(entry, self.layout, self.execution, self.run_id, placed[0], self.cancel, entry.handle)
             self.running[entry.key] = (placed[0], job)

@@ -166,7 +166,8 @@ class SlurmExecutor:
         return from_acct or found
 
     def _follow(self, job: UnitJob, jid: str) -> JobOutcome:
-        dog = Watchdog(job.timeout_s, job.idle_timeout_s, self.clock())
+        """Poll until the job ends; the unit and idle timeouts count from when it starts running, not from the queue."""
+        dog: Watchdog | None = None
         size = -1
         while True:
             st = self.state(jid)
@@ -174,14 +175,14 @@ class SlurmExecutor:
                 return JobOutcome(exit_code=None, message=f"Slurm job {jid} is unknown to Slurm")
             if st.state not in LIVE_STATES:
                 return self._ended(jid, st)
+            now = self.clock()
             if st.state == "RUNNING":
-                now_size = job.log_file.stat().st_size if job.log_file.exists() else 0
-                if now_size != size:
-                    size = now_size
-                    dog.poke(self.clock())
-            else:
-                dog.poke(self.clock())  # waiting in the queue is not hanging
-            stopped = "interrupted" if job.cancelled() else dog.expired(self.clock())
+                dog = dog or Watchdog(job.timeout_s, job.idle_timeout_s, now)
+                grown = job.log_file.stat().st_size if job.log_file.exists() else 0
+                if grown != size:
+                    size = grown
+                    dog.poke(now)
+            stopped = "interrupted" if job.cancelled() else (dog.expired(now) if dog is not None else None)
             if stopped:
                 logger.warning("unit {} {}; cancelling Slurm job {}", job.key, stopped, jid)
                 self.run_cmd(["scancel", jid])
