@@ -5,7 +5,8 @@ one unit at a time (no ``--gpus``) and on G slots (``--gpus all``, with the fake
 exposing G GPUs at the pynvml boundary). Each unit is the tiny model plus a 10 s idle settle, so
 it is dominated by waiting, as a GPU-bound unit is for the host's CPUs. Each unit still spends
 about 2 s of CPU (fork, model load, generation), and 4 of those at once share this VM's 2 cores:
-that, and the warm-start server's one-time start (in both runs), is what keeps the ratio below G. Target: parallel time about serial / G (ratio printed).
+that, and the warm-start server's one-time start (in both runs), is what keeps the ratio below G.
+Target: parallel time about serial / G (ratio printed).
 
 Part 2 (needs a Slurm cluster: scripts/ensure-slurm.sh) runs N units through ``--executor
 slurm`` one job at a time, and the same campaign through the local executor with a fresh process
