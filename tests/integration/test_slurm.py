@@ -27,7 +27,10 @@ def campaign(tmp_path: Path, settle_s: float) -> Path:
 
 
 def test_a_campaign_runs_as_slurm_jobs_with_job_ids_in_the_manifest(tmp_path: Path) -> None:
-    llem("campaign", "up", str(campaign(tmp_path, 0.0)), "--executor", "slurm", cwd=tmp_path)
+    llem(
+        "campaign", "up", str(campaign(tmp_path, 0.0)), "--executor", "slurm",
+        "--slurm-partition", "debug", "--slurm-arg=--comment=llem test; $(no shell)", cwd=tmp_path,
+    )  # fmt: skip
     d = only_campaign_dir(tmp_path / "results")
     m = manifest(d)
     assert m["executor"] == "slurm"
@@ -37,6 +40,9 @@ def test_a_campaign_runs_as_slurm_jobs_with_job_ids_in_the_manifest(tmp_path: Pa
     assert len(set(ids)) == 4
     states = SlurmExecutor(SlurmConfig())
     assert {states.state(i).state for i in ids} == {"COMPLETED"}  # type: ignore[union-attr]
+    shown = subprocess.run(["scontrol", "show", "job", ids[0]], capture_output=True, text=True, check=True).stdout
+    assert "Partition=debug" in shown
+    assert "Comment=llem test; $(no shell)" in shown  # passed as one argument, never through a shell
     status = llem("campaign", "status", str(d), cwd=tmp_path, env={"COLUMNS": "400"}).stdout
     assert f"{ids[0]} (COMPLETED)" in status
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from llenergymeasure.cli.campaign_dir import campaign_dir_options
+from llenergymeasure.cli.slurm_options import slurm_options, with_overrides
 
 
 @click.command()
@@ -20,8 +21,17 @@ from llenergymeasure.cli.campaign_dir import campaign_dir_options
 )
 @click.option("--force", is_flag=True, help="Resume even if the campaign file's design hash changed.")
 @click.option("--gpus", default=None, metavar="all|0,1,...", help="Default: the GPUs the campaign was started with.")
+@slurm_options
 def resume(
-    campaign_dir: Path | None, results_dir: Path, as_json: bool, executor: str | None, force: bool, gpus: str | None
+    campaign_dir: Path | None,
+    results_dir: Path,
+    as_json: bool,
+    executor: str | None,
+    force: bool,
+    gpus: str | None,
+    slurm_partition: str | None,
+    slurm_account: str | None,
+    slurm_args: tuple[str, ...],
 ) -> None:
     """Resume CAMPAIGN_DIR (default: the most recently active campaign under --results-dir)."""
     from llenergymeasure.campaign.api import resume as run_resume
@@ -40,7 +50,7 @@ def resume(
     manifest = status(directory).manifest
     spec = gpus or manifest.gpus
     slots = host_gpus(spec) if spec else ()
-    slurm = load_execution(CampaignLayout(directory)).slurm
+    slurm = with_overrides(load_execution(CampaignLayout(directory)).slurm, slurm_partition, slurm_account, slurm_args)
     runner = make_executor(executor or manifest.executor, {e.service for e in manifest.entries}, slurm)
     c = manifest.counters()
     with progress_events(total=c.total, done=c.completed) as sink:

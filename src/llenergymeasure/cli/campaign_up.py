@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from llenergymeasure.cli.slurm_options import slurm_options, with_overrides
+
 
 @click.command()
 @click.argument("campaign_file", type=click.Path(path_type=Path))
@@ -32,7 +34,17 @@ import click
     help="Run units concurrently, one per free slot of these GPUs (NVML indices or UUIDs); "
     "default: one unit at a time.",
 )
-def up(campaign_file: Path, results_dir: Path, as_json: bool, executor: str, gpus: str | None) -> None:
+@slurm_options
+def up(
+    campaign_file: Path,
+    results_dir: Path,
+    as_json: bool,
+    executor: str,
+    gpus: str | None,
+    slurm_partition: str | None,
+    slurm_account: str | None,
+    slurm_args: tuple[str, ...],
+) -> None:
     """Run every experiment and cycle of CAMPAIGN_FILE, checkpointing each one."""
     from llenergymeasure.campaign.api import plan_campaign
     from llenergymeasure.campaign.api import up as run_up
@@ -45,7 +57,8 @@ def up(campaign_file: Path, results_dir: Path, as_json: bool, executor: str, gpu
     for w in [*loaded.warnings, *plan.notes]:
         click.echo(f"warning: {w}", err=True)
     slots = host_gpus(gpus) if gpus else ()  # before anything is created: a bad --gpus starts nothing
-    runner = make_executor(executor, {u.service for u in plan.units}, plan.config.execution.slurm)
+    slurm = with_overrides(plan.config.execution.slurm, slurm_partition, slurm_account, slurm_args)
+    runner = make_executor(executor, {u.service for u in plan.units}, slurm)
     with progress_events(total=len(plan.units), done=0) as sink:
         run = run_up(campaign_file, results_dir, runner, sink, gpus=slots, gpus_spec=gpus)
     if as_json:
