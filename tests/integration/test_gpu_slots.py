@@ -132,3 +132,33 @@ def test_a_unit_wider_than_the_gpus_given_is_refused_before_anything_starts(tmp_
         "list more GPUs or lower tensor_parallel_size"
     ) in proc.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_ctrl_c_stops_every_running_unit_and_puts_it_back_to_pending(tmp_path: Path, fake_gpus: None) -> None:
+    from tests.integration.conftest import start_host
+
+    host = start_host(
+        "campaign", "up", str(campaign(tmp_path, 30.0)), "--executor", "local", "--gpus", "all", cwd=tmp_path
+    )
+    d = _wait_running(tmp_path / "results", 2)
+    pids = [int(e["handle"][4:]) for e in manifest(d)["entries"] if e["status"] == "running"]
+    host.send_signal(signal.SIGINT)
+    assert host.wait(timeout=60) != 0
+    entries = manifest(d)["entries"]
+    assert [e["status"] for e in entries] == ["pending"] * 2  # both were running; neither is lost or failed
+    assert [e["retry_count"] for e in entries] == [0, 0]
+    for pid in pids:  # the units are stopped, not left measuring
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def _wait_running(results: Path, n: int, timeout_s: float = 300) -> Path:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = list(results.glob("*/manifest.json")) if results.exists() else []
+        if found:
+            running = [e for e in manifest(found[0].parent)["entries"] if e["status"] == "running" and e.get("handle")]
+            if len(running) >= n:
+                return found[0].parent
+        time.sleep(0.05)
+    raise AssertionError(f"never saw {n} units running at once")
