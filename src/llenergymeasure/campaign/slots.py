@@ -24,9 +24,12 @@ HOST = "host"  # the one slot of a board without GPUs
 
 
 def gpus_per_unit(config: ExperimentConfig) -> int:
-    """A unit's slot size: its engine's tensor-parallel size (1 for engines without one)."""
-    section = getattr(config, config.backend, None)
-    return int(getattr(section, "tensor_parallel_size", 1) or 1)
+    """A unit's slot size: the GPUs its engine uses (tensor-parallel size), at least 1 (a CPU run still gets a slot).
+
+    The same count the unit measures energy on (``ExperimentConfig.gpu_count``), so a slot is
+    exactly the GPUs the unit uses and measures.
+    """
+    return max(1, config.gpu_count())
 
 
 @dataclass(frozen=True)

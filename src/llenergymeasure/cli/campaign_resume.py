@@ -21,6 +21,7 @@ from llenergymeasure.cli.slurm_options import slurm_options, with_overrides
 )
 @click.option("--force", is_flag=True, help="Resume even if the campaign file's design hash changed.")
 @click.option("--gpus", default=None, metavar="all|0,1,...", help="Default: the GPUs the campaign was started with.")
+@click.option("--no-preflight", is_flag=True, help="Skip the check that each backend's image or engine is there.")
 @slurm_options
 def resume(
     campaign_dir: Path | None,
@@ -29,13 +30,14 @@ def resume(
     executor: str | None,
     force: bool,
     gpus: str | None,
+    no_preflight: bool,
     slurm_partition: str | None,
     slurm_account: str | None,
     slurm_args: tuple[str, ...],
 ) -> None:
     """Resume CAMPAIGN_DIR (default: the most recently active campaign under --results-dir)."""
+    from llenergymeasure.campaign.api import refuse, resume_preflight, status
     from llenergymeasure.campaign.api import resume as run_resume
-    from llenergymeasure.campaign.api import status
     from llenergymeasure.campaign.layout import CampaignLayout
     from llenergymeasure.campaign.orchestrator import load_execution
     from llenergymeasure.cli.campaign_dir import resolve_campaign_dir
@@ -44,14 +46,14 @@ def resume(
     from llenergymeasure.dispatch.gpus import host_gpus
     from llenergymeasure.dispatch.select import make_executor
 
-    directory = resolve_campaign_dir(campaign_dir, results_dir)
-    if campaign_dir is None:
-        click.echo(f"resuming {directory}", err=True)
+    directory = resolve_campaign_dir(campaign_dir, results_dir, verb="resuming")
     manifest = status(directory).manifest
     spec = gpus or manifest.gpus
     slots = host_gpus(spec) if spec else ()
     slurm = with_overrides(load_execution(CampaignLayout(directory)).slurm, slurm_partition, slurm_account, slurm_args)
     runner = make_executor(executor or manifest.executor, {e.service for e in manifest.entries}, slurm)
+    if not no_preflight:
+        refuse(resume_preflight(directory, runner), f"{directory}: not resumed")
     c = manifest.counters()
     with progress_events(total=c.total, done=c.completed) as sink:
         run = run_resume(directory, runner, force=force, on_event=sink, gpus=slots)

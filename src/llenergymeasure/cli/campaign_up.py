@@ -34,6 +34,16 @@ from llenergymeasure.cli.slurm_options import slurm_options, with_overrides
     help="Run units concurrently, one per free slot of these GPUs (NVML indices or UUIDs); "
     "default: one unit at a time.",
 )
+@click.option(
+    "--no-preflight",
+    is_flag=True,
+    help="Skip the checks made before anything starts (each model resolvable, each backend's image or engine there).",
+)
+@click.option(
+    "--again",
+    is_flag=True,
+    help="Measure anew, in a new campaign folder, a design that already completed under --results-dir.",
+)
 @slurm_options
 def up(
     campaign_file: Path,
@@ -41,12 +51,18 @@ def up(
     as_json: bool,
     executor: str,
     gpus: str | None,
+    no_preflight: bool,
+    again: bool,
     slurm_partition: str | None,
     slurm_account: str | None,
     slurm_args: tuple[str, ...],
 ) -> None:
-    """Run every experiment and cycle of CAMPAIGN_FILE, checkpointing each one."""
-    from llenergymeasure.campaign.api import plan_campaign
+    """Run every experiment and cycle of CAMPAIGN_FILE, checkpointing each one.
+
+    A design (same experiments, whatever the file's order or style) that already completed under
+    --results-dir is not run again without --again.
+    """
+    from llenergymeasure.campaign.api import check_slots, plan_campaign, preflight, refuse, repeat_notes
     from llenergymeasure.campaign.api import up as run_up
     from llenergymeasure.cli.progress import progress_events
     from llenergymeasure.cli.render import console, counts_line, manifest_table, next_steps
@@ -56,9 +72,14 @@ def up(
     loaded, plan = plan_campaign(campaign_file)  # fail fast on bad input, before anything is created
     for w in [*loaded.warnings, *plan.notes]:
         click.echo(f"warning: {w}", err=True)
+    for note in repeat_notes(campaign_file, plan, results_dir, again):
+        click.echo(f"note: {note}", err=True)
     slots = host_gpus(gpus) if gpus else ()  # before anything is created: a bad --gpus starts nothing
+    check_slots(plan, campaign_file, slots)
     slurm = with_overrides(plan.config.execution.slurm, slurm_partition, slurm_account, slurm_args)
     runner = make_executor(executor, {u.service for u in plan.units}, slurm)
+    if not no_preflight:
+        refuse(preflight(plan, runner), f"{campaign_file}: not started")
     with progress_events(total=len(plan.units), done=0) as sink:
         run = run_up(campaign_file, results_dir, runner, sink, gpus=slots, gpus_spec=gpus)
     if as_json:

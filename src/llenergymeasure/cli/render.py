@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -11,14 +12,33 @@ from rich.table import Table
 
 from llenergymeasure.campaign.manifest import CampaignManifest
 from llenergymeasure.campaign.plan import CampaignPlan
-from llenergymeasure.results.stats import FALLBACK_METRIC, ConfigStats, Ranking, rank
+from llenergymeasure.results.stats import FALLBACK_METRIC, ConfigStats, Ranking, rank, unranked
 
 STATUS_STYLE = {"completed": "green", "failed": "red", "running": "yellow", "pending": "dim", "skipped": "dim"}
 
 
+# Width of output that goes to a file or a pipe: wide enough that no row is ever cut or wrapped.
+PIPE_WIDTH = 100_000
+
+
 def console() -> Console:
-    """Stdout console; plain text when not a terminal, so output stays script-friendly."""
-    return Console(highlight=False, soft_wrap=True)
+    """Stdout console; plain text when not a terminal, so output stays script-friendly.
+
+    Rich assumes 80 columns when stdout is not a terminal, which would squeeze and wrap tables
+    piped into ``less`` or a file; there rows keep their natural width instead ($COLUMNS still rules).
+    """
+    out = Console(highlight=False, soft_wrap=True)
+    if not out.is_terminal and "COLUMNS" not in os.environ:
+        out.width = PIPE_WIDTH
+    return out
+
+
+def table(title: str, columns: tuple[str, ...] | list[str]) -> Table:
+    """A table whose cells wrap (``fold``) when the terminal is narrow: names and errors are never cut."""
+    t = Table(title=title)
+    for col in columns:
+        t.add_column(col, overflow="fold")
+    return t
 
 
 def _fmt(value: Any) -> str:
@@ -27,29 +47,22 @@ def _fmt(value: Any) -> str:
 
 def plan_table(plan: CampaignPlan) -> Table:
     """One row per unique experiment, one column per swept dimension."""
-    table = Table(title=f"campaign {plan.config.name}")
-    table.add_column("exp")
-    table.add_column("backend")
-    for path in plan.varying:
-        if path != "backend":
-            table.add_column(path)
-    table.add_column("hash")
+    cols = ["exp", "backend", *(p for p in plan.varying if p != "backend"), "hash"]
+    out = table(f"campaign {plan.config.name}", cols)
     for exp in plan.experiments:
         row = [exp.exp_id, exp.config.backend]
         row += [_fmt(exp.summary.get(p, "-")) for p in plan.varying if p != "backend"]
-        table.add_row(*row, exp.config_hash[:8])
-    return table
+        out.add_row(*row, exp.config_hash[:8])
+    return out
 
 
 def manifest_table(manifest: CampaignManifest, job_states: dict[str, str] | None = None) -> Table:
     """One row per unit with status and error; the GPU slot and the Slurm job (and its state) where there are some."""
-    table = Table(title=f"{manifest.campaign} ({manifest.design_hash})")
     slots = any(e.slot for e in manifest.entries)
     jobs = any(e.job_id for e in manifest.entries)
     cols = ["unit", "backend", "cycle", "status", "retries"]
     cols += ["slot"] * slots + ["job"] * jobs + ["summary", "error"]
-    for col in cols:
-        table.add_column(col)
+    out = table(f"{manifest.campaign} ({manifest.design_hash})", cols)
     states = job_states or {}
     for e in manifest.entries:
         style = STATUS_STYLE.get(e.status, "")
@@ -59,10 +72,10 @@ def manifest_table(manifest: CampaignManifest, job_states: dict[str, str] | None
         if jobs:
             state = states.get(e.job_id or "")
             where.append(f"{e.job_id} ({state})" if e.job_id and state else e.job_id or "")
-        table.add_row(
-            e.key, e.backend, str(e.cycle), f"[{style}]{e.status}[/]", str(e.retry_count), *where, summary, error[:120]
+        out.add_row(
+            e.key, e.backend, str(e.cycle), f"[{style}]{e.status}[/]", str(e.retry_count), *where, summary, error
         )
-    return table
+    return out
 
 
 def counts_line(manifest: CampaignManifest) -> str:
@@ -89,15 +102,19 @@ def ranking_line(ranking: Ranking) -> str:
 
 def stats_table(stats: list[ConfigStats], dims: list[str], ranking: Ranking, confidence: float = 0.95) -> Table:
     """Configs ranked by ``ranking.metric``: mean, CI and its method, n, CV; ≈ marks overlapping CIs."""
-    table = Table(title=f"{ranking.metric} per config ({confidence:.0%} CI; ≈ overlaps the row above)")
-    cols = ("#", "config", *(d.removeprefix("config.") for d in dims), "mean", "CI", "CI method", "n", "CV", "tok/s")
-    for col in cols:
-        table.add_column(col)
+    beside = ("total J/tok",) if ranking.beside else ()
+    cols = ("#", "config", *(d.removeprefix("config.") for d in dims), "mean", "CI", "CI method", "n", "CV", *beside)
+    out = table(f"{ranking.metric} per config ({confidence:.0%} CI; ≈ overlaps the row above)", (*cols, "tok/s"))
+
+    def extra(s: ConfigStats) -> list[str]:
+        total = s.metrics.get(ranking.beside) if ranking.beside else None
+        tps = s.metrics.get(FALLBACK_METRIC)
+        return [*([f"{total.mean:.4g}" if total else "-"] if ranking.beside else []), f"{tps.mean:.1f}" if tps else "-"]
+
     for i, (s, overlap) in enumerate(rank(stats, ranking.metric), start=1):
         m = s.metrics[ranking.metric]
         ci = f"{m.ci_low:.4g}–{m.ci_high:.4g}" if m.ci_low is not None and m.ci_high is not None else "-"
-        tps = s.metrics.get(FALLBACK_METRIC)
-        table.add_row(
+        out.add_row(
             f"{i}{' ≈' if overlap else ''}",
             s.config_hash[:8],
             *(_fmt(s.label.get(d)) for d in dims),
@@ -106,6 +123,19 @@ def stats_table(stats: list[ConfigStats], dims: list[str], ranking: Ranking, con
             m.ci_method or "-",
             str(m.n),
             f"{m.cv:.1%}" if m.cv is not None else "-",
-            f"{tps.mean:.1f}" if tps else "-",
+            *extra(s),
         )
-    return table
+    for s, reason in unranked(stats, ranking.metric):
+        got = s.metrics.get(ranking.metric)
+        out.add_row(
+            "-",
+            s.config_hash[:8],
+            *(_fmt(s.label.get(d)) for d in dims),
+            f"{got.mean:.4g}" if got else "-",
+            reason,
+            "-",
+            str(got.n) if got else "-",
+            "-",
+            *extra(s),
+        )
+    return out

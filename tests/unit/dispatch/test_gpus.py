@@ -1,4 +1,4 @@
-"""Host GPU discovery, a unit's GPU scope and the docker device requests: by UUID, against the fake NVML."""
+"""Host GPU discovery and the docker device requests, by UUID, against the fake NVML."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import pytest
 from llenergymeasure.dispatch.docker import gpu_requests
 from llenergymeasure.dispatch.gpus import Gpu, host_gpus
 from llenergymeasure.errors import EnergyUnavailableError, ExecutorError
-from llenergymeasure.experiment.runner import visible_indices
 from tests.fakes.nvml import FakeNvml
 
 
@@ -23,15 +22,6 @@ def test_host_without_nvml_cannot_run_on_gpus() -> None:
 
     with pytest.raises(ExecutorError, match=r"^--gpus all: cannot list this host's GPUs \(NVML could not start\)$"):
         host_gpus("all", no_nvml)  # type: ignore[arg-type]
-
-
-def test_visible_uuids_map_to_nvml_indices_whatever_their_order() -> None:
-    fake = FakeNvml(n_gpus=4, base_w=(1.0,) * 4)
-    assert visible_indices(fake, "GPU-fake-3,GPU-fake-0") == (3, 0)
-    assert visible_indices(fake, "2,1") == (2, 1)
-    assert visible_indices(fake, "") is None
-    with pytest.raises(EnergyUnavailableError, match="names GPUs NVML does not see: GPU-fake-9"):
-        visible_indices(fake, "GPU-fake-9")
 
 
 def test_a_slot_gets_exactly_its_gpus_by_uuid() -> None:
