@@ -68,7 +68,7 @@ def test_each_unit_measures_only_its_own_gpu(tmp_path: Path, fake_gpus: None) ->
         assert (env["slot"], env["cuda_visible_devices"]) == (slot, uuid)
         assert [g["uuid"] for g in env["gpus"]] == [uuid]
         index = int(uuid.removeprefix("GPU-fake-"))
-        assert list(energy["per_gpu_energy_j"]) == [str(index)]
+        assert list(energy["per_gpu_energy_j"]) == ["0"]  # keyed by the unit's own CUDA ordinal: its slot's GPU
         assert energy["total_energy_j"] / energy["duration_s"] == pytest.approx(POWER_W[index], rel=0.02)
         assert energy["baseline_power_w"] == pytest.approx(POWER_W[index], rel=0.02)  # idle power of its own GPU
     # Both slots worked at the same time: some two units' run intervals overlap.
