@@ -410,7 +410,8 @@ def settle(layout: CampaignLayout, entry: ManifestEntry, job: UnitJob, outcome: 
     if outcome.stopped == "launch":
         return mf.fail(entry, "LaunchError", outcome.message)
     error_type, message = _read_error_file(layout.error(job.stem))
-    return mf.fail(entry, error_type or "ExitCode", message or f"llem-exp exited with code {outcome.exit_code}")
+    fallback = outcome.message or f"llem-exp exited with code {outcome.exit_code}"  # e.g. a Slurm job's end state
+    return mf.fail(entry, error_type or "ExitCode", message or fallback)
 
 
 def _read_error_file(path: Path) -> tuple[str | None, str | None]:

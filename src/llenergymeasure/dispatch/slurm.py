@@ -120,7 +120,11 @@ class SlurmExecutor:
         if jid is None:
             jid = self._submit(job)
             on_started(f"{HANDLE}{jid}")  # in the manifest before the job can start
-            self._check(["scontrol", "release", jid], f"cannot release job {jid}")
+            try:
+                self._check(["scontrol", "release", jid], f"cannot release job {jid}")
+            except ExecutorError:
+                self.run_cmd(["scancel", jid])  # never leave a held job behind
+                raise
         return self._follow(job, jid)
 
     def _submit(self, job: UnitJob) -> str:
