@@ -1,4 +1,4 @@
-"""Shared fixtures and the docker/gpu/slow markers' skip rules."""
+"""Shared fixtures and the docker/vllm/slurm/gpu/slow markers' skip rules."""
 
 from __future__ import annotations
 
@@ -71,9 +71,22 @@ def _vllm_problem() -> str | None:
     return None
 
 
+def _slurm_problem() -> str | None:
+    import subprocess
+
+    fix = "run scripts/ensure-slurm.sh (root, apt) to start a one-node cluster"
+    try:
+        out = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"no Slurm here ({type(exc).__name__}); {fix}"
+    if not any(s.strip() in ("idle", "mixed", "allocated") for s in out.stdout.split()):
+        return f"Slurm has no usable node ({(out.stdout + out.stderr).strip() or 'no output'}); {fix}"
+    return None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Real-part tests: skipped with the reason elsewhere, never skipped under CI=true.
-    for marker, find_problem in (("docker", _docker_problem), ("vllm", _vllm_problem)):
+    for marker, find_problem in (("docker", _docker_problem), ("vllm", _vllm_problem), ("slurm", _slurm_problem)):
         marked = [i for i in items if marker in i.keywords]
         problem = find_problem() if marked else None
         if problem is None:

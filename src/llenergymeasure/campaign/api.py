@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,8 +20,10 @@ from llenergymeasure.campaign.orchestrator import (
     run_pending,
 )
 from llenergymeasure.campaign.plan import CampaignPlan, build_plan
+from llenergymeasure.campaign.slots import gpus_per_unit
 from llenergymeasure.campaign.store import ManifestStore
 from llenergymeasure.dispatch.base import Executor
+from llenergymeasure.dispatch.gpus import Gpu
 from llenergymeasure.dispatch.preflight import engine_problems
 from llenergymeasure.energy.nvml import visible_gpu_count
 from llenergymeasure.energy.scope import host_gpu_index_errors
@@ -141,13 +143,20 @@ def up(
     results_root: Path,
     executor: Executor,
     on_event: EventSink = noop,
+    gpus: Sequence[Gpu] = (),
+    gpus_spec: str | None = None,
 ) -> CampaignRun:
-    """Plan, create and lock the campaign directory, and run every unit; the lock goes when this returns."""
+    """Plan, create and lock the campaign directory, and run every unit; the lock goes when this returns.
+
+    With ``gpus`` units run concurrently, one per free slot of those GPUs; ``gpus_spec`` (what the
+    user wrote, e.g. ``all``) is kept in the manifest for ``resume``.
+    """
     _, plan = plan_campaign(campaign_file)
-    layout, store, lock = prepare_campaign(plan, results_root, campaign_file, executor.name)
+    check_slots(plan, campaign_file, gpus)
+    layout, store, lock = prepare_campaign(plan, results_root, campaign_file, executor.name, gpus=gpus_spec)
     with lock:
         on_event(Event("created", message=str(layout.root)))
-        run_pending(layout, store, executor, plan.config.execution, lock.run_id, on_event)
+        run_pending(layout, store, executor, plan.config.execution, lock.run_id, on_event, gpus=gpus)
     return CampaignRun(layout, store, lock.run_id, len(plan.units))
 
 
@@ -156,6 +165,7 @@ def resume(
     executor: Executor,
     force: bool = False,
     on_event: EventSink = noop,
+    gpus: Sequence[Gpu] = (),
 ) -> CampaignRun:
     """Finish exactly what a campaign has left; refuses if another run holds it or its design changed.
 
@@ -170,9 +180,23 @@ def resume(
         check_design(store, force)
         execution = load_execution(layout)
         recover(layout, store, executor, execution, lock.run_id, on_event)
-        to_run = store.manifest.counters().pending
-        run_pending(layout, store, executor, execution, lock.run_id, on_event)
+        counts = store.manifest.counters()
+        to_run = counts.pending + counts.running  # running: jobs a scheduler still runs, adopted
+        run_pending(layout, store, executor, execution, lock.run_id, on_event, gpus=gpus)
     return CampaignRun(layout, store, lock.run_id, to_run)
+
+
+def check_slots(plan: CampaignPlan, campaign_file: Path, gpus: Sequence[Gpu]) -> None:
+    """Refuse, before anything starts, an experiment whose tensor-parallel size exceeds the GPUs given."""
+    if not gpus:
+        return
+    for exp in plan.experiments:
+        need = gpus_per_unit(exp.config)
+        if need > len(gpus):
+            raise CampaignError(
+                f"{campaign_file}: {exp.exp_id} needs {need} GPUs per unit (tensor_parallel_size) but --gpus gives "
+                f"{len(gpus)}; list more GPUs or lower tensor_parallel_size"
+            )
 
 
 def check_design(store: ManifestStore, force: bool) -> None:

@@ -14,7 +14,7 @@ from llenergymeasure.errors import ManifestError
 
 MANIFEST_SCHEMA_VERSION = 2  # 2: per-experiment fields stored once under "experiments"
 # Fields fixed per experiment: written once per experiment on disk, joined into every entry on load.
-EXPERIMENT_FIELDS = ("config_hash", "config_summary", "backend", "service", "config_file")
+EXPERIMENT_FIELDS = ("config_hash", "config_summary", "backend", "service", "config_file", "n_gpus")
 Status = Literal["pending", "running", "completed", "failed", "skipped"]
 
 # Allowed moves; anything else is a bug in the orchestrator, not a user error.
@@ -33,7 +33,11 @@ def unit_key(exp_id: str, cycle: int) -> str:
 
 
 class ManifestEntry(BaseModel):
-    """State of one unit. ``handle`` names the process or container running it, for orphan cleanup."""
+    """State of one unit. ``handle`` names the process, container or Slurm job running it, for orphan cleanup.
+
+    ``slot`` and ``gpus`` (UUIDs) say where the latest attempt ran when the campaign runs on GPU
+    slots; ``n_gpus`` is the experiment's slot size (its tensor-parallel size).
+    """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=False)
 
@@ -47,12 +51,17 @@ class ManifestEntry(BaseModel):
     status: Status = "pending"
     result_file: str | None = None
     config_file: str
+    n_gpus: int = 1
     started_at: str | None = None
     completed_at: str | None = None
     error_type: str | None = None
     error_message: str | None = None
     retry_count: int = 0
     handle: str | None = None
+    slot: str | None = None
+    gpus: list[str] | None = None
+    job_id: str | None = None  # the Slurm job of the latest attempt; kept when the unit ends
+    scheduler_energy_j: float | None = None  # Slurm's ConsumedEnergy for the job, beside the unit's own figure
 
 
 class Counters(BaseModel):
@@ -77,6 +86,9 @@ class CampaignManifest(BaseModel):
     llem_version: str
     campaign_file: str | None = None
     executor: str = "local"
+    gpus: str | None = Field(
+        None, description="The --gpus the campaign runs on (all, 0,1,...); None: one unit at a time."
+    )
     created_at: str = Field(default_factory=utcnow)
     updated_at: str = Field(default_factory=utcnow)
     entries: list[ManifestEntry]
@@ -103,10 +115,18 @@ def transition(entry: ManifestEntry, status: Status, **changes: Any) -> Manifest
     return entry.model_copy(update={"status": status, **changes})
 
 
-def start(entry: ManifestEntry) -> ManifestEntry:
-    """Pending → running; clears the previous attempt's outcome."""
+def start(entry: ManifestEntry, slot: str | None = None, gpus: list[str] | None = None) -> ManifestEntry:
+    """Pending → running on ``slot`` (its GPU UUIDs ``gpus``); clears the previous attempt's outcome."""
     return transition(
-        entry, "running", started_at=utcnow(), completed_at=None, error_type=None, error_message=None, handle=None
+        entry,
+        "running",
+        started_at=utcnow(),
+        completed_at=None,
+        error_type=None,
+        error_message=None,
+        handle=None,
+        slot=slot,
+        gpus=gpus,
     )
 
 

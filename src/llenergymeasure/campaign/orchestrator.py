@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import queue
 import shutil
+import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,10 +30,12 @@ from llenergymeasure.campaign.layout import CampaignLayout, create_campaign_dir
 from llenergymeasure.campaign.lock import CampaignLock
 from llenergymeasure.campaign.manifest import CampaignManifest, ManifestEntry
 from llenergymeasure.campaign.plan import CampaignPlan
+from llenergymeasure.campaign.slots import Slot, SlotBoard, gpus_per_unit
 from llenergymeasure.campaign.store import ManifestStore
 from llenergymeasure.config.campaign import ExecutionConfig
 from llenergymeasure.config.experiment import ExperimentConfig, JsonlDataset
 from llenergymeasure.dispatch.base import Executor, JobOutcome, UnitJob, describe_stop
+from llenergymeasure.dispatch.gpus import Gpu
 from llenergymeasure.errors import CampaignError
 from llenergymeasure.results.reader import InvalidResultError, read_result
 
@@ -51,7 +57,12 @@ def noop(_: Event) -> None:
 
 
 def prepare_campaign(
-    plan: CampaignPlan, results_root: Path, campaign_file: Path | None, executor: str, run_id: str | None = None
+    plan: CampaignPlan,
+    results_root: Path,
+    campaign_file: Path | None,
+    executor: str,
+    run_id: str | None = None,
+    gpus: str | None = None,
 ) -> tuple[CampaignLayout, ManifestStore, CampaignLock]:
     """Create the campaign directory, lock it, and write unit configs, a resolved snapshot and a pending manifest.
 
@@ -64,7 +75,7 @@ def prepare_campaign(
     lock: CampaignLock | None = None
     try:
         lock = CampaignLock.acquire(layout.root, run_id)
-        return layout, _populate(layout, plan, campaign_file, executor), lock
+        return layout, _populate(layout, plan, campaign_file, executor, gpus), lock
     except OSError as exc:
         _discard(layout, lock)
         raise CampaignError(
@@ -81,7 +92,9 @@ def _discard(layout: CampaignLayout, lock: CampaignLock | None) -> None:
         lock.release()
 
 
-def _populate(layout: CampaignLayout, plan: CampaignPlan, campaign_file: Path | None, executor: str) -> ManifestStore:
+def _populate(
+    layout: CampaignLayout, plan: CampaignPlan, campaign_file: Path | None, executor: str, gpus: str | None
+) -> ManifestStore:
     config_files: dict[str, str] = {}
     for exp in plan.experiments:
         path = layout.configs / f"{exp.exp_id}.yaml"
@@ -103,6 +116,7 @@ def _populate(layout: CampaignLayout, plan: CampaignPlan, campaign_file: Path | 
             cycle=u.cycle,
             result_file=f"{u.result_stem}.json",
             config_file=config_files[u.experiment.exp_id],
+            n_gpus=gpus_per_unit(u.experiment.config),
         )
         for u in plan.units
     ]
@@ -112,6 +126,7 @@ def _populate(layout: CampaignLayout, plan: CampaignPlan, campaign_file: Path | 
         llem_version=__version__,
         campaign_file=str(campaign_file.resolve()) if campaign_file else None,
         executor=executor,
+        gpus=gpus,
         entries=entries,
     )
     store = ManifestStore(layout.manifest, manifest)
@@ -151,8 +166,16 @@ def load_execution(layout: CampaignLayout) -> ExecutionConfig:
         raise CampaignError(f"{layout.campaign_snapshot}: unreadable ({exc}); cannot resume") from None
 
 
-def job_for(entry: ManifestEntry, layout: CampaignLayout, execution: ExecutionConfig, run_id: str = "") -> UnitJob:
-    """The executor's view of one manifest entry, to be run by run ``run_id``."""
+def job_for(
+    entry: ManifestEntry,
+    layout: CampaignLayout,
+    execution: ExecutionConfig,
+    run_id: str = "",
+    slot: Slot | None = None,
+    cancel: threading.Event | None = None,
+    adopt: str | None = None,
+) -> UnitJob:
+    """The executor's view of one manifest entry, to be run by run ``run_id`` on ``slot``'s GPUs."""
     stem = (entry.result_file or "").removesuffix(".json")
     return UnitJob(
         key=entry.key,
@@ -168,7 +191,13 @@ def job_for(entry: ManifestEntry, layout: CampaignLayout, execution: ExecutionCo
         log_file=layout.logs / f"{stem}.log",
         campaign_id=layout.root.name,
         run_id=run_id,
+        env=slot.env() if slot is not None else {},
         warm=execution.warm_start,
+        slot=slot.name if slot is not None and slot.gpus else "",
+        gpu_uuids=slot.uuids if slot is not None else (),
+        cancel=cancel,
+        n_gpus=entry.n_gpus,
+        adopt=adopt,
     )
 
 
@@ -180,27 +209,181 @@ def run_pending(
     run_id: str,
     on_event: EventSink = noop,
     sleep: Callable[[float], None] = time.sleep,
+    gpus: Sequence[Gpu] = (),
+    clock: Callable[[], float] = time.monotonic,
 ) -> None:
-    """Run every pending unit in manifest order, with config and cycle gaps between units.
+    """Run every pending unit in manifest order, one per free GPU slot, with gaps per GPU.
 
-    At the end (however it ends) the manifest is made durable once: transitions themselves are
-    written without fsync (see ``store.MANIFEST_SYNC``).
+    Without ``gpus`` there is one slot and units run one at a time, the gap between neighbours.
+    Units start strictly in manifest order (the next one waits for a slot rather than being
+    overtaken), so each slot sees its share of the cycle order. Executors run in worker threads;
+    every manifest transition is made here, in this thread, except the handle a starting unit
+    reports, which ``ManifestStore.put`` serialises with a lock. At the end (however it ends) the
+    manifest is made durable once: transitions themselves are written without fsync.
     """
-    previous: ManifestEntry | None = None
+    lanes = int(getattr(executor, "max_in_flight", 1))  # a scheduler (Slurm) places units itself
+    if lanes > 1:  # every job a dead run left running is followed at once, however many
+        gpus = ()
+        lanes = max(lanes, sum(1 for e in store.manifest.entries if e.status == "running"))
+    board = SlotBoard(tuple(gpus), lambda a, b: _gap(a, b, execution), lanes)
+    dispatcher = _Dispatcher(layout, store, executor, execution, run_id, on_event)
+    width = max(1, len(gpus), lanes)
+    pending = deque(e.key for e in store.manifest.entries if e.status == "pending")
     try:
-        for entry in list(store.manifest.entries):
-            if store.entry(entry.key).status != "pending":
-                continue
-            if previous is not None:
-                gap = _gap(previous, entry, execution)
-                if gap > 0:
-                    on_event(Event("gap", message=f"waiting {gap:g} s before {entry.key}"))
-                    sleep(gap)
-            run_unit(layout, store, executor, execution, entry.key, run_id, on_event)
-            previous = store.entry(entry.key)
+        with ThreadPoolExecutor(max_workers=width, thread_name_prefix="llem-unit") as pool:
+            try:
+                dispatcher.follow_adopted(pool, board)
+                while pending or dispatcher.running:
+                    wait = _start_ready(pending, board, dispatcher, pool, gpus, clock, sleep, on_event)
+                    if dispatcher.running:
+                        dispatcher.collect(board, clock, wait)
+            except KeyboardInterrupt:
+                dispatcher.interrupt()
+                raise
     finally:
         executor.close()
         store.persist()
+
+
+def _start_ready(
+    pending: deque[str],
+    board: SlotBoard,
+    dispatcher: _Dispatcher,
+    pool: ThreadPoolExecutor,
+    gpus: Sequence[Gpu],
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+    on_event: EventSink,
+) -> float | None:
+    """Start units from the head of ``pending`` while a slot is free and rested; how long until the next may start.
+
+    None means: only a unit ending can free a slot. While nothing runs, a rest is slept out here.
+    """
+    while pending:
+        entry = dispatcher.store.entry(pending[0])
+        if entry.status != "pending":
+            pending.popleft()
+            continue
+        size = entry.n_gpus if gpus else 1
+        if not board.fits(size):
+            pending.popleft()
+            dispatcher.refuse(entry, f"needs {size} GPUs per unit but --gpus gives {len(gpus)}")
+            continue
+        placed = board.place(entry, size)
+        if placed is None:
+            return None
+        slot, ready = placed
+        wait = ready - clock()
+        if wait > 0:
+            if dispatcher.running:
+                return wait
+            on_event(Event("gap", message=f"waiting {wait:.3g} s before {entry.key}"))
+            sleep(wait)
+        pending.popleft()
+        board.occupy(slot)
+        dispatcher.launch(pool, entry.key, slot)
+    return None
+
+
+class _Dispatcher:
+    """Starts units on worker threads and settles them here, in the orchestrator's thread."""
+
+    def __init__(
+        self,
+        layout: CampaignLayout,
+        store: ManifestStore,
+        executor: Executor,
+        execution: ExecutionConfig,
+        run_id: str,
+        on_event: EventSink,
+    ) -> None:
+        self.layout = layout
+        self.store = store
+        self.executor = executor
+        self.execution = execution
+        self.run_id = run_id
+        self.on_event = on_event
+        self.running: dict[str, tuple[Slot, UnitJob]] = {}
+        self.done: queue.Queue[tuple[str, JobOutcome]] = queue.Queue()
+        self.cancel = threading.Event()
+
+    def launch(self, pool: ThreadPoolExecutor, key: str, slot: Slot) -> None:
+        """Mark ``key`` running on ``slot`` and hand it to a worker thread."""
+        entry = self.store.entry(key)
+        job = job_for(entry, self.layout, self.execution, self.run_id, slot, self.cancel)
+        # A leftover error or result from an earlier attempt must not be mistaken for this one's.
+        self.layout.error(job.stem).unlink(missing_ok=True)
+        self.store.put(mf.start(entry, job.slot or None, list(job.gpu_uuids) or None))
+        self.on_event(Event("unit_started", self.store.entry(key)))
+        self.running[key] = (slot, job)
+        pool.submit(self._work, job)
+
+    def follow_adopted(self, pool: ThreadPoolExecutor, board: SlotBoard) -> None:
+        """Wait on jobs a dead run left running (``recover`` kept them running): each takes a free lane."""
+        for entry in self.store.manifest.entries:
+            if entry.status != "running" or entry.handle is None:
+                continue
+            placed = board.place(entry, 1)
+            if placed is None:  # never: run_pending gives a lane to each
+                raise CampaignError(f"no lane left to follow {entry.key} ({entry.handle})")
+            board.occupy(placed[0])
+            job = job_for(entry, self.layout, self.execution, self.run_id, placed[0], self.cancel, entry.handle)
+            self.running[entry.key] = (placed[0], job)
+            self.on_event(Event("adopted", entry, f"still running as {entry.handle}; waiting for it, not resubmitting"))
+            pool.submit(self._work, job)
+
+    def _work(self, job: UnitJob) -> None:
+        def started(handle: str) -> None:
+            entry = self.store.entry(job.key)
+            jid = handle.removeprefix("slurm:") if handle.startswith("slurm:") else entry.job_id
+            self.store.put(entry.model_copy(update={"handle": handle, "job_id": jid}))
+
+        try:
+            outcome = self.executor.run(job, started)
+        except Exception as exc:  # executor broke before the unit could run
+            outcome = JobOutcome(exit_code=None, stopped="launch", message=f"{type(exc).__name__}: {exc}")
+        self.done.put((job.key, outcome))
+
+    def collect(self, board: SlotBoard, clock: Callable[[], float], timeout: float | None) -> None:
+        """Wait up to ``timeout`` (None: until one ends) for units to end, and settle every one that has."""
+        try:
+            key, outcome = self.done.get(timeout=timeout)
+        except queue.Empty:
+            return
+        while True:
+            self._settle(board, clock, key, outcome)
+            try:
+                key, outcome = self.done.get_nowait()
+            except queue.Empty:
+                return
+
+    def _settle(self, board: SlotBoard, clock: Callable[[], float], key: str, outcome: JobOutcome) -> None:
+        slot, job = self.running.pop(key)
+        if outcome.stopped == "interrupted":
+            final = mf.requeue(self.store.entry(key))
+        else:
+            final = settle(self.layout, self.store.entry(key), job, outcome)
+            if outcome.scheduler_energy_j is not None:
+                final = final.model_copy(update={"scheduler_energy_j": outcome.scheduler_energy_j})
+        self.store.put(final)
+        board.release(slot, final, clock())
+        self.on_event(Event("unit_finished", final))
+
+    def refuse(self, entry: ManifestEntry, why: str) -> None:
+        """Fail a unit that can never be placed, without starting it."""
+        final = mf.fail(mf.start(entry), "NoSlot", why)
+        self.store.put(final)
+        self.on_event(Event("unit_finished", final))
+
+    def interrupt(self) -> None:
+        """Ctrl-C: stop every running unit and put it back to pending (a later resume runs it)."""
+        self.cancel.set()
+        while self.running:
+            key, _ = self.done.get()
+            self.running.pop(key)
+            entry = self.store.entry(key)
+            if entry.status == "running":
+                self.store.put(mf.requeue(entry))
 
 
 def _gap(prev: ManifestEntry, nxt: ManifestEntry, ex: ExecutionConfig) -> float:
@@ -211,39 +394,6 @@ def _gap(prev: ManifestEntry, nxt: ManifestEntry, ex: ExecutionConfig) -> float:
     if prev.cycle != nxt.cycle:
         gaps.append(ex.cycle_gap_seconds)
     return max(gaps)
-
-
-def run_unit(
-    layout: CampaignLayout,
-    store: ManifestStore,
-    executor: Executor,
-    execution: ExecutionConfig,
-    key: str,
-    run_id: str = "",
-    on_event: EventSink = noop,
-) -> ManifestEntry:
-    """Dispatch one unit and record its outcome; Ctrl-C puts it back to pending."""
-    entry = store.entry(key)
-    job = job_for(entry, layout, execution, run_id)
-    # A leftover error or result from an earlier attempt must not be mistaken for this one's.
-    layout.error(job.stem).unlink(missing_ok=True)
-    store.put(mf.start(entry))
-    on_event(Event("unit_started", store.entry(key)))
-
-    def started(handle: str) -> None:
-        store.put(store.entry(key).model_copy(update={"handle": handle}))
-
-    try:
-        outcome = executor.run(job, started)
-    except KeyboardInterrupt:
-        store.put(mf.requeue(store.entry(key)))
-        raise
-    except Exception as exc:  # executor broke before the unit could run
-        outcome = JobOutcome(exit_code=None, stopped="launch", message=f"{type(exc).__name__}: {exc}")
-    final = settle(layout, store.entry(key), job, outcome)
-    store.put(final)
-    on_event(Event("unit_finished", final))
-    return final
 
 
 def settle(layout: CampaignLayout, entry: ManifestEntry, job: UnitJob, outcome: JobOutcome) -> ManifestEntry:
@@ -260,7 +410,8 @@ def settle(layout: CampaignLayout, entry: ManifestEntry, job: UnitJob, outcome: 
     if outcome.stopped == "launch":
         return mf.fail(entry, "LaunchError", outcome.message)
     error_type, message = _read_error_file(layout.error(job.stem))
-    return mf.fail(entry, error_type or "ExitCode", message or f"llem-exp exited with code {outcome.exit_code}")
+    fallback = outcome.message or f"llem-exp exited with code {outcome.exit_code}"  # e.g. a Slurm job's end state
+    return mf.fail(entry, error_type or "ExitCode", message or fallback)
 
 
 def _read_error_file(path: Path) -> tuple[str | None, str | None]:
@@ -283,17 +434,25 @@ def recover(
 
     Orphans first (nothing of a dead run may still be writing), then stale temp files, then the
     manifest is reconciled with the result files (``reconcile``), then units still marked running
-    are put back to pending and failed ones with retries left are re-queued.
+    are put back to pending and failed ones with retries left are re-queued. An executor whose jobs
+    outlive the host (Slurm) names the live ones (``live``): those stay running, and ``run_pending``
+    waits on them instead of starting them again.
     """
     running = [e for e in store.manifest.entries if e.status == "running"]
-    removed = executor.cleanup_orphans(layout.root, [e.handle for e in running if e.handle], run_id)
+    handles = [e.handle for e in running if e.handle]
+    live_of: Callable[[list[str]], set[str]] | None = getattr(executor, "live", None)
+    live = live_of(handles) if live_of is not None else set()  # jobs a scheduler still runs: adopted, not killed
+    removed = executor.cleanup_orphans(layout.root, [h for h in handles if h not in live], run_id)
     if removed:
         on_event(Event("orphans", message=f"removed {len(removed)} orphaned unit(s): {', '.join(removed)}"))
     layout.remove_stale_temp_files()
     reconcile(layout, store, on_event)
     for entry in store.manifest.entries:
-        if entry.status == "running":
-            store.put(mf.requeue(entry))
+        if entry.status == "running" and entry.handle not in live:
+            if live_of is not None and entry.handle:  # the job ended without a valid result: a failed attempt
+                store.put(mf.fail(entry, "JobEnded", f"job {entry.handle} ended without a valid result"))
+            else:
+                store.put(mf.requeue(entry))
     for entry in store.manifest.entries:
         if entry.status == "failed" and entry.retry_count < execution.max_retries:
             store.put(mf.requeue(entry))

@@ -12,6 +12,7 @@ kernel in one ``writev`` without being copied in memory.
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,7 @@ class ManifestStore:
         self._entry_json = [_encode(e) for e in manifest.entries]
         self._blocks = [self._join_block(b) for b in range(self._n_blocks())]
         self._counts = Counter(e.status for e in manifest.entries)
+        self._lock = threading.Lock()  # units on several GPU slots report their handles from worker threads
 
     @classmethod
     def load(cls, path: Path) -> ManifestStore:
@@ -80,16 +82,20 @@ class ManifestStore:
         return self.manifest.entries[self._index[key]]
 
     def put(self, entry: ManifestEntry) -> None:
-        """Replace one entry and persist; a failed write is logged and the campaign goes on."""
+        """Replace one entry and persist; a failed write is logged and the campaign goes on.
+
+        Serialised: one transition is applied and written before the next, whichever thread calls.
+        """
         i = self._index[entry.key]
         if _experiment_fields(entry) != self._experiments[entry.exp_id]:
             raise ManifestError(f"unit {entry.key}: a transition may not change the experiment's fields")
-        self._counts[self.manifest.entries[i].status] -= 1
-        self._counts[entry.status] += 1
-        self.manifest.entries[i] = entry
-        self._entry_json[i] = _encode(entry)
-        self._blocks[i // BLOCK] = self._join_block(i // BLOCK)
-        self.save()
+        with self._lock:
+            self._counts[self.manifest.entries[i].status] -= 1
+            self._counts[entry.status] += 1
+            self.manifest.entries[i] = entry
+            self._entry_json[i] = _encode(entry)
+            self._blocks[i // BLOCK] = self._join_block(i // BLOCK)
+            self.save()
 
     def save(self) -> bool:
         """Write the manifest atomically; returns False (after a warning) if the disk refused."""

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from llenergymeasure.cli.campaign_dir import campaign_dir_options
+from llenergymeasure.cli.slurm_options import slurm_options, with_overrides
 
 
 @click.command()
@@ -14,31 +15,48 @@ from llenergymeasure.cli.campaign_dir import campaign_dir_options
 @click.option("--json", "as_json", is_flag=True, help="Print the final manifest as JSON instead of tables.")
 @click.option(
     "--executor",
-    type=click.Choice(["auto", "local", "docker"]),
+    type=click.Choice(["auto", "local", "docker", "slurm"]),
     default=None,
     help="Default: the executor the campaign was started with.",
 )
 @click.option("--force", is_flag=True, help="Resume even if the campaign file's design hash changed.")
+@click.option("--gpus", default=None, metavar="all|0,1,...", help="Default: the GPUs the campaign was started with.")
 @click.option("--no-preflight", is_flag=True, help="Skip the check that each backend's image or engine is there.")
+@slurm_options
 def resume(
-    campaign_dir: Path | None, results_dir: Path, as_json: bool, executor: str | None, force: bool, no_preflight: bool
+    campaign_dir: Path | None,
+    results_dir: Path,
+    as_json: bool,
+    executor: str | None,
+    force: bool,
+    gpus: str | None,
+    no_preflight: bool,
+    slurm_partition: str | None,
+    slurm_account: str | None,
+    slurm_args: tuple[str, ...],
 ) -> None:
     """Resume CAMPAIGN_DIR (default: the most recently active campaign under --results-dir)."""
     from llenergymeasure.campaign.api import refuse, resume_preflight, status
     from llenergymeasure.campaign.api import resume as run_resume
+    from llenergymeasure.campaign.layout import CampaignLayout
+    from llenergymeasure.campaign.orchestrator import load_execution
     from llenergymeasure.cli.campaign_dir import resolve_campaign_dir
     from llenergymeasure.cli.progress import progress_events
     from llenergymeasure.cli.render import console, counts_line, manifest_table, next_steps
+    from llenergymeasure.dispatch.gpus import host_gpus
     from llenergymeasure.dispatch.select import make_executor
 
     directory = resolve_campaign_dir(campaign_dir, results_dir, verb="resuming")
     manifest = status(directory).manifest
-    runner = make_executor(executor or manifest.executor, {e.service for e in manifest.entries})
+    spec = gpus or manifest.gpus
+    slots = host_gpus(spec) if spec else ()
+    slurm = with_overrides(load_execution(CampaignLayout(directory)).slurm, slurm_partition, slurm_account, slurm_args)
+    runner = make_executor(executor or manifest.executor, {e.service for e in manifest.entries}, slurm)
     if not no_preflight:
         refuse(resume_preflight(directory, runner), f"{directory}: not resumed")
     c = manifest.counters()
     with progress_events(total=c.total, done=c.completed) as sink:
-        run = run_resume(directory, runner, force=force, on_event=sink)
+        run = run_resume(directory, runner, force=force, on_event=sink, gpus=slots)
     final = run.store.manifest.counters()
     if as_json:
         click.echo(run.store.render().decode())

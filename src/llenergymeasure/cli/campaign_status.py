@@ -23,6 +23,11 @@ def status(campaign_dir: Path | None, results_dir: Path, as_json: bool) -> None:
     if as_json:
         click.echo(store.render().decode())
         return
+    states: dict[str, str] = {}
+    if store.manifest.executor == "slurm":
+        from llenergymeasure.dispatch.slurm import job_states
+
+        states = job_states([e.job_id for e in store.manifest.entries if e.job_id])
     out = console()
-    out.print(manifest_table(store.manifest))
+    out.print(manifest_table(store.manifest, states))
     out.print(f"{counts_line(store.manifest)}; campaign directory: {directory}")

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from llenergymeasure.cli.slurm_options import slurm_options, with_overrides
+
 
 @click.command()
 @click.argument("campaign_file", type=click.Path(path_type=Path))
@@ -19,10 +21,18 @@ import click
 @click.option("--json", "as_json", is_flag=True, help="Print the final manifest as JSON instead of tables.")
 @click.option(
     "--executor",
-    type=click.Choice(["auto", "local", "docker"]),
+    type=click.Choice(["auto", "local", "docker", "slurm"]),
     default="auto",
     show_default=True,
-    help="auto: docker when the engine and images are there, else local subprocesses.",
+    help="auto: docker when the engine and images are there, else local subprocesses; "
+    "slurm: one sbatch job per unit (options under execution.slurm).",
+)
+@click.option(
+    "--gpus",
+    default=None,
+    metavar="all|0,1,...",
+    help="Run units concurrently, one per free slot of these GPUs (NVML indices or UUIDs); "
+    "default: one unit at a time.",
 )
 @click.option(
     "--no-preflight",
@@ -34,16 +44,29 @@ import click
     is_flag=True,
     help="Measure anew, in a new campaign folder, a design that already completed under --results-dir.",
 )
-def up(campaign_file: Path, results_dir: Path, as_json: bool, executor: str, no_preflight: bool, again: bool) -> None:
+@slurm_options
+def up(
+    campaign_file: Path,
+    results_dir: Path,
+    as_json: bool,
+    executor: str,
+    gpus: str | None,
+    no_preflight: bool,
+    again: bool,
+    slurm_partition: str | None,
+    slurm_account: str | None,
+    slurm_args: tuple[str, ...],
+) -> None:
     """Run every experiment and cycle of CAMPAIGN_FILE, checkpointing each one.
 
     A design (same experiments, whatever the file's order or style) that already completed under
     --results-dir is not run again without --again.
     """
-    from llenergymeasure.campaign.api import plan_campaign, preflight, refuse, repeat_notes
+    from llenergymeasure.campaign.api import check_slots, plan_campaign, preflight, refuse, repeat_notes
     from llenergymeasure.campaign.api import up as run_up
     from llenergymeasure.cli.progress import progress_events
     from llenergymeasure.cli.render import console, counts_line, manifest_table, next_steps
+    from llenergymeasure.dispatch.gpus import host_gpus
     from llenergymeasure.dispatch.select import make_executor
 
     loaded, plan = plan_campaign(campaign_file)  # fail fast on bad input, before anything is created
@@ -51,11 +74,14 @@ def up(campaign_file: Path, results_dir: Path, as_json: bool, executor: str, no_
         click.echo(f"warning: {w}", err=True)
     for note in repeat_notes(campaign_file, plan, results_dir, again):
         click.echo(f"note: {note}", err=True)
-    runner = make_executor(executor, {u.service for u in plan.units})
+    slots = host_gpus(gpus) if gpus else ()  # before anything is created: a bad --gpus starts nothing
+    check_slots(plan, campaign_file, slots)
+    slurm = with_overrides(plan.config.execution.slurm, slurm_partition, slurm_account, slurm_args)
+    runner = make_executor(executor, {u.service for u in plan.units}, slurm)
     if not no_preflight:
         refuse(preflight(plan, runner), f"{campaign_file}: not started")
     with progress_events(total=len(plan.units), done=0) as sink:
-        run = run_up(campaign_file, results_dir, runner, sink)
+        run = run_up(campaign_file, results_dir, runner, sink, gpus=slots, gpus_spec=gpus)
     if as_json:
         click.echo(run.store.render().decode())
         raise SystemExit(1 if run.store.manifest.counters().failed else 0)

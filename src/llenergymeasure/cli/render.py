@@ -56,17 +56,25 @@ def plan_table(plan: CampaignPlan) -> Table:
     return out
 
 
-def manifest_table(manifest: CampaignManifest) -> Table:
-    """One row per unit with status and error."""
-    out = table(
-        f"{manifest.campaign} ({manifest.design_hash})",
-        ("unit", "backend", "cycle", "status", "retries", "summary", "error"),
-    )
+def manifest_table(manifest: CampaignManifest, job_states: dict[str, str] | None = None) -> Table:
+    """One row per unit with status and error; the GPU slot and the Slurm job (and its state) where there are some."""
+    slots = any(e.slot for e in manifest.entries)
+    jobs = any(e.job_id for e in manifest.entries)
+    cols = ["unit", "backend", "cycle", "status", "retries"]
+    cols += ["slot"] * slots + ["job"] * jobs + ["summary", "error"]
+    out = table(f"{manifest.campaign} ({manifest.design_hash})", cols)
+    states = job_states or {}
     for e in manifest.entries:
         style = STATUS_STYLE.get(e.status, "")
         summary = ", ".join(f"{k}={_fmt(v)}" for k, v in e.config_summary.items())
         error = f"{e.error_type}: {e.error_message}" if e.error_type else ""
-        out.add_row(e.key, e.backend, str(e.cycle), f"[{style}]{e.status}[/]", str(e.retry_count), summary, error)
+        where = [e.slot or ""] * slots
+        if jobs:
+            state = states.get(e.job_id or "")
+            where.append(f"{e.job_id} ({state})" if e.job_id and state else e.job_id or "")
+        out.add_row(
+            e.key, e.backend, str(e.cycle), f"[{style}]{e.status}[/]", str(e.retry_count), *where, summary, error
+        )
     return out
 
 

@@ -12,6 +12,34 @@ from llenergymeasure.config.identity import config_hash, design_hash
 CycleOrder = Literal["sequential", "interleaved", "shuffled", "reverse", "latin_square"]
 
 
+class SlurmConfig(BaseModel):
+    """How ``--executor slurm`` submits each unit as a job; the campaign folder must be on a shared filesystem."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    partition: str | None = Field(None, description="sbatch --partition.")
+    account: str | None = Field(None, description="sbatch --account.")
+    gpus_per_unit: int | None = Field(
+        None, ge=0, le=64, description="GPUs per job (--gres=gpu:N); None: the unit's tensor-parallel size. 0: none."
+    )
+    exclusive: bool = Field(False, description="sbatch --exclusive: the unit's node runs nothing else.")
+    time_limit: str | None = Field(
+        None, description="sbatch --time (e.g. 01:30:00); None: the unit timeout, rounded up to minutes."
+    )
+    extra_args: list[str] = Field(
+        default_factory=list, description="More sbatch arguments, one list item each (e.g. ['--qos', 'high'])."
+    )
+    container: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Argv prefix that runs llem-exp in a container on the node, e.g. ['apptainer', 'exec', '--nv', "
+            "'llem.sif'] or ['srun', '--container-image=...']; empty: the host's interpreter, on the shared filesystem."
+        ),
+    )
+    max_jobs: int = Field(16, ge=1, le=10_000, description="Units submitted and not yet finished, at most.")
+    poll_s: float = Field(2.0, gt=0, le=600, description="How often job states are polled.")
+
+
 class ExecutionConfig(BaseModel):
     """Scheduling only; deliberately outside the design hash, so re-ordering is not a new design."""
 
@@ -41,6 +69,7 @@ class ExecutionConfig(BaseModel):
             "transformers once (never CUDA); false starts a new interpreter, and with docker a new container, per unit."
         ),
     )
+    slurm: SlurmConfig = Field(default_factory=SlurmConfig, description="Used by --executor slurm only.")
 
 
 class SkippedConfig(BaseModel):

@@ -7,6 +7,7 @@ is decided by the host from the exit code *and* a valid result file.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,15 @@ class UnitJob:
     run_id: str = ""  # the `up`/`resume` invocation running it; labels containers and processes
     env: dict[str, str] = field(default_factory=dict)
     warm: bool = False  # fork from a warm-start server (experiment.forkserver) instead of a fresh start
+    slot: str = ""  # the GPU slot it runs on ("gpu0+1"); "" when the campaign runs without --gpus
+    gpu_uuids: tuple[str, ...] = ()  # the slot's GPUs, the only ones the unit may see
+    cancel: threading.Event | None = field(default=None, compare=False)  # set: stop the unit (Ctrl-C)
+    n_gpus: int = 1  # the unit's slot size (tensor-parallel size)
+    adopt: str | None = None  # handle of a job a dead run left running: wait on it, never start another
+
+    def cancelled(self) -> bool:
+        """Whether the orchestrator asked for this unit to be stopped."""
+        return self.cancel is not None and self.cancel.is_set()
 
 
 @dataclass(frozen=True)
@@ -43,10 +53,15 @@ class JobOutcome:
     exit_code: int | None
     stopped: Literal["timeout", "idle", "launch", "interrupted"] | None = None
     message: str = ""
+    scheduler_energy_j: float | None = None  # the scheduler's own energy figure (Slurm ConsumedEnergy)
 
 
 class Executor(Protocol):
-    """Runs units; ``on_started`` receives a handle (pid or container id) to record in the manifest."""
+    """Runs units; ``on_started`` receives a handle (pid or container id) to record in the manifest.
+
+    ``run`` may be called from several threads at once (one per GPU slot); it must return with
+    ``stopped="interrupted"`` soon after ``job.cancel`` is set.
+    """
 
     name: str
 

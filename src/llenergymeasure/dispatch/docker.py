@@ -128,10 +128,15 @@ def check_image(client: Any, name: str) -> str:
     return str(image.id)
 
 
-def gpu_requests(client: Any, gpus: str | None) -> list[Any]:
-    """Device requests for ``gpus`` ("all", "0,1", or "none"); none where there is no NVIDIA runtime."""
+def gpu_requests(client: Any, gpus: str | None, uuids: tuple[str, ...] = ()) -> list[Any]:
+    """Device requests for a slot's GPU ``uuids``, else ``gpus`` ("all", "0,1", or "none").
+
+    Without either, all GPUs where there is an NVIDIA runtime and none elsewhere.
+    """
     import docker
 
+    if uuids:
+        return [docker.types.DeviceRequest(driver="nvidia", device_ids=list(uuids), capabilities=[["gpu"]])]
     if gpus == "none":
         return []
     if gpus is None:
@@ -164,8 +169,9 @@ class DockerExecutor:
         self.poll_s = poll_s
         self.shm_size = shm_size
         self._checked: dict[str, str] = {}  # image name -> image id (digest), checked once
-        self._servers: dict[tuple[str, str], Any] = {}  # (campaign dir, image) -> warm-start container
+        self._servers: dict[tuple[str, str, str], Any] = {}  # (campaign dir, image, slot) -> warm container
         self._started = 0
+        self._lock = threading.RLock()  # units on several GPU slots start from worker threads
 
     @classmethod
     def from_env(cls) -> DockerExecutor:
@@ -175,8 +181,9 @@ class DockerExecutor:
     def run(self, job: UnitJob, on_started: Callable[[str], None]) -> JobOutcome:
         """Run ``llem-exp`` for ``job`` in its backend's container, stream its logs, enforce the watchdog."""
         image = image_for(job.service)
-        if image not in self._checked:
-            self._checked[image] = check_image(self.client, image)
+        with self._lock:
+            if image not in self._checked:
+                self._checked[image] = check_image(self.client, image)
         config_in = f"{MOUNT}/{job.config_file.relative_to(job.campaign_dir).as_posix()}"
         env = forwarded_env(os.environ)
         env.update(job.env)
@@ -206,7 +213,7 @@ class DockerExecutor:
                 working_dir=MOUNT,
                 environment=env,
                 labels={LABEL_CAMPAIGN: str(job.campaign_dir.resolve()), LABEL_UNIT: role, LABEL_RUN: job.run_id},
-                device_requests=gpu_requests(self.client, self.gpus),
+                device_requests=gpu_requests(self.client, self.gpus, job.gpu_uuids),
                 user=f"{os.getuid()}:{os.getgid()}",
                 ipc_mode="host",
                 shm_size=self.shm_size,
@@ -233,7 +240,7 @@ class DockerExecutor:
                 if container.status in ("exited", "dead"):
                     code = int(container.attrs["State"]["ExitCode"])
                     break
-                stopped = dog.expired(time.monotonic())
+                stopped = "interrupted" if job.cancelled() else dog.expired(time.monotonic())
                 if stopped:
                     logger.warning("unit {} {}; stopping container {}", job.key, stopped, container.short_id)
                     container.kill()
@@ -254,7 +261,7 @@ class DockerExecutor:
         """
         import docker
 
-        key = (str(job.campaign_dir.resolve()), image)
+        key = (str(job.campaign_dir.resolve()), image, job.slot)
         client_cmd = client_command("python", SERVER_SOCK, command)
         for attempt in (1, 2):
             server = self._server(key, job, image, env)
@@ -276,7 +283,7 @@ class DockerExecutor:
             self._drop(key)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _follow(self, key: tuple[str, str], server: Any, exec_id: str, stream: Any, job: UnitJob) -> JobOutcome:
+    def _follow(self, key: tuple[str, str, str], server: Any, exec_id: str, stream: Any, job: UnitJob) -> JobOutcome:
         """Stream one exec's output, enforce the watchdog, and report how it ended."""
         dog = Watchdog(job.timeout_s, job.idle_timeout_s, time.monotonic())
         reader = threading.Thread(target=_pump, args=(lambda: stream, job, dog), daemon=True)
@@ -284,7 +291,9 @@ class DockerExecutor:
         try:
             while reader.is_alive():
                 reader.join(timeout=self.poll_s)
-                stopped = dog.expired(time.monotonic()) if reader.is_alive() else None
+                stopped = (
+                    ("interrupted" if job.cancelled() else dog.expired(time.monotonic())) if reader.is_alive() else None
+                )
                 if stopped:
                     logger.warning("unit {} {}; stopping container {}", job.key, stopped, server.short_id)
                     self._drop(key)  # the unit and its server go together; the next unit gets a new one
@@ -314,15 +323,23 @@ class DockerExecutor:
                 return None if code is None else int(code)
             time.sleep(0.01)
 
-    def _server(self, key: tuple[str, str], job: UnitJob, image: str, env: dict[str, str]) -> Any:
-        """The campaign's running warm-start container for ``image``, started (and waited for) if needed."""
+    def _server(self, key: tuple[str, str, str], job: UnitJob, image: str, env: dict[str, str]) -> Any:
+        """The campaign's running warm-start container for ``image`` on the job's slot, started if needed.
+
+        One per slot: the container is given only the slot's GPUs, like a fresh unit's container.
+        The unit's own variables (its GPUs by UUID) reach it with the exec, not the container.
+        """
+        with self._lock:
+            return self._server_locked(key, job, image, {k: v for k, v in env.items() if k not in job.env})
+
+    def _server_locked(self, key: tuple[str, str, str], job: UnitJob, image: str, env: dict[str, str]) -> Any:
         server = self._servers.get(key)
         if server is not None and self._alive(server):
             return server
         self._drop(key)
         command = serve_command("python", SERVER_SOCK, job.backend)
         self._started += 1  # a replaced server must not collide with the name of one being removed
-        name = f"warm-{job.service}-{self._started}"
+        name = f"warm-{job.service}-{job.slot + '-' if job.slot else ''}{self._started}"
         server = self._container(job, image, env, command, f"warm:{job.service}", name)
         self._servers[key] = server
         deadline = time.monotonic() + job.timeout_s
@@ -337,8 +354,9 @@ class DockerExecutor:
                 raise ExecutorError(f"warm-start container from {image} did not come up: {last[0]}")
             time.sleep(0.05)
 
-    def _drop(self, key: tuple[str, str]) -> None:
-        server = self._servers.pop(key, None)
+    def _drop(self, key: tuple[str, str, str]) -> None:
+        with self._lock:
+            server = self._servers.pop(key, None)
         if server is not None:
             _remove(server)
 

@@ -66,15 +66,17 @@ class LocalExecutor:
         self.poll_s = poll_s
         self._servers: dict[str, _Server] = {}  # by backend
         self._pythons: dict[str, str] = {}  # by backend, resolved on first use
+        self._lock = threading.Lock()  # units on several GPU slots start from worker threads
 
     def python_for(self, backend: str) -> str:
         """The interpreter of ``backend``'s units and fork server, looked up once per campaign run."""
         if self.python is not None:
             return self.python
-        if backend not in self._pythons:
-            self._pythons[backend] = python_for(backend)
-            logger.debug("backend {} runs in {}", backend, self._pythons[backend])
-        return self._pythons[backend]
+        with self._lock:
+            if backend not in self._pythons:
+                self._pythons[backend] = python_for(backend)
+                logger.debug("backend {} runs in {}", backend, self._pythons[backend])
+            return self._pythons[backend]
 
     def run(self, job: UnitJob, on_started: Callable[[str], None]) -> JobOutcome:
         """Start the child, stream its output to the log, enforce the watchdog."""
@@ -109,7 +111,7 @@ class LocalExecutor:
                     code = proc.wait(timeout=self.poll_s)
                     break
                 except subprocess.TimeoutExpired:
-                    stopped = dog.expired(time.monotonic())
+                    stopped = "interrupted" if job.cancelled() else dog.expired(time.monotonic())
                     if stopped:
                         logger.warning("unit {} {}; stopping it", job.key, stopped)
                         code = _stop(proc)
@@ -122,7 +124,15 @@ class LocalExecutor:
         return JobOutcome(exit_code=code, stopped=stopped)
 
     def _server(self, job: UnitJob) -> _Server:
-        """The running warm-start server of the job's backend, started on first use (or after it died)."""
+        """The running warm-start server of the job's backend, started on first use (or after it died).
+
+        Slots share it: it never touches CUDA, and each unit's GPUs come with the unit's environment.
+        """
+        python = self.python_for(job.backend)
+        with self._lock:
+            return self._server_locked(job, python)
+
+    def _server_locked(self, job: UnitJob, python: str) -> _Server:
         server = self._servers.get(job.backend)
         if server is None or server.proc.poll() is not None:
             if server is not None:
@@ -131,7 +141,7 @@ class LocalExecutor:
                 )
                 server.stop()
             server = _Server.start(
-                self.python_for(job.backend),
+                python,
                 job.backend,
                 job.campaign_dir / "logs" / f"forkserver-{job.backend}.log",
                 job.run_id,

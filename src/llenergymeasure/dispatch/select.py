@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from loguru import logger
 
+from llenergymeasure.config.campaign import SlurmConfig
 from llenergymeasure.dispatch.base import Executor
 
 
-def make_executor(name: str, services: set[str] | None = None) -> Executor:
-    """``local``, ``docker``, or ``auto`` (docker if reachable with images for ``services``, else local)."""
+def make_executor(name: str, services: set[str] | None = None, slurm: SlurmConfig | None = None) -> Executor:
+    """``local``, ``docker``, ``slurm`` (with options ``slurm``), or ``auto`` (docker if ready, else local)."""
     from llenergymeasure.dispatch.local import LocalExecutor
 
     if name == "local":
         return LocalExecutor()
+    if name == "slurm":
+        from llenergymeasure.dispatch.slurm import SlurmExecutor
+
+        return SlurmExecutor(slurm or SlurmConfig())
     from llenergymeasure.dispatch.docker import DockerExecutor, docker_ready
 
     if name == "docker":

@@ -127,6 +127,7 @@ def test_experiment_fields_are_written_once_and_joined_on_load(tmp_path: Path) -
             "backend": "pytorch",
             "service": "pytorch",
             "config_file": "configs/exp001.yaml",
+            "n_gpus": 1,
         }
     }
     assert raw["entries"][1] == {

@@ -189,3 +189,31 @@ def test_orphans_are_stopped_first_with_the_live_run_id_and_temp_files_go(tmp_pa
     assert not torn.exists()
     assert not manifest_tmp.exists()
     assert [e.status for e in store.manifest.entries] == ["pending", "completed"]
+
+
+class SchedulerJobs(NoOrphans):
+    """An executor whose jobs outlive the host (Slurm): it names the ones still queued or running."""
+
+    name = "slurm"
+
+    def __init__(self, live: set[str]) -> None:
+        super().__init__()
+        self.alive = live
+
+    def live(self, handles: list[str]) -> set[str]:
+        return {h for h in handles if h in self.alive}
+
+
+def test_recover_keeps_live_scheduler_jobs_running_and_counts_an_ended_one_as_a_failed_attempt(tmp_path: Path) -> None:
+    layout, store = campaign(tmp_path, ["running", "running", "running"])
+    for i, handle in enumerate(("slurm:11", "slurm:12", "slurm:13")):
+        store.put(store.entry(f"e{i}_c1").model_copy(update={"handle": handle}))
+    write(layout, "e2_c1", VALID)  # job 13 ended after writing its result
+    executor = SchedulerJobs(live={"slurm:11"})
+    recover(layout, store, executor, ExecutionConfig(max_retries=2), "run-2")  # type: ignore[arg-type]
+    live, ended, done = (store.entry(f"e{i}_c1") for i in range(3))
+    assert (live.status, live.handle, live.retry_count) == ("running", "slurm:11", 0)  # adopted: waited on, not rerun
+    assert (ended.status, ended.retry_count, ended.error_type) == ("pending", 1, "JobEnded")
+    assert ended.error_message == "job slurm:12 ended without a valid result"
+    assert done.status == "completed"
+    assert executor.cleanup_calls == [(["slurm:12", "slurm:13"], "run-2")]  # live jobs are never cleaned up

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +36,11 @@ class FakeApi:
     def __init__(self, codes: list[int]) -> None:
         self.codes = codes
         self.execs: list[str] = []
+        self.exec_env: list[dict[str, str]] = []
 
     def exec_create(self, container_id: str, cmd: list[str], **kw: Any) -> dict[str, str]:
         self.execs.append(container_id)
+        self.exec_env.append(kw.get("environment", {}))
         return {"Id": str(len(self.execs) - 1)}
 
     def exec_start(self, exec_id: str, stream: bool) -> Iterator[bytes]:
@@ -51,9 +54,11 @@ class FakeClient:
     def __init__(self, codes: list[int]) -> None:
         self.api = FakeApi(codes)
         self.started: list[FakeContainer] = []
+        self.run_kw: list[dict[str, Any]] = []
         self.containers = self
 
     def run(self, image: str, **kw: Any) -> FakeContainer:
+        self.run_kw.append(kw)
         self.started.append(FakeContainer(len(self.started)))
         return self.started[-1]
 
@@ -106,3 +111,19 @@ def test_a_unit_that_ran_and_failed_is_not_retried_and_keeps_its_container(tmp_p
     assert len(client.started) == 1
     assert not client.started[0].removed
     assert (tmp_path / "r.log").read_bytes() == b"output\n"
+
+
+def test_each_gpu_slot_gets_its_own_warm_container_with_only_its_gpus(tmp_path: Path) -> None:
+    client = FakeClient([0, 0, 0])
+    executor = DockerExecutor(client, gpus=None, poll_s=0.01, hf_cache=tmp_path)
+    slot_env = {"CUDA_VISIBLE_DEVICES": "GPU-b", "CUDA_DEVICE_ORDER": "PCI_BUS_ID", "LLEM_SLOT": "gpu1"}
+    on_b = replace(job(tmp_path), slot="gpu1", gpu_uuids=("GPU-b",), env=slot_env)
+    on_a = replace(job(tmp_path), slot="gpu0", gpu_uuids=("GPU-a",), env={"CUDA_VISIBLE_DEVICES": "GPU-a"})
+    for unit in (on_b, on_a, on_b):
+        executor._run_warm(unit, "img", {"HOME": "/tmp", **unit.env}, ["cfg.yaml"], lambda _: None)
+    first, second = client.started
+    assert client.api.execs == [first.id, second.id, first.id]  # the third unit reuses gpu1's container
+    assert [kw["device_requests"][0]["DeviceIDs"] for kw in client.run_kw] == [["GPU-b"], ["GPU-a"]]
+    assert [kw["environment"] for kw in client.run_kw] == [{"HOME": "/tmp"}, {"HOME": "/tmp"}]  # scope is per unit
+    assert client.api.exec_env[0]["CUDA_VISIBLE_DEVICES"] == "GPU-b"
+    assert client.api.exec_env[1]["CUDA_VISIBLE_DEVICES"] == "GPU-a"

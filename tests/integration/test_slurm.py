@@ -1,0 +1,96 @@
+"""``--executor slurm`` against a real one-node Slurm cluster (scripts/ensure-slurm.sh), tiny model on CPU."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from llenergymeasure.config.campaign import SlurmConfig
+from llenergymeasure.dispatch.slurm import SlurmExecutor
+from tests.integration.conftest import FAST, attempts_that_measured, llem, manifest, only_campaign_dir, start_host
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+
+
+def campaign(tmp_path: Path, settle_s: float) -> Path:
+    p = tmp_path / "slurm.yaml"
+    body = FAST.replace("warmup: {n_runs: 0}", f"warmup: {{n_runs: 0, thermal_settle_s: {settle_s}}}")
+    p.write_text(
+        f"name: sl\n{body}sweep:\n  pytorch.batch_size: [1, 2]\n"
+        "execution: {n_cycles: 2, warm_start: false, slurm: {poll_s: 0.2, gpus_per_unit: 0, max_jobs: 2}}\n"
+    )
+    return p
+
+
+def test_a_campaign_runs_as_slurm_jobs_with_job_ids_in_the_manifest(tmp_path: Path) -> None:
+    llem(
+        "campaign", "up", str(campaign(tmp_path, 0.0)), "--executor", "slurm",
+        "--slurm-partition", "debug", "--slurm-arg=--comment=llem test; $(no shell)", cwd=tmp_path,
+    )  # fmt: skip
+    d = only_campaign_dir(tmp_path / "results")
+    m = manifest(d)
+    assert m["executor"] == "slurm"
+    assert [e["status"] for e in m["entries"]] == ["completed"] * 4
+    ids = [e["job_id"] for e in m["entries"]]
+    assert all(i and i.isdigit() for i in ids)
+    assert len(set(ids)) == 4
+    states = SlurmExecutor(SlurmConfig())
+    assert {states.state(i).state for i in ids} == {"COMPLETED"}  # type: ignore[union-attr]
+    shown = subprocess.run(["scontrol", "show", "job", ids[0]], capture_output=True, text=True, check=True).stdout
+    assert "Partition=debug" in shown
+    assert "Comment=llem test; $(no shell)" in shown  # passed as one argument, never through a shell
+    status = llem("campaign", "status", str(d), cwd=tmp_path, env={"COLUMNS": "400"}).stdout
+    assert f"{ids[0]} (COMPLETED)" in status
+
+
+def test_sigkill_host_while_jobs_run_then_resume_adopts_live_jobs_and_retries_a_cancelled_one(tmp_path: Path) -> None:
+    host = start_host("campaign", "up", str(campaign(tmp_path, 6.0)), "--executor", "slurm", cwd=tmp_path)
+    d = _kill_when_jobs_run(host, tmp_path / "results", 2)
+    before = {e["key"]: e for e in manifest(d)["entries"]}
+    live = {k: e["job_id"] for k, e in before.items() if e["status"] == "running"}
+    assert len(live) == 2
+    # The jobs outlive the host: Slurm still runs them. One is then cancelled behind llem's back.
+    queue = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True, check=True).stdout.split()
+    assert set(live.values()) <= set(queue)
+    cancelled_key, adopted_key = sorted(live)
+    subprocess.run(["scancel", live[cancelled_key]], check=True)
+    _wait_gone(live[cancelled_key])
+    llem("campaign", "resume", str(d), cwd=tmp_path)
+    after = {e["key"]: e for e in manifest(d)["entries"]}
+    assert [e["status"] for e in after.values()] == ["completed"] * 4
+    assert (after[adopted_key]["job_id"], after[adopted_key]["retry_count"]) == (live[adopted_key], 0)  # waited on
+    assert after[cancelled_key]["job_id"] != live[cancelled_key]  # a failed attempt, retried as a new job
+    assert after[cancelled_key]["retry_count"] == 1
+    assert len({e["job_id"] for e in after.values()}) == 4
+    assert len(list(d.glob("*_c[0-9].json"))) == 4  # one result per unit
+    for e in after.values():
+        assert attempts_that_measured(d, e["result_file"].removesuffix(".json")) == 1
+
+
+def _wait_gone(jid: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        queue = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True, check=True).stdout.split()
+        if jid not in queue:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"job {jid} still queued after scancel")
+
+
+def _kill_when_jobs_run(host: subprocess.Popen[bytes], results: Path, n: int, timeout_s: float = 300) -> Path:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = list(results.glob("*/manifest.json")) if results.exists() else []
+        if found:
+            running = [e for e in manifest(found[0].parent)["entries"] if e["status"] == "running" and e.get("job_id")]
+            if len(running) >= n:
+                host.send_signal(signal.SIGKILL)
+                host.wait()
+                return found[0].parent
+        time.sleep(0.05)
+    host.kill()
+    raise AssertionError(f"never saw {n} Slurm jobs running at once")

@@ -1,0 +1,43 @@
+"""The sbatch command line and Slurm's answers, as plain values (the real cluster is in tests/integration)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from llenergymeasure.config.campaign import SlurmConfig
+from llenergymeasure.dispatch.base import UnitJob
+from llenergymeasure.dispatch.slurm import JobState, job_id, parse_job_state, parse_sacct, sbatch_argv
+
+JOB = UnitJob(
+    key="exp001_c1", backend="pytorch", service="pytorch", campaign_dir=Path("/shared/c"),
+    config_file=Path("/shared/c/configs/exp001.yaml"), stem="s", config_hash="0" * 16, cycle=1,
+    timeout_s=3601, idle_timeout_s=60, log_file=Path("/shared/c/logs/s.log"),
+)  # fmt: skip
+
+
+def test_sbatch_argv_is_a_list_held_until_recorded_with_every_option() -> None:
+    cfg = SlurmConfig(
+        partition="gpu", account="proj", exclusive=True, extra_args=["--qos", "high"], container=["apptainer", "exec"]
+    )
+    argv = sbatch_argv(cfg, JOB, 2, Path("/shared/c/slurm-unit.sh"), ["apptainer", "exec", "llem-exp", "cfg; rm -rf /"])
+    assert argv == [
+        "sbatch", "--parsable", "--hold", "--job-name=llem-exp001_c1", "--output=/shared/c/logs/s.log",
+        "--open-mode=append", "--chdir=/shared/c", "--time=61", "--ntasks=1", "--export=ALL",
+        "--partition=gpu", "--account=proj", "--gres=gpu:2", "--exclusive", "--qos", "high",
+        "/shared/c/slurm-unit.sh", "apptainer", "exec", "llem-exp", "cfg; rm -rf /",
+    ]  # fmt: skip
+
+
+def test_gpus_per_unit_overrides_the_slot_size_and_zero_asks_for_none() -> None:
+    argv = sbatch_argv(SlurmConfig(gpus_per_unit=0, time_limit="00:10:00"), JOB, 4, Path("s.sh"), ["x"])
+    assert not any(a.startswith("--gres") for a in argv)
+    assert "--time=00:10:00" in argv
+
+
+def test_slurm_answers_are_parsed() -> None:
+    line = "JobId=42 JobName=llem-x UserId=root(0) JobState=FAILED Reason=NonZeroExitCode ExitCode=3:0 RunTime=00:00:04"
+    assert parse_job_state(line) == JobState("FAILED", 3)
+    assert parse_job_state("slurm_load_jobs error: Invalid job id specified") is None
+    assert parse_sacct("CANCELLED by 0|0:15|\n") == JobState("CANCELLED", 0, None)
+    assert parse_sacct("COMPLETED|0:0|12345\n") == JobState("COMPLETED", 0, 12345.0)
+    assert (job_id("slurm:42"), job_id("pid:42"), job_id(None)) == ("42", None, None)
