@@ -99,12 +99,15 @@ def _llem(*args: str, env: dict[str, str] | None = None) -> None:
     subprocess.run(cmd, check=True, env={**os.environ, **(env or {})})
 
 
-def _run_campaign(work: Path, doc: dict[str, Any], env: dict[str, str] | None = None) -> Path:
+def _run_campaign(
+    work: Path, doc: dict[str, Any], env: dict[str, str] | None = None, extra: tuple[str, ...] = ()
+) -> Path:
     path = work / f"{doc['name']}.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
     results_root = work / "results"
     before = set(results_root.glob(f"{doc['name']}_*"))
-    _llem("campaign", "up", str(path), "--results-dir", str(results_root), "--executor", "local", "--again", env=env)
+    args = ("campaign", "up", str(path), "--results-dir", str(results_root), "--executor", "local", "--again", *extra)
+    _llem(*args, env=env)
     (created,) = set(results_root.glob(f"{doc['name']}_*")) - before
     return created
 
@@ -147,9 +150,11 @@ def main(argv: list[str] | None = None) -> int:
         backends.append("vllm")
     else:
         skipped.append("vLLM (not installed in this interpreter)")
+    # --gpus all: units run in GPU slots, each given its GPUs by UUID (the multi-GPU path, one slot per GPU).
     warm_dir = _run_campaign(
         args.work,
         campaign_document("gpu-check", model, backends, DEFAULT_BATCHES, args.cycles, args.min_window_s, True),
+        extra=("--gpus", "all"),
     )
     # The fresh unit is given its GPU by UUID, as the multi-GPU scheduler does: it must measure that GPU.
     fresh_dir = _run_campaign(
@@ -171,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
         if n_params
         else str(model)
     )
-    scope = [scope_check(uuid, r) for r in fresh]
+    # Every unit, slotted (warm) or given its GPU by hand (fresh), must have measured exactly that GPU.
+    scope = list(dict.fromkeys(scope_check(uuid, r) for r in [*warm, *fresh]))
     section = run_section(when, [*warm, *fresh], forks, skipped, model_line, scope)
     existing = args.out.read_text(encoding="utf-8") if args.out.is_file() else None
     args.out.write_text(insert_run(existing, PREAMBLE, section), encoding="utf-8")
