@@ -146,6 +146,7 @@ def test_a_unit_that_ignores_sigterm_is_killed_after_the_grace_period(tmp_path: 
             assert time.monotonic() < deadline, "the unit never started"
             time.sleep(0.02)
         pid, pgid, _ = (int(x) for x in pids.read_text().split())
+        assert pid == pgid == proc.pid
         assert _stop(proc, grace_s=0.3) == -signal.SIGKILL
         assert group_ends(pgid) == []
     finally:
