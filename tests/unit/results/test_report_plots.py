@@ -77,4 +77,4 @@ def test_header_says_where_the_numbers_come_from() -> None:
 def test_every_ranked_metric_has_a_human_name_with_unit() -> None:
     for metric in METRICS:
         assert label(metric) != metric
-        assert label(metric).endswith(("(J)", "(s)", "(tokens/s)"))
+        assert label(metric).endswith(("(J)", "(s)", "(tokens/s)", "(gCO2e)"))
