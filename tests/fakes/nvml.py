@@ -10,6 +10,12 @@ Real-hardware resolution, off by default so older tests keep their meaning:
 (NVML's is ~0.1 s), each GPU offset by ``counter_phase_s[i]``; ``power_avg_s`` makes the power
 reading the mean over the last that many seconds (1 s on Ampere and newer). ``amps_w`` gives each
 GPU its own sine amplitude.
+
+Idle and load, off by default: with ``idle_w`` set (one constant per GPU) the GPU draws ``idle_w``
+except inside load spans, where it follows the curve above. ``start_load()``/``stop_load()`` open
+and close a span at the current clock reading (the "engine" starting and stopping work), or
+``load_spans`` lists them up front; ``energy_between_j`` integrates both pieces exactly, so a
+baseline measured while idle and a window measured under load have a known difference.
 """
 
 from __future__ import annotations
@@ -65,6 +71,8 @@ class FakeNvml:
     power_avg_s: float = 0.0
     amps_w: tuple[float, ...] = ()
     init_error: bool = False
+    idle_w: tuple[float, ...] = ()
+    load_spans: list[tuple[float, float]] = field(default_factory=list)
     t0: float = field(default=0.0)
     power_reads: int = 0
 
@@ -76,17 +84,45 @@ class FakeNvml:
     def amp(self, gpu: int) -> float:
         return self.amps_w[gpu] if self.amps_w else self.amp_w
 
+    def start_load(self) -> None:
+        """The engine starts working now: the load curve applies until ``stop_load()``."""
+        self.load_spans.append((self.clock(), math.inf))
+
+    def stop_load(self) -> None:
+        """The engine is idle again from now on."""
+        start, _ = self.load_spans.pop()
+        self.load_spans.append((start, self.clock()))
+
+    def loaded(self, t: float) -> bool:
+        """Whether the load curve applies at ``t`` (always, when no ``idle_w`` is set)."""
+        return not self.idle_w or any(a <= t < b for a, b in self.load_spans)
+
     def power_at(self, gpu: int, t: float) -> float:
+        if not self.loaded(t):
+            return self.idle_w[gpu]
         x = t - self.t0
         return self.base_w[gpu] + self.amp(gpu) * math.sin(2 * math.pi * x / self.period_s)
 
-    def energy_between_j(self, gpu: int, t_a: float, t_b: float) -> float:
+    def load_energy_between_j(self, gpu: int, t_a: float, t_b: float) -> float:
+        """Integral of the load curve alone over ``[t_a, t_b]``, idle or not."""
+
         def integral(t: float) -> float:
             x = t - self.t0
             w = 2 * math.pi / self.period_s
             return self.base_w[gpu] * x - self.amp(gpu) / w * math.cos(w * x)
 
         return integral(t_b) - integral(t_a)
+
+    def energy_between_j(self, gpu: int, t_a: float, t_b: float) -> float:
+        if not self.idle_w:
+            return self.load_energy_between_j(gpu, t_a, t_b)
+        loaded_j, loaded_s = 0.0, 0.0
+        for a, b in self.load_spans:
+            lo, hi = max(a, t_a), min(b, t_b)
+            if lo < hi:
+                loaded_j += self.load_energy_between_j(gpu, lo, hi)
+                loaded_s += hi - lo
+        return loaded_j + self.idle_w[gpu] * (t_b - t_a - loaded_s)
 
     def last_update_at(self, gpu: int, t: float) -> float:
         """When the counter last updated at or before ``t`` (``t`` itself for a continuous counter)."""

@@ -1,9 +1,15 @@
-"""Stand-in for ``llem-exp`` that a test fork server runs in its children: each mode is one behaviour."""
+"""Stand-in for ``llem-exp`` that a test fork server runs in its children: each mode is one behaviour.
+
+``from_env`` reads the mode from ``LLEM_TEST_UNIT`` instead of the arguments, so the same stand-in
+can take ``llem-exp``'s place under the local executor, cold (``python -m tests.fakes.unit_process``)
+or warm (as the fork server's target), whatever arguments the executor passes.
+"""
 
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -20,6 +26,17 @@ def main(argv: list[str]) -> int:
         print("sleeping", flush=True)
         time.sleep(600)
         return 0
+    if mode in ("chatty", "quiet", "stubborn"):  # hangs with a grandchild in its process group
+        if mode == "stubborn":
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)  # inherited by the grandchild too
+        grandchild = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        Path(rest[0] + ".tmp").write_text(f"{os.getpid()} {os.getpgrp()} {grandchild.pid}")
+        os.replace(rest[0] + ".tmp", rest[0])
+        print("working", flush=True)
+        while True:  # chatty: a line every 50 ms, forever; quiet and stubborn: nothing more
+            time.sleep(0.05)
+            if mode == "chatty":
+                print("still working", flush=True)
     if mode == "exit":
         sys.exit(int(rest[0]))
     if mode == "raise":
@@ -27,3 +44,12 @@ def main(argv: list[str]) -> int:
     if mode == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
     return 99
+
+
+def from_env(argv: list[str]) -> int:
+    """The mode and its arguments from ``LLEM_TEST_UNIT``; ``argv`` (the executor's) is ignored."""
+    return main(os.environ["LLEM_TEST_UNIT"].split())
+
+
+if __name__ == "__main__":
+    sys.exit(from_env(sys.argv[1:]))

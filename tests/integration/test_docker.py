@@ -18,7 +18,7 @@ import yaml
 
 from llenergymeasure import RESULT_SCHEMA_VERSION
 from llenergymeasure.dispatch.docker import LABEL_CAMPAIGN, SCHEMA_LABEL
-from tests.dockerimage import BASE_IMAGE, ROOT, build_test_image
+from tests.dockerimage import BASE_IMAGE, ROOT, build_labelled, build_test_image
 from tests.integration.conftest import (
     FAST,
     attempts_that_measured,
@@ -67,7 +67,7 @@ def fault_image(client, pytorch_image: str) -> str:  # type: ignore[no-untyped-d
         f"RUN printf '{script}' > /usr/local/bin/llem-exp && chmod +x /usr/local/bin/llem-exp\n"
     )
     tag = "llenergymeasure/fault:test"
-    client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
+    build_labelled(client, fileobj=io.BytesIO(dockerfile.encode()), tag=tag)
     return tag
 
 
@@ -183,7 +183,7 @@ def test_image_with_another_result_schema_is_refused(
     monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
 ) -> None:
     tag = "llenergymeasure/old-schema:test"
-    client.images.build(fileobj=io.BytesIO(f"FROM {BASE_IMAGE}\nLABEL {SCHEMA_LABEL}=0\n".encode()), tag=tag, rm=True)
+    build_labelled(client, fileobj=io.BytesIO(f"FROM {BASE_IMAGE}\nLABEL {SCHEMA_LABEL}=0\n".encode()), tag=tag)
     monkeypatch.setenv("LLEM_IMAGE_PYTORCH", tag)
     try:
         args = ("campaign", "up", str(fast_campaign), "--executor", "docker", "--results-dir", "res")
@@ -240,15 +240,19 @@ def test_compose_run_llem_exp_as_documented(
         "LLEM_VERSION": pytorch_image.split(":")[1],
         "LLEM_CONFIG_DIR": str(tmp_path / "configs"),
         "LLEM_RESULTS_DIR": str(tmp_path / "results"),
-        "COMPOSE_PROJECT_NAME": f"llemtest{compose}",
+        "COMPOSE_PROJECT_NAME": f"llemtest{compose}{os.getpid()}",  # this run's network and volume only
     }
-    proc = subprocess.run(
-        [*binary, "-f", str(cpu_compose(tmp_path)), "run", "--rm", "pytorch", "llem-exp", "cfg.yaml"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    compose_file = str(cpu_compose(tmp_path))
+    try:
+        proc = subprocess.run(
+            [*binary, "-f", compose_file, "run", "--rm", "pytorch", "llem-exp", "cfg.yaml"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
+    finally:  # `run --rm` removes the container, not the project's network and hf-cache volume
+        subprocess.run([*binary, "-f", compose_file, "down", "-v"], env=env, capture_output=True, check=False)
     assert proc.returncode == 0, proc.stderr
     (result,) = (tmp_path / "results").glob("*.json")
     assert result.name.startswith("llem--tiny-llama_pytorch_fp32_")

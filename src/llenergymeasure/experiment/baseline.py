@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from loguru import logger
@@ -15,8 +16,18 @@ from llenergymeasure.energy.meter import EnergyMeter
 from llenergymeasure.energy.nvml import NvmlDevices
 
 
-def baseline_power_w(devices: NvmlDevices, cfg: BaselineConfig, cache_dir: Path, interval_s: float) -> float:
-    """Total idle power of ``devices`` in W, from the cache when fresh, else measured now."""
+def baseline_power_w(
+    devices: NvmlDevices,
+    cfg: BaselineConfig,
+    cache_dir: Path,
+    interval_s: float,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> float:
+    """Total idle power of ``devices`` in W, from the cache when fresh, else measured now.
+
+    ``clock`` and ``sleep`` time the idle window, so a test can measure it on a manual clock.
+    """
     uuids = sorted(g.uuid for g in devices.info())
     cache = cache_dir / f"baseline_{stable_hash(uuids)[:8]}.json"
     now = time.time()
@@ -27,9 +38,9 @@ def baseline_power_w(devices: NvmlDevices, cfg: BaselineConfig, cache_dir: Path,
             return float(cached["power_w"])
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    meter = EnergyMeter(devices, interval_s)
+    meter = EnergyMeter(devices, interval_s, clock=clock)
     meter.begin()
-    time.sleep(cfg.duration_s)
+    sleep(cfg.duration_s)
     m = meter.end()
     logger.info("idle baseline {:.1f} W measured over {:.1f} s", m.mean_power_w, m.duration_s)
     try:

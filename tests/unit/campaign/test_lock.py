@@ -58,7 +58,8 @@ def test_a_second_process_is_refused_at_once_naming_the_holder(tmp_path: Path, h
     start = time.monotonic()
     with pytest.raises(CampaignBusyError) as err:
         CampaignLock.acquire(tmp_path)
-    assert time.monotonic() - start < 0.5  # never waits for the holder
+    # Never waits for the holder, which sleeps 600 s: a generous bound, so a loaded machine cannot fail it.
+    assert time.monotonic() - start < 10
     assert str(err.value) == (
         f"{tmp_path}: campaign is being run by pid {holder.pid} on host {socket.gethostname()} "
         f"since {recorded['started_at']} (run run-of-holder); wait for it to finish or stop it"

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from llenergymeasure.dispatch.base import UnitJob
+import pytest
+
+from llenergymeasure.dispatch.base import JobOutcome, UnitJob, describe_stop
 from llenergymeasure.dispatch.docker import EXEC_NOT_STARTED, DockerExecutor
 from llenergymeasure.experiment.forkserver import READY
 
@@ -127,3 +131,55 @@ def test_each_gpu_slot_gets_its_own_warm_container_with_only_its_gpus(tmp_path: 
     assert [kw["environment"] for kw in client.run_kw] == [{"HOME": "/tmp"}, {"HOME": "/tmp"}]  # scope is per unit
     assert client.api.exec_env[0]["CUDA_VISIBLE_DEVICES"] == "GPU-b"
     assert client.api.exec_env[1]["CUDA_VISIBLE_DEVICES"] == "GPU-a"
+
+
+class HangingApi(FakeApi):
+    """The first exec hangs until its container is removed, printing every 20 ms (chatty) or never again."""
+
+    def __init__(self, client: FakeClient, chatty: bool) -> None:
+        super().__init__([0, 0])
+        self.client = client
+        self.chatty = chatty
+
+    def exec_start(self, exec_id: str, stream: bool) -> Iterator[bytes]:
+        if exec_id != "0":
+            return super().exec_start(exec_id, stream)
+        (container,) = [c for c in self.client.started if c.id == self.execs[0]]
+
+        def lines() -> Iterator[bytes]:
+            yield b"working\n"
+            while not container.removed:
+                time.sleep(0.02)
+                if self.chatty:
+                    yield b"still working\n"
+
+        return lines()
+
+
+@pytest.mark.parametrize(
+    ("chatty", "timeout_s", "idle_timeout_s", "stopped", "text"),
+    [
+        (True, 1.0, 600.0, "timeout", "stopped after the unit timeout of 1 s"),
+        (False, 600.0, 1.0, "idle", "stopped: no output for 1 s (hung?)"),
+    ],
+)
+def test_a_hanging_warm_unit_is_stopped_with_its_container_and_the_next_unit_gets_a_new_one(
+    tmp_path: Path, chatty: bool, timeout_s: float, idle_timeout_s: float, stopped: str, text: str
+) -> None:
+    client = FakeClient([])
+    client.api = HangingApi(client, chatty)
+    executor = DockerExecutor(client, gpus="none", poll_s=0.01, hf_cache=tmp_path)
+    hung = dataclasses.replace(job(tmp_path), timeout_s=timeout_s, idle_timeout_s=idle_timeout_s)
+    outcome = executor._run_warm(hung, "img", {}, ["cfg.yaml"], lambda _: None)
+    assert outcome == JobOutcome(exit_code=-9, stopped=stopped)  # type: ignore[arg-type]
+    assert describe_stop(outcome, hung) == text
+    (first,) = client.started
+    assert first.removed  # the unit and its warm server go together
+    lines = (tmp_path / "r.log").read_bytes().splitlines()
+    assert lines[0] == b"working"
+    assert set(lines[1:]) == ({b"still working"} if chatty else set())
+
+    assert executor._run_warm(job(tmp_path), "img", {}, ["cfg.yaml"], lambda _: None).exit_code == 0
+    second = client.started[1]
+    assert client.api.execs == [first.id, second.id]
+    assert not second.removed

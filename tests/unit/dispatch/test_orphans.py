@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -108,7 +107,7 @@ def test_local_cleanup_kills_a_dead_runs_unit_but_never_the_live_runs(
     here, other = tmp_path / "camp_20261123T034000Z", tmp_path / "camp_20261123T034000Z_1"  # same second
     dead, live, foreign = fake_unit(here, "dead"), fake_unit(here, "live"), fake_unit(other, "dead")
     procs.extend([dead, live, foreign])
-    time.sleep(0.2)  # exec done: /proc shows the real command line
+    # Popen returns once exec has succeeded, so /proc already shows the real command line.
     handles = [f"pid:{p.pid}" for p in (dead, live, foreign)] + ["pid:999999999", "container:abc"]
     removed = LocalExecutor().cleanup_orphans(here, handles, "live")
     assert removed == [f"pid:{dead.pid}"]

@@ -133,7 +133,7 @@ def test_unreachable_hub_fails_in_seconds_without_retries(tmp_path: Path) -> Non
     server.server_close()  # nothing listens there now: connection refused
     start = time.monotonic()
     problem = model_problem("org/x", {"HF_ENDPOINT": endpoint}, cache_dir=str(tmp_path))
-    assert time.monotonic() - start < 5
+    assert time.monotonic() - start < 15  # retries with backoff take far longer; slack for a loaded machine
     assert problem == (
         f"model org/x: not in the Hugging Face cache and {endpoint} cannot be reached (ConnectError); "
         "download it where the network is reachable (`hf download org/x`)"
