@@ -11,7 +11,7 @@ from rich.table import Table
 
 from llenergymeasure.campaign.manifest import CampaignManifest
 from llenergymeasure.campaign.plan import CampaignPlan
-from llenergymeasure.results.stats import FALLBACK_METRIC, ConfigStats, Ranking, rank
+from llenergymeasure.results.stats import FALLBACK_METRIC, ConfigStats, Ranking, Summary, rank
 
 STATUS_STYLE = {"completed": "green", "failed": "red", "running": "yellow", "pending": "dim", "skipped": "dim"}
 
@@ -98,5 +98,43 @@ def stats_table(stats: list[ConfigStats], dims: list[str], ranking: Ranking, con
             str(m.n),
             f"{m.cv:.1%}" if m.cv is not None else "-",
             f"{tps.mean:.1f}" if tps else "-",
+        )
+    return table
+
+
+# Server-mode columns of `llem results`: (summarised metric, header).
+SERVING_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("serving.ttft_ms.p50", "p50 TTFT ms"),
+    ("serving.ttft_ms.p90", "p90 TTFT ms"),
+    ("serving.itl_ms.p90", "p90 ITL ms"),
+    ("serving.tpot_ms.p90", "p90 TPOT ms"),
+    ("serving.e2e_ms.p90", "p90 E2E ms"),
+    ("serving.whole_run.output_tokens_per_s", "tok/s"),
+    ("serving.goodput_output_tokens_per_s", "goodput tok/s"),
+    ("serving.steady_state.energy_per_output_token_j", "steady J/tok"),
+)
+
+
+def _cell(m: Summary | None) -> str:
+    if m is None:
+        return "-"
+    if m.ci_low is None or m.ci_high is None:
+        return f"{m.mean:.4g}"
+    return f"{m.mean:.4g} [{m.ci_low:.3g}–{m.ci_high:.3g}]"
+
+
+def serving_table(stats: list[ConfigStats], dims: list[str], confidence: float = 0.95) -> Table | None:
+    """Server-mode configs: latency percentiles, throughput, goodput, steady-state J/token (mean [CI])."""
+    rows = [s for s in stats if any(m in s.metrics for m, _ in SERVING_COLUMNS)]
+    if not rows:
+        return None
+    table = Table(title=f"serving metrics per config (mean [{confidence:.0%} CI] across cycles)")
+    for col in ("config", *(d.removeprefix("config.") for d in dims), *(h for _, h in SERVING_COLUMNS)):
+        table.add_column(col)
+    for s in rows:
+        table.add_row(
+            s.config_hash[:8],
+            *(_fmt(s.label.get(d)) for d in dims),
+            *(_cell(s.metrics.get(m)) for m, _ in SERVING_COLUMNS),
         )
     return table

@@ -132,10 +132,11 @@ def run_server_experiment(
                 no_cpu_reason = str(exc)
             if meter is not None:
                 meter.begin()
-            t0 = clock()
+            # The load's clock origin is the meter's window start, so both windows share one time axis.
+            t0 = meter.window_start_s if meter is not None else clock()
             requests = drive(spec(prompts, offsets), clock, tracker, t0)
-            wall_s = clock() - t0
             measurement = meter.end() if meter is not None else None
+            wall_s = measurement.duration_s if measurement is not None else clock() - t0
             if no_cpu_reason is None:
                 try:
                     cpu = cpu_meter.end()

@@ -11,9 +11,11 @@ from typing import Any
 from llenergymeasure.atomic import write_atomic
 from llenergymeasure.config.dotted import varying_keys
 from llenergymeasure.errors import MissingDependencyError
+from llenergymeasure.results.pareto import pareto_axes, pareto_front
 from llenergymeasure.results.stats import (
     ENERGY_METRIC,
     FALLBACK_METRIC,
+    SERVING_METRICS,
     ConfigStats,
     Ranking,
     Summary,
@@ -95,6 +97,80 @@ def plot_by_dimension(stats: list[ConfigStats], dimension: str, metric: str, yla
     return _png(fig)
 
 
+def plot_pareto(stats: list[ConfigStats], dims: list[str]) -> tuple[str, str | None]:
+    """Energy per token (or throughput) against p90 TPOT per config, CIs as bars, the Pareto frontier marked.
+
+    One point per config (mean over cycles), coloured by backend, labelled with its swept values;
+    the frontier is computed over all configs of every backend and drawn as a line through them.
+    """
+    axes = pareto_axes([set(s.metrics) for s in stats])
+    if axes is None:
+        return "Pareto", None
+    title = f"Pareto: {axes.y_label} vs p90 TPOT"
+    pts = [s for s in stats if axes.x in s.metrics and axes.y in s.metrics]
+    plt = _pyplot()
+    fig = plt.figure(figsize=(6.5, 4.5))
+    ax = fig.add_subplot()
+    backends = sorted({str(s.label.get("config.backend") or s.config_hash[:8]) for s in pts})
+    shown = [d for d in dims if d != "config.backend"]
+    for backend in backends:
+        sel = [s for s in pts if str(s.label.get("config.backend") or s.config_hash[:8]) == backend]
+        xs = [s.metrics[axes.x] for s in sel]
+        ys = [s.metrics[axes.y] for s in sel]
+        ax.errorbar(
+            [m.mean for m in xs],
+            [m.mean for m in ys],
+            xerr=error_bars(xs),
+            yerr=error_bars(ys),
+            fmt="o",
+            capsize=3,
+            label=backend,
+            alpha=0.85,
+        )
+        for s, x, y in zip(sel, xs, ys, strict=True):
+            text = ", ".join(f"{d.removeprefix('config.').split('.')[-1]}={s.label.get(d)}" for d in shown)
+            ax.annotate(
+                text or s.config_hash[:8], (x.mean, y.mean), textcoords="offset points", xytext=(5, 5), fontsize=7
+            )
+    coords = [(s.metrics[axes.x].mean, s.metrics[axes.y].mean) for s in pts]
+    front = pareto_front(coords, lower_x=True, lower_y=axes.lower_y)
+    ax.plot([coords[i][0] for i in front], [coords[i][1] for i in front], "k--", lw=1, label="Pareto frontier")
+    ax.scatter(
+        [coords[i][0] for i in front], [coords[i][1] for i in front], s=140, facecolors="none", edgecolors="k", zorder=3
+    )
+    ax.set_xlabel("p90 TPOT (ms)")
+    ax.set_ylabel(axes.y_label)
+    ax.set_title(title + " (mean, 95% CI)")
+    ax.legend(fontsize=8)
+    return title, _png(fig)
+
+
+def serving_table_html(stats: list[ConfigStats], dims: list[str]) -> str:
+    """Serving metrics per config: mean and CI across cycles."""
+    rows = [s for s in stats if any(m in s.metrics for m in SERVING_METRICS)]
+    if not rows:
+        return ""
+    metrics = [m for m in SERVING_METRICS if any(m in s.metrics for s in rows)]
+    head = "".join(f"<th>{html.escape(d.removeprefix('config.'))}</th>" for d in dims)
+    head += "".join(f"<th>{html.escape(m.removeprefix('serving.'))}</th>" for m in metrics)
+    lines = ["<h2>Serving (mean [95% CI] across cycles)</h2>", f"<table><tr><th>config</th>{head}</tr>"]
+    for s in rows:
+        cells = "".join(f"<td>{html.escape(str(s.label.get(d)))}</td>" for d in dims)
+        cells += "".join(f"<td>{html.escape(format_summary(s.metrics.get(m)))}</td>" for m in metrics)
+        lines.append(f"<tr><td>{s.config_hash[:8]}</td>{cells}</tr>")
+    lines.append("</table>")
+    return "\n".join(lines)
+
+
+def format_summary(m: Summary | None) -> str:
+    """``mean [low–high]``, or the mean alone without an interval, or a dash."""
+    if m is None:
+        return "–"
+    if m.ci_low is None or m.ci_high is None:
+        return f"{m.mean:.4g}"
+    return f"{m.mean:.4g} [{m.ci_low:.3g}–{m.ci_high:.3g}]"
+
+
 def plot_power(campaign_dir: Path, row: dict[str, Any]) -> str | None:
     """Power over time of one unit, per GPU, from its parquet timeseries."""
     name = row.get("energy.timeseries_file")
@@ -121,7 +197,8 @@ def render_report(campaign_dir: Path, table: ResultsTable, unit: str | None = No
     stats = by_config(rows, dims)
     ranking = ranking_metric(stats)
     label = "J / output token" if ranking.metric == JPT else "tokens / s"
-    plots: list[tuple[str, str | None]] = [("Energy vs throughput", plot_energy_vs_throughput(rows))]
+    plots: list[tuple[str, str | None]] = [plot_pareto(stats, dims)]
+    plots.append(("Energy vs throughput", plot_energy_vs_throughput(rows)))
     for dim in dims:
         plots.append((f"{label} by {dim}", plot_by_dimension(stats, dim, ranking.metric, label)))
     chosen = next((r for r in rows if r["file"] == unit), None) if unit else None
@@ -143,6 +220,7 @@ def render_report(campaign_dir: Path, table: ResultsTable, unit: str | None = No
     for problem in table.problems:
         parts.append(f"<p class='note'>skipped: {html.escape(problem)}</p>")
     parts.append(_ranking_table(stats, dims, ranking))
+    parts.append(serving_table_html(stats, dims))
     for title, png in plots:
         if png:
             parts.append(

@@ -39,6 +39,28 @@ METRICS: dict[str, Metric] = {
     "metrics.itl_s.mean": Metric(lower_better=True, positive=True),
 }
 
+# Server mode (scenario.kind: server): latency percentiles from the stream, throughput, goodput and
+# energy over both windows. Percentiles of ITL may be 0 (tokens of one chunk), so not log-t there.
+SERVING_METRICS: dict[str, Metric] = {
+    "serving.ttft_ms.p50": Metric(lower_better=True, positive=True),
+    "serving.ttft_ms.p90": Metric(lower_better=True, positive=True),
+    "serving.ttft_ms.p99": Metric(lower_better=True, positive=True),
+    "serving.itl_ms.p50": Metric(lower_better=True, positive=False),
+    "serving.itl_ms.p90": Metric(lower_better=True, positive=False),
+    "serving.itl_ms.p99": Metric(lower_better=True, positive=False),
+    "serving.tpot_ms.p50": Metric(lower_better=True, positive=True),
+    "serving.tpot_ms.p90": Metric(lower_better=True, positive=True),
+    "serving.e2e_ms.p90": Metric(lower_better=True, positive=True),
+    "serving.whole_run.requests_per_s": Metric(lower_better=False, positive=True),
+    "serving.whole_run.output_tokens_per_s": Metric(lower_better=False, positive=True),
+    "serving.goodput_output_tokens_per_s": Metric(lower_better=False, positive=False),
+    "serving.whole_run.energy_per_output_token_j": Metric(lower_better=True, positive=True),
+    "serving.steady_state.energy_per_output_token_j": Metric(lower_better=True, positive=True),
+    "serving.steady_state.energy_per_request_j": Metric(lower_better=True, positive=True),
+    "serving.energy_per_goodput_token_j": Metric(lower_better=True, positive=True),
+}
+METRICS.update(SERVING_METRICS)
+
 
 @dataclass(frozen=True)
 class Summary:
