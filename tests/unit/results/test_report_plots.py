@@ -31,7 +31,8 @@ def test_pareto_plot_and_serving_table_from_config_stats() -> None:
     stats = [cfg("a" * 16, 1, 5.0, 0.9), cfg("b" * 16, 4, 8.0, 0.3), cfg("c" * 16, 16, 9.0, 0.5)]
     title, png = plot_pareto(stats, ["config.scenario.concurrency"])
     assert title == "Pareto: J / output token (steady state) vs p90 TPOT"
-    assert png is not None and len(png) > 1000
+    assert png is not None
+    assert len(png) > 1000
     table = serving_table_html(stats, ["config.scenario.concurrency"])
     assert "<td>0.3 [0.27–0.33]</td>" in table
     assert plot_pareto([], []) == ("Pareto", None)
