@@ -11,7 +11,7 @@ from rich.table import Table
 
 from llenergymeasure.campaign.manifest import CampaignManifest
 from llenergymeasure.campaign.plan import CampaignPlan
-from llenergymeasure.results.stats import FALLBACK_METRIC, ConfigStats, Ranking, Summary, rank
+from llenergymeasure.results.stats import FALLBACK_METRIC, ConfigStats, Ranking, rank
 
 STATUS_STYLE = {"completed": "green", "failed": "red", "running": "yellow", "pending": "dim", "skipped": "dim"}
 
@@ -109,32 +109,26 @@ SERVING_COLUMNS: tuple[tuple[str, str], ...] = (
     ("serving.itl_ms.p90", "p90 ITL ms"),
     ("serving.tpot_ms.p90", "p90 TPOT ms"),
     ("serving.e2e_ms.p90", "p90 E2E ms"),
-    ("serving.whole_run.output_tokens_per_s", "tok/s"),
-    ("serving.goodput_output_tokens_per_s", "goodput tok/s"),
-    ("serving.steady_state.energy_per_output_token_j", "steady J/tok"),
+    ("serving.whole_run.output_tokens_per_s", "output tokens/s"),
+    ("serving.goodput_output_tokens_per_s", "goodput tokens/s"),
+    ("serving.steady_state.energy_per_output_token_j", "steady-state J/token"),
+    ("serving.whole_run.energy_per_output_token_j", "whole-run J/token"),
+    ("serving.energy_per_goodput_token_j", "J/goodput token"),
 )
 
 
-def _cell(m: Summary | None) -> str:
-    if m is None:
-        return "-"
-    if m.ci_low is None or m.ci_high is None:
-        return f"{m.mean:.4g}"
-    return f"{m.mean:.4g} [{m.ci_low:.3g}–{m.ci_high:.3g}]"
-
-
 def serving_table(stats: list[ConfigStats], dims: list[str], confidence: float = 0.95) -> Table | None:
-    """Server-mode configs: latency percentiles, throughput, goodput, steady-state J/token (mean [CI])."""
+    """Server-mode configs, one row per config and metric (narrow at any count): mean, CI, n."""
     rows = [s for s in stats if any(m in s.metrics for m, _ in SERVING_COLUMNS)]
     if not rows:
         return None
-    table = Table(title=f"serving metrics per config (mean [{confidence:.0%} CI] across cycles)")
-    for col in ("config", *(d.removeprefix("config.") for d in dims), *(h for _, h in SERVING_COLUMNS)):
+    table = Table(title=f"serving metrics per config (mean, {confidence:.0%} CI across cycles)")
+    for col in ("config", *(d.removeprefix("config.") for d in dims), "metric", "mean", "CI", "n"):
         table.add_column(col)
     for s in rows:
-        table.add_row(
-            s.config_hash[:8],
-            *(_fmt(s.label.get(d)) for d in dims),
-            *(_cell(s.metrics.get(m)) for m, _ in SERVING_COLUMNS),
-        )
+        for i, (metric, header) in enumerate((m, h) for m, h in SERVING_COLUMNS if m in s.metrics):
+            m = s.metrics[metric]
+            ci = f"{m.ci_low:.4g}–{m.ci_high:.4g}" if m.ci_low is not None and m.ci_high is not None else "-"
+            ident = [s.config_hash[:8], *(_fmt(s.label.get(d)) for d in dims)] if i == 0 else [""] * (1 + len(dims))
+            table.add_row(*ident, header, f"{m.mean:.4g}", ci, str(m.n))
     return table

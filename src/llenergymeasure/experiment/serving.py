@@ -70,14 +70,19 @@ def run_server_experiment(
     clock: Callable[[], float] = time.monotonic,
     powercap_root: Path = DEFAULT_POWERCAP_ROOT,
     tokenizer_loader: Callable[[str], Any] = load_tokenizer,
+    server_module: Any = None,
 ) -> ExperimentResult:
-    """Serve, warm up, measure the load over both windows, stop the server; the result (also written)."""
+    """Serve, warm up, measure the load over both windows, stop the server; the result (also written).
+
+    ``server_module`` (``server_argv``, ``request_extras``) defaults to the backend's own; tests hand
+    in a stand-in server there, at the engine edge.
+    """
     scenario = config.scenario
     assert isinstance(scenario, ServerScenario)
     started = utcnow()
     tokenizer = tokenizer_loader(model_path)
     prompts = encode_prompts(tokenizer, select_prompts(config, len(tokenizer)), config.max_input_tokens)
-    server_mod = load_server_module(config.backend)
+    server_mod = server_module or load_server_module(config.backend)
     port = free_port(HOST)
     log_rel = f"logs/{stem}.server.log"
     server = ServerProcess(

@@ -97,11 +97,14 @@ def plot_by_dimension(stats: list[ConfigStats], dimension: str, metric: str, yla
     return _png(fig)
 
 
-def plot_pareto(stats: list[ConfigStats], dims: list[str]) -> tuple[str, str | None]:
+def plot_pareto(
+    stats: list[ConfigStats], dims: list[str], backend_of: dict[str, str] | None = None
+) -> tuple[str, str | None]:
     """Energy per token (or throughput) against p90 TPOT per config, CIs as bars, the Pareto frontier marked.
 
     One point per config (mean over cycles), coloured by backend, labelled with its swept values;
     the frontier is computed over all configs of every backend and drawn as a line through them.
+    ``backend_of`` maps config hash to backend (the labels hold only the swept fields).
     """
     axes = pareto_axes([set(s.metrics) for s in stats])
     if axes is None:
@@ -111,10 +114,15 @@ def plot_pareto(stats: list[ConfigStats], dims: list[str]) -> tuple[str, str | N
     plt = _pyplot()
     fig = plt.figure(figsize=(6.5, 4.5))
     ax = fig.add_subplot()
-    backends = sorted({str(s.label.get("config.backend") or s.config_hash[:8]) for s in pts})
+    backend_of = backend_of or {}
+
+    def backend(s: ConfigStats) -> str:
+        return str(s.label.get("config.backend") or backend_of.get(s.config_hash, "?"))
+
+    backends = sorted({backend(s) for s in pts})
     shown = [d for d in dims if d != "config.backend"]
-    for backend in backends:
-        sel = [s for s in pts if str(s.label.get("config.backend") or s.config_hash[:8]) == backend]
+    for name in backends:
+        sel = [s for s in pts if backend(s) == name]
         xs = [s.metrics[axes.x] for s in sel]
         ys = [s.metrics[axes.y] for s in sel]
         ax.errorbar(
@@ -124,7 +132,7 @@ def plot_pareto(stats: list[ConfigStats], dims: list[str]) -> tuple[str, str | N
             yerr=error_bars(ys),
             fmt="o",
             capsize=3,
-            label=backend,
+            label=name,
             alpha=0.85,
         )
         for s, x, y in zip(sel, xs, ys, strict=True):
@@ -197,7 +205,8 @@ def render_report(campaign_dir: Path, table: ResultsTable, unit: str | None = No
     stats = by_config(rows, dims)
     ranking = ranking_metric(stats)
     label = "J / output token" if ranking.metric == JPT else "tokens / s"
-    plots: list[tuple[str, str | None]] = [plot_pareto(stats, dims)]
+    backend_of = {str(r["config_hash"]): str(r.get("config.backend")) for r in rows}
+    plots: list[tuple[str, str | None]] = [plot_pareto(stats, dims, backend_of)]
     plots.append(("Energy vs throughput", plot_energy_vs_throughput(rows)))
     for dim in dims:
         plots.append((f"{label} by {dim}", plot_by_dimension(stats, dim, ranking.metric, label)))
