@@ -93,4 +93,4 @@ def test_concurrency_sweep_through_the_local_executor_with_energy_over_both_wind
     assert "p90 TPOT ms" in results.stdout
     report = llem("report", str(d), cwd=tmp_path)
     html = Path(report.stdout.strip()).read_text()
-    assert "Pareto: J / output token vs p90 TPOT" in html
+    assert "Pareto: J / output token (steady state) vs p90 TPOT" in html
