@@ -146,11 +146,20 @@ def plot_pareto(
     ax.scatter(
         [coords[i][0] for i in front], [coords[i][1] for i in front], s=140, facecolors="none", edgecolors="k", zorder=3
     )
+    # With 2 cycles a log-t interval can span decades; the view follows the means, bars are clipped.
+    ax.set_xlim(*_view([c[0] for c in coords]))
+    ax.set_ylim(*_view([c[1] for c in coords]))
     ax.set_xlabel("p90 TPOT (ms)")
     ax.set_ylabel(axes.y_label)
-    ax.set_title(title + " (mean, 95% CI)")
+    ax.set_title(title + " (mean, 95% CI; bars clipped to the view)", fontsize=9)
     ax.legend(fontsize=8)
     return title, _png(fig)
+
+
+def _view(values: list[float]) -> tuple[float, float]:
+    """Axis limits around the points with a margin, from 0 up (error bars beyond them are clipped)."""
+    hi = max(values)
+    return 0.0, hi * 1.4 if hi > 0 else 1.0
 
 
 def serving_table_html(stats: list[ConfigStats], dims: list[str]) -> str:
