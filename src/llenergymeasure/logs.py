@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 
 from loguru import logger
 
 FORMAT = "<green>{time:HH:mm:ss}</green> <level>{level: <7}</level> <cyan>{extra[unit]}</cyan>{message}"
+
+# A unit's warning line as FORMAT writes it, uncoloured: "12:00:00 WARNING [stem] message".
+_UNIT_WARNING = re.compile(r"^\d\d:\d\d:\d\d WARNING +\[[^\]]+\] (?P<message>.*)$")
+# The bare result path ``llem-exp`` prints last; the host says "completed -> file" itself.
+_RESULT_PATH = re.compile(r"^\S+_c\d+\.json$")
 
 
 def configure(level: str = "INFO", unit: str = "") -> None:
@@ -18,3 +25,58 @@ def configure(level: str = "INFO", unit: str = "") -> None:
 
 def _to_stderr(message: str) -> None:
     sys.stderr.write(message)
+
+
+def quiet_progress_bars() -> None:
+    """No tqdm bars (shard writing, weight loading) in unit logs: they are noise, and not line-shaped.
+
+    Environment defaults reach libraries imported later; a warm-start server imported
+    huggingface_hub and transformers already, so they are also told directly.
+    """
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    if "huggingface_hub" in sys.modules:
+        from huggingface_hub.utils.tqdm import disable_progress_bars
+
+        disable_progress_bars()
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+
+
+class UnitEcho:
+    """What of the units' output the host shows: every line but repeats, which only the unit logs keep.
+
+    Every unit of a campaign on one machine says the same things (no NVML here, bf16 on a CPU):
+    the host shows such a warning once per campaign run, and leaves out the result path each unit
+    prints, since the host reports each completed unit with its result file itself.
+    """
+
+    def __init__(self) -> None:
+        self._warned: set[str] = set()
+
+    def filter(self, text: str) -> str:
+        """``text`` (one or more lines of unit output) less repeated warnings and result paths."""
+        kept = []
+        for line in text.splitlines(keepends=True):
+            bare = line.rstrip("\r\n")
+            if _RESULT_PATH.match(bare):
+                continue
+            warning = _UNIT_WARNING.match(bare)
+            if warning:
+                if warning["message"] in self._warned:
+                    continue
+                self._warned.add(warning["message"])
+            kept.append(line)
+        return "".join(kept)
+
+
+_ECHO = UnitEcho()  # one per host process, i.e. per campaign run
+
+
+def echo_unit_output(data: bytes) -> None:
+    """Show a unit's output on the host log, less what ``UnitEcho`` leaves out."""
+    text = _ECHO.filter(data.decode(errors="replace"))
+    if text:
+        logger.opt(raw=True).info(text)

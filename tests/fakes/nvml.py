@@ -44,6 +44,11 @@ class _Mem:
 
 
 @dataclass
+class _PciInfo:
+    busId: str
+
+
+@dataclass
 class FakeNvml:
     n_gpus: int = 1
     base_w: tuple[float, ...] = (150.0,)
@@ -103,7 +108,18 @@ class FakeNvml:
         return self.n_gpus
 
     def nvmlDeviceGetHandleByIndex(self, i: int) -> int:
+        if not 0 <= i < self.n_gpus:
+            raise NVMLError(2)  # NVML_ERROR_INVALID_ARGUMENT
         return i
+
+    def nvmlDeviceGetHandleByUUID(self, uuid: str) -> int:
+        for i in range(self.n_gpus):
+            if self.nvmlDeviceGetUUID(i) == uuid:
+                return i
+        raise NVMLError(6)  # NVML_ERROR_NOT_FOUND
+
+    def nvmlDeviceGetPciInfo(self, h: int) -> _PciInfo:
+        return _PciInfo(busId=f"00000000:{0x18 + h:02X}:00.0")
 
     def nvmlDeviceGetPowerUsage(self, h: int) -> int:
         self.power_reads += 1
@@ -118,7 +134,7 @@ class FakeNvml:
         if not self.counter_supported:
             raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
         mj = self.energy_between_j(h, self.t0, self.last_update_at(h, self.clock())) * 1000
-        return int(self.counter_start_mj + mj) % self.counter_modulus
+        return (self.counter_start_mj + int(mj)) % self.counter_modulus  # int: exact near 2**64
 
     def nvmlDeviceGetTemperature(self, h: int, sensor: int) -> int:
         return 55 + h
@@ -139,6 +155,12 @@ class FakeNvml:
         return f"GPU-fake-{h}"
 
     def nvmlDeviceGetPowerManagementLimit(self, h: int) -> int:
+        return 700_000
+
+    def nvmlDeviceGetEnforcedPowerLimit(self, h: int) -> int:
+        return 650_000
+
+    def nvmlDeviceGetPowerManagementDefaultLimit(self, h: int) -> int:
         return 700_000
 
     def nvmlDeviceGetPersistenceMode(self, h: int) -> int:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -210,7 +212,7 @@ CASES: list[tuple[str, str | None, dict[str, str], list[str], str]] = [
     ),
     (
         "engine-down",
-        GOOD,
+        GOOD.replace("n_prompts: 2", "n_prompts: 3"),  # not the design `world` completed
         {},
         ["up", "{c}", "--executor", "docker", "--results-dir", "res"],
         "Docker engine not reachable",
@@ -255,6 +257,35 @@ def test_bad_input_gives_one_line_and_touches_nothing(
     assert sorted(p.name for p in (case / "res").iterdir()) == sorted(p.name for p in (world / "res").iterdir())
 
 
+def test_up_on_a_completed_design_says_where_and_again_runs_it_anew(world: Path, tmp_path: Path) -> None:
+    shutil.copytree(world / "res", tmp_path / "res")
+    done = Path(existing_campaign(world))
+    before = snapshot(tmp_path)
+    # Same design, written differently: the design hash, not the text, decides.
+    (tmp_path / "same.yaml").write_text(GOOD.replace("n_prompts: 2\n", "") + "n_prompts: 2\n")
+    args = ("campaign", "up", "same.yaml", "--executor", "local", "--results-dir", "res")
+    proc = llem(*args, cwd=tmp_path, check=False)
+    assert proc.returncode == 1
+    design = json.loads((tmp_path / done / "manifest.json").read_text())["design_hash"]
+    assert proc.stderr.splitlines() == [
+        f"error: same.yaml: this design (hash {design}) already completed in {done}; `llem results {done}` reads "
+        "it, or pass --again to measure it anew in a new campaign folder"
+    ]
+    assert snapshot(tmp_path) == before
+    again = llem(*args, "--again", cwd=tmp_path)
+    assert again.stderr.splitlines()[0] == f"note: this design already completed in {done}; measuring it anew (--again)"
+    assert len([p for p in (tmp_path / "res").iterdir() if p.is_dir()]) == 2
+
+
+def test_results_on_a_folder_of_campaigns_says_which_it_read(world: Path) -> None:
+    proc = llem("results", "res", cwd=world)
+    done = Path(existing_campaign(world))
+    assert proc.stderr.splitlines() == [
+        f"reading {done} (the most recent of 1 campaign(s) in res; pass its DIR for another)"
+    ]
+    assert proc.stdout.splitlines()[-1] == f"1 results, 1 configs -> {done / 'results.parquet'}"
+
+
 def test_llem_exp_bad_config_is_one_line(tmp_path: Path) -> None:
     cfg = tmp_path / "e.yaml"
     cfg.write_text("model: m\nbackend: pytorch\nwarmup: {mode: forever}\n")
@@ -273,7 +304,7 @@ def test_full_disk_leaves_existing_campaign_intact(world: Path, tmp_path: Path) 
         shutil.copytree(world / "res", disk / "res")
         before = snapshot(disk)
         fill(disk / "filler")
-        (tmp_path / "c.yaml").write_text(GOOD)
+        (tmp_path / "c.yaml").write_text(GOOD.replace("n_prompts: 2", "n_prompts: 3"))  # a design not yet run
         proc = llem(
             "campaign",
             "up",
@@ -288,7 +319,13 @@ def test_full_disk_leaves_existing_campaign_intact(world: Path, tmp_path: Path) 
         lines = [line for line in proc.stderr.splitlines() if line.strip()]
         assert proc.returncode != 0
         assert len(lines) == 1, proc.stderr
-        assert "No space left on device" in lines[0] or "cannot" in lines[0]
+        # The folder it began is named (and was removed again): the exact line, not just "cannot".
+        where = re.escape(str(disk / "res"))
+        assert re.fullmatch(
+            rf"error: {where}/good_\d{{8}}T\d{{6}}Z: cannot write campaign files \(No space left on device\); "
+            r"nothing was started",
+            lines[0],
+        ), lines[0]
         assert snapshot(disk) == before
         resumed = llem(
             "campaign", "resume", str(disk / existing_campaign(disk)), "--executor", "local", cwd=tmp_path, check=False

@@ -57,7 +57,9 @@ experiments:
   - {{model: llem/tiny-llama}}
 execution: {{max_retries: 1}}
 """)
-    proc = llem("campaign", "up", str(camp), "--executor", "local", "--results-dir", "res", cwd=tmp_path, check=False)
+    # Preflight would refuse the missing model before anything runs; past it, the unit fails alone.
+    args = ("campaign", "up", str(camp), "--executor", "local", "--results-dir", "res", "--no-preflight")
+    proc = llem(*args, cwd=tmp_path, check=False)
     assert proc.returncode == 1
     d = only_campaign_dir(tmp_path / "res")
     first, second = manifest(d)["entries"]

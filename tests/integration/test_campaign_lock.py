@@ -88,6 +88,8 @@ def test_resume_without_dir_names_its_pick_and_a_finished_campaign_has_nothing_t
     d = finished_campaign(tmp_path)
     before = snapshot(d)
     proc = llem("campaign", "resume", "--results-dir", "res", "--executor", "local", cwd=tmp_path)
-    assert proc.stderr.splitlines()[0] == f"resuming {Path('res') / d.name}"
+    assert proc.stderr.splitlines()[0] == (
+        f"resuming {Path('res') / d.name} (the most recent of 1 campaign(s) in res; pass its DIR for another)"
+    )
     assert proc.stdout == "nothing to do: all 2 units completed\n"
     assert snapshot(d) == before  # and nothing written, the lock file included

@@ -117,6 +117,9 @@ def test_sigkill_host_at_random_points_then_resume(tmp_path: Path, fast_campaign
         if all(e["status"] == "completed" for e in m["entries"]):
             break
     assert campaign_dir is not None
+    # The first `up` needs longer than the longest sleep (server start plus 4 units), so at least
+    # that kill lands while the campaign runs; without one the test would prove nothing.
+    assert kills >= 1, "no kill landed while the campaign ran; the torture did not torture"
     llem("campaign", "resume", str(campaign_dir), "--executor", "local", cwd=tmp_path)
     m = manifest(campaign_dir)
     assert [e["status"] for e in m["entries"]] == ["completed"] * 4

@@ -151,7 +151,9 @@ experiments:
   - {model: fault/corrupt}
 execution: {unit_timeout_s: 6, idle_timeout_s: 3, warm_start: false}
 """)
-    proc = llem("campaign", "up", str(camp), "--executor", "docker", "--results-dir", "res", cwd=tmp_path, check=False)
+    # The stand-in models are no Hub ids: past the preflight, each unit meets its fault.
+    args = ("campaign", "up", str(camp), "--executor", "docker", "--results-dir", "res", "--no-preflight")
+    proc = llem(*args, cwd=tmp_path, check=False)
     assert proc.returncode == 1
     d = only_campaign_dir(tmp_path / "res")
     got = {
@@ -183,12 +185,23 @@ def test_image_with_another_result_schema_is_refused(
     tag = "llenergymeasure/old-schema:test"
     client.images.build(fileobj=io.BytesIO(f"FROM {BASE_IMAGE}\nLABEL {SCHEMA_LABEL}=0\n".encode()), tag=tag, rm=True)
     monkeypatch.setenv("LLEM_IMAGE_PYTORCH", tag)
-    llem(
-        "campaign", "up", str(fast_campaign), "--executor", "docker", "--results-dir", "res", cwd=tmp_path, check=False
-    )
-    e = manifest(only_campaign_dir(tmp_path / "res"))["entries"][0]
-    assert e["error_type"] == "LaunchError"
-    assert f"image {tag} writes result schema '0' but this llem reads '1'" in e["error_message"]
+    try:
+        args = ("campaign", "up", str(fast_campaign), "--executor", "docker", "--results-dir", "res")
+        refused = llem(*args, cwd=tmp_path, check=False)
+        assert refused.returncode == 1
+        assert refused.stderr.splitlines() == [
+            f"error: backend pytorch: image {tag} writes result schema '0' but this llem reads "
+            f"'{RESULT_SCHEMA_VERSION}'; rebuild the image from this checkout (docker compose build)",
+            f"error: {fast_campaign}: not started: 1 preflight problem(s); --no-preflight skips these checks",
+        ]
+        assert not (tmp_path / "res").exists()  # preflight refuses before the campaign directory exists
+        # Past the preflight, the executor still refuses the image for each unit.
+        llem(*args, "--no-preflight", cwd=tmp_path, check=False)
+        e = manifest(only_campaign_dir(tmp_path / "res"))["entries"][0]
+        assert e["error_type"] == "LaunchError"
+        assert f"image {tag} writes result schema '0' but this llem reads '1'" in e["error_message"]
+    finally:
+        client.images.remove(tag, force=True)
 
 
 def compose_command(compose: str) -> list[str]:

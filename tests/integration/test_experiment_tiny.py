@@ -143,7 +143,8 @@ def test_missing_model_fails_with_error_file(tmp_path: Path) -> None:
 
 def test_min_window_repeats_whole_passes_and_reports_uncertainty(tmp_path: Path) -> None:
     fake = FakeNvml(n_gpus=2, base_w=(120.0, 250.0), counter_update_s=0.1, power_avg_s=1.0)
-    c = cfg(n_prompts=3, max_output_tokens=4, energy={"sample_interval_ms": 20, "min_window_s": 1.2})
+    energy = {"sample_interval_ms": 20, "min_window_s": 1.2, "gpu_indices": [0, 1]}
+    c = cfg(n_prompts=3, max_output_tokens=4, energy=energy)
     out = run_experiment(c, tmp_path, "r", config_hash(c), 1, nvml_loader=lambda: fake)  # type: ignore[arg-type,return-value]
     m, e = out.result.metrics, out.result.energy
     assert m.n_passes >= 2
@@ -158,6 +159,41 @@ def test_min_window_repeats_whole_passes_and_reports_uncertainty(tmp_path: Path)
     assert e.energy_per_output_token_uncertainty_j == pytest.approx(
         (e.total_energy_uncertainty_j or 0.0) / m.output_tokens
     )
+
+
+def test_energy_covers_only_the_units_gpu_found_by_uuid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Four GPUs at constant, different powers: the unit was given GPU 2 by UUID, so its energy is
+    # GPU 2's alone (300 W over the window), never the node's 1000 W.
+    # Real-hardware resolution: the counter updates every 100 ms, power readings are 1 s averages.
+    fake = FakeNvml(
+        n_gpus=4, base_w=(100.0, 200.0, 300.0, 400.0), amps_w=(0.0,) * 4, counter_update_s=0.1, power_avg_s=1.0
+    )
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-fake-2")
+    c = cfg(n_prompts=2, max_output_tokens=3, baseline={"enabled": False})
+    out = run_experiment(c, tmp_path, "r", config_hash(c), 1, nvml_loader=lambda: fake)  # type: ignore[arg-type,return-value]
+    e, env = out.result.energy, out.result.environment
+    assert list(e.per_gpu_energy_j) == ["0"]
+    assert e.total_energy_j is not None
+    assert e.duration_s is not None
+    assert e.total_energy_uncertainty_j is not None
+    assert abs(e.total_energy_j - 300.0 * e.duration_s) <= e.total_energy_uncertainty_j
+    assert e.sampled_energy_j == pytest.approx(300.0 * e.duration_s, rel=0.01)
+    assert [(g["index"], g["uuid"], g["pci_bus_id"], g["enforced_power_limit_w"]) for g in env["gpus"]] == [
+        (0, "GPU-fake-2", "00000000:1A:00.0", 650.0)
+    ]
+    assert env["cuda_visible_devices"] == "GPU-fake-2"
+
+
+def test_gpu_indices_beyond_the_visible_gpus_fail_the_unit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from llenergymeasure.errors import ConfigError
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    c = cfg(n_prompts=2, max_output_tokens=3, energy={"gpu_indices": [1]})
+    with pytest.raises(
+        ConfigError, match=r"^energy.gpu_indices \[1\]: the experiment sees 1 GPU\(s\) \(ordinals 0..0\)"
+    ):
+        run_experiment(c, tmp_path, "r", config_hash(c), 1, nvml_loader=lambda: FakeNvml(n_gpus=2, base_w=(1.0, 2.0)))  # type: ignore[arg-type,return-value]
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_cpu_energy_unavailable_here_says_why(tmp_path: Path) -> None:
@@ -213,3 +249,62 @@ def test_bf16_on_cpu_runs_as_configured_and_warns(tmp_path: Path) -> None:
     (result,) = (tmp_path / "out").glob("*.json")
     data = json.loads(result.read_text())
     assert (data["config"]["precision"], data["environment"]["device"]) == ("bf16", "cpu")
+
+
+def test_prefill_and_decode_split_the_window_against_the_fakes_ground_truth(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Constant 250 W: any window's true energy is 250 W x its length, so prefill and decode
+    # must each match their share of the time, and add up to the total exactly.
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    fake = FakeNvml(base_w=(250.0,), amps_w=(0.0,), counter_update_s=0.1)
+    c = cfg(n_prompts=4, max_output_tokens=6, baseline={"enabled": False}, energy={"min_window_s": 1.0})
+    out = run_experiment(c, tmp_path, "r", config_hash(c), 1, nvml_loader=lambda: fake)  # type: ignore[arg-type,return-value]
+    m, e = out.result.metrics, out.result.energy
+    assert e.prefill_energy_j is not None
+    assert e.decode_energy_j is not None
+    assert e.total_energy_j is not None
+    assert e.prefill_energy_j + e.decode_energy_j == pytest.approx(e.total_energy_j)
+    assert m.prefill_time_s is not None
+    assert m.decode_time_s is not None
+    assert m.prefill_time_s + m.decode_time_s == pytest.approx(m.wall_time_s)
+    # Each share is 250 W x its energy window (the meter's begin() to end()), within its resolution bound.
+    assert e.prefill_energy_uncertainty_j is not None
+    assert e.decode_energy_uncertainty_j is not None
+    assert e.prefill_window_s is not None
+    assert e.prefill_passes is not None
+    assert e.duration_s is not None
+    prefill_s = e.prefill_window_s * m.n_passes / e.prefill_passes
+    assert abs(e.prefill_energy_j - 250.0 * prefill_s) <= e.prefill_energy_uncertainty_j
+    assert abs(e.decode_energy_j - 250.0 * (e.duration_s - prefill_s)) <= e.decode_energy_uncertainty_j
+    assert m.decode_tokens == m.output_tokens - m.n_requests == (6 - 1) * 4 * m.n_passes
+    assert e.energy_per_decode_token_j == pytest.approx(e.decode_energy_j / m.decode_tokens)
+    assert m.decode_tokens_per_s == pytest.approx(m.decode_tokens / m.decode_time_s)
+    assert e.prefill_passes >= 1
+    assert e.prefill_window_s >= 1.0
+    assert (m.peak_memory_kind, m.memory_device) == ("process_rss", "cpu")
+    assert (e.uncertainty_method, e.co2e_g_per_1k_tokens) == ("counter_resolution", None)
+
+
+def test_carbon_per_1k_tokens_from_the_grid_intensity(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    fake = FakeNvml(base_w=(250.0,), amps_w=(0.0,))
+    energy = {"grid_intensity_g_per_kwh": 400.0, "prefill_split": False}
+    c = cfg(n_prompts=2, max_output_tokens=3, baseline={"enabled": False}, energy=energy)
+    out = run_experiment(c, tmp_path, "r", config_hash(c), 1, nvml_loader=lambda: fake)  # type: ignore[arg-type,return-value]
+    e, m = out.result.energy, out.result.metrics
+    assert e.total_energy_j is not None
+    assert e.grid_intensity_g_per_kwh == 400.0
+    assert e.co2e_g_per_1k_tokens == pytest.approx(e.total_energy_j / 3.6e6 * 400.0 / m.output_tokens * 1000)
+    assert (e.prefill_energy_j, m.decode_tokens_per_s) == (None, None)
+
+
+def test_sampled_power_carries_its_own_resolution_bound(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    fake = FakeNvml(counter_supported=False)
+    c = cfg(n_prompts=2, max_output_tokens=3, baseline={"enabled": False}, energy={"sample_interval_ms": 20})
+    out = run_experiment(c, tmp_path, "r", config_hash(c), 1, nvml_loader=lambda: fake)  # type: ignore[arg-type,return-value]
+    e = out.result.energy
+    assert (e.method, e.uncertainty_method) == ("sampling", "sampling_resolution")
+    assert e.total_energy_uncertainty_j is not None
+    assert e.total_energy_uncertainty_j > 0.0

@@ -85,7 +85,18 @@ def chromium() -> str | None:
 def test_report_is_self_contained_and_shows_its_plots(campaign_dir: Path, tmp_path: Path) -> None:
     out = Path(llem("report", str(campaign_dir), cwd=campaign_dir).stdout.strip())
     text = out.read_text()
-    assert text.count("<img class='plot'") == 3  # energy vs throughput, J/token by batch size, power
+    # energy vs throughput, J/token and tokens/s by batch size, power
+    assert re.findall(r"<img class='plot' alt='([^']*)'", text) == [
+        "Energy vs throughput",
+        "Energy per output token (J) by config.pytorch.batch_size",
+        "Output throughput (tokens/s) by config.pytorch.batch_size",
+        "Power timeseries",
+    ]
+    assert "<dt>Model(s)</dt><dd>llem/tiny-llama</dd>" in text
+    assert re.search(r"<dt>Backend\(s\)</dt><dd>pytorch \(torch [^,]+, transformers [^)]+\)</dd>", text)
+    assert "<dt>Hardware</dt><dd>GPU: Fake H100</dd>" in text
+    assert "<dt>llem</dt><dd>" in text
+    assert "<th>Energy per output token (J)</th>" in text
     assert "http" not in text.replace("http-equiv", "")  # nothing loaded from elsewhere
     browser = chromium()
     if browser is None:
@@ -118,7 +129,7 @@ def test_report_is_self_contained_and_shows_its_plots(campaign_dir: Path, tmp_pa
         text=True,
         timeout=120,
     )
-    assert "<title>loaded:3</title>" in dom.stdout, dom.stderr[-2000:]
+    assert "<title>loaded:4</title>" in dom.stdout, dom.stderr[-2000:]
     shot = tmp_path / "report.png"
     subprocess.run(
         [
@@ -150,9 +161,14 @@ def test_cpu_only_campaign_report_says_energy_unavailable(tmp_path: Path) -> Non
     for cycle in (1, 2):
         run_experiment(cfg, tmp_path, result_stem(cfg, h, cycle), h, cycle, nvml_loader=no_nvml)  # type: ignore[arg-type]
     out = Path(llem("report", str(tmp_path), cwd=tmp_path).stdout.strip())
-    assert "No energy data: these runs were measured without NVML" in out.read_text()
     text = out.read_text()
-    assert "energy unavailable in every result (no NVML), so ranked by metrics.output_tokens_per_s" in text
+    assert text.count("No energy data") == 1
+    assert text.count("energy unavailable") == 0
+    assert (
+        "No energy data: these runs were measured without NVML (no NVIDIA GPU), so configs are ranked by "
+        "Output throughput (tokens/s); throughput and latency are shown below." in text
+    )
+    assert "<dt>Hardware</dt><dd>CPU only: " in text
     stdout = llem("results", str(tmp_path), cwd=tmp_path).stdout
     assert stdout.splitlines()[0] == (
         "ranked by metrics.output_tokens_per_s (higher is better); energy unavailable in every result (no NVML),"

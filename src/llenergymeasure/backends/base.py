@@ -28,6 +28,7 @@ class MemoryReading:
 
     peak_bytes: int | None
     device: str
+    kind: str | None = None  # what peak_bytes counts (results' metrics.peak_memory_kind)
 
 
 class Backend(Protocol):
@@ -42,8 +43,12 @@ class Backend(Protocol):
     def vocab_size(self) -> int:
         """Vocabulary size, for synthetic prompts."""
 
-    def run(self, prompts: Sequence[Prompt]) -> list[RequestRecord]:
-        """Generate for every prompt with the config's batching and decoding settings."""
+    def run(self, prompts: Sequence[Prompt], max_new_tokens: int | None = None) -> list[RequestRecord]:
+        """Generate for every prompt with the config's batching and decoding settings.
+
+        ``max_new_tokens`` overrides ``max_output_tokens``: 1 makes the prefill-only pass that
+        splits a window's energy into prefill and decode.
+        """
 
     def memory(self) -> MemoryReading:
         """Peak memory since load."""

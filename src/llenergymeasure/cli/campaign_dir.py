@@ -26,11 +26,23 @@ def campaign_dir_options(fn: F) -> F:
     return click.argument("campaign_dir", type=click.Path(path_type=Path), required=False)(fn)
 
 
-def resolve_campaign_dir(campaign_dir: Path | None, results_dir: Path) -> Path:
-    """The given directory, or the most recently active campaign under ``results_dir``."""
-    from llenergymeasure.campaign.layout import latest_campaign_dir
+def resolve_campaign_dir(campaign_dir: Path | None, results_dir: Path, verb: str = "reading") -> Path:
+    """The given campaign directory, or the most recently active campaign, said on stderr when chosen.
 
-    return campaign_dir or latest_campaign_dir(results_dir)
+    Without DIR the latest campaign under ``results_dir`` is used; a DIR that is itself a folder of
+    campaigns (``results/``, say) means its latest one. Either way the user is told which one.
+    """
+    from llenergymeasure.campaign.layout import MANIFEST_NAME, latest_campaign_dir
+
+    if campaign_dir is not None and (campaign_dir / MANIFEST_NAME).is_file():
+        return campaign_dir
+    root = results_dir if campaign_dir is None else campaign_dir
+    if campaign_dir is not None and not any(campaign_dir.glob(f"*/{MANIFEST_NAME}")):
+        return campaign_dir  # not a campaign, nor a folder of them: the command says what is wrong
+    chosen = latest_campaign_dir(root)
+    n = len(list(root.glob(f"*/{MANIFEST_NAME}")))
+    click.echo(f"{verb} {chosen} (the most recent of {n} campaign(s) in {root}; pass its DIR for another)", err=True)
+    return chosen
 
 
 def read_results(directory: Path) -> ResultsTable:

@@ -16,12 +16,31 @@ import click
     is_flag=True,
     help="Machine-readable output: everything that decides the run (order, seed, gaps, skips, duplicates, hash).",
 )
-def plan(campaign_file: Path, as_json: bool) -> None:
-    """Expand CAMPAIGN_FILE and show experiments, skipped configs, counts and design hash."""
-    from llenergymeasure.campaign.api import plan_campaign
+@click.option(
+    "--executor",
+    type=click.Choice(["auto", "local", "docker"]),
+    default="auto",
+    show_default=True,
+    help="Executor whose images or engines are checked, as `up` would choose it.",
+)
+def plan(campaign_file: Path, as_json: bool, executor: str) -> None:
+    """Expand CAMPAIGN_FILE and show experiments, skipped configs, counts and design hash.
+
+    Also warns (on stderr) about what `up` would refuse: models that cannot be resolved and backends
+    without an image or engine.
+    """
+    from llenergymeasure.campaign.api import plan_campaign, preflight
     from llenergymeasure.cli.render import console, plan_table
+    from llenergymeasure.dispatch.select import make_executor
+    from llenergymeasure.errors import ExecutorError
 
     loaded, p = plan_campaign(campaign_file)
+    try:
+        problems = preflight(p, make_executor(executor, {u.service for u in p.units}))
+    except ExecutorError as exc:
+        problems = [*preflight(p, None), str(exc)]
+    for problem in problems:
+        click.echo(f"warning: {problem}", err=True)
     cfg = p.config
     if as_json:
         click.echo(json.dumps({**p.describe(), "warnings": loaded.warnings}, indent=2))

@@ -24,9 +24,23 @@ import click
     show_default=True,
     help="auto: docker when the engine and images are there, else local subprocesses.",
 )
-def up(campaign_file: Path, results_dir: Path, as_json: bool, executor: str) -> None:
-    """Run every experiment and cycle of CAMPAIGN_FILE, checkpointing each one."""
-    from llenergymeasure.campaign.api import plan_campaign
+@click.option(
+    "--no-preflight",
+    is_flag=True,
+    help="Skip the checks made before anything starts (each model resolvable, each backend's image or engine there).",
+)
+@click.option(
+    "--again",
+    is_flag=True,
+    help="Measure anew, in a new campaign folder, a design that already completed under --results-dir.",
+)
+def up(campaign_file: Path, results_dir: Path, as_json: bool, executor: str, no_preflight: bool, again: bool) -> None:
+    """Run every experiment and cycle of CAMPAIGN_FILE, checkpointing each one.
+
+    A design (same experiments, whatever the file's order or style) that already completed under
+    --results-dir is not run again without --again.
+    """
+    from llenergymeasure.campaign.api import plan_campaign, preflight, refuse, repeat_notes
     from llenergymeasure.campaign.api import up as run_up
     from llenergymeasure.cli.progress import progress_events
     from llenergymeasure.cli.render import console, counts_line, manifest_table, next_steps
@@ -35,7 +49,11 @@ def up(campaign_file: Path, results_dir: Path, as_json: bool, executor: str) -> 
     loaded, plan = plan_campaign(campaign_file)  # fail fast on bad input, before anything is created
     for w in [*loaded.warnings, *plan.notes]:
         click.echo(f"warning: {w}", err=True)
+    for note in repeat_notes(campaign_file, plan, results_dir, again):
+        click.echo(f"note: {note}", err=True)
     runner = make_executor(executor, {u.service for u in plan.units})
+    if not no_preflight:
+        refuse(preflight(plan, runner), f"{campaign_file}: not started")
     with progress_events(total=len(plan.units), done=0) as sink:
         run = run_up(campaign_file, results_dir, runner, sink)
     if as_json:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -11,14 +12,33 @@ from rich.table import Table
 
 from llenergymeasure.campaign.manifest import CampaignManifest
 from llenergymeasure.campaign.plan import CampaignPlan
-from llenergymeasure.results.stats import FALLBACK_METRIC, ConfigStats, Ranking, rank
+from llenergymeasure.results.stats import FALLBACK_METRIC, ConfigStats, Ranking, rank, unranked
 
 STATUS_STYLE = {"completed": "green", "failed": "red", "running": "yellow", "pending": "dim", "skipped": "dim"}
 
 
+# Width of output that goes to a file or a pipe: wide enough that no row is ever cut or wrapped.
+PIPE_WIDTH = 100_000
+
+
 def console() -> Console:
-    """Stdout console; plain text when not a terminal, so output stays script-friendly."""
-    return Console(highlight=False, soft_wrap=True)
+    """Stdout console; plain text when not a terminal, so output stays script-friendly.
+
+    Rich assumes 80 columns when stdout is not a terminal, which would squeeze and wrap tables
+    piped into ``less`` or a file; there rows keep their natural width instead ($COLUMNS still rules).
+    """
+    out = Console(highlight=False, soft_wrap=True)
+    if not out.is_terminal and "COLUMNS" not in os.environ:
+        out.width = PIPE_WIDTH
+    return out
+
+
+def table(title: str, columns: tuple[str, ...] | list[str]) -> Table:
+    """A table whose cells wrap (``fold``) when the terminal is narrow: names and errors are never cut."""
+    t = Table(title=title)
+    for col in columns:
+        t.add_column(col, overflow="fold")
+    return t
 
 
 def _fmt(value: Any) -> str:
@@ -27,33 +47,27 @@ def _fmt(value: Any) -> str:
 
 def plan_table(plan: CampaignPlan) -> Table:
     """One row per unique experiment, one column per swept dimension."""
-    table = Table(title=f"campaign {plan.config.name}")
-    table.add_column("exp")
-    table.add_column("backend")
-    for path in plan.varying:
-        if path != "backend":
-            table.add_column(path)
-    table.add_column("hash")
+    cols = ["exp", "backend", *(p for p in plan.varying if p != "backend"), "hash"]
+    out = table(f"campaign {plan.config.name}", cols)
     for exp in plan.experiments:
         row = [exp.exp_id, exp.config.backend]
         row += [_fmt(exp.summary.get(p, "-")) for p in plan.varying if p != "backend"]
-        table.add_row(*row, exp.config_hash[:8])
-    return table
+        out.add_row(*row, exp.config_hash[:8])
+    return out
 
 
 def manifest_table(manifest: CampaignManifest) -> Table:
     """One row per unit with status and error."""
-    table = Table(title=f"{manifest.campaign} ({manifest.design_hash})")
-    for col in ("unit", "backend", "cycle", "status", "retries", "summary", "error"):
-        table.add_column(col)
+    out = table(
+        f"{manifest.campaign} ({manifest.design_hash})",
+        ("unit", "backend", "cycle", "status", "retries", "summary", "error"),
+    )
     for e in manifest.entries:
         style = STATUS_STYLE.get(e.status, "")
         summary = ", ".join(f"{k}={_fmt(v)}" for k, v in e.config_summary.items())
         error = f"{e.error_type}: {e.error_message}" if e.error_type else ""
-        table.add_row(
-            e.key, e.backend, str(e.cycle), f"[{style}]{e.status}[/]", str(e.retry_count), summary, error[:120]
-        )
-    return table
+        out.add_row(e.key, e.backend, str(e.cycle), f"[{style}]{e.status}[/]", str(e.retry_count), summary, error)
+    return out
 
 
 def counts_line(manifest: CampaignManifest) -> str:
@@ -80,15 +94,19 @@ def ranking_line(ranking: Ranking) -> str:
 
 def stats_table(stats: list[ConfigStats], dims: list[str], ranking: Ranking, confidence: float = 0.95) -> Table:
     """Configs ranked by ``ranking.metric``: mean, CI and its method, n, CV; ≈ marks overlapping CIs."""
-    table = Table(title=f"{ranking.metric} per config ({confidence:.0%} CI; ≈ overlaps the row above)")
-    cols = ("#", "config", *(d.removeprefix("config.") for d in dims), "mean", "CI", "CI method", "n", "CV", "tok/s")
-    for col in cols:
-        table.add_column(col)
+    beside = ("total J/tok",) if ranking.beside else ()
+    cols = ("#", "config", *(d.removeprefix("config.") for d in dims), "mean", "CI", "CI method", "n", "CV", *beside)
+    out = table(f"{ranking.metric} per config ({confidence:.0%} CI; ≈ overlaps the row above)", (*cols, "tok/s"))
+
+    def extra(s: ConfigStats) -> list[str]:
+        total = s.metrics.get(ranking.beside) if ranking.beside else None
+        tps = s.metrics.get(FALLBACK_METRIC)
+        return [*([f"{total.mean:.4g}" if total else "-"] if ranking.beside else []), f"{tps.mean:.1f}" if tps else "-"]
+
     for i, (s, overlap) in enumerate(rank(stats, ranking.metric), start=1):
         m = s.metrics[ranking.metric]
         ci = f"{m.ci_low:.4g}–{m.ci_high:.4g}" if m.ci_low is not None and m.ci_high is not None else "-"
-        tps = s.metrics.get(FALLBACK_METRIC)
-        table.add_row(
+        out.add_row(
             f"{i}{' ≈' if overlap else ''}",
             s.config_hash[:8],
             *(_fmt(s.label.get(d)) for d in dims),
@@ -97,9 +115,22 @@ def stats_table(stats: list[ConfigStats], dims: list[str], ranking: Ranking, con
             m.ci_method or "-",
             str(m.n),
             f"{m.cv:.1%}" if m.cv is not None else "-",
-            f"{tps.mean:.1f}" if tps else "-",
+            *extra(s),
         )
-    return table
+    for s, reason in unranked(stats, ranking.metric):
+        got = s.metrics.get(ranking.metric)
+        out.add_row(
+            "-",
+            s.config_hash[:8],
+            *(_fmt(s.label.get(d)) for d in dims),
+            f"{got.mean:.4g}" if got else "-",
+            reason,
+            "-",
+            str(got.n) if got else "-",
+            "-",
+            *extra(s),
+        )
+    return out
 
 
 # Server-mode columns of `llem results`: (summarised metric, header).
@@ -122,13 +153,14 @@ def serving_table(stats: list[ConfigStats], dims: list[str], confidence: float =
     rows = [s for s in stats if any(m in s.metrics for m, _ in SERVING_COLUMNS)]
     if not rows:
         return None
-    table = Table(title=f"serving metrics per config (mean, {confidence:.0%} CI across cycles)")
-    for col in ("config", *(d.removeprefix("config.") for d in dims), "metric", "mean", "CI", "n"):
-        table.add_column(col)
+    out = table(
+        f"serving metrics per config (mean, {confidence:.0%} CI across cycles)",
+        ["config", *(d.removeprefix("config.") for d in dims), "metric", "mean", "CI", "n"],
+    )
     for s in rows:
         for i, (metric, header) in enumerate((m, h) for m, h in SERVING_COLUMNS if m in s.metrics):
             m = s.metrics[metric]
             ci = f"{m.ci_low:.4g}–{m.ci_high:.4g}" if m.ci_low is not None and m.ci_high is not None else "-"
             ident = [s.config_hash[:8], *(_fmt(s.label.get(d)) for d in dims)] if i == 0 else [""] * (1 + len(dims))
-            table.add_row(*ident, header, f"{m.mean:.4g}", ci, str(m.n))
-    return table
+            out.add_row(*ident, header, f"{m.mean:.4g}", ci, str(m.n))
+    return out

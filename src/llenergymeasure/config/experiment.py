@@ -114,6 +114,23 @@ class EnergyConfig(_Strict):
             "metrics.n_passes records the passes and every per-window figure covers all of them."
         ),
     )
+    prefill_split: bool = Field(
+        True,
+        description=(
+            "After the window, measure a prefill-only window (the same prompts and batches, one output token "
+            "each, repeated to min_window_s) and split the window's GPU energy and time into prefill and decode "
+            "(decode = total - prefill), giving J per decode token and decode tokens/s."
+        ),
+    )
+    grid_intensity_g_per_kwh: float | None = Field(
+        None,
+        ge=0.0,
+        le=5000.0,
+        description=(
+            "Carbon intensity of the electricity (gCO2e/kWh, e.g. from your grid operator); set, results give "
+            "gCO2e per 1k output tokens from the measured energy (GPU, plus CPU where RAPL was read)."
+        ),
+    )
 
 
 class OfflineScenario(_Strict):
@@ -239,6 +256,10 @@ class ExperimentConfig(_Strict):
         if section is None:  # pragma: no cover - _fill_backend_section guarantees it
             raise AssertionError(f"backend section '{self.backend}' missing")
         return section
+
+    def gpu_count(self) -> int:
+        """GPUs the experiment runs on (CUDA ordinals 0..n-1 of those visible to it); energy is measured on these."""
+        return self.backend_section().gpu_count()
 
     def with_resolved_paths(self, base_dir: Path) -> ExperimentConfig:
         """Make a relative jsonl path absolute, so the config still works once copied elsewhere."""

@@ -24,6 +24,7 @@ from llenergymeasure.dispatch.base import JobOutcome, UnitJob, UnitLog, Watchdog
 from llenergymeasure.dispatch.local import exp_command
 from llenergymeasure.errors import ExecutorError
 from llenergymeasure.experiment.forkserver import READY, client_command, serve_command
+from llenergymeasure.logs import echo_unit_output
 
 SERVER_SOCK = "/tmp/llem-forkserver.sock"  # inside the server container, reached by `docker exec`
 EXEC_NOT_STARTED = 126  # Docker's status for an exec whose command could not be started
@@ -369,7 +370,7 @@ def _pump(open_stream: Callable[[], Iterable[bytes]], job: UnitJob, dog: Watchdo
             for chunk in open_stream():
                 dog.poke(time.monotonic())
                 log.write(chunk)
-                logger.opt(raw=True).info(chunk.decode(errors="replace"))
+                echo_unit_output(chunk)
     except Exception as exc:  # the container went away under us; the wait loop reports the outcome
         logger.debug("log stream of {} ended: {}", job.key, exc)
 

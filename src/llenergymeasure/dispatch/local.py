@@ -34,6 +34,7 @@ from llenergymeasure.experiment.forkserver import (
     serve_command,
     stop_with_parent,
 )
+from llenergymeasure.logs import echo_unit_output
 
 
 def exp_command(job: UnitJob, config_path: str, out_dir: str) -> list[str]:
@@ -192,7 +193,7 @@ def _pump(proc: subprocess.Popen[bytes], job: UnitJob, dog: Watchdog) -> None:
         for line in iter(proc.stdout.readline, b""):
             dog.poke(time.monotonic())
             log.write(line)
-            logger.opt(raw=True).info(line.decode(errors="replace"))
+            echo_unit_output(line)
 
 
 def _stop(proc: subprocess.Popen[bytes], grace_s: float = 10.0) -> int:

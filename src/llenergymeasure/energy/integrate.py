@@ -19,6 +19,19 @@ def trapezoid_energy_j(times_s: Sequence[float], power_w: Sequence[float | None]
     return total
 
 
+def sampling_bound_j(times_s: Sequence[float], power_w: Sequence[float | None]) -> float:
+    """Resolution bound of ``trapezoid_energy_j``: half the gap between the left and right Riemann sums.
+
+    Between two samples the true power is unknown; if it stayed anywhere between the two readings,
+    the energy of that interval lies between the left and the right rectangle, and the trapezoid
+    sits in the middle. The bound grows with power swings and with the sampling interval, and is 0
+    at constant power. It cannot see what the readings themselves smooth away (NVML's power is a
+    ~1 s average on Ampere and newer), which is why the counter is preferred where it exists.
+    """
+    pts = [(t, p) for t, p in zip(times_s, power_w, strict=True) if p is not None]
+    return sum((t1 - t0) * abs(p1 - p0) / 2.0 for (t0, p0), (t1, p1) in itertools.pairwise(pts))
+
+
 def counter_delta_mj(start_mj: int, end_mj: int, modulus: int = NVML_ENERGY_COUNTER_MODULUS_MJ) -> int:
     """Energy between two readings of a monotonically increasing counter that may wrap at ``modulus``."""
     return wrapped_delta(start_mj, end_mj, modulus)

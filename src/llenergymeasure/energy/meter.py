@@ -14,6 +14,7 @@ from llenergymeasure.energy.integrate import (
     counter_quantisation_bound_j,
     counter_update_period_s,
     relative_gap,
+    sampling_bound_j,
     trapezoid_energy_j,
 )
 from llenergymeasure.energy.nvml import NvmlDevices, throttle_flags
@@ -44,6 +45,7 @@ class EnergyMeasurement:
     notes: list[str] = field(default_factory=list)
     counter_update_period_s: float | None = None
     per_gpu_uncertainty_j: dict[int, float] | None = None
+    uncertainty_method: Literal["counter_resolution", "sampling_resolution"] | None = None
 
     @property
     def total_energy_uncertainty_j(self) -> float | None:
@@ -161,7 +163,17 @@ class EnergyMeter:
         if missing:
             notes.append(f"{missing} power samples failed and were bridged")
         uncertainty = None
-        if counted is not None and self.update_period_s is not None:
+        method: Literal["counter_resolution", "sampling_resolution"] | None = None
+        if counted is None:
+            uncertainty = {
+                gpu: sampling_bound_j(
+                    [s.t_s for s in samples if s.gpu == gpu], [s.power_w for s in samples if s.gpu == gpu]
+                )
+                for gpu in self.devices.indices
+            }
+            method = "sampling_resolution"
+        elif self.update_period_s is not None:
+            method = "counter_resolution"
             uncertainty = self._uncertainty(counted, samples, duration, self.update_period_s)
             if duration < MIN_UPDATES_PER_WINDOW * self.update_period_s:
                 note = (
@@ -184,6 +196,7 @@ class EnergyMeter:
             notes=notes,
             counter_update_period_s=self.update_period_s if counted is not None else None,
             per_gpu_uncertainty_j=uncertainty,
+            uncertainty_method=method,
         )
 
     def _uncertainty(

@@ -8,10 +8,13 @@ crash. NVML errors are mapped to this project's exceptions where they are called
 from __future__ import annotations
 
 import importlib
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from llenergymeasure.energy.scope import GpuTarget, parse_visible
 from llenergymeasure.errors import EnergyUnavailableError
 
 # Clock-event (throttle) reason bits that mean the GPU was slowed by heat or a power cap.
@@ -28,10 +31,14 @@ THROTTLE_BITS: dict[str, int] = {
 class GpuInfo:
     """Static facts about one GPU, recorded with every result."""
 
-    index: int
+    index: int  # the experiment's CUDA ordinal (the key of per-GPU figures in results)
     name: str
     uuid: str
-    power_limit_w: float | None
+    pci_bus_id: str | None
+    power_limit_w: float | None  # the management limit an administrator set
+    enforced_power_limit_w: float | None  # what the GPU holds to (lowest of every limit in force)
+    default_power_limit_w: float | None
+    memory_total_bytes: int | None
     persistence_mode: bool | None
     sm_clock_mhz: int | None
     mem_clock_mhz: int | None
@@ -53,10 +60,30 @@ def load_pynvml() -> ModuleType:
     return pynvml
 
 
+def visible_gpu_count(nvml_loader: Callable[[], Any] = load_pynvml) -> int | None:
+    """GPUs this process can hand to experiments (NVML count within CUDA_VISIBLE_DEVICES); None without NVML."""
+    try:
+        nvml = nvml_loader()
+        count = int(nvml.nvmlDeviceGetCount())
+    except EnergyUnavailableError:
+        return None
+    except Exception:  # an NVMLError of a half-working driver: no count, no plan-time check
+        return None
+    visible = parse_visible(os.environ.get("CUDA_VISIBLE_DEVICES"))
+    return count if visible is None else min(count, len(visible))
+
+
 class NvmlDevices:
     """A set of GPUs opened through an initialised ``pynvml`` module."""
 
-    def __init__(self, pynvml: Any, indices: tuple[int, ...] | None = None) -> None:
+    def __init__(
+        self, pynvml: Any, indices: tuple[int, ...] | None = None, targets: list[GpuTarget] | None = None
+    ) -> None:
+        """Open ``targets`` (see ``energy.scope``), or NVML indices ``indices``, or every GPU.
+
+        ``indices`` addresses GPUs by NVML index and serves tools that look at the whole machine
+        (``llem doctor``); an experiment passes the targets its scope resolved.
+        """
         self.nvml = pynvml
         try:
             count = pynvml.nvmlDeviceGetCount()
@@ -64,13 +91,25 @@ class NvmlDevices:
             raise EnergyUnavailableError(f"NVML cannot count GPUs ({exc})") from None
         if count == 0:
             raise EnergyUnavailableError("NVML sees no GPU")
-        wanted = indices if indices is not None else tuple(range(count))
-        bad = [i for i in wanted if i < 0 or i >= count]
-        if bad:
-            raise EnergyUnavailableError(f"energy.gpu_indices {bad} not present; this machine has {count} GPUs")
-        self.indices = wanted
-        self.handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in wanted]
+        if targets is None:
+            wanted = indices if indices is not None else tuple(range(count))
+            bad = [i for i in wanted if i < 0 or i >= count]
+            if bad:
+                raise EnergyUnavailableError(f"GPU index {bad} not present; this machine has {count} GPUs")
+            targets = [GpuTarget(i, None, i) for i in wanted]
+        self.indices = tuple(t.ordinal for t in targets)
+        self.handles = [self._open(t) for t in targets]
         self.counter_supported = [self._probe_counter(h) for h in self.handles]
+
+    def _open(self, target: GpuTarget) -> Any:
+        """NVML handle of one target: by UUID when the experiment was given one, else by index."""
+        try:
+            if target.uuid is not None:
+                return self.nvml.nvmlDeviceGetHandleByUUID(target.uuid)
+            return self.nvml.nvmlDeviceGetHandleByIndex(target.nvml_index)
+        except self.nvml.NVMLError as exc:
+            which = target.uuid if target.uuid is not None else f"index {target.nvml_index}"
+            raise EnergyUnavailableError(f"NVML cannot open GPU {which} ({exc})") from None
 
     def _call(self, fn: str, *args: Any) -> Any:
         """Call ``pynvml.fn``; unsupported or failing reads give None rather than ending the run."""
@@ -121,7 +160,11 @@ class NvmlDevices:
                     index=idx,
                     name=_text(self._call("nvmlDeviceGetName", h)) or "unknown",
                     uuid=_text(self._call("nvmlDeviceGetUUID", h)) or "unknown",
+                    pci_bus_id=_text(getattr(self._call("nvmlDeviceGetPciInfo", h), "busId", None)),
                     power_limit_w=_scaled(self._call("nvmlDeviceGetPowerManagementLimit", h), 1e-3),
+                    enforced_power_limit_w=_scaled(self._call("nvmlDeviceGetEnforcedPowerLimit", h), 1e-3),
+                    default_power_limit_w=_scaled(self._call("nvmlDeviceGetPowerManagementDefaultLimit", h), 1e-3),
+                    memory_total_bytes=getattr(self._call("nvmlDeviceGetMemoryInfo", h), "total", None),
                     persistence_mode=None if pm is None else bool(pm),
                     sm_clock_mhz=self._call("nvmlDeviceGetClockInfo", h, 1),
                     mem_clock_mhz=self._call("nvmlDeviceGetClockInfo", h, 2),

@@ -7,6 +7,7 @@ experiment: one ``error:`` line, exit 2, and nothing written (not even the outpu
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -34,6 +35,12 @@ def main(config_file: Path, out_dir: Path, cycle: int, config_hash: str | None, 
     from llenergymeasure import logs
 
     logs.configure("DEBUG" if debug else "INFO", unit=stem or config_file.stem)
+    # CUDA then numbers GPUs in PCI bus order, as NVML does, so an index in CUDA_VISIBLE_DEVICES
+    # names the same GPU to the engine and to the energy meter (energy.scope). Set before any
+    # CUDA context exists in this process (a warm-start server never creates one).
+    os.environ["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
+    if not debug:
+        logs.quiet_progress_bars()
     from llenergymeasure.atomic import write_json_atomic
     from llenergymeasure.config.loader import check_experiment_file
     from llenergymeasure.errors import ConfigError, LlemError

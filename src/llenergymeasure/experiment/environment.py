@@ -38,6 +38,7 @@ def collect_environment(devices: NvmlDevices | None, versions: dict[str, str]) -
         "container_image": os.environ.get("LLEM_IMAGE"),
         "container_image_id": os.environ.get("LLEM_IMAGE_ID"),
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "cuda_device_order": os.environ.get("CUDA_DEVICE_ORDER"),
         "launch": os.environ.get("LLEM_LAUNCH", "fresh"),  # "warm-start": forked by experiment.forkserver
         "gpus": [],
     }

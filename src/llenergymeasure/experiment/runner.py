@@ -26,12 +26,14 @@ from llenergymeasure.config.experiment import ExperimentConfig
 from llenergymeasure.energy.meter import EnergyMeasurement, EnergyMeter
 from llenergymeasure.energy.nvml import NvmlDevices, load_pynvml
 from llenergymeasure.energy.rapl import DEFAULT_POWERCAP_ROOT, CpuEnergyMeasurement, RaplMeter
+from llenergymeasure.energy.scope import gpu_targets, parse_visible
 from llenergymeasure.errors import EnergyUnavailableError
 from llenergymeasure.experiment.baseline import baseline_power_w
 from llenergymeasure.experiment.environment import collect_environment
+from llenergymeasure.experiment.phases import PhaseSplit, split_phases
 from llenergymeasure.experiment.prompts import select_prompts
 from llenergymeasure.experiment.warmup import run_warmup
-from llenergymeasure.experiment.window import run_passes
+from llenergymeasure.experiment.window import Window, run_passes
 from llenergymeasure.models.tiny import ensure_tiny_model, is_tiny
 from llenergymeasure.results.schema import (
     CpuEnergy,
@@ -60,14 +62,19 @@ def resolve_model(model: str) -> str:
 def open_devices(
     config: ExperimentConfig, nvml_loader: Callable[[], ModuleType] = load_pynvml
 ) -> tuple[NvmlDevices | None, str | None]:
-    """The GPUs to measure, or None and the reason energy is unavailable."""
+    """The GPUs the experiment uses (see ``energy.scope``), or None and the reason energy is unavailable.
+
+    A ``gpu_indices`` that names no visible GPU is the config's fault: ConfigError, the unit fails.
+    """
     try:
         nvml = nvml_loader()
-        indices = config.energy.gpu_indices
-        visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")
-        if indices is None and visible and all(p.strip().isdigit() for p in visible.split(",")):
-            indices = tuple(int(p) for p in visible.split(","))
-        return NvmlDevices(nvml, indices), None
+        visible = parse_visible(os.environ.get("CUDA_VISIBLE_DEVICES"))
+        try:
+            n_nvml = int(nvml.nvmlDeviceGetCount())
+        except nvml.NVMLError as exc:
+            raise EnergyUnavailableError(f"NVML cannot count GPUs ({exc})") from None
+        targets = gpu_targets(visible, n_nvml, config.gpu_count(), config.energy.gpu_indices)
+        return NvmlDevices(nvml, targets=targets), None
     except EnergyUnavailableError as exc:
         return None, str(exc)
 
@@ -155,6 +162,7 @@ def run_experiment(
                 cpu = cpu_meter.end()
             except EnergyUnavailableError as exc:
                 no_cpu_reason = str(exc)
+        prefill = _prefill_window(config, runner, prompts, meter, clock) if config.energy.prefill_split else None
     finally:
         gc.unfreeze()
     if no_cpu_reason:
@@ -165,15 +173,35 @@ def run_experiment(
     versions = runner.versions()
     runner.teardown()
 
-    peak = memory.peak_bytes if memory.peak_bytes is not None else nvml_peak_memory(measurement)
+    peak, kind = (
+        (memory.peak_bytes, memory.kind)
+        if memory.peak_bytes is not None
+        else (nvml_peak_memory(measurement), "nvml_used")
+    )
     metrics = build_metrics(
         window.records, window.wall_s, peak, memory.device, described.get("n_parameters"), window.n_passes
-    )
+    ).model_copy(update={"peak_memory_kind": kind if peak is not None else None})
+    split = None
+    if prefill is not None:
+        split = _split(measurement, window, prefill)
+        metrics = metrics.model_copy(
+            update={
+                "decode_tokens": split.decode_tokens,
+                "prefill_time_s": split.prefill_time_s,
+                "decode_time_s": split.decode_time_s,
+                "decode_tokens_per_s": split.decode_tokens_per_s,
+            }
+        )
     ts_name = None
     if measurement is not None and measurement.samples:
         ts_name = f"{stem}.parquet"
         write_timeseries(out_dir / ts_name, measurement.samples, measurement.samples[0].t_s)
     energy = build_energy(measurement, no_energy_reason, metrics, baseline_w, ts_name)
+    if measurement is not None and split is not None and prefill is not None:
+        energy = with_phases(energy, split, prefill)
+    cpu_energy = build_cpu_energy(cpu, no_cpu_reason, powercap_root, metrics, energy)
+    if config.energy.grid_intensity_g_per_kwh is not None:
+        energy = with_carbon(energy, cpu_energy, metrics, config.energy.grid_intensity_g_per_kwh)
     result = ExperimentResult(
         llem_version=__version__,
         config_hash=config_hash,
@@ -185,7 +213,7 @@ def run_experiment(
         warmup_final_cv=warm.final_cv,
         metrics=metrics,
         energy=energy,
-        cpu_energy=build_cpu_energy(cpu, no_cpu_reason, powercap_root, metrics, energy),
+        cpu_energy=cpu_energy,
         environment=collect_environment(devices, versions) | {"device": described.get("device")},
     )
     path = out_dir / f"{stem}.json"
@@ -196,6 +224,78 @@ def run_experiment(
         f"{energy.energy_per_output_token_j:.4g} J/token" if energy.available else "unavailable",
     )
     return ExperimentOutcome(result_path=path, result=result)
+
+
+@dataclass(frozen=True)
+class PrefillWindow:
+    """The prefill-only window: its passes, length, and GPU energy where measured."""
+
+    window: Window
+    measurement: EnergyMeasurement | None
+
+
+def _prefill_window(
+    config: ExperimentConfig,
+    runner: Any,
+    prompts: list[Any],
+    meter: EnergyMeter | None,
+    clock: Callable[[], float],
+) -> PrefillWindow:
+    """Same prompts, same batches, one output token each, as long as the main window's minimum."""
+    if meter is not None:
+        meter.begin()
+    window = run_passes(lambda: runner.run(prompts, max_new_tokens=1), clock, config.energy.min_window_s)
+    m = meter.end() if meter is not None else None
+    logger.info("prefill-only window: {} passes in {:.3f} s", window.n_passes, window.wall_s)
+    return PrefillWindow(window, m)
+
+
+def _split(measurement: EnergyMeasurement | None, window: Window, prefill: PrefillWindow) -> PhaseSplit:
+    """Energy and time split of the main window; energy figures are 0 when there is no energy."""
+    main_j = measurement.total_energy_j if measurement is not None else 0.0
+    pre_j = prefill.measurement.total_energy_j if prefill.measurement is not None else 0.0
+    return split_phases(
+        total_energy_j=main_j,
+        total_uncertainty_j=measurement.total_energy_uncertainty_j if measurement is not None else None,
+        wall_s=window.wall_s,
+        n_passes=window.n_passes,
+        output_tokens=sum(r.output_tokens for r in window.records),
+        n_requests=len(window.records),
+        prefill_energy_j=pre_j,
+        prefill_uncertainty_j=(
+            prefill.measurement.total_energy_uncertainty_j if prefill.measurement is not None else None
+        ),
+        prefill_wall_s=prefill.window.wall_s,
+        prefill_passes=prefill.window.n_passes,
+    )
+
+
+def with_phases(energy: Energy, split: PhaseSplit, prefill: PrefillWindow) -> Energy:
+    """The energy section with its prefill/decode split added (and the split's notes)."""
+    pm = prefill.measurement
+    notes = [*energy.notes, *split.notes, *(f"prefill window: {n}" for n in (pm.notes if pm is not None else []))]
+    return energy.model_copy(
+        update={
+            "prefill_energy_j": split.prefill_energy_j,
+            "decode_energy_j": split.decode_energy_j,
+            "energy_per_decode_token_j": split.energy_per_decode_token_j,
+            "prefill_energy_uncertainty_j": split.prefill_uncertainty_j,
+            "decode_energy_uncertainty_j": split.decode_uncertainty_j,
+            # The energy section's lengths are the meter's (as duration_s is): begin() to end().
+            "prefill_window_s": pm.duration_s if pm is not None else prefill.window.wall_s,
+            "prefill_passes": prefill.window.n_passes,
+            "notes": notes,
+        }
+    )
+
+
+def with_carbon(energy: Energy, cpu: CpuEnergy, metrics: Metrics, g_per_kwh: float) -> Energy:
+    """gCO2e per 1k output tokens from the node's measured energy (GPU, plus CPU where read)."""
+    update: dict[str, Any] = {"grid_intensity_g_per_kwh": g_per_kwh}
+    if energy.available and energy.total_energy_j is not None and metrics.output_tokens:
+        joules = cpu.node_energy_j if cpu.node_energy_j is not None else energy.total_energy_j
+        update["co2e_g_per_1k_tokens"] = joules / 3.6e6 * g_per_kwh / metrics.output_tokens * 1000.0
+    return energy.model_copy(update=update)
 
 
 def _hottest(m: EnergyMeasurement, first: bool) -> float | None:
@@ -281,6 +381,14 @@ def build_energy(
         return energy_j / metrics.output_tokens if metrics.output_tokens else None
 
     unc = m.total_energy_uncertainty_j
+    notes = list(m.notes)
+    if adjusted is not None and adjusted < 0:
+        note = (
+            f"energy above idle is negative ({adjusted:.4g} J): the window drew less than the idle baseline"
+            f" ({baseline_w:.4g} W); flagged, and left out of rankings"
+        )
+        notes.append(note)
+        logger.warning(note)
 
     return Energy(
         available=True,
@@ -294,6 +402,7 @@ def build_energy(
         baseline_power_w=baseline_w,
         adjusted_energy_j=adjusted,
         adjusted_energy_per_output_token_j=per_token(adjusted) if adjusted is not None else None,
+        adjusted_negative=adjusted < 0 if adjusted is not None else None,
         sampled_energy_j=m.sampled_energy_j,
         counter_sampling_gap=m.counter_sampling_gap,
         sample_count=m.sample_count,
@@ -302,12 +411,13 @@ def build_energy(
         temperature_end_c=_hottest(m, first=False),
         throttled=bool(m.throttle_reasons),
         throttle_reasons=m.throttle_reasons,
-        notes=m.notes,
+        notes=notes,
         timeseries_file=timeseries_file,
         counter_update_period_s=m.counter_update_period_s,
         total_energy_uncertainty_j=unc,
         per_gpu_energy_uncertainty_j={str(k): v for k, v in (m.per_gpu_uncertainty_j or {}).items()},
         energy_per_output_token_uncertainty_j=per_token(unc) if unc is not None else None,
+        uncertainty_method=m.uncertainty_method if unc is not None else None,
     )
 
 

@@ -179,7 +179,10 @@ def run_server_experiment(
         for r in requests
         if r.ok
     ]
-    metrics = build_metrics(records, wall_s, nvml_peak_memory(measurement), _device(devices), None)
+    peak = nvml_peak_memory(measurement)  # the engine lives in the server's processes: NVML sees it
+    metrics = build_metrics(records, wall_s, peak, _device(devices), None).model_copy(
+        update={"peak_memory_kind": "nvml_used" if peak is not None else None}
+    )
     ts_name = None
     if measurement is not None and measurement.samples:
         ts_name = f"{stem}.parquet"

@@ -9,6 +9,7 @@ process never holds a CUDA context of its own while the campaign measures.
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -18,9 +19,9 @@ from typing import Any
 import yaml
 
 from llenergymeasure.campaign.layout import MANIFEST_NAME
-from llenergymeasure.energy.nvml import load_pynvml
+from llenergymeasure.energy.nvml import NvmlDevices, load_pynvml
 from llenergymeasure.errors import EnergyUnavailableError
-from llenergymeasure.gpucheck.summary import fork_check, insert_run, run_section
+from llenergymeasure.gpucheck.summary import fork_check, insert_run, run_section, scope_check
 from llenergymeasure.results.reader import InvalidResultError, read_result
 from llenergymeasure.results.schema import ExperimentResult
 
@@ -37,6 +38,8 @@ counter), **±** its resolution bound (counter update period x edge power, per G
 **J/token above idle** subtracts the idle baseline, **counter vs sampled** is the largest relative
 gap over the cycles between the counter and the integral of sampled power (the cross-check),
 **counter update ms** the update period measured before each window, **idle W** the baseline.
+**J/decode token** and **decode tokens/s** come from the prefill-only window (`energy.prefill_split`):
+prefill energy and time are measured on one-token passes of the same batches and subtracted.
 **Warm start** compares units forked from the warm-start server with a fresh process of the same
 config: both must run on CUDA and agree in tokens/s and J/token.
 """
@@ -90,18 +93,18 @@ def campaign_results(campaign_dir: Path) -> list[ExperimentResult]:
     return out
 
 
-def _llem(*args: str) -> None:
+def _llem(*args: str, env: dict[str, str] | None = None) -> None:
     cmd = [sys.executable, "-c", "from llenergymeasure.cli.main import main; main()", *args]
-    print("+ llem " + " ".join(args), flush=True)
-    subprocess.run(cmd, check=True)
+    print("+ " + " ".join(f"{k}={v}" for k, v in (env or {}).items()) + " llem " + " ".join(args), flush=True)
+    subprocess.run(cmd, check=True, env={**os.environ, **(env or {})})
 
 
-def _run_campaign(work: Path, doc: dict[str, Any]) -> Path:
+def _run_campaign(work: Path, doc: dict[str, Any], env: dict[str, str] | None = None) -> Path:
     path = work / f"{doc['name']}.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
     results_root = work / "results"
     before = set(results_root.glob(f"{doc['name']}_*"))
-    _llem("campaign", "up", str(path), "--results-dir", str(results_root), "--executor", "local")
+    _llem("campaign", "up", str(path), "--results-dir", str(results_root), "--executor", "local", "--again", env=env)
     (created,) = set(results_root.glob(f"{doc['name']}_*")) - before
     return created
 
@@ -130,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
-        load_pynvml()
+        uuid = NvmlDevices(load_pynvml(), (0,)).info()[0].uuid
     except EnergyUnavailableError as exc:
         print(f"error: gpu-check needs an NVIDIA GPU with NVML: {exc}", file=sys.stderr)
         return 2
@@ -148,9 +151,11 @@ def main(argv: list[str] | None = None) -> int:
         args.work,
         campaign_document("gpu-check", model, backends, DEFAULT_BATCHES, args.cycles, args.min_window_s, True),
     )
+    # The fresh unit is given its GPU by UUID, as the multi-GPU scheduler does: it must measure that GPU.
     fresh_dir = _run_campaign(
         args.work,
         campaign_document("gpu-check-fresh", model, ["pytorch"], (FRESH_BATCH,), 1, args.min_window_s, False),
+        env={"CUDA_VISIBLE_DEVICES": uuid},
     )
     warm = campaign_results(warm_dir)
     fresh = campaign_results(fresh_dir)
@@ -166,8 +171,9 @@ def main(argv: list[str] | None = None) -> int:
         if n_params
         else str(model)
     )
-    section = run_section(when, [*warm, *fresh], forks, skipped, model_line)
+    scope = [scope_check(uuid, r) for r in fresh]
+    section = run_section(when, [*warm, *fresh], forks, skipped, model_line, scope)
     existing = args.out.read_text(encoding="utf-8") if args.out.is_file() else None
     args.out.write_text(insert_run(existing, PREAMBLE, section), encoding="utf-8")
     print(section)
-    return 0 if all(f.ok for f in forks) else 1
+    return 0 if all(f.ok for f in forks) and all(s.startswith("ok") for s in scope) else 1

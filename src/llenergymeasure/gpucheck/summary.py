@@ -38,6 +38,9 @@ class ConfigRow:
     gap_pct: float | None
     period_ms: float | None
     baseline_w: float | None
+    j_per_decode_token: float | None = None
+    decode_tokens_per_s: float | None = None
+    prefill_energy_pct: float | None = None
 
 
 @dataclass(frozen=True)
@@ -98,9 +101,19 @@ def config_rows(results: Sequence[ExperimentResult]) -> list[ConfigRow]:
                 gap_pct=100.0 * max(gaps) if gaps else None,
                 period_ms=1000.0 * statistics.median(periods) if periods else None,
                 baseline_w=_mean([r.energy.baseline_power_w for r in rs]),
+                j_per_decode_token=_mean([r.energy.energy_per_decode_token_j for r in rs]),
+                decode_tokens_per_s=_mean([r.metrics.decode_tokens_per_s for r in rs]),
+                prefill_energy_pct=_mean(
+                    [
+                        100.0 * r.energy.prefill_energy_j / r.energy.total_energy_j
+                        if r.energy.prefill_energy_j is not None and r.energy.total_energy_j
+                        else None
+                        for r in rs
+                    ]
+                ),
             )
         )
-    return rows
+    return sorted(rows, key=lambda r: (r.launch != "warm-start", r.backend, r.batch or 0))
 
 
 def fork_check(forked: Sequence[ExperimentResult], fresh: ExperimentResult) -> ForkCheck:
@@ -120,6 +133,18 @@ def fork_check(forked: Sequence[ExperimentResult], fresh: ExperimentResult) -> F
     )
 
 
+def scope_check(uuid: str, result: ExperimentResult) -> str:
+    """Whether a unit given its GPU by UUID (CUDA_VISIBLE_DEVICES) measured exactly that GPU, on CUDA."""
+    measured = [g.get("uuid") for g in result.environment.get("gpus") or []]
+    device = result.environment.get("device")
+    ok = measured == [uuid] and str(device).startswith("cuda") and result.energy.available
+    verdict = "ok" if ok else "FAILED"
+    return (
+        f"{verdict}: a unit run with CUDA_VISIBLE_DEVICES={uuid} ran on {device} and measured"
+        f" {', '.join(str(m) for m in measured) or 'no GPU'}"
+    )
+
+
 def _f(value: float | None, fmt: str) -> str:
     return "n/a" if value is None else format(value, fmt)
 
@@ -130,6 +155,7 @@ def run_section(
     forks: Sequence[ForkCheck],
     skipped: Sequence[str],
     model: str,
+    scope: Sequence[str] = (),
 ) -> str:
     """The markdown of one validation run: the machine, the table, the warm-start check, what was skipped."""
     if not results:
@@ -141,22 +167,25 @@ def run_section(
     lines = [
         f"### {when}: {len(gpus)} x {gpu.get('name', 'unknown GPU')}",
         "",
-        f"- GPU: {gpu.get('name', 'unknown')} ({gpu.get('uuid', 'unknown')}), power limit "
-        f"{_f(gpu.get('power_limit_w'), '.0f')} W, driver {env.get('driver_version')}, "
-        f"CUDA driver {env.get('cuda_driver_version')}",
+        f"- GPU: {gpu.get('name', 'unknown')} ({gpu.get('uuid', 'unknown')}, PCI {gpu.get('pci_bus_id')}), power limit "
+        f"{_f(gpu.get('power_limit_w'), '.0f')} W (enforced {_f(gpu.get('enforced_power_limit_w'), '.0f')} W), "
+        f"driver {env.get('driver_version')}, CUDA driver {env.get('cuda_driver_version')}",
         f"- Software: llem {env.get('llem_version')}, Python {env.get('python')}, "
         + ", ".join(f"{k} {v}" for k, v in sorted(packages.items())),
         f"- Model: {model}",
         "",
         "| backend | precision | batch | launch | cycles | J/token | ± (counter resolution) | J/token above idle"
-        " | tokens/s | mean power W | window s | passes | counter vs sampled | counter update ms | idle W |",
-        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        " | J/decode token | prefill share of energy | tokens/s | decode tokens/s | mean power W | window s | passes"
+        " | counter vs sampled | counter update ms | idle W |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in config_rows(results):
         lines.append(
             f"| {row.backend} | {row.precision} | {row.batch if row.batch is not None else 'n/a'} | {row.launch}"
             f" | {row.cycles} | {_f(row.j_per_token, '.4f')} | {_f(row.j_per_token_unc, '.5f')}"
-            f" | {_f(row.adjusted_j_per_token, '.4f')} | {row.tokens_per_s:.1f} | {_f(row.mean_power_w, '.1f')}"
+            f" | {_f(row.adjusted_j_per_token, '.4f')} | {_f(row.j_per_decode_token, '.4f')}"
+            f" | {_f(row.prefill_energy_pct, '.1f')}{'' if row.prefill_energy_pct is None else ' %'}"
+            f" | {row.tokens_per_s:.1f} | {_f(row.decode_tokens_per_s, '.1f')} | {_f(row.mean_power_w, '.1f')}"
             f" | {row.window_s:.1f} | {row.passes} | {_f(row.gap_pct, '.1f')}{'' if row.gap_pct is None else ' %'}"
             f" | {_f(row.period_ms, '.0f')} | {_f(row.baseline_w, '.1f')} |"
         )
@@ -168,8 +197,13 @@ def run_section(
             f" {fc.fresh_device}; forked/fresh tokens/s {fc.throughput_ratio:.3f},"
             f" J/token {_f(fc.energy_ratio, '.3f')} (tolerance ±{FORK_TOLERANCE:.0%})"
         )
+    for line in scope:
+        lines.append(f"- GPU scope by UUID: {line}")
     for s in skipped:
         lines.append(f"- Skipped: {s}")
+    throttles = sorted({t for r in results for t in r.energy.throttle_reasons})
+    if throttles:
+        lines.append(f"- Clock-event reasons NVML reported during windows: {', '.join(throttles)}")
     notes = sorted({n for r in results for n in r.energy.notes})
     for n in notes:
         lines.append(f"- Note from the meter: {n}")

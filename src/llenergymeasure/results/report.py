@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ from llenergymeasure.config.dotted import varying_keys
 from llenergymeasure.errors import MissingDependencyError
 from llenergymeasure.results.pareto import pareto_axes, pareto_front
 from llenergymeasure.results.stats import (
+    ADJUSTED_METRIC,
     ENERGY_METRIC,
     FALLBACK_METRIC,
     SERVING_METRICS,
@@ -22,12 +25,95 @@ from llenergymeasure.results.stats import (
     by_config,
     rank,
     ranking_metric,
+    unranked,
 )
 from llenergymeasure.results.table import ResultsTable
 from llenergymeasure.results.timeseries import read_timeseries
 
 JPT = ENERGY_METRIC
+ADJUSTED = ADJUSTED_METRIC
 TPS = FALLBACK_METRIC
+LATENCY = "metrics.latency_s.mean"
+
+# Human names, with units, for every metric the report shows.
+LABELS: dict[str, str] = {
+    "energy.energy_per_output_token_j": "Energy per output token (J)",
+    "energy.adjusted_energy_per_output_token_j": "Energy per output token above idle (J)",
+    "energy.energy_per_request_j": "Energy per request (J)",
+    "metrics.output_tokens_per_s": "Output throughput (tokens/s)",
+    "metrics.latency_s.mean": "Mean request latency (s)",
+    "metrics.ttft_s.mean": "Mean time to first token (s)",
+    "metrics.itl_s.mean": "Mean inter-token latency (s)",
+    "energy.energy_per_decode_token_j": "Energy per decode token (J)",
+    "energy.co2e_g_per_1k_tokens": "Carbon per 1000 output tokens (gCO2e)",
+    "metrics.decode_tokens_per_s": "Decode throughput (tokens/s)",
+    # Server mode (scenario.kind: server).
+    "serving.ttft_ms.p50": "p50 time to first token (ms)",
+    "serving.ttft_ms.p90": "p90 time to first token (ms)",
+    "serving.ttft_ms.p99": "p99 time to first token (ms)",
+    "serving.itl_ms.p50": "p50 inter-token latency (ms)",
+    "serving.itl_ms.p90": "p90 inter-token latency (ms)",
+    "serving.itl_ms.p99": "p99 inter-token latency (ms)",
+    "serving.tpot_ms.p50": "p50 time per output token (ms)",
+    "serving.tpot_ms.p90": "p90 time per output token (ms)",
+    "serving.e2e_ms.p90": "p90 end-to-end latency (ms)",
+    "serving.whole_run.requests_per_s": "Served requests (requests/s)",
+    "serving.whole_run.output_tokens_per_s": "Served output throughput (tokens/s)",
+    "serving.goodput_output_tokens_per_s": "Goodput (tokens/s)",
+    "serving.whole_run.energy_per_output_token_j": "Energy per output token, whole load (J)",
+    "serving.steady_state.energy_per_output_token_j": "Energy per output token, steady state (J)",
+    "serving.steady_state.energy_per_request_j": "Energy per request, steady state (J)",
+    "serving.energy_per_goodput_token_j": "Energy per goodput token (J)",
+}
+
+
+def label(metric: str) -> str:
+    """The human name of ``metric`` with its unit; the column name when there is none."""
+    return LABELS.get(metric, metric)
+
+
+def _distinct(values: Any) -> list[str]:
+    return sorted({str(v) for v in values if v not in (None, "", "None")})
+
+
+def header(rows: list[dict[str, Any]], manifest: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """Where the numbers come from: models, engines and versions, hardware, executor, dates, llem. Pure."""
+    backends = _distinct(r.get("config.backend") for r in rows)
+    engines = []
+    for backend in backends:
+        mine = [r for r in rows if r.get("config.backend") == backend]
+        names = sorted(
+            {
+                k
+                for r in mine
+                for k, v in r.items()
+                if k.startswith("environment.packages.") and v not in (None, "", "None")
+            }
+        )
+        versions = ", ".join(
+            f"{n.removeprefix('environment.packages.')} {'/'.join(_distinct(r.get(n) for r in mine))}" for n in names
+        )
+        engines.append(f"{backend} ({versions})" if versions else backend)
+    gpus = _distinct(r.get("gpu") for r in rows)
+    cpus = _distinct(r.get("environment.cpu") for r in rows)
+    hardware = f"GPU: {'; '.join(gpus)}" if gpus else f"CPU only: {'; '.join(cpus) or 'unknown'} (no GPU)"
+    launch = _distinct(r.get("environment.launch") for r in rows)
+    executor = (manifest or {}).get("executor") or "unknown (no manifest.json)"
+    images = _distinct(r.get("environment.container_image") for r in rows)
+    if images:
+        executor += f"; images {', '.join(images)}"
+    if launch:
+        executor += f"; {'/'.join(launch)} launch"
+    days = _distinct(str(r.get("started_at") or "")[:10] for r in rows)
+    date = days[0] if len(days) == 1 else f"{days[0]} to {days[-1]}" if days else "unknown"
+    return [
+        ("Model(s)", ", ".join(_distinct(r.get("config.model") for r in rows))),
+        ("Backend(s)", "; ".join(engines)),
+        ("Hardware", hardware),
+        ("Executor", executor),
+        ("Measured", date),
+        ("llem", ", ".join(_distinct(r.get("environment.llem_version") for r in rows)) or "unknown"),
+    ]
 
 
 def _pyplot() -> Any:
@@ -48,21 +134,31 @@ def _png(fig: Any) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def plot_energy_vs_throughput(rows: list[dict[str, Any]]) -> str | None:
-    """Scatter of J/token against tokens/s, one colour per backend."""
-    pts = [r for r in rows if r.get(JPT) is not None]
+def plot_energy_vs_throughput(rows: list[dict[str, Any]], stats: list[ConfigStats]) -> str | None:
+    """J/token against tokens/s: each cycle a faint point, each config's mean a solid one; colour per backend."""
+    pts = [r for r in rows if r.get(JPT) is not None and r.get(TPS) is not None]
     if not pts:
         return None
     plt = _pyplot()
     fig = plt.figure(figsize=(6, 4))
     ax = fig.add_subplot()
-    for backend in sorted({r["config.backend"] for r in pts}):
+    for i, backend in enumerate(sorted({r["config.backend"] for r in pts})):
+        colour = f"C{i}"
         sel = [r for r in pts if r["config.backend"] == backend]
-        ax.scatter([r[TPS] for r in sel], [r[JPT] for r in sel], label=backend, alpha=0.8)
-    ax.set_xlabel("output tokens / s")
-    ax.set_ylabel("J / output token")
+        ax.scatter([r[TPS] for r in sel], [r[JPT] for r in sel], color=colour, alpha=0.3, s=14)
+        hashes = {r["config_hash"] for r in sel}
+        means = [s for s in stats if s.config_hash in hashes and JPT in s.metrics and TPS in s.metrics]
+        ax.scatter(
+            [s.metrics[TPS].mean for s in means],
+            [s.metrics[JPT].mean for s in means],
+            color=colour,
+            s=50,
+            label=f"{backend} (config mean; faint: cycles)",
+        )
+    ax.set_xlabel(label(TPS))
+    ax.set_ylabel(label(JPT))
     ax.set_title("Energy vs throughput")
-    ax.legend()
+    ax.legend(fontsize="small")
     return _png(fig)
 
 
@@ -78,22 +174,78 @@ def error_bars(summaries: list[Summary]) -> list[list[float]]:
     return [below, above]
 
 
-def plot_by_dimension(stats: list[ConfigStats], dimension: str, metric: str, ylabel: str) -> str | None:
-    """Mean and CI of ``metric`` for each value of one swept dimension."""
-    pts = [(s.label.get(dimension), s.metrics[metric]) for s in stats if metric in s.metrics]
-    if not pts:
+def _order(value: Any) -> tuple[int, Any]:
+    """Numbers in numeric order, then anything else by its text."""
+    return (0, value) if isinstance(value, (int, float)) and not isinstance(value, bool) else (1, str(value))
+
+
+@dataclass(frozen=True)
+class SeriesPoint:
+    """One config on a by-dimension plot: its x value, mean and CI, and every cycle's value."""
+
+    x: Any
+    summary: Summary
+    cycles: list[float]
+
+
+def dimension_series(
+    stats: list[ConfigStats], rows: list[dict[str, Any]], dimension: str, others: list[str], metric: str
+) -> dict[str, list[SeriesPoint]]:
+    """Points of ``metric`` against ``dimension``, one series per combination of the ``others``. Pure.
+
+    A 2-D sweep (batch size x precision) becomes one line per precision over batch size, instead of
+    every config stacked at each batch size. Series and points keep a stable, numeric-aware order.
+    """
+    series: dict[str, list[SeriesPoint]] = {}
+    keyed = sorted(
+        (s for s in stats if metric in s.metrics), key=lambda s: [_order(s.label.get(d)) for d in [*others, dimension]]
+    )
+    for s in keyed:
+        name = ", ".join(f"{d.removeprefix('config.')}={s.label.get(d)}" for d in others)
+        cycles = [float(r[metric]) for r in rows if r["config_hash"] == s.config_hash and r.get(metric) is not None]
+        series.setdefault(name, []).append(SeriesPoint(s.label.get(dimension), s.metrics[metric], cycles))
+    for points in series.values():
+        points.sort(key=lambda p: _order(p.x))
+    return series
+
+
+def plot_by_dimension(
+    stats: list[ConfigStats], rows: list[dict[str, Any]], dimension: str, others: list[str], metric: str
+) -> str | None:
+    """Mean and CI of ``metric`` for each value of one swept dimension, each cycle drawn faintly behind.
+
+    One series per combination of the other swept dimensions, told apart by colour and a legend.
+    """
+    series = dimension_series(stats, rows, dimension, others, metric)
+    if not series:
         return None
     plt = _pyplot()
-    pts.sort(key=lambda p: str(p[0]))
+    xs = sorted({p.x for pts in series.values() for p in pts}, key=_order)
+    where = {str(x): i for i, x in enumerate(xs)}
     fig = plt.figure(figsize=(6, 4))
     ax = fig.add_subplot()
-    xs = [str(x) for x, _ in pts]
-    means = [s.mean for _, s in pts]
-    ax.errorbar(range(len(xs)), means, yerr=error_bars([s for _, s in pts]), fmt="o", capsize=4)
-    ax.set_xticks(range(len(xs)), xs, rotation=30, ha="right")
+    width = 0.6 / max(len(series), 1)
+    for k, (name, points) in enumerate(series.items()):
+        shift = (k - (len(series) - 1) / 2) * width
+        pos = [where[str(p.x)] + shift for p in points]
+        colour = f"C{k}"
+        for x, p in zip(pos, points, strict=True):
+            ax.scatter([x] * len(p.cycles), p.cycles, color=colour, alpha=0.3, s=12)
+        ax.errorbar(
+            pos,
+            [p.summary.mean for p in points],
+            yerr=error_bars([p.summary for p in points]),
+            fmt="o-" if len(points) > 1 else "o",
+            capsize=4,
+            color=colour,
+            label=name or None,
+        )
+    ax.set_xticks(range(len(xs)), [str(x) for x in xs], rotation=30, ha="right")
     ax.set_xlabel(dimension.removeprefix("config."))
-    ax.set_ylabel(ylabel)
-    ax.set_title(f"{ylabel} by {dimension.removeprefix('config.')} (mean, 95% CI)")
+    ax.set_ylabel(label(metric))
+    ax.set_title(f"{label(metric)} by {dimension.removeprefix('config.')}\n(mean and 95% CI; faint: each cycle)")
+    if any(series):
+        ax.legend(title=", ".join(d.removeprefix("config.") for d in others), fontsize="small")
     return _png(fig)
 
 
@@ -213,31 +365,42 @@ def render_report(campaign_dir: Path, table: ResultsTable, unit: str | None = No
     dims = varying_keys(rows, "config.")
     stats = by_config(rows, dims)
     ranking = ranking_metric(stats)
-    label = "J / output token" if ranking.metric == JPT else "tokens / s"
+    has_energy = any(r.get("energy.available") for r in rows)
     backend_of = {str(r["config_hash"]): str(r.get("config.backend")) for r in rows}
     plots: list[tuple[str, str | None]] = [plot_pareto(stats, dims, backend_of)]
-    plots.append(("Energy vs throughput", plot_energy_vs_throughput(rows)))
+    plots.append(("Energy vs throughput", plot_energy_vs_throughput(rows, stats)))
+    shown = [ranking.metric] + [m for m in (TPS, LATENCY) if m != ranking.metric and (m == TPS or not has_energy)]
     for dim in dims:
-        plots.append((f"{label} by {dim}", plot_by_dimension(stats, dim, ranking.metric, label)))
+        others = [d for d in dims if d != dim]
+        for metric in shown:
+            plots.append((f"{label(metric)} by {dim}", plot_by_dimension(stats, rows, dim, others, metric)))
     chosen = next((r for r in rows if r["file"] == unit), None) if unit else None
     chosen = chosen or next((r for r in rows if r.get("energy.timeseries_file")), None)
     if chosen is not None:
         plots.append(("Power timeseries", plot_power(campaign_dir, chosen)))
 
+    n_cycles = max((s.metrics[ranking.metric].n for s in stats), default=0)
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>llem report: {html.escape(campaign_dir.name)}</title>",
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}figure{display:inline-block;margin:1em}"
-        ".note{color:#a60}</style></head><body>",
+        ".note{color:#a60}dl.head{display:grid;grid-template-columns:max-content auto;gap:2px 1em}"
+        "dl.head dt{font-weight:bold}dl.head dd{margin:0}</style></head><body>",
         f"<h1>{html.escape(campaign_dir.name)}</h1>",
-        f"<p>{len(rows)} results from {len(stats)} configs.</p>",
+        "<dl class='head'>",
+        *(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in header(rows, _manifest(campaign_dir))),
+        "</dl>",
+        f"<p>{len(rows)} results from {len(stats)} configs, up to {n_cycles} cycles each.</p>",
     ]
-    if not any(r.get("energy.available") for r in rows):
-        parts.append("<p class='note'>No energy data: these runs were measured without NVML (no NVIDIA GPU).</p>")
+    if not has_energy:
+        parts.append(
+            "<p class='note'>No energy data: these runs were measured without NVML (no NVIDIA GPU), so configs are"
+            f" ranked by {html.escape(label(ranking.metric))}; throughput and latency are shown below.</p>"
+        )
     for problem in table.problems:
         parts.append(f"<p class='note'>skipped: {html.escape(problem)}</p>")
-    parts.append(_ranking_table(stats, dims, ranking))
+    parts.append(_ranking_table(stats, dims, ranking, show_note=has_energy))
     parts.append(serving_table_html(stats, dims))
     for title, png in plots:
         if png:
@@ -251,14 +414,24 @@ def render_report(campaign_dir: Path, table: ResultsTable, unit: str | None = No
     return out
 
 
-def _ranking_table(stats: list[ConfigStats], dims: list[str], ranking: Ranking) -> str:
+def _manifest(campaign_dir: Path) -> dict[str, Any] | None:
+    """The campaign's manifest, for the header (a folder of bare result files has none)."""
+    try:
+        data = json.loads((campaign_dir / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _ranking_table(stats: list[ConfigStats], dims: list[str], ranking: Ranking, show_note: bool = True) -> str:
     metric = ranking.metric
     head = "".join(f"<th>{html.escape(d.removeprefix('config.'))}</th>" for d in dims)
     lines = []
-    if ranking.note:
+    if ranking.note and show_note:
         lines.append(f"<p class='note'>{html.escape(ranking.note)}</p>")
     lines.append(
-        f"<table><tr><th>#</th>{head}<th>{metric}</th><th>95% CI</th><th>CI method</th><th>n</th><th>CV</th></tr>"
+        f"<table><tr><th>#</th>{head}<th>{html.escape(label(metric))}</th><th>95% CI</th><th>CI method</th>"
+        "<th>n</th><th>CV</th></tr>"
     )
     for i, (s, overlap) in enumerate(rank(stats, metric), start=1):
         m = s.metrics[metric]
@@ -269,6 +442,13 @@ def _ranking_table(stats: list[ConfigStats], dims: list[str], ranking: Ranking) 
         lines.append(
             f"<tr><td>{i}{mark}</td>{cells}<td>{m.mean:.4g}</td><td>{ci}</td><td>{m.ci_method or '–'}</td>"
             f"<td>{m.n}</td><td>{cv}</td></tr>"
+        )
+    for s, reason in unranked(stats, metric):
+        cells = "".join(f"<td>{html.escape(str(s.label.get(d)))}</td>" for d in dims)
+        got = s.metrics.get(metric)
+        value = f"{got.mean:.4g}" if got else "–"
+        lines.append(
+            f"<tr class='unranked'><td>–</td>{cells}<td>{value}</td><td colspan='4'>{html.escape(reason)}</td></tr>"
         )
     lines.append(
         "</table><p>≈: confidence interval overlaps the config ranked above. CI method log-t: a t-interval of"

@@ -15,7 +15,12 @@ class _Model(BaseModel):
 
 
 class Distribution(_Model):
-    """Summary of a per-request quantity."""
+    """Summary of a per-request quantity, with how many independent values it rests on.
+
+    With static batching every request of a batch shares the batch's timings, so 64 requests in 2
+    batches are 2 values, not 64: ``n_distinct`` says so, and percentiles over few distinct values
+    should be read as such.
+    """
 
     mean: float
     p50: float
@@ -23,6 +28,9 @@ class Distribution(_Model):
     p99: float
     min: float
     max: float
+    std: float | None = Field(None, description="Sample standard deviation over the requests (None for one).")
+    n: int | None = Field(None, description="Requests summarised.")
+    n_distinct: int | None = Field(None, description="Distinct values among them (batches, under static batching).")
 
 
 class RequestSample(_Model):
@@ -51,6 +59,21 @@ class Metrics(_Model):
     itl_s: Distribution | None = None
     peak_memory_bytes: int | None = None
     memory_device: str | None = None
+    peak_memory_kind: str | None = Field(
+        None,
+        description=(
+            "What peak_memory_bytes counts: 'torch_allocated' (tensors on the GPU), 'nvml_used' (device memory in "
+            "use, every process), or 'process_rss' (the whole process on the CPU, imports and runtime included)."
+        ),
+    )
+    decode_tokens: int | None = Field(None, description="Output tokens after each request's first.")
+    prefill_time_s: float | None = Field(
+        None, description="Share of wall_time_s spent in prefill (from the prefill-only window, energy.prefill_split)."
+    )
+    decode_time_s: float | None = Field(None, description="wall_time_s minus prefill_time_s.")
+    decode_tokens_per_s: float | None = Field(
+        None, description="decode_tokens / decode_time_s: generation speed once prompts are processed."
+    )
     n_parameters: int | None = None
     flops_estimate: float | None = Field(None, description="2 x parameters x processed tokens (forward only).")
     requests: list[RequestSample] = Field(
@@ -97,6 +120,37 @@ class Energy(_Model):
     per_gpu_energy_uncertainty_j: dict[str, float] = Field(default_factory=dict)
     energy_per_output_token_uncertainty_j: float | None = Field(
         None, description="total_energy_uncertainty_j / output tokens (also bounds the adjusted figure)."
+    )
+    uncertainty_method: str | None = Field(
+        None,
+        description=(
+            "How the bound was obtained: 'counter_resolution' (update period x power at the edges) or "
+            "'sampling_resolution' (half the gap between left and right Riemann sums of the samples, plus the edges)."
+        ),
+    )
+    prefill_energy_j: float | None = Field(
+        None, description="GPU energy of the window's prefill work (prefill-only window, scaled to the passes)."
+    )
+    decode_energy_j: float | None = Field(None, description="total_energy_j minus prefill_energy_j.")
+    energy_per_decode_token_j: float | None = Field(None, description="decode_energy_j / metrics.decode_tokens.")
+    prefill_energy_uncertainty_j: float | None = None
+    decode_energy_uncertainty_j: float | None = Field(
+        None, description="Sum of the window's and the scaled prefill window's resolution bounds."
+    )
+    prefill_window_s: float | None = Field(
+        None, description="Length of the prefill-only window as the meter saw it (like duration_s for the main one)."
+    )
+    prefill_passes: int | None = Field(None, description="Passes in the prefill-only window.")
+    adjusted_negative: bool | None = Field(
+        None,
+        description=(
+            "adjusted_energy_j is below zero: the load drew less than the idle baseline (a stale baseline or a "
+            "noisy one); such a figure is flagged and never ranked."
+        ),
+    )
+    grid_intensity_g_per_kwh: float | None = Field(None, description="energy.grid_intensity_g_per_kwh, when set.")
+    co2e_g_per_1k_tokens: float | None = Field(
+        None, description="gCO2e per 1000 output tokens: measured energy (GPU, plus CPU where read) x grid intensity."
     )
 
 
@@ -148,7 +202,19 @@ def distribution(values: list[float]) -> Distribution:
     def pct(q: float) -> float:
         return s[min(len(s) - 1, max(0, math.ceil(q * len(s)) - 1))]
 
-    return Distribution(mean=sum(s) / len(s), p50=pct(0.5), p90=pct(0.9), p99=pct(0.99), min=s[0], max=s[-1])
+    mean = sum(s) / len(s)
+    std = math.sqrt(sum((v - mean) ** 2 for v in s) / (len(s) - 1)) if len(s) > 1 else None
+    return Distribution(
+        mean=mean,
+        p50=pct(0.5),
+        p90=pct(0.9),
+        p99=pct(0.99),
+        min=s[0],
+        max=s[-1],
+        std=std,
+        n=len(s),
+        n_distinct=len(set(s)),
+    )
 
 
 class ServingWindow(_Model):

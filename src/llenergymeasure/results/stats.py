@@ -33,7 +33,10 @@ METRICS: dict[str, Metric] = {
     "energy.energy_per_output_token_j": Metric(lower_better=True, positive=True),
     "energy.adjusted_energy_per_output_token_j": Metric(lower_better=True, positive=True),
     "energy.energy_per_request_j": Metric(lower_better=True, positive=True),
+    "energy.energy_per_decode_token_j": Metric(lower_better=True, positive=False),
+    "energy.co2e_g_per_1k_tokens": Metric(lower_better=True, positive=True),
     "metrics.output_tokens_per_s": Metric(lower_better=False, positive=True),
+    "metrics.decode_tokens_per_s": Metric(lower_better=False, positive=True),
     "metrics.latency_s.mean": Metric(lower_better=True, positive=True),
     "metrics.ttft_s.mean": Metric(lower_better=True, positive=True),
     "metrics.itl_s.mean": Metric(lower_better=True, positive=True),
@@ -117,6 +120,7 @@ class ConfigStats:
     label: dict[str, Any]
     metrics: dict[str, Summary]
     high_cv: list[str]
+    negative_adjusted: bool = False  # some cycle drew less than its idle baseline: never ranked by adjusted energy
 
 
 def by_config(
@@ -140,14 +144,32 @@ def by_config(
             if m not in SERVING_METRICS and s.cv is not None and abs(s.cv) > cv_threshold
         ]
         label = {c: members[0].get(c) for c in label_columns}
-        out.append(ConfigStats(h, label, summaries, flagged))
+        negative = any(
+            r.get("energy.adjusted_energy_j") is not None and r["energy.adjusted_energy_j"] < 0 for r in members
+        )
+        out.append(ConfigStats(h, label, summaries, flagged, negative))
+    return out
+
+
+def unranked(stats: list[ConfigStats], metric: str) -> list[tuple[ConfigStats, str]]:
+    """Configs left out of the ranking by ``metric``, each with the reason (shown, never dropped silently)."""
+    out = []
+    for s in stats:
+        if metric not in s.metrics:
+            out.append((s, f"no {metric}"))
+        elif metric == ADJUSTED_METRIC and s.negative_adjusted:
+            out.append((s, "energy above idle negative in some cycle (below the idle baseline): not ranked"))
     return out
 
 
 def rank(stats: list[ConfigStats], metric: str) -> list[tuple[ConfigStats, bool]]:
-    """Configs ordered best-first by ``metric``; True marks a CI overlapping the one ranked just above."""
+    """Configs ordered best-first by ``metric``; True marks a CI overlapping the one ranked just above.
+
+    Configs in ``unranked`` are not in it.
+    """
     lower_better = METRICS[metric].lower_better
-    present = [s for s in stats if metric in s.metrics]
+    left_out = {id(s) for s, _ in unranked(stats, metric)}
+    present = [s for s in stats if id(s) not in left_out]
     present.sort(key=lambda s: s.metrics[metric].mean, reverse=not lower_better)
     ranked: list[tuple[ConfigStats, bool]] = []
     for i, s in enumerate(present):
@@ -163,6 +185,7 @@ def overlaps(a: Summary, b: Summary) -> bool:
 
 
 ENERGY_METRIC = "energy.energy_per_output_token_j"
+ADJUSTED_METRIC = "energy.adjusted_energy_per_output_token_j"
 FALLBACK_METRIC = "metrics.output_tokens_per_s"
 
 
@@ -173,11 +196,23 @@ class Ranking:
     metric: str
     lower_better: bool
     note: str | None
+    beside: str | None = None  # shown next to the ranked metric: total J/token when ranking above idle
 
 
 def ranking_metric(stats: list[ConfigStats]) -> Ranking:
-    """J/token when any config has energy; otherwise tokens/s, with a note saying energy is missing."""
-    if any(ENERGY_METRIC in s.metrics for s in stats):
-        return Ranking(ENERGY_METRIC, True, None)
+    """J/token above idle where a baseline exists, total J/token beside it; else total J/token; else tokens/s.
+
+    Above-idle energy is what the inference itself cost; the total is what the meter saw. A
+    campaign mixing configs with and without a baseline ranks by the total, so every config is
+    ranked on the same footing, and says so.
+    """
+    with_energy = [s for s in stats if ENERGY_METRIC in s.metrics]
+    if with_energy and all(ADJUSTED_METRIC in s.metrics for s in with_energy):
+        return Ranking(ADJUSTED_METRIC, True, None, beside=ENERGY_METRIC)
+    if with_energy:
+        note = None
+        if any(ADJUSTED_METRIC in s.metrics for s in with_energy):
+            note = f"some configs have no idle baseline, so all are ranked by total {ENERGY_METRIC}"
+        return Ranking(ENERGY_METRIC, True, note)
     note = f"energy unavailable in every result (no NVML), so ranked by {FALLBACK_METRIC} instead of {ENERGY_METRIC}"
     return Ranking(FALLBACK_METRIC, False, note)

@@ -21,6 +21,9 @@ from llenergymeasure.results.reader import InvalidResultError, read_result
 
 RESULT_FILE = re.compile(r".+_c\d+\.json$")
 TABLE_NAME = "results.parquet"
+# What of a result's environment becomes columns: what a report header and a reader need to say
+# where the numbers came from (engine versions, device, launch), not the whole host description.
+ENVIRONMENT_COLUMNS = ("llem_version", "device", "cpu", "packages", "container_image", "launch")
 
 
 @dataclass
@@ -47,6 +50,7 @@ def collect(campaign_dir: Path) -> ResultsTable:
             table.problems.append(str(exc))
             continue
         row: dict[str, Any] = {"file": path.name, "config_hash": result.config_hash, "cycle": result.cycle}
+        row["started_at"] = result.started_at
         row.update(flatten(result.config, "config.", join_lists=True))
         # One row per unit: the per-request samples stay in the result file (their distributions are columns).
         row.update(flatten(result.metrics.model_dump(mode="json", exclude={"requests"}), "metrics.", join_lists=True))
@@ -59,6 +63,8 @@ def collect(campaign_dir: Path) -> ResultsTable:
             serving = result.serving.model_dump(mode="json", exclude={"failures"})
             row.update(flatten(serving, "serving.", join_lists=True))
         row["gpu"] = ",".join(g.get("name", "?") for g in result.environment.get("gpus", [])) or None
+        env = {k: result.environment.get(k) for k in ENVIRONMENT_COLUMNS}
+        row.update(flatten(env, "environment.", join_lists=True))
         table.rows.append(row)
     return table
 

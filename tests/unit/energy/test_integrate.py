@@ -58,3 +58,12 @@ def test_quantisation_bound_is_period_times_edge_power() -> None:
 
 def test_wrapped_delta_in_any_unit() -> None:
     assert wrapped_delta(262_143_000_000, 1_000, 262_143_328_850) == 328_850 + 1_000
+
+
+def test_sampling_bound_is_half_the_riemann_gap() -> None:
+    from llenergymeasure.energy.integrate import sampling_bound_j
+
+    # 100 -> 300 W over 1 s, then flat 300 W over 2 s: left sum 700, right 900; half the gap 100 J.
+    assert sampling_bound_j([0.0, 1.0, 3.0], [100.0, 300.0, 300.0]) == pytest.approx(100.0)
+    assert sampling_bound_j([0.0, 1.0, 2.0], [200.0, 200.0, 200.0]) == 0.0
+    assert sampling_bound_j([0.0, 1.0, 2.0], [100.0, None, 300.0]) == pytest.approx(200.0)  # bridged

@@ -7,6 +7,7 @@ import pytest
 from llenergymeasure.energy.meter import EnergyMeter
 from llenergymeasure.energy.nvml import NvmlDevices, load_pynvml, throttle_flags
 from llenergymeasure.errors import EnergyUnavailableError
+from tests.fakes.clock import ManualClock
 from tests.fakes.nvml import FakeNvml
 
 
@@ -44,11 +45,23 @@ def test_sampling_forced_even_where_counter_exists() -> None:
 
 
 def test_counter_wrap_during_window() -> None:
-    fake = FakeNvml()
-    fake.counter_start_mj = 2**64 - 50_000  # wraps ~0.3 s in at ~150 W
-    m, truth = measure(fake)
+    """The counter is set to wrap exactly mid-window on a manual clock, so the wrap is inside it."""
+    clock = ManualClock()
+    fake = FakeNvml(clock=clock)
+    begin_s, window_s = fake.t0 + 1.0, 2.0
+    mid_mj = int(fake.energy_between_j(0, fake.t0, begin_s + window_s / 2) * 1000)
+    fake.counter_start_mj = fake.counter_modulus - mid_mj
+    meter = EnergyMeter(NvmlDevices(fake), 3600.0, clock=clock)  # only the edge samples: no thread timing
+    clock.advance(begin_s - clock())
+    before = fake.nvmlDeviceGetTotalEnergyConsumption(0)
+    meter.begin()
+    clock.advance(window_s)
+    after = fake.nvmlDeviceGetTotalEnergyConsumption(0)
+    m = meter.end()
+    assert after < before  # the raw counter wrapped between the two edges
     assert m.method == "counter"
-    assert m.total_energy_j == pytest.approx(truth, rel=0.005)
+    truth = fake.energy_between_j(0, begin_s, begin_s + window_s)
+    assert m.total_energy_j == pytest.approx(truth, abs=0.002)  # mJ reads at both edges, nothing else
 
 
 def test_missing_power_samples_are_bridged() -> None:
@@ -95,7 +108,7 @@ def test_no_nvml_gives_a_clear_reason(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_bad_gpu_index() -> None:
-    with pytest.raises(EnergyUnavailableError, match=r"gpu_indices \[3\] not present; this machine has 1 GPUs"):
+    with pytest.raises(EnergyUnavailableError, match=r"^GPU index \[3\] not present; this machine has 1 GPUs$"):
         NvmlDevices(FakeNvml(), (3,))
 
 

@@ -87,15 +87,19 @@ def test_short_window_is_flagged_long_window_is_not() -> None:
     assert long.notes == []
 
 
-def test_no_period_without_a_counter_and_no_uncertainty_for_sampling() -> None:
+def test_no_period_without_a_counter_and_sampling_gets_the_riemann_bound() -> None:
     clock = ManualClock()
     fake = FakeNvml(counter_supported=False, clock=clock)
     meter = EnergyMeter(NvmlDevices(fake), interval_s=3600.0, clock=clock)
     assert meter.probe_counter_period(sleep=clock.sleep) is None
     meter.begin()
+    t0 = clock()
     clock.advance(1.0)
     m = meter.end()
-    assert (m.method, m.counter_update_period_s, m.total_energy_uncertainty_j) == ("sampling", None, None)
+    # Two samples, at the edges: half the gap between the left and right rectangles.
+    p0, p1 = round(fake.power_at(0, t0) * 1000) / 1000, round(fake.power_at(0, t0 + 1.0) * 1000) / 1000
+    assert (m.method, m.counter_update_period_s, m.uncertainty_method) == ("sampling", None, "sampling_resolution")
+    assert m.total_energy_uncertainty_j == pytest.approx(abs(p1 - p0) / 2)
 
 
 def test_counter_that_never_changes_in_time_leaves_the_period_unknown() -> None:

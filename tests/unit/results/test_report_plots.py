@@ -1,7 +1,7 @@
 import pytest
 
-from llenergymeasure.results.report import error_bars
-from llenergymeasure.results.stats import Summary
+from llenergymeasure.results.report import dimension_series, error_bars, header, label
+from llenergymeasure.results.stats import METRICS, Summary, by_config
 
 
 def test_error_bars_follow_the_interval_not_the_mean() -> None:
@@ -13,6 +13,71 @@ def test_error_bars_follow_the_interval_not_the_mean() -> None:
     below, above = error_bars([log_t, plain, skewed, single])
     assert below == [368.5, 0.25, pytest.approx(10.05), 0.0]
     assert above == [7585723.0, 0.25, 0.0, 0.0]
+
+
+# --- header and by-dimension series (pure) ---------------------------------------------------------
+
+TPS = "metrics.output_tokens_per_s"
+
+
+def sweep_rows() -> list[dict[str, object]]:
+    """A 2 x 2 sweep (batch size x precision), 2 cycles each, tokens/s = batch x 10 (+1 in cycle 2)."""
+    rows: list[dict[str, object]] = []
+    for precision in ("fp16", "fp32"):
+        for batch in (8, 2):  # listed out of order: the plot orders numerically
+            for cycle in (1, 2):
+                rows.append(
+                    {
+                        "config_hash": f"{precision}-{batch}",
+                        "cycle": cycle,
+                        "config.backend": "pytorch",
+                        "config.model": "llem/tiny-llama",
+                        "config.precision": precision,
+                        "config.pytorch.batch_size": batch,
+                        TPS: batch * 10.0 + (cycle - 1),
+                        "environment.packages.torch": "2.13.0+cpu",
+                        "environment.packages.transformers": "5.23.0",
+                        "environment.cpu": "AMD EPYC",
+                        "environment.launch": "warm-start",
+                        "environment.llem_version": "0.1.0",
+                        "started_at": "2026-11-23T06:00:00+00:00",
+                        "gpu": None,
+                    }
+                )
+    return rows
+
+
+def test_second_dimension_becomes_series() -> None:
+    rows = sweep_rows()
+    dims = ["config.precision", "config.pytorch.batch_size"]
+    stats = by_config(rows, dims)
+    series = dimension_series(stats, rows, "config.pytorch.batch_size", ["config.precision"], TPS)
+    assert list(series) == ["precision=fp16", "precision=fp32"]
+    fp16 = series["precision=fp16"]
+    assert [p.x for p in fp16] == [2, 8]
+    assert [p.cycles for p in fp16] == [[20.0, 21.0], [80.0, 81.0]]
+    assert [p.summary.mean for p in fp16] == [20.5, 80.5]
+
+
+def test_header_says_where_the_numbers_come_from() -> None:
+    manifest = {"executor": "local"}
+    assert header(sweep_rows(), manifest) == [
+        ("Model(s)", "llem/tiny-llama"),
+        ("Backend(s)", "pytorch (torch 2.13.0+cpu, transformers 5.23.0)"),
+        ("Hardware", "CPU only: AMD EPYC (no GPU)"),
+        ("Executor", "local; warm-start launch"),
+        ("Measured", "2026-11-23"),
+        ("llem", "0.1.0"),
+    ]
+    gpu_rows = [r | {"gpu": "NVIDIA H100 80GB HBM3"} for r in sweep_rows()]
+    assert dict(header(gpu_rows, None))["Hardware"] == "GPU: NVIDIA H100 80GB HBM3"
+    assert dict(header(gpu_rows, None))["Executor"] == "unknown (no manifest.json); warm-start launch"
+
+
+def test_every_ranked_metric_has_a_human_name_with_unit() -> None:
+    for metric in METRICS:
+        assert label(metric) != metric
+        assert label(metric).endswith(("(J)", "(s)", "(ms)", "(tokens/s)", "(requests/s)", "(gCO2e)"))
 
 
 def test_pareto_plot_and_serving_table_from_config_stats() -> None:

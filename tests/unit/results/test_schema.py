@@ -47,3 +47,14 @@ def test_throttled_is_unknown_without_energy() -> None:
     energy = build_energy(None, "no NVML (test)", metrics, None, None)
     assert (energy.available, energy.reason, energy.throttled) == (False, "no NVML (test)", None)
     assert energy.model_dump()["throttled"] is None
+
+
+def test_distribution_says_how_many_distinct_values_it_rests_on() -> None:
+    from llenergymeasure.results.schema import distribution
+
+    # 6 requests in 2 static batches: two latencies, repeated.
+    d = distribution([2.0, 2.0, 2.0, 4.0, 4.0, 4.0])
+    assert (d.n, d.n_distinct) == (6, 2)
+    assert (d.mean, d.p50, d.p90, d.min, d.max) == (3.0, 2.0, 4.0, 2.0, 4.0)
+    assert d.std == pytest.approx(1.0954451150103321)
+    assert distribution([5.0]).std is None

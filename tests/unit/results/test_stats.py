@@ -105,3 +105,45 @@ def test_overlap_needs_intervals() -> None:
 def test_varying_keys() -> None:
     rows = [{"config.a": 1, "config.b": 2, "x": 1}, {"config.a": 1, "config.b": 3, "x": 2}]
     assert varying_keys(rows, "config.") == ["config.b"]
+
+
+def _row(h: str, total: float, adjusted: float | None, adjusted_j: float | None = None) -> dict[str, object]:
+    return {
+        "config_hash": h,
+        "energy.energy_per_output_token_j": total,
+        "energy.adjusted_energy_per_output_token_j": adjusted,
+        "energy.adjusted_energy_j": adjusted_j if adjusted_j is not None else adjusted,
+    }
+
+
+def test_ranked_above_idle_with_the_total_beside_and_negatives_left_out_with_the_reason() -> None:
+    from llenergymeasure.results.stats import unranked
+
+    rows = [
+        _row("a", 0.50, 0.30),
+        _row("a", 0.52, 0.31),
+        _row("b", 0.40, 0.35),  # lower total, but more above idle: ranked after a
+        _row("b", 0.41, 0.36),
+        _row("c", 0.10, 0.05),
+        _row("c", 0.11, -0.01),  # one cycle below idle: flagged, not ranked
+    ]
+    stats = by_config(rows, [])
+    ranking = ranking_metric(stats)
+    assert ranking == Ranking(
+        "energy.adjusted_energy_per_output_token_j", True, None, beside="energy.energy_per_output_token_j"
+    )
+    assert [s.config_hash for s, _ in rank(stats, ranking.metric)] == ["a", "b"]
+    assert [(s.config_hash, why) for s, why in unranked(stats, ranking.metric)] == [
+        ("c", "energy above idle negative in some cycle (below the idle baseline): not ranked")
+    ]
+    # By the total, every config ranks, lowest first.
+    assert [s.config_hash for s, _ in rank(stats, "energy.energy_per_output_token_j")] == ["c", "b", "a"]
+
+
+def test_a_config_without_baseline_makes_the_ranking_use_totals_and_say_so() -> None:
+    stats = by_config([_row("a", 0.5, 0.3), _row("b", 0.4, None)], [])
+    assert ranking_metric(stats) == Ranking(
+        "energy.energy_per_output_token_j",
+        True,
+        "some configs have no idle baseline, so all are ranked by total energy.energy_per_output_token_j",
+    )

@@ -25,6 +25,10 @@ class PyTorchConfig(BaseModel):
         None, ge=1, description="torch.set_num_threads for CPU runs; None keeps torch's default."
     )
 
+    def gpu_count(self) -> int:
+        """GPUs a run uses: the model sits on the first visible GPU (or on none with ``device: cpu``)."""
+        return 0 if self.device == "cpu" else 1
+
 
 def cpu_precision_warning(device_type: str, precision: str) -> str | None:
     """The warning for a half-precision run on the CPU, else None.

@@ -89,20 +89,19 @@ class PyTorchRunner:
         """Tokenizer vocabulary size."""
         return len(self.tokenizer)
 
-    def run(self, prompts: Sequence[Prompt]) -> list[RequestRecord]:
+    def run(self, prompts: Sequence[Prompt], max_new_tokens: int | None = None) -> list[RequestRecord]:
         """Generate in batches of ``pytorch.batch_size``; each request's latency is its batch's."""
         records: list[RequestRecord] = []
         for batch in chunks(
             encode_prompts(self.tokenizer, prompts, self.config.max_input_tokens), self.settings.batch_size
         ):
-            records.extend(self._generate(batch))
+            records.extend(self._generate(batch, max_new_tokens or self.config.max_output_tokens))
         return records
 
-    def _generate(self, batch: Sequence[list[int]]) -> list[RequestRecord]:
+    def _generate(self, batch: Sequence[list[int]], new: int) -> list[RequestRecord]:
         padded = self.tokenizer.pad({"input_ids": list(batch)}, return_tensors="pt", padding=True)
         padded = {k: v.to(self.device) for k, v in padded.items()}
         dec = self.config.decoding
-        new = self.config.max_output_tokens
         gen: dict[str, Any] = {
             "max_new_tokens": new,
             "do_sample": dec.do_sample,
@@ -137,10 +136,13 @@ class PyTorchRunner:
         return records
 
     def memory(self) -> MemoryReading:
-        """CUDA peak allocated bytes, or this process's peak RSS on the CPU."""
+        """CUDA peak allocated bytes, or this process's peak RSS on the CPU (imports and runtime included).
+
+        On the CPU no allocator separates the model's share, so the figure is labelled for what it is.
+        """
         if self.device.type == "cuda":
-            return MemoryReading(int(torch.cuda.max_memory_allocated(self.device)), "cuda")
-        return MemoryReading(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "cpu")
+            return MemoryReading(int(torch.cuda.max_memory_allocated(self.device)), "cuda", "torch_allocated")
+        return MemoryReading(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "cpu", "process_rss")
 
     def versions(self) -> dict[str, str]:
         """torch, transformers and CUDA versions."""

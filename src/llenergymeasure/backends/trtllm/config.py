@@ -20,3 +20,7 @@ class TrtllmConfig(BaseModel):
         None,
         description="Where built engines are kept and reused, keyed by build settings; None builds each run.",
     )
+
+    def gpu_count(self) -> int:
+        """GPUs a run uses: the engine shards the model over the first ``tensor_parallel_size`` visible GPUs."""
+        return self.tensor_parallel_size

@@ -119,13 +119,13 @@ class TrtllmRunner:
         """Tokenizer vocabulary size."""
         return len(self.tokenizer)
 
-    def run(self, prompts: Sequence[Prompt]) -> list[RequestRecord]:
+    def run(self, prompts: Sequence[Prompt], max_new_tokens: int | None = None) -> list[RequestRecord]:
         """Submit every prompt as token ids; per-request timings from each output's ``request_perf_metrics``."""
         from tensorrt_llm import SamplingParams
 
         ids = encode_prompts(self.tokenizer, prompts, self.config.max_input_tokens)
         params = SamplingParams(
-            **sampling_kwargs(self.config.decoding, self.config.max_output_tokens, self.config.seed)
+            **sampling_kwargs(self.config.decoding, max_new_tokens or self.config.max_output_tokens, self.config.seed)
         )
         start = time.perf_counter()
         outputs = self.llm.generate(ids, params, use_tqdm=False)

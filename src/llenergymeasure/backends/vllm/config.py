@@ -31,3 +31,7 @@ class VllmConfig(BaseModel):
         description="KV cache size in bytes, overriding gpu_memory_utilization's share; None lets vLLM size it "
         "(64 MiB for the built-in tiny models: on a CPU vLLM would otherwise take half the RAM).",
     )
+
+    def gpu_count(self) -> int:
+        """GPUs a run uses: the engine shards the model over the first ``tensor_parallel_size`` visible GPUs."""
+        return self.tensor_parallel_size

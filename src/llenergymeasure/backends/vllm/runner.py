@@ -106,13 +106,13 @@ class VllmRunner:
         """Tokenizer vocabulary size."""
         return len(self.tokenizer)
 
-    def run(self, prompts: Sequence[Prompt]) -> list[RequestRecord]:
+    def run(self, prompts: Sequence[Prompt], max_new_tokens: int | None = None) -> list[RequestRecord]:
         """Submit every prompt at once as token ids; per-request timings from vLLM's request stats."""
         from vllm import SamplingParams
 
         ids = encode_prompts(self.tokenizer, prompts, self.config.max_input_tokens)
         params = SamplingParams(
-            **sampling_kwargs(self.config.decoding, self.config.max_output_tokens, self.config.seed)
+            **sampling_kwargs(self.config.decoding, max_new_tokens or self.config.max_output_tokens, self.config.seed)
         )
         start = time.perf_counter()
         outputs = self.llm.generate([{"prompt_token_ids": p} for p in ids], params, use_tqdm=False)
