@@ -21,7 +21,7 @@ COPY pyproject.toml README.md /src/llem/
 COPY src/ /src/llem/src/
 # A venv that sees the base image's engine (torch/vLLM/TensorRT-LLM) and adds only llem on top.
 RUN python3 -m venv --system-site-packages /opt/llem \
- && /opt/llem/bin/python -m pip install ${PIP_ARGS} --find-links /tmp/wheels "/src/llem" \
+ && /opt/llem/bin/python -m pip install ${PIP_ARGS} --find-links /tmp/wheels "/src/llem[serve]" \
  && rm -rf /tmp/wheels /src/llem
 ENV PATH=/opt/llem/bin:$PATH
 

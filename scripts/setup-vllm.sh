@@ -23,7 +23,7 @@ if [ -z "${VLLM_SPEC:-}" ]; then
 fi
 # llem itself, without touching vLLM's pins (its own dependencies are a subset vLLM already has, plus
 # docker, nvidia-ml-py and pyarrow).
-.venv-vllm/bin/python -m pip install -q -e . --constraint <(.venv-vllm/bin/python -m pip freeze --exclude-editable) 2>&1 | grep -v -e "Location .* is ignored" -e BuildBackendWarning >&2 || true
+.venv-vllm/bin/python -m pip install -q -e ".[serve]" --constraint <(.venv-vllm/bin/python -m pip freeze --exclude-editable) 2>&1 | grep -v -e "Location .* is ignored" -e BuildBackendWarning >&2 || true
 .venv-vllm/bin/python -m pip install -q pytest
 echo "vllm environment ready: .venv-vllm ($(.venv-vllm/bin/python -c \
   'from importlib.metadata import version as v; print("torch", v("torch"), "transformers", v("transformers"))'),\

@@ -43,3 +43,7 @@ class EnergyUnavailableError(LlemError):
 
 class MissingDependencyError(LlemError):
     """An optional dependency is needed for this command; the message names the extra to install."""
+
+
+class ServerError(LlemError):
+    """An engine's server (scenario.kind: server) did not become healthy, or died during the load."""

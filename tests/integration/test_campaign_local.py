@@ -31,6 +31,8 @@ def test_up_runs_every_unit_and_writes_results(tmp_path: Path, fast_campaign: Pa
         assert result["environment"]["launch"] == "warm-start"  # the default
     assert "llem-forkserver ready" in (d / "logs" / "forkserver-pytorch.log").read_text()
     assert "4 units: 4 completed" in proc.stdout
+    # An offline unit config leaves scenario out, so images older than server mode still read it.
+    assert "scenario" not in (d / "configs" / "exp001.yaml").read_text()
     root = Path("res") / d.name
     assert proc.stdout.splitlines()[-4:] == [
         "next:",

@@ -18,6 +18,7 @@ FORBIDDEN = {
     "energy": ("campaign", "dispatch", "cli", "experiment", "backends"),
     "config": ("campaign", "dispatch", "cli", "experiment", "results"),
     "models": ("campaign", "dispatch", "cli"),
+    "serving": ("campaign", "dispatch", "cli", "experiment", "backends"),
 }
 
 

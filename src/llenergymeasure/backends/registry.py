@@ -20,6 +20,13 @@ _RUNNERS: dict[str, str] = {
     "trtllm": "llenergymeasure.backends.trtllm.runner:TrtllmRunner",
 }
 
+# Modules that start each backend's OpenAI-compatible server (scenario.kind: server): each has
+# server_argv(config, model_path, host, port) and request_extras(config). Light: no engine import.
+_SERVERS: dict[str, str] = {
+    "vllm": "llenergymeasure.backends.vllm.server",
+    "trtllm": "llenergymeasure.backends.trtllm.server",
+}
+
 # The engine package each runner needs, imported first so a missing engine is named clearly.
 _ENGINES: dict[str, str] = {"pytorch": "transformers", "vllm": "vllm", "trtllm": "tensorrt_llm"}
 
@@ -54,6 +61,14 @@ def load_runner_class(name: str) -> Any:
             f"docker compose run --rm {SERVICES[name]} llem-exp CONFIG{venv}"
         ) from exc
     return getattr(module, attr)
+
+
+def load_server_module(name: str) -> Any:
+    """The module that builds backend ``name``'s server command; an error naming those that have one."""
+    try:
+        return importlib.import_module(_SERVERS[name])
+    except KeyError:
+        raise BackendError(f"backend {name!r} has no server mode; server backends: {', '.join(_SERVERS)}") from None
 
 
 # What a warm-start server imports once before forking units (experiment.forkserver). Only modules

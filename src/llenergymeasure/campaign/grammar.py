@@ -28,7 +28,7 @@ from pydantic import BaseModel, ValidationError
 
 from llenergymeasure.config.campaign import DuplicateConfig, SkippedConfig
 from llenergymeasure.config.dotted import flatten, varying_keys
-from llenergymeasure.config.errors import describe_error, error_lines, field_path, is_union_tag, nested_model
+from llenergymeasure.config.errors import describe_error, error_lines, field_path, is_union_tag, nested_models
 from llenergymeasure.config.experiment import BACKEND_SECTIONS, ExperimentConfig
 from llenergymeasure.config.identity import config_hash
 from llenergymeasure.config.yamlsource import Loc, YamlDoc
@@ -364,10 +364,11 @@ def _check_axis(doc: YamlDoc, key: str, values: Any, problems: list[str]) -> Non
     if not values:
         problems.append(f"{where}: sweep.{key}: empty list; give at least one value")
         return
-    model: type[BaseModel] = ExperimentConfig
+    # A union of sections (scenario: offline | server) offers the fields of every variant.
+    models: list[type[BaseModel]] = [ExperimentConfig]
     parts = key.split(".")
     for depth, part in enumerate(parts):
-        fields = model.model_fields
+        fields = {name: f for m in models for name, f in m.model_fields.items()}
         if part not in fields:
             valid = ", ".join(sorted(fields))
             problems.append(
@@ -375,11 +376,11 @@ def _check_axis(doc: YamlDoc, key: str, values: Any, problems: list[str]) -> Non
             )
             return
         if depth < len(parts) - 1:
-            nested = nested_model(fields[part].annotation)
-            if nested is None:
+            nested = nested_models(fields[part].annotation)
+            if not nested:
                 problems.append(f"{where}: sweep.{key}: '{part}' has no sub-fields")
                 return
-            model = nested
+            models = nested
 
 
 def _dedupe(

@@ -99,7 +99,12 @@ def _populate(
     for exp in plan.experiments:
         path = layout.configs / f"{exp.exp_id}.yaml"
         cfg = _portable(exp.config, layout.configs)
-        write_atomic(path, yaml.safe_dump(cfg.model_dump(mode="json", exclude_none=True), sort_keys=False).encode())
+        data = cfg.model_dump(mode="json", exclude_none=True)
+        # The offline default is left out, as in the identity, so an image older than server mode
+        # still reads the unit configs of an offline campaign.
+        if data.get("scenario") == {"kind": "offline"}:
+            del data["scenario"]
+        write_atomic(path, yaml.safe_dump(data, sort_keys=False).encode())
         config_files[exp.exp_id] = str(path.relative_to(layout.root))
     write_json_atomic(
         layout.campaign_snapshot,

@@ -139,3 +139,36 @@ def stats_table(stats: list[ConfigStats], dims: list[str], ranking: Ranking, con
             *extra(s),
         )
     return out
+
+
+# Server-mode columns of `llem results`: (summarised metric, header).
+SERVING_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("serving.ttft_ms.p50", "p50 TTFT ms"),
+    ("serving.ttft_ms.p90", "p90 TTFT ms"),
+    ("serving.itl_ms.p90", "p90 ITL ms"),
+    ("serving.tpot_ms.p90", "p90 TPOT ms"),
+    ("serving.e2e_ms.p90", "p90 E2E ms"),
+    ("serving.whole_run.output_tokens_per_s", "output tokens/s"),
+    ("serving.goodput_output_tokens_per_s", "goodput tokens/s"),
+    ("serving.steady_state.energy_per_output_token_j", "steady-state J/token"),
+    ("serving.whole_run.energy_per_output_token_j", "whole-run J/token"),
+    ("serving.energy_per_goodput_token_j", "J/goodput token"),
+)
+
+
+def serving_table(stats: list[ConfigStats], dims: list[str], confidence: float = 0.95) -> Table | None:
+    """Server-mode configs, one row per config and metric (narrow at any count): mean, CI, n."""
+    rows = [s for s in stats if any(m in s.metrics for m, _ in SERVING_COLUMNS)]
+    if not rows:
+        return None
+    out = table(
+        f"serving metrics per config (mean, {confidence:.0%} CI across cycles)",
+        ["config", *(d.removeprefix("config.") for d in dims), "metric", "mean", "CI", "n"],
+    )
+    for s in rows:
+        for i, (metric, header) in enumerate((m, h) for m, h in SERVING_COLUMNS if m in s.metrics):
+            m = s.metrics[metric]
+            ci = f"{m.ci_low:.4g}–{m.ci_high:.4g}" if m.ci_low is not None and m.ci_high is not None else "-"
+            ident = [s.config_hash[:8], *(_fmt(s.label.get(d)) for d in dims)] if i == 0 else [""] * (1 + len(dims))
+            out.add_row(*ident, header, f"{m.mean:.4g}", ci, str(m.n))
+    return out

@@ -28,7 +28,7 @@ def results(
     from dataclasses import asdict
 
     from llenergymeasure.cli.campaign_dir import read_results, resolve_campaign_dir
-    from llenergymeasure.cli.render import console, ranking_line, stats_table
+    from llenergymeasure.cli.render import console, ranking_line, serving_table, stats_table
     from llenergymeasure.config.dotted import varying_keys
     from llenergymeasure.results.stats import by_config, ranking_metric
     from llenergymeasure.results.table import write_table
@@ -45,6 +45,9 @@ def results(
     out = console()
     out.print(ranking_line(ranking))
     out.print(stats_table(stats, dims, ranking, confidence))
+    served = serving_table(stats, dims, confidence)
+    if served is not None:
+        out.print(served)
     for s in stats:
         if s.high_cv:
             out.print(f"[yellow]high variation[/] {s.config_hash[:8]}: {', '.join(s.high_cv)} CV > {cv_threshold:.0%}")

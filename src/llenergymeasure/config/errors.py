@@ -82,6 +82,13 @@ def _valid_fields(model: type[BaseModel], loc: Loc) -> list[str]:
     return sorted(fields) if fields else []
 
 
+def nested_models(annotation: Any) -> list[type[BaseModel]]:
+    """Every BaseModel inside ``annotation`` (each variant of a union), in order."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in getattr(annotation, "__args__", ()) for m in nested_models(arg)]
+
+
 def nested_model(annotation: Any) -> Any:
     """The BaseModel inside ``X | None`` or ``list[X]``; None when there is none."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):

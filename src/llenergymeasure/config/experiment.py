@@ -133,6 +133,59 @@ class EnergyConfig(_Strict):
     )
 
 
+class OfflineScenario(_Strict):
+    """Today's measurement: the engine's offline API generates the whole prompt set in-process."""
+
+    kind: Literal["offline"] = "offline"
+
+
+class SloConfig(_Strict):
+    """Service-level objective a request must meet to count towards goodput."""
+
+    ttft_ms: float | None = Field(None, gt=0.0, description="Largest time to first token, in ms; None: no bound.")
+    tpot_ms: float | None = Field(
+        None, gt=0.0, description="Largest time per output token after the first, in ms; None: no bound."
+    )
+
+
+class ServerScenario(_Strict):
+    """The engine behind its OpenAI-compatible server, driven by a streaming load generator.
+
+    The server is started (and stopped) outside the measured window; the window spans the load, and a
+    steady-state sub-window, where the server holds its target load, is measured beside it.
+    """
+
+    kind: Literal["server"] = "server"
+    concurrency: int = Field(
+        1, ge=1, le=100_000, description="Closed-loop clients: at most this many requests in flight at once."
+    )
+    request_rate: float | None = Field(
+        None,
+        gt=0.0,
+        le=1_000_000.0,
+        description=(
+            "Requests per second, Poisson arrivals drawn from the experiment's seed (still capped by concurrency); "
+            "None sends as fast as concurrency allows."
+        ),
+    )
+    slo: SloConfig = Field(default_factory=SloConfig, description="Bounds a request must meet to count as goodput.")
+    startup_timeout_s: float = Field(
+        600.0, gt=0.0, le=86_400.0, description="How long the server may take to answer /health before the unit fails."
+    )
+    warmup_requests: int = Field(
+        4, ge=0, le=10_000, description="Requests sent (and discarded) after health, before the measured window."
+    )
+    request_timeout_s: float = Field(
+        600.0, gt=0.0, le=86_400.0, description="A request still streaming after this long is failed and counted."
+    )
+
+
+ScenarioConfig = Annotated[OfflineScenario | ServerScenario, Field(discriminator="kind")]
+# Backends whose engine ships an OpenAI-compatible server llem can drive. transformers' `serve` is
+# experimental (extra deps, no continuous batching by default), so pytorch is offline only.
+SERVER_BACKENDS: tuple[str, ...] = ("vllm", "trtllm")
+
+
 class ExperimentConfig(_Strict):
     """One experiment: a model on a backend at a precision, over a prompt set, with decoding settings."""
 
@@ -148,6 +201,10 @@ class ExperimentConfig(_Strict):
     warmup: WarmupConfig = Field(default_factory=WarmupConfig)
     baseline: BaselineConfig = Field(default_factory=BaselineConfig)
     energy: EnergyConfig = Field(default_factory=EnergyConfig)
+    scenario: ScenarioConfig = Field(
+        default_factory=OfflineScenario,
+        description="'offline' (the engine's offline API, default) or 'server' (its OpenAI server under load).",
+    )
     pytorch: PyTorchConfig | None = Field(None, description="PyTorch settings (backend: pytorch only).")
     vllm: VllmConfig | None = Field(None, description="vLLM settings (backend: vllm only).")
     trtllm: TrtllmConfig | None = Field(None, description="TensorRT-LLM settings (backend: trtllm only).")
@@ -183,6 +240,12 @@ class ExperimentConfig(_Strict):
                     f"section '{section}' is set but backend is '{self.backend}'; "
                     f"remove '{section}' or set backend: {section}"
                 )
+        if self.scenario.kind == "server" and self.backend not in SERVER_BACKENDS:
+            raise ValueError(
+                "scenario.kind server needs an engine with an OpenAI-compatible server "
+                f"({', '.join(SERVER_BACKENDS)}); "
+                f"backend {self.backend} runs offline only: set backend: vllm, or scenario: {{kind: offline}}"
+            )
         if self.backend == "vllm" and self.vllm is not None and self.vllm.quantization and (self.precision == "fp32"):
             raise ValueError("vllm.quantization needs precision fp16 or bf16, not fp32")
         return self

@@ -34,6 +34,9 @@ def identity(config: ExperimentConfig) -> dict[str, Any]:
     prompt files of the same name are never confused.
     """
     data = config.model_dump(mode="json")
+    # The offline scenario predates the field: leaving it out keeps every older config's hash.
+    if data.get("scenario") == {"kind": "offline"}:
+        del data["scenario"]
     dataset = data["dataset"]
     if dataset.get("kind") == "jsonl" and dataset.get("sha256"):
         del dataset["path"]

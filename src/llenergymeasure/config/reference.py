@@ -15,7 +15,13 @@ from pydantic_core import PydanticUndefined
 
 from llenergymeasure.config.campaign import ExecutionConfig
 from llenergymeasure.config.errors import nested_model
-from llenergymeasure.config.experiment import BuiltinDataset, ExperimentConfig, JsonlDataset, SyntheticDataset
+from llenergymeasure.config.experiment import (
+    BuiltinDataset,
+    ExperimentConfig,
+    JsonlDataset,
+    ServerScenario,
+    SyntheticDataset,
+)
 
 HEADER = """# Config reference
 
@@ -51,10 +57,10 @@ def _rows(model: type[BaseModel], prefix: str) -> list[str]:
     rows = []
     for name, field in model.model_fields.items():
         nested = nested_model(field.annotation)
-        if nested is not None and name != "dataset":
+        if nested is not None and name not in ("dataset", "scenario"):
             rows.extend(_rows(nested, f"{prefix}{name}."))
             continue
-        kind = "see Datasets" if name == "dataset" else _type_name(field.annotation)
+        kind = {"dataset": "see Datasets", "scenario": "see Scenarios"}.get(name) or _type_name(field.annotation)
         description = (field.description or "").replace("|", "\\|")
         rows.append(f"| `{prefix}{name}` | {kind} | {_default(field)} | {description} |")
     return rows
@@ -76,6 +82,11 @@ def render_reference() -> str:
         "## Datasets\n\n`dataset:` is `builtin` (the default), a path to a `.jsonl` file, or a mapping with\n"
         "`kind: builtin | jsonl | synthetic` and that kind's fields:\n\n"
         "| field | type | default | meaning |\n|---|---|---|---|\n" + "\n".join(datasets) + "\n",
+        "## Scenarios\n\n`scenario:` is `{kind: offline}` (the default: the engine's offline API) or\n"
+        "`{kind: server, ...}` (the engine behind its OpenAI-compatible server, vllm and trtllm only):\n\n"
+        "| field | type | default | meaning |\n|---|---|---|---|\n"
+        + "\n".join(r for r in _rows(ServerScenario, "scenario.") if "`scenario.kind`" not in r)
+        + "\n",
         _table("Campaign `execution:`", _rows(ExecutionConfig, "execution.")),
     ]
     return "\n".join(parts)

@@ -117,6 +117,11 @@ class EnergyMeter:
         logger.info("energy counter updates every {:.3f} s", self.update_period_s)
         return self.update_period_s
 
+    @property
+    def window_start_s(self) -> float:
+        """Clock time the current window began (after the opening counter read), for aligning sub-windows."""
+        return self._t0
+
     def begin(self) -> None:
         """Read the counters and start sampling."""
         self.sampler.samples = []

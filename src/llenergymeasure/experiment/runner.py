@@ -103,6 +103,24 @@ def run_experiment(
     elif devices is None:
         logger.warning("energy unavailable: {}", no_energy_reason)
 
+    if config.scenario.kind == "server":
+        from llenergymeasure.experiment.serving import run_server_experiment
+
+        served = run_server_experiment(
+            config,
+            out_dir,
+            stem,
+            config_hash,
+            cycle,
+            devices,
+            no_energy_reason,
+            baseline_w,
+            resolve_model(config.model),
+            clock,
+            powercap_root,
+        )
+        return ExperimentOutcome(result_path=out_dir / f"{stem}.json", result=served)
+
     runner = load_runner_class(config.backend)(config)
     model_path = resolve_model(config.model)
     logger.info("loading {} on {} at {}", config.model, config.backend, config.precision)

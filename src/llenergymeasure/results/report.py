@@ -13,10 +13,12 @@ from typing import Any
 from llenergymeasure.atomic import write_atomic
 from llenergymeasure.config.dotted import varying_keys
 from llenergymeasure.errors import MissingDependencyError
+from llenergymeasure.results.pareto import pareto_axes, pareto_front
 from llenergymeasure.results.stats import (
     ADJUSTED_METRIC,
     ENERGY_METRIC,
     FALLBACK_METRIC,
+    SERVING_METRICS,
     ConfigStats,
     Ranking,
     Summary,
@@ -45,6 +47,23 @@ LABELS: dict[str, str] = {
     "energy.energy_per_decode_token_j": "Energy per decode token (J)",
     "energy.co2e_g_per_1k_tokens": "Carbon per 1000 output tokens (gCO2e)",
     "metrics.decode_tokens_per_s": "Decode throughput (tokens/s)",
+    # Server mode (scenario.kind: server).
+    "serving.ttft_ms.p50": "p50 time to first token (ms)",
+    "serving.ttft_ms.p90": "p90 time to first token (ms)",
+    "serving.ttft_ms.p99": "p99 time to first token (ms)",
+    "serving.itl_ms.p50": "p50 inter-token latency (ms)",
+    "serving.itl_ms.p90": "p90 inter-token latency (ms)",
+    "serving.itl_ms.p99": "p99 inter-token latency (ms)",
+    "serving.tpot_ms.p50": "p50 time per output token (ms)",
+    "serving.tpot_ms.p90": "p90 time per output token (ms)",
+    "serving.e2e_ms.p90": "p90 end-to-end latency (ms)",
+    "serving.whole_run.requests_per_s": "Served requests (requests/s)",
+    "serving.whole_run.output_tokens_per_s": "Served output throughput (tokens/s)",
+    "serving.goodput_output_tokens_per_s": "Goodput (tokens/s)",
+    "serving.whole_run.energy_per_output_token_j": "Energy per output token, whole load (J)",
+    "serving.steady_state.energy_per_output_token_j": "Energy per output token, steady state (J)",
+    "serving.steady_state.energy_per_request_j": "Energy per request, steady state (J)",
+    "serving.energy_per_goodput_token_j": "Energy per goodput token (J)",
 }
 
 
@@ -230,6 +249,97 @@ def plot_by_dimension(
     return _png(fig)
 
 
+def plot_pareto(
+    stats: list[ConfigStats], dims: list[str], backend_of: dict[str, str] | None = None
+) -> tuple[str, str | None]:
+    """Energy per token (or throughput) against p90 TPOT per config, CIs as bars, the Pareto frontier marked.
+
+    One point per config (mean over cycles), coloured by backend, labelled with its swept values;
+    the frontier is computed over all configs of every backend and drawn as a line through them.
+    ``backend_of`` maps config hash to backend (the labels hold only the swept fields).
+    """
+    axes = pareto_axes([set(s.metrics) for s in stats])
+    if axes is None:
+        return "Pareto", None
+    title = f"Pareto: {axes.y_label} vs p90 TPOT"
+    pts = [s for s in stats if axes.x in s.metrics and axes.y in s.metrics]
+    plt = _pyplot()
+    fig = plt.figure(figsize=(6.5, 4.5))
+    ax = fig.add_subplot()
+    backend_of = backend_of or {}
+
+    def backend(s: ConfigStats) -> str:
+        return str(s.label.get("config.backend") or backend_of.get(s.config_hash, "?"))
+
+    backends = sorted({backend(s) for s in pts})
+    shown = [d for d in dims if d != "config.backend"]
+    for name in backends:
+        sel = [s for s in pts if backend(s) == name]
+        xs = [s.metrics[axes.x] for s in sel]
+        ys = [s.metrics[axes.y] for s in sel]
+        ax.errorbar(
+            [m.mean for m in xs],
+            [m.mean for m in ys],
+            xerr=error_bars(xs),
+            yerr=error_bars(ys),
+            fmt="o",
+            capsize=3,
+            label=name,
+            alpha=0.85,
+        )
+        for s, x, y in zip(sel, xs, ys, strict=True):
+            text = ", ".join(f"{d.removeprefix('config.').split('.')[-1]}={s.label.get(d)}" for d in shown)
+            ax.annotate(
+                text or s.config_hash[:8], (x.mean, y.mean), textcoords="offset points", xytext=(5, 5), fontsize=7
+            )
+    coords = [(s.metrics[axes.x].mean, s.metrics[axes.y].mean) for s in pts]
+    front = pareto_front(coords, lower_x=True, lower_y=axes.lower_y)
+    ax.plot([coords[i][0] for i in front], [coords[i][1] for i in front], "k--", lw=1, label="Pareto frontier")
+    ax.scatter(
+        [coords[i][0] for i in front], [coords[i][1] for i in front], s=140, facecolors="none", edgecolors="k", zorder=3
+    )
+    # With 2 cycles a log-t interval can span decades; the view follows the means, bars are clipped.
+    ax.set_xlim(*_view([c[0] for c in coords]))
+    ax.set_ylim(*_view([c[1] for c in coords]))
+    ax.set_xlabel("p90 TPOT (ms)")
+    ax.set_ylabel(axes.y_label)
+    ax.set_title(title + " (mean, 95% CI; bars clipped to the view)", fontsize=9)
+    ax.legend(fontsize=8)
+    return title, _png(fig)
+
+
+def _view(values: list[float]) -> tuple[float, float]:
+    """Axis limits around the points with a margin, from 0 up (error bars beyond them are clipped)."""
+    hi = max(values)
+    return 0.0, hi * 1.4 if hi > 0 else 1.0
+
+
+def serving_table_html(stats: list[ConfigStats], dims: list[str]) -> str:
+    """Serving metrics per config: mean and CI across cycles."""
+    rows = [s for s in stats if any(m in s.metrics for m in SERVING_METRICS)]
+    if not rows:
+        return ""
+    metrics = [m for m in SERVING_METRICS if any(m in s.metrics for s in rows)]
+    head = "".join(f"<th>{html.escape(d.removeprefix('config.'))}</th>" for d in dims)
+    head += "".join(f"<th>{html.escape(m.removeprefix('serving.'))}</th>" for m in metrics)
+    lines = ["<h2>Serving (mean [95% CI] across cycles)</h2>", f"<table><tr><th>config</th>{head}</tr>"]
+    for s in rows:
+        cells = "".join(f"<td>{html.escape(str(s.label.get(d)))}</td>" for d in dims)
+        cells += "".join(f"<td>{html.escape(format_summary(s.metrics.get(m)))}</td>" for m in metrics)
+        lines.append(f"<tr><td>{s.config_hash[:8]}</td>{cells}</tr>")
+    lines.append("</table>")
+    return "\n".join(lines)
+
+
+def format_summary(m: Summary | None) -> str:
+    """``mean [low–high]``, or the mean alone without an interval, or a dash."""
+    if m is None:
+        return "–"
+    if m.ci_low is None or m.ci_high is None:
+        return f"{m.mean:.4g}"
+    return f"{m.mean:.4g} [{m.ci_low:.3g}–{m.ci_high:.3g}]"
+
+
 def plot_power(campaign_dir: Path, row: dict[str, Any]) -> str | None:
     """Power over time of one unit, per GPU, from its parquet timeseries."""
     name = row.get("energy.timeseries_file")
@@ -256,7 +366,9 @@ def render_report(campaign_dir: Path, table: ResultsTable, unit: str | None = No
     stats = by_config(rows, dims)
     ranking = ranking_metric(stats)
     has_energy = any(r.get("energy.available") for r in rows)
-    plots: list[tuple[str, str | None]] = [("Energy vs throughput", plot_energy_vs_throughput(rows, stats))]
+    backend_of = {str(r["config_hash"]): str(r.get("config.backend")) for r in rows}
+    plots: list[tuple[str, str | None]] = [plot_pareto(stats, dims, backend_of)]
+    plots.append(("Energy vs throughput", plot_energy_vs_throughput(rows, stats)))
     shown = [ranking.metric] + [m for m in (TPS, LATENCY) if m != ranking.metric and (m == TPS or not has_energy)]
     for dim in dims:
         others = [d for d in dims if d != dim]
@@ -289,6 +401,7 @@ def render_report(campaign_dir: Path, table: ResultsTable, unit: str | None = No
     for problem in table.problems:
         parts.append(f"<p class='note'>skipped: {html.escape(problem)}</p>")
     parts.append(_ranking_table(stats, dims, ranking, show_note=has_energy))
+    parts.append(serving_table_html(stats, dims))
     for title, png in plots:
         if png:
             parts.append(

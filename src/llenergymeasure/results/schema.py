@@ -192,6 +192,7 @@ class ExperimentResult(_Model):
     energy: Energy
     cpu_energy: CpuEnergy = Field(default_factory=_cpu_not_recorded)
     environment: dict[str, Any]
+    serving: Serving | None = Field(None, description="Server-mode figures; None for offline runs.")
 
 
 def distribution(values: list[float]) -> Distribution:
@@ -214,3 +215,52 @@ def distribution(values: list[float]) -> Distribution:
         n=len(s),
         n_distinct=len(set(s)),
     )
+
+
+class ServingWindow(_Model):
+    """One window of a server run (the whole load, or its steady state): what was served and its energy."""
+
+    start_s: float = Field(description="Seconds after the load started.")
+    end_s: float = Field(description="Seconds after the load started.")
+    duration_s: float
+    completed_requests: int = Field(description="Successful requests that finished inside the window.")
+    output_tokens: int = Field(description="Output tokens streamed inside the window (by arrival time).")
+    output_tokens_per_s: float
+    requests_per_s: float
+    energy_j: float | None = Field(None, description="GPU energy over the window; None without NVML.")
+    energy_uncertainty_j: float | None = Field(None, description="Counter resolution bound on energy_j.")
+    energy_per_output_token_j: float | None = None
+    energy_per_request_j: float | None = None
+
+
+class Serving(_Model):
+    """Server mode (scenario.kind: server): client-side timings from the stream, goodput, both windows."""
+
+    concurrency: int
+    requested_rate_per_s: float | None = Field(None, description="scenario.request_rate; None: closed loop.")
+    achieved_rate_per_s: float = Field(description="Requests sent / time from the first send to the last.")
+    n_requests: int
+    n_failed: int
+    failures: list[str] = Field(default_factory=list, description="Distinct error messages, with counts.")
+    ttft_ms: Distribution | None = Field(None, description="Send to first streamed token.")
+    itl_ms: Distribution | None = Field(None, description="Every gap between streamed token chunks.")
+    tpot_ms: Distribution | None = Field(None, description="Per request: (last token - first token) / (tokens - 1).")
+    e2e_ms: Distribution | None = Field(None, description="Send to end of stream.")
+    queue_ms: Distribution | None = Field(None, description="Time queued in the server, where it reports it.")
+    slo_ttft_ms: float | None = None
+    slo_tpot_ms: float | None = None
+    goodput_requests: int = Field(description="Successful requests meeting the SLO (all successful without one).")
+    goodput_requests_per_s: float
+    goodput_output_tokens_per_s: float
+    energy_per_goodput_token_j: float | None = Field(None, description="Whole-run energy / goodput output tokens.")
+    token_count_mismatches: int = Field(
+        0, description="Requests whose streamed token count differs from the server's usage figure."
+    )
+    whole_run: ServingWindow
+    steady_state: ServingWindow | None = None
+    steady_state_note: str | None = Field(None, description="Why there is no steady state, or why it is unreliable.")
+    load_started_monotonic_s: float = Field(description="CLOCK_MONOTONIC at the load's start (the windows' origin).")
+    server_log: str | None = Field(None, description="The server's log file, relative to the result folder.")
+
+
+ExperimentResult.model_rebuild()  # `serving` refers to models defined after it

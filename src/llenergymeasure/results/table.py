@@ -59,6 +59,9 @@ def collect(campaign_dir: Path) -> ResultsTable:
         energy.pop("per_gpu_energy_uncertainty_j")
         row.update(flatten(energy, "energy.", join_lists=True))
         row.update(flatten(result.cpu_energy.model_dump(mode="json"), "cpu_energy.", join_lists=True))
+        if result.serving is not None:
+            serving = result.serving.model_dump(mode="json", exclude={"failures"})
+            row.update(flatten(serving, "serving.", join_lists=True))
         row["gpu"] = ",".join(g.get("name", "?") for g in result.environment.get("gpus", [])) or None
         env = {k: result.environment.get(k) for k in ENVIRONMENT_COLUMNS}
         row.update(flatten(env, "environment.", join_lists=True))

@@ -77,4 +77,27 @@ def test_header_says_where_the_numbers_come_from() -> None:
 def test_every_ranked_metric_has_a_human_name_with_unit() -> None:
     for metric in METRICS:
         assert label(metric) != metric
-        assert label(metric).endswith(("(J)", "(s)", "(tokens/s)", "(gCO2e)"))
+        assert label(metric).endswith(("(J)", "(s)", "(ms)", "(tokens/s)", "(requests/s)", "(gCO2e)"))
+
+
+def test_pareto_plot_and_serving_table_from_config_stats() -> None:
+    from llenergymeasure.results.report import plot_pareto, serving_table_html
+    from llenergymeasure.results.stats import ConfigStats
+
+    def cfg(h: str, c: int, tpot: float, jpt: float) -> ConfigStats:
+        metrics = {
+            "serving.tpot_ms.p90": Summary(2, tpot, 0.1, 0.01, tpot * 0.9, tpot * 1.1, "log-t"),
+            "serving.steady_state.energy_per_output_token_j": Summary(
+                2, jpt, 0.01, 0.01, jpt * 0.9, jpt * 1.1, "log-t"
+            ),
+        }
+        return ConfigStats(h, {"config.backend": "vllm", "config.scenario.concurrency": c}, metrics, [])
+
+    stats = [cfg("a" * 16, 1, 5.0, 0.9), cfg("b" * 16, 4, 8.0, 0.3), cfg("c" * 16, 16, 9.0, 0.5)]
+    title, png = plot_pareto(stats, ["config.scenario.concurrency"])
+    assert title == "Pareto: J / output token (steady state) vs p90 TPOT"
+    assert png is not None
+    assert len(png) > 1000
+    table = serving_table_html(stats, ["config.scenario.concurrency"])
+    assert "<td>0.3 [0.27–0.33]</td>" in table
+    assert plot_pareto([], []) == ("Pareto", None)

