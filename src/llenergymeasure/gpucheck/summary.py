@@ -15,8 +15,11 @@ from llenergymeasure.results.schema import ExperimentResult
 
 RUNS_HEADING = "## Runs (newest first)"
 # Forked and fresh units of one config agree within this ratio or the warm start is suspect: the
-# GPU work is identical, so a larger gap means the child's CUDA context is not a normal one.
-FORK_TOLERANCE = 0.20
+# GPU work is identical, so a larger gap means the child's CUDA context is not a normal one. It is
+# wide because a 1B model under transformers is paced by the host CPU, and on the shared hosts this
+# was measured on, one config drifted by up to 35 % between cycles minutes apart (docs/gpu.md);
+# a broken CUDA context shows as a failed unit, a CPU device or a many-fold slowdown.
+FORK_TOLERANCE = 0.40
 
 
 @dataclass(frozen=True)

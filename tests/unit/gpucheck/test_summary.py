@@ -48,7 +48,7 @@ def test_fork_check_compares_forked_units_with_the_fresh_one() -> None:
     assert (fc.config, fc.forked_device, fc.fresh_device) == ("pytorch batch 32", "cuda", "cuda")
     assert fc.throughput_ratio == pytest.approx((1364.833425217221 + 1838.257437118043) / 2 / 1560.0343571706296)
     assert fc.ok is True
-    assert ForkCheck("x", "cuda", "cuda", 1.25, 1.0).ok is False
+    assert ForkCheck("x", "cuda", "cuda", 1.45, 1.0).ok is False
     assert ForkCheck("x", "cpu", "cuda", 1.0, 1.0).ok is False
     with pytest.raises(ValueError, match="no warm-start result of config"):
         fork_check(load("warm_b4_c1"), fresh)
