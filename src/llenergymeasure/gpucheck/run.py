@@ -30,7 +30,7 @@ PREAMBLE = """# GPU validation
 `bash scripts/gpu-check.sh` on a machine with an NVIDIA GPU (no network needed) builds a
 randomly initialised model with Llama-3.2-1B's exact shape (`llenergymeasure.models.shaped`),
 runs a short offline campaign through `llem campaign up --executor local` on the PyTorch backend
-(and vLLM when it is installed), runs one config again in a fresh process, and adds a section
+(and vLLM when it is installed), runs one config in a fresh process before and after it, and adds a section
 below. Each section is one run, on the date given, and is never edited afterwards.
 
 Columns: **J/token** is GPU energy per output token over the measured window (NVML's energy
@@ -47,6 +47,11 @@ config: both must run on CUDA and agree in tokens/s and J/token.
 # The check's workload: long enough windows for the counter (min_window_s), two batch sizes that
 # load the GPU very differently, two interleaved cycles, and a fixed prompt length.
 DEFAULT_BATCHES = (4, 32)
+# Per model shape: the real check's workload, and a smoke run's that finishes in seconds on a CPU.
+WORKLOADS: dict[str, dict[str, Any]] = {
+    "llama-1b": {"n_prompts": 64, "input_tokens": 256, "output_tokens": 64, "baseline_s": 5},
+    "smoke": {"n_prompts": 32, "input_tokens": 16, "output_tokens": 4, "baseline_s": 0.5},
+}
 FRESH_BATCH = 32
 
 
@@ -58,8 +63,10 @@ def campaign_document(
     cycles: int,
     min_window_s: float,
     warm_start: bool,
+    workload: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The campaign file the check runs (also written next to its results, for the record)."""
+    work = workload or WORKLOADS["llama-1b"]
     sweep: dict[str, Any] = {"pytorch.batch_size": list(batches)}
     if "vllm" in backends:
         sweep["vllm.max_num_seqs"] = list(batches)
@@ -68,12 +75,12 @@ def campaign_document(
         "model": str(model),
         "backend": backends,
         "precision": "bf16",
-        "n_prompts": 64,
-        "dataset": {"kind": "synthetic", "input_tokens": 256},
-        "max_input_tokens": 256,
-        "max_output_tokens": 64,
+        "n_prompts": work["n_prompts"],
+        "dataset": {"kind": "synthetic", "input_tokens": work["input_tokens"]},
+        "max_input_tokens": work["input_tokens"],
+        "max_output_tokens": work["output_tokens"],
         "warmup": {"n_runs": 2},
-        "baseline": {"duration_s": 5},
+        "baseline": {"duration_s": work["baseline_s"]},
         "energy": {"min_window_s": min_window_s},
         "sweep": sweep,
         "execution": {"n_cycles": cycles, "cycle_order": "interleaved", "warm_start": warm_start},
@@ -112,16 +119,17 @@ def _run_campaign(
     return created
 
 
-def build_model(out: Path) -> None:
-    """Build the 1B-shaped model into ``out`` in a child process (see the module docstring)."""
+def build_model(out: Path, shape: str = "llama-1b") -> None:
+    """Build the model of ``shape`` (models.shaped.SHAPES) into ``out`` in a child process (module docstring)."""
     if (out / "config.json").is_file():
         return
     code = (
-        "import sys, torch; from pathlib import Path; from llenergymeasure.models.shaped import build_random_llama; "
-        "n = build_random_llama(Path(sys.argv[1]), device='cuda' if torch.cuda.is_available() else 'cpu'); "
+        "import sys, torch; from pathlib import Path; from llenergymeasure.models import shaped; "
+        "device = 'cuda' if torch.cuda.is_available() else 'cpu'; "
+        "n = shaped.build_random_llama(Path(sys.argv[1]), shaped.SHAPES[sys.argv[2]], device); "
         "print(f'built {n / 1e9:.3f} B parameters')"
     )
-    subprocess.run([sys.executable, "-c", code, str(out)], check=True)
+    subprocess.run([sys.executable, "-c", code, str(out), shape], check=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path("/tmp/llem-gpucheck"), help="model, campaign and results")
     parser.add_argument("--cycles", type=int, default=2)
     parser.add_argument("--min-window-s", type=float, default=10.0)
+    parser.add_argument(
+        "--shape", choices=["llama-1b", "smoke"], default="llama-1b", help="smoke: a 2-layer model, to try the kit"
+    )
     args = parser.parse_args(argv)
 
     try:
@@ -141,8 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: gpu-check needs an NVIDIA GPU with NVML: {exc}", file=sys.stderr)
         return 2
     args.work.mkdir(parents=True, exist_ok=True)
-    model = args.work / "llama-1b-shape-random"
-    build_model(model)
+    model = args.work / f"{args.shape}-shape-random"
+    build_model(model, args.shape)
 
     backends = ["pytorch"]
     skipped = []
@@ -150,29 +161,32 @@ def main(argv: list[str] | None = None) -> int:
         backends.append("vllm")
     else:
         skipped.append("vLLM (not installed in this interpreter)")
+    # A fresh process of one config runs before and after the warm campaign, so the forked units are
+    # compared with fresh ones bracketing them in time (the host's pace drifts; docs/gpu.md). The fresh
+    # unit is given its GPU by UUID, as the multi-GPU scheduler does: it must measure that GPU.
+    work = WORKLOADS[args.shape]
+    fresh_doc = campaign_document(
+        "gpu-check-fresh", model, ["pytorch"], (FRESH_BATCH,), 1, args.min_window_s, False, work
+    )
+    dirs = [_run_campaign(args.work, fresh_doc, env={"CUDA_VISIBLE_DEVICES": uuid})]
     # --gpus all: units run in GPU slots, each given its GPUs by UUID (the multi-GPU path, one slot per GPU).
-    warm_dir = _run_campaign(
-        args.work,
-        campaign_document("gpu-check", model, backends, DEFAULT_BATCHES, args.cycles, args.min_window_s, True),
-        extra=("--gpus", "all"),
+    warm_doc = campaign_document(
+        "gpu-check", model, backends, DEFAULT_BATCHES, args.cycles, args.min_window_s, True, work
     )
-    # The fresh unit is given its GPU by UUID, as the multi-GPU scheduler does: it must measure that GPU.
-    fresh_dir = _run_campaign(
-        args.work,
-        campaign_document("gpu-check-fresh", model, ["pytorch"], (FRESH_BATCH,), 1, args.min_window_s, False),
-        env={"CUDA_VISIBLE_DEVICES": uuid},
-    )
-    warm = campaign_results(warm_dir)
-    fresh = campaign_results(fresh_dir)
+    dirs.append(_run_campaign(args.work, warm_doc, extra=("--gpus", "all")))
+    dirs.append(_run_campaign(args.work, fresh_doc, env={"CUDA_VISIBLE_DEVICES": uuid}))
+    warm = campaign_results(dirs[1])
+    fresh = [*campaign_results(dirs[0]), *campaign_results(dirs[2])]
     if not warm or not fresh:
-        print(f"error: the check's campaigns left no results; see {warm_dir} and {fresh_dir}", file=sys.stderr)
+        print(f"error: the check's campaigns left no results; see {', '.join(map(str, dirs))}", file=sys.stderr)
         return 1
-    forks = [fork_check(warm, f) for f in fresh]
+    forks = [fork_check(warm, fresh)]
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     n_params = warm[0].metrics.n_parameters
     model_line = (
-        f"random Llama-3.2-1B shape ({n_params / 1e9:.3f} B parameters), bf16, 64 synthetic prompts of 256"
-        f" tokens, 64 output tokens each, energy.min_window_s {args.min_window_s:g}"
+        f"random {'Llama-3.2-1B' if args.shape == 'llama-1b' else args.shape} shape ({n_params / 1e9:.3f} B"
+        f" parameters), bf16, {work['n_prompts']} synthetic prompts of {work['input_tokens']}"
+        f" tokens, {work['output_tokens']} output tokens each, energy.min_window_s {args.min_window_s:g}"
         if n_params
         else str(model)
     )

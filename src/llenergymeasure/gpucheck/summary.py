@@ -119,19 +119,27 @@ def config_rows(results: Sequence[ExperimentResult]) -> list[ConfigRow]:
     return sorted(rows, key=lambda r: (r.launch != "warm-start", r.backend, r.batch or 0))
 
 
-def fork_check(forked: Sequence[ExperimentResult], fresh: ExperimentResult) -> ForkCheck:
-    """Compare the warm-start units of ``fresh``'s config with it (averaging their cycles)."""
-    mine = [r for r in forked if r.config_hash == fresh.config_hash]
+def fork_check(forked: Sequence[ExperimentResult], fresh: Sequence[ExperimentResult]) -> ForkCheck:
+    """Compare the warm-start units of the fresh results' config with them (each side's units averaged).
+
+    ``fresh`` holds one config's fresh-process results, ideally run before and after the forked
+    ones, so that a host whose pace drifts over minutes weighs on both sides alike.
+    """
+    if not fresh or len({r.config_hash for r in fresh}) != 1:
+        raise ValueError("fresh results of exactly one config are needed")
+    mine = [r for r in forked if r.config_hash == fresh[0].config_hash]
     if not mine:
-        raise ValueError(f"no warm-start result of config {fresh.config_hash}")
+        raise ValueError(f"no warm-start result of config {fresh[0].config_hash}")
     tps = statistics.fmean(r.metrics.output_tokens_per_s for r in mine)
     jpt = _mean([r.energy.energy_per_output_token_j for r in mine])
-    fresh_jpt = fresh.energy.energy_per_output_token_j
+    fresh_tps = statistics.fmean(r.metrics.output_tokens_per_s for r in fresh)
+    fresh_jpt = _mean([r.energy.energy_per_output_token_j for r in fresh])
+    devices = {str(r.environment.get("device")) for r in fresh}
     return ForkCheck(
-        config=f"{fresh.config['backend']} batch {batch_of(fresh)}",
+        config=f"{fresh[0].config['backend']} batch {batch_of(fresh[0])}, {len(mine)} forked vs {len(fresh)} fresh",
         forked_device=mine[0].environment.get("device"),
-        fresh_device=fresh.environment.get("device"),
-        throughput_ratio=tps / fresh.metrics.output_tokens_per_s,
+        fresh_device=devices.pop() if len(devices) == 1 else ", ".join(sorted(devices)),
+        throughput_ratio=tps / fresh_tps,
         energy_ratio=jpt / fresh_jpt if jpt is not None and fresh_jpt else None,
     )
 

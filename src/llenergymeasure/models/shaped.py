@@ -32,6 +32,20 @@ LLAMA_1B_SHAPE: dict[str, Any] = {
 }
 
 
+# The same family cut down to two narrow layers (vocabulary kept): a smoke run of the GPU kit on a
+# machine without a GPU, and in its test, in seconds.
+SMOKE_SHAPE: dict[str, Any] = {
+    **LLAMA_1B_SHAPE,
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 2,
+    "head_dim": 32,
+}
+SHAPES: dict[str, dict[str, Any]] = {"llama-1b": LLAMA_1B_SHAPE, "smoke": SMOKE_SHAPE}
+
+
 def build_random_llama(out: Path, shape: dict[str, Any] | None = None, device: str = "cpu") -> int:
     """Save a seeded random Llama of ``shape`` (default: 1B) in bf16 into ``out``; return its parameter count.
 

@@ -43,15 +43,17 @@ def test_rows_pool_cycles_per_config_and_launch_in_a_fixed_order() -> None:
 
 
 def test_fork_check_compares_forked_units_with_the_fresh_one() -> None:
-    fresh = load("fresh_b32_c1")[0]
+    fresh = load("fresh_b32_c1")
     fc = fork_check(load("warm_b32_c1", "warm_b32_c2", "warm_b4_c1"), fresh)
-    assert (fc.config, fc.forked_device, fc.fresh_device) == ("pytorch batch 32", "cuda", "cuda")
+    assert (fc.config, fc.forked_device, fc.fresh_device) == ("pytorch batch 32, 2 forked vs 1 fresh", "cuda", "cuda")
     assert fc.throughput_ratio == pytest.approx((1364.833425217221 + 1838.257437118043) / 2 / 1560.0343571706296)
     assert fc.ok is True
     assert ForkCheck("x", "cuda", "cuda", 1.45, 1.0).ok is False
     assert ForkCheck("x", "cpu", "cuda", 1.0, 1.0).ok is False
     with pytest.raises(ValueError, match="no warm-start result of config"):
         fork_check(load("warm_b4_c1"), fresh)
+    with pytest.raises(ValueError, match="fresh results of exactly one config"):
+        fork_check(load("warm_b4_c1"), load("fresh_b32_c1", "warm_b4_c1"))
 
 
 def test_scope_check_names_the_gpu_measured() -> None:
@@ -64,8 +66,9 @@ def test_scope_check_names_the_gpu_measured() -> None:
 
 def test_section_and_document() -> None:
     results = load("warm_b4_c1", "warm_b32_c1", "fresh_b32_c1")
-    fresh = results[2]
-    section = run_section("2026-11-23 06:17 UTC", results, [fork_check(results[:2], fresh)], ["vLLM"], "m", ["ok: x"])
+    section = run_section(
+        "2026-11-23 06:17 UTC", results, [fork_check(results[:2], results[2:])], ["vLLM"], "m", ["ok: x"]
+    )
     lines = section.splitlines()
     assert lines[0] == "### 2026-11-23 06:17 UTC: 1 x NVIDIA H100 80GB HBM3"
     assert lines[2] == (
