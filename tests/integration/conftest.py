@@ -47,13 +47,19 @@ def llem(
 
 
 def start_host(*args: str, cwd: Path) -> subprocess.Popen[bytes]:
-    """The real `llem` orchestrator in the background, to be killed by the test."""
+    """The real `llem` orchestrator in the background, to be killed (or interrupted) by the test.
+
+    SIGINT is reset to its default in the child: a test run started in the background by a
+    non-interactive shell (``cmd &``, as CI scripts do) inherits SIGINT ignored, and Python then
+    never raises KeyboardInterrupt, so a Ctrl-C test would test nothing.
+    """
     return subprocess.Popen(
         [sys.executable, "-m", "llenergymeasure.cli.main", *args],
         cwd=cwd,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=os.environ.copy(),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 

@@ -108,6 +108,7 @@ def test_a_hanging_unit_is_stopped_with_its_reason_and_its_whole_group(
     text: str,
 ) -> None:
     pids = tmp_path / "pids"
+    fork_dirs_before = set(Path(tempfile.gettempdir()).glob("llem-fork-*"))  # other tests' are not this one's
     unit = job(tmp_path, f"{mode} {pids}", timeout_s, idle_timeout_s, warm)
     executor = LocalExecutor(python=fake_python, poll_s=0.05)
     handles: list[str] = []
@@ -129,7 +130,7 @@ def test_a_hanging_unit_is_stopped_with_its_reason_and_its_whole_group(
     lines = unit.log_file.read_text().splitlines()
     assert lines[0] == "working"
     assert set(lines[1:]) == ({"still working"} if mode == "chatty" else set())
-    assert not list(Path(tempfile.gettempdir()).glob("llem-fork-*"))  # the warm server cleaned up
+    assert set(Path(tempfile.gettempdir()).glob("llem-fork-*")) == fork_dirs_before  # the warm server cleaned up
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
