@@ -192,16 +192,11 @@ def run_experiment(
                 "decode_tokens_per_s": split.decode_tokens_per_s,
             }
         )
-    ts_name = None
-    if measurement is not None and measurement.samples:
-        ts_name = f"{stem}.parquet"
-        write_timeseries(out_dir / ts_name, measurement.samples, measurement.samples[0].t_s)
-    energy = build_energy(measurement, no_energy_reason, metrics, baseline_w, ts_name)
+    energy, cpu_energy = energy_sections(
+        config, measurement, no_energy_reason, metrics, baseline_w, out_dir, stem, cpu, no_cpu_reason, powercap_root
+    )
     if measurement is not None and split is not None and prefill is not None:
         energy = with_phases(energy, split, prefill)
-    cpu_energy = build_cpu_energy(cpu, no_cpu_reason, powercap_root, metrics, energy)
-    if config.energy.grid_intensity_g_per_kwh is not None:
-        energy = with_carbon(energy, cpu_energy, metrics, config.energy.grid_intensity_g_per_kwh)
     result = ExperimentResult(
         llem_version=__version__,
         config_hash=config_hash,
@@ -224,6 +219,34 @@ def run_experiment(
         f"{energy.energy_per_output_token_j:.4g} J/token" if energy.available else "unavailable",
     )
     return ExperimentOutcome(result_path=path, result=result)
+
+
+def energy_sections(
+    config: ExperimentConfig,
+    measurement: EnergyMeasurement | None,
+    no_energy_reason: str | None,
+    metrics: Metrics,
+    baseline_w: float | None,
+    out_dir: Path,
+    stem: str,
+    cpu: CpuEnergyMeasurement | None,
+    no_cpu_reason: str | None,
+    powercap_root: Path,
+) -> tuple[Energy, CpuEnergy]:
+    """A result's GPU and CPU energy sections (carbon included where asked), its timeseries written beside it.
+
+    Offline and server-mode experiments both end here, so every energy figure a config asks for is
+    derived the same way whichever scenario measured the window.
+    """
+    ts_name = None
+    if measurement is not None and measurement.samples:
+        ts_name = f"{stem}.parquet"
+        write_timeseries(out_dir / ts_name, measurement.samples, measurement.samples[0].t_s)
+    energy = build_energy(measurement, no_energy_reason, metrics, baseline_w, ts_name)
+    cpu_energy = build_cpu_energy(cpu, no_cpu_reason, powercap_root, metrics, energy)
+    if config.energy.grid_intensity_g_per_kwh is not None:
+        energy = with_carbon(energy, cpu_energy, metrics, config.energy.grid_intensity_g_per_kwh)
+    return energy, cpu_energy
 
 
 @dataclass(frozen=True)

