@@ -84,6 +84,31 @@ def kill_when_unit_runs(host: subprocess.Popen[bytes], results: Path, index: int
     return found
 
 
+def wait_running(results: Path, n: int, field: str = "handle", timeout_s: float = 300) -> Path:
+    """The campaign dir under ``results`` once ``n`` of its units run at the same time, each with ``field`` recorded."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = list(results.glob("*/manifest.json")) if results.exists() else []
+        if found:
+            running = [e for e in manifest(found[0].parent)["entries"] if e["status"] == "running" and e.get(field)]
+            if len(running) >= n:
+                return found[0].parent
+        time.sleep(0.05)
+    raise AssertionError(f"never saw {n} units running at once with a {field}")
+
+
+def kill_when_running(host: subprocess.Popen[bytes], results: Path, n: int, field: str = "handle") -> Path:
+    """SIGKILL ``host`` once ``n`` units run at the same time (``wait_running``); on a timeout it is killed too."""
+    try:
+        d = wait_running(results, n, field)
+    except AssertionError:
+        host.kill()
+        raise
+    host.send_signal(signal.SIGKILL)
+    host.wait()
+    return d
+
+
 def manifest(campaign_dir: Path) -> dict:
     """The manifest with every entry whole (on disk, per-experiment fields are stored once); ValueError if torn."""
     raw = json.loads((campaign_dir / "manifest.json").read_text())

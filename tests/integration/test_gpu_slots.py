@@ -10,12 +10,20 @@ import itertools
 import json
 import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import FAST, ROOT, attempts_that_measured, llem, manifest, only_campaign_dir
+from tests.integration.conftest import (
+    FAST,
+    ROOT,
+    attempts_that_measured,
+    kill_when_running,
+    llem,
+    manifest,
+    only_campaign_dir,
+    wait_running,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -91,7 +99,7 @@ def test_sigkill_while_two_slots_run_then_resume_runs_every_unit_once(tmp_path: 
     host = start_host(
         "campaign", "up", str(campaign(tmp_path, 4.0, n_cycles=2)), "--executor", "local", "--gpus", "all", cwd=tmp_path
     )
-    d = _kill_when_running(host, tmp_path / "results", 2)
+    d = kill_when_running(host, tmp_path / "results", 2)
     before = manifest(d)
     done_before = {e["key"]: e["result_file"] for e in before["entries"] if e["status"] == "completed"}
     mtimes = {k: (d / f).stat().st_mtime_ns for k, f in done_before.items()}
@@ -104,22 +112,6 @@ def test_sigkill_while_two_slots_run_then_resume_runs_every_unit_once(tmp_path: 
     for e in after["entries"]:
         assert attempts_that_measured(d, e["result_file"].removesuffix(".json")) == 1
         assert e["slot"] in ("gpu0", "gpu1", "gpu2")
-
-
-def _kill_when_running(host, results: Path, n: int, timeout_s: float = 300) -> Path:  # type: ignore[no-untyped-def]
-    """SIGKILL the host once ``n`` units run at the same time, each with a recorded handle."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = list(results.glob("*/manifest.json")) if results.exists() else []
-        if found:
-            running = [e for e in manifest(found[0].parent)["entries"] if e["status"] == "running" and e.get("handle")]
-            if len(running) >= n:
-                host.send_signal(signal.SIGKILL)
-                host.wait()
-                return found[0].parent
-        time.sleep(0.05)
-    host.kill()
-    raise AssertionError(f"never saw {n} units running at once")
 
 
 def test_a_unit_wider_than_the_gpus_given_is_refused_before_anything_starts(tmp_path: Path, fake_gpus: None) -> None:
@@ -140,7 +132,7 @@ def test_ctrl_c_stops_every_running_unit_and_puts_it_back_to_pending(tmp_path: P
     host = start_host(
         "campaign", "up", str(campaign(tmp_path, 30.0)), "--executor", "local", "--gpus", "all", cwd=tmp_path
     )
-    d = _wait_running(tmp_path / "results", 2)
+    d = wait_running(tmp_path / "results", 2)
     pids = [int(e["handle"][4:]) for e in manifest(d)["entries"] if e["status"] == "running"]
     host.send_signal(signal.SIGINT)
     assert host.wait(timeout=60) != 0
@@ -150,15 +142,3 @@ def test_ctrl_c_stops_every_running_unit_and_puts_it_back_to_pending(tmp_path: P
     for pid in pids:  # the units are stopped, not left measuring
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
-
-
-def _wait_running(results: Path, n: int, timeout_s: float = 300) -> Path:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = list(results.glob("*/manifest.json")) if results.exists() else []
-        if found:
-            running = [e for e in manifest(found[0].parent)["entries"] if e["status"] == "running" and e.get("handle")]
-            if len(running) >= n:
-                return found[0].parent
-        time.sleep(0.05)
-    raise AssertionError(f"never saw {n} units running at once")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -11,7 +10,15 @@ import pytest
 
 from llenergymeasure.config.campaign import SlurmConfig
 from llenergymeasure.dispatch.slurm import SlurmExecutor
-from tests.integration.conftest import FAST, attempts_that_measured, llem, manifest, only_campaign_dir, start_host
+from tests.integration.conftest import (
+    FAST,
+    attempts_that_measured,
+    kill_when_running,
+    llem,
+    manifest,
+    only_campaign_dir,
+    start_host,
+)
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -49,7 +56,7 @@ def test_a_campaign_runs_as_slurm_jobs_with_job_ids_in_the_manifest(tmp_path: Pa
 
 def test_sigkill_host_while_jobs_run_then_resume_adopts_live_jobs_and_retries_a_cancelled_one(tmp_path: Path) -> None:
     host = start_host("campaign", "up", str(campaign(tmp_path, 6.0)), "--executor", "slurm", cwd=tmp_path)
-    d = _kill_when_jobs_run(host, tmp_path / "results", 2)
+    d = kill_when_running(host, tmp_path / "results", 2, field="job_id")
     before = {e["key"]: e for e in manifest(d)["entries"]}
     live = {k: e["job_id"] for k, e in before.items() if e["status"] == "running"}
     assert len(live) == 2
@@ -79,18 +86,3 @@ def _wait_gone(jid: str, timeout_s: float = 60) -> None:
             return
         time.sleep(0.2)
     raise AssertionError(f"job {jid} still queued after scancel")
-
-
-def _kill_when_jobs_run(host: subprocess.Popen[bytes], results: Path, n: int, timeout_s: float = 300) -> Path:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = list(results.glob("*/manifest.json")) if results.exists() else []
-        if found:
-            running = [e for e in manifest(found[0].parent)["entries"] if e["status"] == "running" and e.get("job_id")]
-            if len(running) >= n:
-                host.send_signal(signal.SIGKILL)
-                host.wait()
-                return found[0].parent
-        time.sleep(0.05)
-    host.kill()
-    raise AssertionError(f"never saw {n} Slurm jobs running at once")
