@@ -18,10 +18,15 @@ ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
 
 COPY docker/wheels/ /tmp/wheels/
 COPY pyproject.toml README.md /src/llem/
-COPY src/ /src/llem/src/
 # A venv that sees the base image's engine (torch/vLLM/TensorRT-LLM) and adds only llem on top.
+# Dependencies first, installed through an empty package, in a layer of their own: a change to
+# llem's source then rebuilds only the small layer below it, not every dependency.
 RUN python3 -m venv --system-site-packages /opt/llem \
+ && mkdir -p /src/llem/src/llenergymeasure \
  && /opt/llem/bin/python -m pip install ${PIP_ARGS} --find-links /tmp/wheels "/src/llem[serve]" \
+ && rm -rf /src/llem/src
+COPY src/ /src/llem/src/
+RUN /opt/llem/bin/python -m pip install ${PIP_ARGS} --find-links /tmp/wheels --no-deps --force-reinstall /src/llem \
  && rm -rf /tmp/wheels /src/llem
 ENV PATH=/opt/llem/bin:$PATH
 

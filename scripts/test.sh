@@ -23,4 +23,7 @@ if ! bash scripts/ensure-chromium.sh; then
   echo "no chromium: the headless report check will be skipped"
 fi
 bash scripts/lint.sh
-.venv/bin/pytest "$@"
+# pytest-xdist workers (one per core, 4 at most; LLEM_TEST_WORKERS=0 runs in one process): the
+# long tests go first (tests/conftest.py), the tests that share a costly fixture stay on one worker
+# (xdist_group), and the workers share images and the tiny model (tests/shared.py).
+.venv/bin/pytest -n "${LLEM_TEST_WORKERS:-auto}" --maxprocesses 4 --dist loadgroup "$@"

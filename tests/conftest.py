@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from llenergymeasure.models.tiny import ensure_tiny_model
+from tests.shared import ROOT_ENV, session_lock, session_root
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 _SESSION_TMP = pytest.StashKey[Path]()
@@ -20,11 +21,19 @@ def pytest_configure(config: pytest.Config) -> None:
     """Give this session (and every process it starts) a private TMPDIR, to check what is left in it.
 
     pytest's own ``tmp_path`` root stays where it was (PYTEST_DEBUG_TEMPROOT). Private, so tests
-    of another checkout running at the same time cannot make this session's check fail.
+    of another checkout running at the same time cannot make this session's check fail. Under
+    pytest-xdist the controller makes it and its workers, started later, share it
+    (tests/shared.py): the controller checks it once every worker has finished.
     """
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        tempfile.tempdir = os.environ["TMPDIR"] = os.environ[ROOT_ENV]
+        return
     os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", tempfile.gettempdir())
+    # vLLM's CPU backend pins its worker to core 0 by default: two vLLM tests on two workers would
+    # then share one core while the other idles. Unpinned, the kernel spreads them.
+    os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")
     root = Path(tempfile.mkdtemp(prefix="llem-test-"))
-    os.environ["TMPDIR"] = str(root)
+    os.environ["TMPDIR"] = os.environ[ROOT_ENV] = str(root)
     tempfile.tempdir = str(root)
     config.stash[_SESSION_TMP] = root
 
@@ -85,6 +94,10 @@ def _slurm_problem() -> str | None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # Workers take tests in this order (every worker collects alike): the long ones first, so
+        # the short ones fill the gaps at the end instead of one worker finishing a long test alone.
+        items.sort(key=lambda item: "slow" not in item.keywords)
     # Real-part tests: skipped with the reason elsewhere, never skipped under CI=true.
     for marker, find_problem in (("docker", _docker_problem), ("vllm", _vllm_problem), ("slurm", _slurm_problem)):
         marked = [i for i in items if marker in i.keywords]
@@ -102,9 +115,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def llem_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A per-session model cache so tests never touch the user's."""
-    return tmp_path_factory.mktemp("llem-cache")
+def llem_cache() -> Path:
+    """A model cache of this session's own, so tests never touch the user's; its workers share it.
+
+    Sharing is safe: a built model appears in it by one rename (models/tiny.py).
+    """
+    cache = session_root() / "llem-cache"
+    cache.mkdir(exist_ok=True)
+    return cache
 
 
 @pytest.fixture(autouse=True)
@@ -115,4 +133,5 @@ def _isolated_cache(llem_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
 
 @pytest.fixture(scope="session")
 def tiny_llama(llem_cache: Path) -> Path:
-    return ensure_tiny_model("llem/tiny-llama", llem_cache)
+    with session_lock("tiny-llama"):  # one worker builds it, the others wait instead of building too
+        return ensure_tiny_model("llem/tiny-llama", llem_cache)

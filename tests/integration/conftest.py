@@ -126,6 +126,12 @@ def attempts_that_measured(campaign_dir: Path, stem: str) -> int:
     return log.read_text().count("warmup done") if log.exists() else 0
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _tiny_model_built(tiny_llama: Path) -> Path:
+    """Built once, before any test's subprocesses would each build it (concurrently, under xdist)."""
+    return tiny_llama
+
+
 @pytest.fixture
 def fast_campaign(tmp_path: Path) -> Path:
     p = tmp_path / "camp.yaml"

@@ -16,6 +16,8 @@ import pytest
 from tests.integration.conftest import FAST, fill, llem, small_tmpfs
 
 GOOD = "name: good\n" + FAST
+# One worker under pytest-xdist: most tests copy `world`, a campaign costly to make once per worker.
+pytestmark = pytest.mark.xdist_group("bad-input")
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,8 @@ import json
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.integration.conftest import (
     FAST,
     attempts_that_measured,
@@ -15,6 +17,8 @@ from tests.integration.conftest import (
     only_campaign_dir,
     start_host,
 )
+
+pytestmark = pytest.mark.slow
 
 
 def test_up_runs_every_unit_and_writes_results(tmp_path: Path, fast_campaign: Path) -> None:

@@ -28,6 +28,7 @@ from tests.integration.conftest import (
     only_campaign_dir,
     start_host,
 )
+from tests.shared import once_per_session
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 DOCKER_RES = ("--executor", "docker", "--results-dir", "res")
@@ -67,8 +68,12 @@ def fault_image(client, pytorch_image: str) -> str:  # type: ignore[no-untyped-d
         f"RUN printf '{script}' > /usr/local/bin/llem-exp && chmod +x /usr/local/bin/llem-exp\n"
     )
     tag = "llenergymeasure/fault:test"
-    build_labelled(client, fileobj=io.BytesIO(dockerfile.encode()), tag=tag)
-    return tag
+
+    def build() -> str:
+        build_labelled(client, fileobj=io.BytesIO(dockerfile.encode()), tag=tag)
+        return tag
+
+    return once_per_session("fault-image", build)
 
 
 @pytest.fixture

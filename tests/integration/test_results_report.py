@@ -21,6 +21,8 @@ from tests.fakes.nvml import FakeNvml
 from tests.integration.conftest import FAST, llem
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# One worker under pytest-xdist: the tests read one campaign, made once per worker that runs them.
+pytestmark = pytest.mark.xdist_group("report")
 
 
 @pytest.fixture(scope="module")

