@@ -1,26 +1,61 @@
 """A fake ``pynvml`` module with deterministic, known power curves (the hardware edge of the tests).
 
-Power of GPU i at time t (seconds since the fake was created) is
-``base_w[i] + amp_w * sin(2*pi*t/period_s)``; its energy counter is the exact integral, in mJ,
-offset by ``counter_start_mj`` (to exercise wrap-around). ``ground_truth_j(t0, t1)`` gives the
-true energy between two clock readings, which is what a correct meter must report.
+Power of GPU i at time t (seconds since the fake's time origin ``t0``) follows ``profile``:
+
+- ``"sine"`` (the default): ``base_w[i] + amp_w * sin(2*pi*t/period_s)`` (``amps_w`` gives each GPU
+  its own amplitude).
+- ``"steps"``: piecewise constant, from ``steps = ((t_rel_s, watts), ...)`` sorted by time and
+  relative to ``t0``; a step holds from its time (inclusive) to the next one's, and the first step's
+  watts also hold before its time. For a known power edge (the engine starting a batch).
+- ``"square"``: ``high_w`` for the first ``duty`` fraction of each ``period_s``, starting at ``t0``,
+  then ``low_w``. For a signal that changes faster than NVML's averaging window.
+
+For ``steps`` and ``square`` GPU i adds the offset ``base_w[i] - base_w[0]`` (0 where ``base_w`` has no
+entry for it), so several GPUs share a shape but differ in level. The energy counter is the exact
+integral, in mJ, offset by ``counter_start_mj`` (to exercise wrap-around); every profile integrates in
+closed form, so ``energy_between_j(gpu, t_a, t_b)`` is the true energy between two clock readings,
+which is what a correct meter must report.
 
 Real-hardware resolution, off by default so older tests keep their meaning:
 ``counter_update_s`` makes the counter hold its value between updates every that many seconds
 (NVML's is ~0.1 s), each GPU offset by ``counter_phase_s[i]``; ``power_avg_s`` makes the power
-reading the mean over the last that many seconds (1 s on Ampere and newer). ``amps_w`` gives each
-GPU its own sine amplitude.
+reading (``nvmlDeviceGetPowerUsage``) the mean over the last that many seconds: on Ampere and newer,
+except GA100, that reading is a 1 s trailing average, not the power now.
 
 Idle and load, off by default: with ``idle_w`` set (one constant per GPU) the GPU draws ``idle_w``
-except inside load spans, where it follows the curve above. ``start_load()``/``stop_load()`` open
+except inside load spans, where it follows the profile above. ``start_load()``/``stop_load()`` open
 and close a span at the current clock reading (the "engine" starting and stopping work), or
 ``load_spans`` lists them up front; ``energy_between_j`` integrates both pieces exactly, so a
 baseline measured while idle and a window measured under load have a known difference.
+
+Other NVML readings, each with today's values by default:
+
+- ``nvmlDeviceGetFieldValues``: ``NVML_FI_DEV_POWER_INSTANT`` is NVML's unaveraged power reading, in
+  mW as ``value.uiVal``: the true power now, whatever ``power_avg_s`` is; only when
+  ``instant_supported`` (older drivers and GPUs lack it: the entry's ``nvmlReturn`` is then
+  ``NVML_ERROR_NOT_SUPPORTED``, and the call itself does not raise, as in NVML).
+  ``NVML_FI_DEV_POWER_AVERAGE`` is the same reading as ``nvmlDeviceGetPowerUsage``. Any other field
+  id is not supported. Each power entry read counts in ``field_power_reads`` (apart from
+  ``power_reads``), and ``fail_power_every`` applies to that count too: every n-th such entry has
+  ``nvmlReturn`` 15 (``NVML_ERROR_GPU_IS_LOST``, as ``nvmlDeviceGetPowerUsage`` raises).
+- ``nvmlDeviceGetViolationStatus``: time spent throttled by a perf policy, cumulative since ``t0``
+  in ns (``violationTime``), with ``referenceTime`` the fake's clock in µs; policy p is in violation
+  for ``violation_shares[p]`` of elapsed time (0 where absent); ``violation_supported=False`` raises.
+- ``sm_clock_mhz``/``mem_clock_mhz`` (``nvmlDeviceGetClockInfo``), ``compute_capability`` (by default
+  the one whose ``nvmlDeviceGetPowerUsage`` behaves as ``power_avg_s`` says: 9.0 averaging, 8.0 not),
+  (``nvmlDeviceGetCudaComputeCapability``), ``enforced_limit_mw``/``management_limit_mw`` (the power
+  limits); None raises ``NVMLError(NVML_ERROR_NOT_SUPPORTED)``.
+
+``fake_args_from_json`` turns a JSON object (the pynvml shim's ``LLEM_FAKE_NVML``) into ``FakeNvml``
+arguments.
 """
 
 from __future__ import annotations
 
+import bisect
+import json
 import math
+import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,7 +68,37 @@ class NVMLError(Exception):
         self.value = value
 
 
+NVML_SUCCESS = 0
+NVML_ERROR_INVALID_ARGUMENT = 2
 NVML_ERROR_NOT_SUPPORTED = 3
+NVML_ERROR_GPU_IS_LOST = 15
+
+NVML_VALUE_TYPE_DOUBLE = 0
+NVML_VALUE_TYPE_UNSIGNED_INT = 1
+NVML_VALUE_TYPE_UNSIGNED_LONG = 2
+NVML_VALUE_TYPE_UNSIGNED_LONG_LONG = 3
+NVML_VALUE_TYPE_SIGNED_LONG_LONG = 4
+NVML_VALUE_TYPE_SIGNED_INT = 5
+NVML_VALUE_TYPE_UNSIGNED_SHORT = 6
+
+NVML_FI_DEV_POWER_AVERAGE = 185
+NVML_FI_DEV_POWER_INSTANT = 186
+
+NVML_CLOCK_GRAPHICS = 0
+NVML_CLOCK_SM = 1
+NVML_CLOCK_MEM = 2
+
+NVML_PERF_POLICY_POWER = 0
+NVML_PERF_POLICY_THERMAL = 1
+NVML_PERF_POLICY_SYNC_BOOST = 2
+NVML_PERF_POLICY_BOARD_LIMIT = 3
+NVML_PERF_POLICY_LOW_UTILIZATION = 4
+NVML_PERF_POLICY_RELIABILITY = 5
+NVML_PERF_POLICY_TOTAL_APP_CLOCKS = 10
+NVML_PERF_POLICY_TOTAL_BASE_CLOCKS = 11
+_PERF_POLICIES = frozenset({0, 1, 2, 3, 4, 5, 10, 11})
+
+PROFILES = ("sine", "steps", "square")
 
 
 @dataclass
@@ -55,6 +120,54 @@ class _PciInfo:
 
 
 @dataclass
+class _Value:
+    """``c_nvmlValue_t``: a union, so every member reads the same (zeroed) 8 bytes."""
+
+    dVal: float = 0.0
+    uiVal: int = 0
+    ulVal: int = 0
+    ullVal: int = 0
+    sllVal: int = 0
+    siVal: int = 0
+    usVal: int = 0
+
+    @classmethod
+    def of_uint(cls, v: int) -> _Value:
+        """The union after writing ``uiVal = v`` (little-endian, as on x86 and arm64)."""
+        v &= 0xFFFFFFFF
+        return cls(
+            dVal=struct.unpack("<d", struct.pack("<Q", v))[0],
+            uiVal=v,
+            ulVal=v,
+            ullVal=v,
+            sllVal=v,
+            siVal=v - 2**32 if v >= 2**31 else v,
+            usVal=v & 0xFFFF,
+        )
+
+
+@dataclass
+class _FieldValue:
+    """``c_nvmlFieldValue_t``: one entry of ``nvmlDeviceGetFieldValues``."""
+
+    fieldId: int
+    scopeId: int = 0
+    timestamp: int = 0  # µs
+    latencyUsec: int = 0
+    valueType: int = NVML_VALUE_TYPE_DOUBLE
+    nvmlReturn: int = NVML_SUCCESS
+    value: _Value = field(default_factory=_Value)
+
+
+@dataclass
+class _ViolationTime:
+    """``c_nvmlViolationTime_t``."""
+
+    referenceTime: int  # µs
+    violationTime: int  # ns, cumulative
+
+
+@dataclass
 class FakeNvml:
     n_gpus: int = 1
     base_w: tuple[float, ...] = (150.0,)
@@ -73,16 +186,73 @@ class FakeNvml:
     init_error: bool = False
     idle_w: tuple[float, ...] = ()
     load_spans: list[tuple[float, float]] = field(default_factory=list)
+    profile: str = "sine"
+    steps: tuple[tuple[float, float], ...] = ()  # ((t_rel_s, watts), ...) for profile "steps"
+    low_w: float = 100.0  # profile "square"
+    high_w: float = 300.0  # profile "square"
+    duty: float = 0.5  # profile "square": fraction of each period at high_w, high first
+    instant_supported: bool = False
+    violation_shares: dict[int, float] = field(default_factory=dict)
+    violation_supported: bool = True
+    sm_clock_mhz: int = 1980
+    mem_clock_mhz: int = 2619
+    # The architecture that matches the power reading: Hopper (9.0) when it averages, GA100 (8.0),
+    # whose nvmlDeviceGetPowerUsage is instantaneous, when it does not; set it to test a mismatch.
+    compute_capability: tuple[int, int] | str | None = "matching"
+    enforced_limit_mw: int | None = 650_000
+    management_limit_mw: int | None = 700_000
     t0: float = field(default=0.0)
     power_reads: int = 0
+    field_power_reads: int = 0
+
+    # the pynvml constants code under test may use (``__getattr__`` below has no fallback)
+    NVML_SUCCESS = NVML_SUCCESS
+    NVML_ERROR_INVALID_ARGUMENT = NVML_ERROR_INVALID_ARGUMENT
+    NVML_ERROR_NOT_SUPPORTED = NVML_ERROR_NOT_SUPPORTED
+    NVML_ERROR_GPU_IS_LOST = NVML_ERROR_GPU_IS_LOST
+    NVML_VALUE_TYPE_DOUBLE = NVML_VALUE_TYPE_DOUBLE
+    NVML_VALUE_TYPE_UNSIGNED_INT = NVML_VALUE_TYPE_UNSIGNED_INT
+    NVML_VALUE_TYPE_UNSIGNED_LONG = NVML_VALUE_TYPE_UNSIGNED_LONG
+    NVML_VALUE_TYPE_UNSIGNED_LONG_LONG = NVML_VALUE_TYPE_UNSIGNED_LONG_LONG
+    NVML_VALUE_TYPE_SIGNED_LONG_LONG = NVML_VALUE_TYPE_SIGNED_LONG_LONG
+    NVML_VALUE_TYPE_SIGNED_INT = NVML_VALUE_TYPE_SIGNED_INT
+    NVML_VALUE_TYPE_UNSIGNED_SHORT = NVML_VALUE_TYPE_UNSIGNED_SHORT
+    NVML_FI_DEV_POWER_AVERAGE = NVML_FI_DEV_POWER_AVERAGE
+    NVML_FI_DEV_POWER_INSTANT = NVML_FI_DEV_POWER_INSTANT
+    NVML_CLOCK_GRAPHICS = NVML_CLOCK_GRAPHICS
+    NVML_CLOCK_SM = NVML_CLOCK_SM
+    NVML_CLOCK_MEM = NVML_CLOCK_MEM
+    NVML_PERF_POLICY_POWER = NVML_PERF_POLICY_POWER
+    NVML_PERF_POLICY_THERMAL = NVML_PERF_POLICY_THERMAL
+    NVML_PERF_POLICY_SYNC_BOOST = NVML_PERF_POLICY_SYNC_BOOST
+    NVML_PERF_POLICY_BOARD_LIMIT = NVML_PERF_POLICY_BOARD_LIMIT
+    NVML_PERF_POLICY_LOW_UTILIZATION = NVML_PERF_POLICY_LOW_UTILIZATION
+    NVML_PERF_POLICY_RELIABILITY = NVML_PERF_POLICY_RELIABILITY
+    NVML_PERF_POLICY_TOTAL_APP_CLOCKS = NVML_PERF_POLICY_TOTAL_APP_CLOCKS
+    NVML_PERF_POLICY_TOTAL_BASE_CLOCKS = NVML_PERF_POLICY_TOTAL_BASE_CLOCKS
 
     def __post_init__(self) -> None:
         self.t0 = self.clock()
         self.NVMLError = NVMLError
+        if self.compute_capability == "matching":
+            self.compute_capability = (9, 0) if self.power_avg_s else (8, 0)
+        if self.profile not in PROFILES:
+            raise ValueError(f"profile must be one of {PROFILES}, not {self.profile!r}")
+        if self.profile == "steps":
+            times = [t for t, _ in self.steps]
+            if not times or times != sorted(times):
+                raise ValueError("profile 'steps' needs steps=((t_rel_s, watts), ...), sorted by time")
+        if self.profile == "square" and not (self.period_s > 0 and 0.0 <= self.duty <= 1.0):
+            raise ValueError("profile 'square' needs period_s > 0 and 0 <= duty <= 1")
+        self.violation_shares = {int(p): float(s) for p, s in self.violation_shares.items()}
 
     # ground truth -------------------------------------------------------
     def amp(self, gpu: int) -> float:
         return self.amps_w[gpu] if self.amps_w else self.amp_w
+
+    def offset_w(self, gpu: int) -> float:
+        """GPU ``gpu``'s level above GPU 0 for the ``steps`` and ``square`` profiles."""
+        return self.base_w[gpu] - self.base_w[0] if gpu < len(self.base_w) else 0.0
 
     def start_load(self) -> None:
         """The engine starts working now: the load curve applies until ``stop_load()``."""
@@ -101,17 +271,37 @@ class FakeNvml:
         if not self.loaded(t):
             return self.idle_w[gpu]
         x = t - self.t0
+        if self.profile == "steps":
+            i = bisect.bisect_right([s for s, _ in self.steps], x) - 1
+            return self.steps[max(i, 0)][1] + self.offset_w(gpu)
+        if self.profile == "square":
+            r = x - math.floor(x / self.period_s) * self.period_s
+            return (self.high_w if r < self.duty * self.period_s else self.low_w) + self.offset_w(gpu)
         return self.base_w[gpu] + self.amp(gpu) * math.sin(2 * math.pi * x / self.period_s)
+
+    def _integral_j(self, gpu: int, x: float) -> float:
+        """An antiderivative of the load curve at ``x`` seconds after ``t0``."""
+        if self.profile == "steps":
+            (x_first, w_first), total = self.steps[0], 0.0
+            if x <= x_first:
+                total = w_first * (x - x_first)
+            for k, (x_k, w_k) in enumerate(self.steps):
+                end = self.steps[k + 1][0] if k + 1 < len(self.steps) else math.inf
+                if x > x_k:
+                    total += w_k * (min(x, end) - x_k)
+            return total + self.offset_w(gpu) * x
+        if self.profile == "square":
+            n = math.floor(x / self.period_s)
+            r, high_s = x - n * self.period_s, self.duty * self.period_s
+            per_period = self.high_w * high_s + self.low_w * (self.period_s - high_s)
+            partial = self.high_w * min(r, high_s) + self.low_w * max(0.0, r - high_s)
+            return n * per_period + partial + self.offset_w(gpu) * x
+        w = 2 * math.pi / self.period_s
+        return self.base_w[gpu] * x - self.amp(gpu) / w * math.cos(w * x)
 
     def load_energy_between_j(self, gpu: int, t_a: float, t_b: float) -> float:
         """Integral of the load curve alone over ``[t_a, t_b]``, idle or not."""
-
-        def integral(t: float) -> float:
-            x = t - self.t0
-            w = 2 * math.pi / self.period_s
-            return self.base_w[gpu] * x - self.amp(gpu) / w * math.cos(w * x)
-
-        return integral(t_b) - integral(t_a)
+        return self._integral_j(gpu, t_b - self.t0) - self._integral_j(gpu, t_a - self.t0)
 
     def energy_between_j(self, gpu: int, t_a: float, t_b: float) -> float:
         if not self.idle_w:
@@ -131,6 +321,15 @@ class FakeNvml:
         phase = self.counter_phase_s[gpu] if self.counter_phase_s else 0.0
         k = math.floor((t - self.t0 - phase) / self.counter_update_s)
         return max(self.t0, self.t0 + phase + k * self.counter_update_s)
+
+    def power_reading_mw(self, gpu: int, t: float) -> int:
+        """What ``nvmlDeviceGetPowerUsage`` reads at ``t``: averaged over ``power_avg_s`` when set."""
+        if self.power_avg_s:
+            return round(self.energy_between_j(gpu, t - self.power_avg_s, t) / self.power_avg_s * 1000)
+        return round(self.power_at(gpu, t) * 1000)
+
+    def _us(self, t: float) -> int:
+        return round(t * 1e6)
 
     # pynvml API ---------------------------------------------------------
     def nvmlInit(self) -> None:
@@ -160,11 +359,42 @@ class FakeNvml:
     def nvmlDeviceGetPowerUsage(self, h: int) -> int:
         self.power_reads += 1
         if self.fail_power_every and self.power_reads % self.fail_power_every == 0:
-            raise NVMLError(15)
+            raise NVMLError(NVML_ERROR_GPU_IS_LOST)
+        return self.power_reading_mw(h, self.clock())
+
+    def nvmlDeviceGetFieldValues(self, h: int, field_ids: list[int | tuple[int, int]]) -> list[_FieldValue]:
+        """One entry per requested field, as pynvml; an unsupported field sets that entry's ``nvmlReturn``."""
         t = self.clock()
-        if self.power_avg_s:
-            return round(self.energy_between_j(h, t - self.power_avg_s, t) / self.power_avg_s * 1000)
-        return round(self.power_at(h, t) * 1000)
+        out = []
+        for fid in field_ids:
+            field_id, scope_id = (fid[0], fid[1]) if isinstance(fid, (tuple, list)) else (fid, 0)
+            entry = _FieldValue(fieldId=field_id, scopeId=scope_id, timestamp=self._us(t))
+            out.append(entry)
+            if field_id == NVML_FI_DEV_POWER_INSTANT and not self.instant_supported:
+                entry.nvmlReturn = NVML_ERROR_NOT_SUPPORTED
+                continue
+            if field_id not in (NVML_FI_DEV_POWER_INSTANT, NVML_FI_DEV_POWER_AVERAGE):
+                entry.nvmlReturn = NVML_ERROR_NOT_SUPPORTED
+                continue
+            self.field_power_reads += 1
+            if self.fail_power_every and self.field_power_reads % self.fail_power_every == 0:
+                entry.nvmlReturn = NVML_ERROR_GPU_IS_LOST
+                continue
+            if field_id == NVML_FI_DEV_POWER_INSTANT:
+                mw = round(self.power_at(h, t) * 1000)
+            else:
+                mw = self.power_reading_mw(h, t)
+            entry.valueType, entry.value = NVML_VALUE_TYPE_UNSIGNED_INT, _Value.of_uint(mw)
+        return out
+
+    def nvmlDeviceGetViolationStatus(self, h: int, perfPolicyType: int) -> _ViolationTime:
+        if not self.violation_supported:
+            raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
+        if perfPolicyType not in _PERF_POLICIES:
+            raise NVMLError(NVML_ERROR_INVALID_ARGUMENT)
+        t = self.clock()
+        share = self.violation_shares.get(perfPolicyType, 0.0)
+        return _ViolationTime(referenceTime=self._us(t), violationTime=round(share * max(0.0, t - self.t0) * 1e9))
 
     def nvmlDeviceGetTotalEnergyConsumption(self, h: int) -> int:
         if not self.counter_supported:
@@ -190,20 +420,31 @@ class FakeNvml:
     def nvmlDeviceGetUUID(self, h: int) -> str:
         return f"GPU-fake-{h}"
 
+    @staticmethod
+    def _supported(value: int | None) -> int:
+        if value is None:
+            raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
+        return value
+
     def nvmlDeviceGetPowerManagementLimit(self, h: int) -> int:
-        return 700_000
+        return self._supported(self.management_limit_mw)
 
     def nvmlDeviceGetEnforcedPowerLimit(self, h: int) -> int:
-        return 650_000
+        return self._supported(self.enforced_limit_mw)
 
     def nvmlDeviceGetPowerManagementDefaultLimit(self, h: int) -> int:
-        return 700_000
+        return self._supported(self.management_limit_mw)
 
     def nvmlDeviceGetPersistenceMode(self, h: int) -> int:
         return 1
 
     def nvmlDeviceGetClockInfo(self, h: int, kind: int) -> int:
-        return 1980 if kind == 1 else 2619
+        return self.sm_clock_mhz if kind == NVML_CLOCK_SM else self.mem_clock_mhz
+
+    def nvmlDeviceGetCudaComputeCapability(self, h: int) -> tuple[int, int]:
+        if not isinstance(self.compute_capability, tuple):
+            raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
+        return self.compute_capability
 
     def nvmlSystemGetDriverVersion(self) -> str:
         return "550.54.15"
@@ -213,3 +454,21 @@ class FakeNvml:
 
     def __getattr__(self, name: str) -> Any:  # anything else NVML has, this fake lacks
         raise AttributeError(name)
+
+
+_TUPLE_ARGS = ("base_w", "amps_w", "counter_phase_s", "idle_w", "compute_capability")
+
+
+def fake_args_from_json(text: str) -> dict[str, Any]:
+    """``FakeNvml`` arguments from a JSON object: lists become the tuples the fields hold."""
+    args: dict[str, Any] = json.loads(text or "{}")
+    for key in _TUPLE_ARGS:
+        if isinstance(args.get(key), list):
+            args[key] = tuple(args[key])
+    if isinstance(args.get("steps"), list):
+        args["steps"] = tuple((float(t), float(w)) for t, w in args["steps"])
+    if isinstance(args.get("load_spans"), list):
+        args["load_spans"] = [(float(a), float(b)) for a, b in args["load_spans"]]
+    if isinstance(args.get("violation_shares"), dict):
+        args["violation_shares"] = {int(p): float(s) for p, s in args["violation_shares"].items()}
+    return args

@@ -18,6 +18,7 @@ import pytest
 from llenergymeasure.config.experiment import ExperimentConfig
 from llenergymeasure.config.identity import config_hash
 from llenergymeasure.errors import ServerError
+from llenergymeasure.experiment.measure import MeasuredWindow
 from llenergymeasure.experiment.serving import run_server_experiment
 from llenergymeasure.models.tiny import ensure_tiny_model
 from llenergymeasure.serving.client import LoadSpec, drive
@@ -111,9 +112,8 @@ def run_unit(tmp_path: Path, mode: str) -> Any:
         "u",
         config_hash(config),
         1,
-        None,
+        MeasuredWindow(None, config.energy),
         "no NVML here",
-        None,
         str(ensure_tiny_model(config.model)),
         tokenizer_loader=AutoTokenizer.from_pretrained,
         server_module=stand_in(mode),

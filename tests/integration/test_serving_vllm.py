@@ -83,8 +83,13 @@ def test_concurrency_sweep_through_the_local_executor_with_energy_over_both_wind
         # Energy over both windows is the fake's ground truth over those exact intervals.
         t0 = s["load_started_monotonic_s"]
         assert r["energy"]["total_energy_j"] == w["energy_j"]
-        assert w["energy_j"] == pytest.approx(truth.energy_between_j(0, t0, t0 + w["duration_s"]), rel=2e-3)
-        steady_truth = truth.energy_between_j(0, t0 + ss["start_s"], t0 + ss["end_s"])
+        assert (w["start_monotonic_s"], w["end_monotonic_s"]) == (t0, t0 + w["duration_s"])
+        assert r["energy"]["window_start_monotonic_s"] == t0
+        whole_truth = truth.energy_between_j(0, t0, t0 + w["duration_s"])
+        assert abs(w["energy_j"] - whole_truth) <= w["energy_uncertainty_j"]
+        assert w["energy_j"] == pytest.approx(whole_truth, rel=2e-3)
+        steady_truth = truth.energy_between_j(0, ss["start_monotonic_s"], ss["end_monotonic_s"])
+        assert abs(ss["energy_j"] - steady_truth) <= ss["energy_uncertainty_j"]
         assert ss["energy_j"] == pytest.approx(steady_truth, rel=2e-3)
         assert ss["energy_per_output_token_j"] == pytest.approx(ss["energy_j"] / ss["output_tokens"])
         assert (d / s["server_log"]).read_text().count("Application startup complete") == 1

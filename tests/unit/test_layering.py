@@ -56,3 +56,25 @@ def test_checker_sees_lazy_imports(tmp_path: Path) -> None:
     module = tmp_path / "m.py"
     module.write_text("def f():\n    from llenergymeasure.campaign.plan import x\nimport llenergymeasure.energy\n")
     assert imported_layers(module) == [(3, "energy"), (2, "campaign")]
+
+
+def module_imports(layer: str) -> dict[str, set[str]]:
+    """Module -> the modules of the same layer it imports (lazy and type-only imports included)."""
+    graph: dict[str, set[str]] = {}
+    for path in sorted((PKG / layer).glob("*.py")):
+        mods = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(f"llenergymeasure.{layer}."):
+                mods.add(node.module.split(".")[2])
+        graph[path.stem] = mods
+    return graph
+
+
+def test_no_two_experiment_modules_import_each_other() -> None:
+    graph = module_imports("experiment")
+    mutual = sorted(f"{a} <-> {b}" for a, deps in graph.items() for b in deps if a < b and a in graph.get(b, set()))
+    assert mutual == []
+    # One measured window for both scenarios, and one pure assembly of the result.
+    assert {"measure", "result"} <= graph["runner"]
+    assert {"measure", "result"} <= graph["serving"]
+    assert "runner" not in graph["serving"]

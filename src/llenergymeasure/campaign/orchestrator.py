@@ -179,8 +179,13 @@ def job_for(
     slot: Slot | None = None,
     cancel: threading.Event | None = None,
     adopt: str | None = None,
+    concurrent_units: int = 1,
 ) -> UnitJob:
-    """The executor's view of one manifest entry, to be run by run ``run_id`` on ``slot``'s GPUs."""
+    """The executor's view of one manifest entry, to be run by run ``run_id`` on ``slot``'s GPUs.
+
+    ``concurrent_units``: how many units may run at once (``SlotBoard.concurrency``), passed to the
+    unit in its slot's environment.
+    """
     stem = (entry.result_file or "").removesuffix(".json")
     return UnitJob(
         key=entry.key,
@@ -196,7 +201,7 @@ def job_for(
         log_file=layout.logs / f"{stem}.log",
         campaign_id=layout.root.name,
         run_id=run_id,
-        env=slot.env() if slot is not None else {},
+        env=slot.env(concurrent_units) if slot is not None else {},
         warm=execution.warm_start,
         slot=slot.name if slot is not None and slot.gpus else "",
         gpu_uuids=slot.uuids if slot is not None else (),
@@ -231,7 +236,9 @@ def run_pending(
         gpus = ()
         lanes = max(lanes, sum(1 for e in store.manifest.entries if e.status == "running"))
     board = SlotBoard(tuple(gpus), lambda a, b: _gap(a, b, execution), lanes)
-    dispatcher = _Dispatcher(layout, store, executor, execution, run_id, on_event)
+    to_run = [e for e in store.manifest.entries if e.status in ("pending", "running")]
+    concurrent = board.concurrency(e.n_gpus if gpus else 1 for e in to_run)
+    dispatcher = _Dispatcher(layout, store, executor, execution, run_id, on_event, concurrent)
     width = max(1, len(gpus), lanes)
     pending = deque(e.key for e in store.manifest.entries if e.status == "pending")
     try:
@@ -301,6 +308,7 @@ class _Dispatcher:
         execution: ExecutionConfig,
         run_id: str,
         on_event: EventSink,
+        concurrent_units: int = 1,
     ) -> None:
         self.layout = layout
         self.store = store
@@ -308,14 +316,18 @@ class _Dispatcher:
         self.execution = execution
         self.run_id = run_id
         self.on_event = on_event
+        self.concurrent_units = concurrent_units  # told to every unit: whether its CPU energy is shared
         self.running: dict[str, tuple[Slot, UnitJob]] = {}
         self.done: queue.Queue[tuple[str, JobOutcome]] = queue.Queue()
         self.cancel = threading.Event()
 
+    def _job(self, entry: ManifestEntry, slot: Slot, adopt: str | None = None) -> UnitJob:
+        return job_for(entry, self.layout, self.execution, self.run_id, slot, self.cancel, adopt, self.concurrent_units)
+
     def launch(self, pool: ThreadPoolExecutor, key: str, slot: Slot) -> None:
         """Mark ``key`` running on ``slot`` and hand it to a worker thread."""
         entry = self.store.entry(key)
-        job = job_for(entry, self.layout, self.execution, self.run_id, slot, self.cancel)
+        job = self._job(entry, slot)
         # A leftover error or result from an earlier attempt must not be mistaken for this one's.
         self.layout.error(job.stem).unlink(missing_ok=True)
         self.store.put(mf.start(entry, job.slot or None, list(job.gpu_uuids) or None))
@@ -332,7 +344,7 @@ class _Dispatcher:
             if placed is None:  # never: run_pending gives a lane to each
                 raise CampaignError(f"no lane left to follow {entry.key} ({entry.handle})")
             board.occupy(placed[0])
-            job = job_for(entry, self.layout, self.execution, self.run_id, placed[0], self.cancel, entry.handle)
+            job = self._job(entry, placed[0], adopt=entry.handle)
             self.running[entry.key] = (placed[0], job)
             self.on_event(Event("adopted", entry, f"still running as {entry.handle}; waiting for it, not resubmitting"))
             pool.submit(self._work, job)

@@ -8,16 +8,23 @@ GPU rests ``gap(previous unit on it, next unit)`` after its last unit, and other
 Without GPUs there is one slot with no GPUs, and the board behaves exactly like the serial loop
 it replaced: one unit at a time, the gap between neighbours in manifest order (or ``lanes`` such
 slots, when Slurm places the units and the host only bounds how many are in flight).
+
+Each unit is told how many units may run at once (``LLEM_CONCURRENT_UNITS``, from
+``SlotBoard.concurrency``), so it knows whether the whole-socket CPU energy it reads is shared
+with other units (``energy/cputime.py``). It is an upper bound: fewer may overlap a given unit
+(the last units of a campaign, rests), and under Slurm, lanes placed on different nodes do not
+share sockets at all; the unit apportions by its measured share of CPU time either way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from llenergymeasure.campaign.manifest import ManifestEntry
 from llenergymeasure.config.experiment import ExperimentConfig
 from llenergymeasure.dispatch.gpus import Gpu
+from llenergymeasure.energy.cputime import CONCURRENT_UNITS_ENV
 
 CUDA_DEVICE_ORDER = "PCI_BUS_ID"  # CUDA numbers GPUs like NVML does, not fastest-first
 HOST = "host"  # the one slot of a board without GPUs
@@ -44,14 +51,20 @@ class Slot:
         """The GPUs' UUIDs, in slot order."""
         return tuple(g.uuid for g in self.gpus)
 
-    def env(self) -> dict[str, str]:
-        """Environment that confines a unit to this slot's GPUs, named by UUID (indices differ per process)."""
+    def env(self, concurrent_units: int = 1) -> dict[str, str]:
+        """Environment that confines a unit to this slot's GPUs, named by UUID (indices differ per process).
+
+        Every unit, with GPUs or not, is also told ``concurrent_units``: how many units the board
+        may run at once, itself included (``SlotBoard.concurrency``).
+        """
+        concurrency = {CONCURRENT_UNITS_ENV: str(concurrent_units)}
         if not self.gpus:
-            return {}
+            return concurrency
         return {
             "CUDA_VISIBLE_DEVICES": ",".join(self.uuids),
             "CUDA_DEVICE_ORDER": CUDA_DEVICE_ORDER,
             "LLEM_SLOT": self.name,
+            **concurrency,
         }
 
     @property
@@ -104,6 +117,15 @@ class SlotBoard:
         if size not in self._slots:
             self._slots[size] = cut_slots(self.gpus, size, self.lanes)
         return self._slots[size]
+
+    def concurrency(self, sizes: Iterable[int]) -> int:
+        """The most units that can run at once here when units have these slot sizes (at least 1).
+
+        Units hold disjoint GPUs, so no more run at once than there are slots of the smallest size
+        (slot counts only fall as size grows); without GPUs, the lanes. An upper bound: mixed sizes
+        and rests can keep fewer running.
+        """
+        return max([1, *(len(self.slots(size)) for size in sizes)])
 
     def fits(self, size: int) -> bool:
         """Whether a unit of ``size`` GPUs can ever be placed here."""

@@ -1,4 +1,4 @@
-"""How commands that act on an existing campaign find its directory and read its results."""
+"""How commands that act on an existing campaign find its directory, read its results and rank them."""
 
 from __future__ import annotations
 
@@ -24,6 +24,22 @@ def campaign_dir_options(fn: F) -> F:
         help="Where to look for the latest campaign when DIR is omitted.",
     )(fn)
     return click.argument("campaign_dir", type=click.Path(path_type=Path), required=False)(fn)
+
+
+def rank_by_option(fn: F) -> F:
+    """``--rank-by total|above-idle|throughput``: what ``llem results`` and ``llem report`` rank configs by."""
+    from llenergymeasure.results.stats import RANK_BY
+
+    return click.option(
+        "--rank-by",
+        type=click.Choice(RANK_BY),
+        default=RANK_BY[0],
+        show_default=True,
+        help=(
+            "Rank configs by total J/token (above-idle J/token beside it), by J/token above the idle baseline"
+            " (total beside it), or by output tokens/s. Without energy data, tokens/s."
+        ),
+    )(fn)
 
 
 def resolve_campaign_dir(campaign_dir: Path | None, results_dir: Path, verb: str = "reading") -> Path:

@@ -12,7 +12,15 @@ from rich.table import Table
 
 from llenergymeasure.campaign.manifest import CampaignManifest
 from llenergymeasure.campaign.plan import CampaignPlan
-from llenergymeasure.results.stats import FALLBACK_METRIC, ConfigStats, Ranking, rank, unranked
+from llenergymeasure.results.stats import (
+    ADJUSTED_METRIC,
+    ENERGY_METRIC,
+    FALLBACK_METRIC,
+    ConfigStats,
+    Ranking,
+    rank,
+    unranked,
+)
 
 STATUS_STYLE = {"completed": "green", "failed": "red", "running": "yellow", "pending": "dim", "skipped": "dim"}
 
@@ -100,16 +108,30 @@ def ranking_line(ranking: Ranking) -> str:
     return f"{line}; {ranking.note}" if ranking.note else line
 
 
+# Header of the column beside the ranked metric.
+BESIDE_HEADERS = {ENERGY_METRIC: "total J/tok", ADJUSTED_METRIC: "J/tok above idle"}
+
+
 def stats_table(stats: list[ConfigStats], dims: list[str], ranking: Ranking, confidence: float = 0.95) -> Table:
-    """Configs ranked by ``ranking.metric``: mean, CI and its method, n, CV; ≈ marks overlapping CIs."""
-    beside = ("total J/tok",) if ranking.beside else ()
+    """Configs ranked by ``ranking.metric``: mean, CI and its method, n, CV; ≈ marks overlapping CIs.
+
+    ``ranking.beside`` (the other J/token figure) gets a column, then tok/s unless that is what is ranked.
+    """
+    beside = (BESIDE_HEADERS.get(ranking.beside, ranking.beside),) if ranking.beside else ()
+    tps_column = ranking.metric != FALLBACK_METRIC
     cols = ("#", "config", *(d.removeprefix("config.") for d in dims), "mean", "CI", "CI method", "n", "CV", *beside)
-    out = table(f"{ranking.metric} per config ({confidence:.0%} CI; ≈ overlaps the row above)", (*cols, "tok/s"))
+    title = f"{ranking.metric} per config ({confidence:.0%} CI; ≈ overlaps the row above)"
+    out = table(title, (*cols, "tok/s") if tps_column else cols)
 
     def extra(s: ConfigStats) -> list[str]:
-        total = s.metrics.get(ranking.beside) if ranking.beside else None
-        tps = s.metrics.get(FALLBACK_METRIC)
-        return [*([f"{total.mean:.4g}" if total else "-"] if ranking.beside else []), f"{tps.mean:.1f}" if tps else "-"]
+        cells = []
+        if ranking.beside:
+            other = s.metrics.get(ranking.beside)
+            cells.append(f"{other.mean:.4g}" if other else "-")
+        if tps_column:
+            tps = s.metrics.get(FALLBACK_METRIC)
+            cells.append(f"{tps.mean:.1f}" if tps else "-")
+        return cells
 
     for i, (s, overlap) in enumerate(rank(stats, ranking.metric), start=1):
         m = s.metrics[ranking.metric]

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from llenergymeasure.cli.campaign_dir import campaign_dir_options
+from llenergymeasure.cli.campaign_dir import campaign_dir_options, rank_by_option
+
+if TYPE_CHECKING:
+    from llenergymeasure.results.stats import RankBy
 
 
 @click.command()
@@ -20,9 +24,17 @@ from llenergymeasure.cli.campaign_dir import campaign_dir_options
     help="Flag configs whose coefficient of variation across cycles exceeds this.",
 )
 @click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print per-config statistics as JSON.")
+@rank_by_option
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print per-config statistics as JSON, in ranked order, with each rank."
+)
 def results(
-    campaign_dir: Path | None, results_dir: Path, cv_threshold: float, confidence: float, as_json: bool
+    campaign_dir: Path | None,
+    results_dir: Path,
+    cv_threshold: float,
+    confidence: float,
+    rank_by: RankBy,
+    as_json: bool,
 ) -> None:
     """Collect CAMPAIGN_DIR's results into results.parquet and rank configs by J/token (tokens/s without energy)."""
     from dataclasses import asdict
@@ -30,7 +42,8 @@ def results(
     from llenergymeasure.cli.campaign_dir import read_results, resolve_campaign_dir
     from llenergymeasure.cli.render import console, ranking_line, serving_table, stats_table
     from llenergymeasure.config.dotted import varying_keys
-    from llenergymeasure.results.stats import by_config, ranking_metric
+    from llenergymeasure.results.drift import baseline_drift, drift_line
+    from llenergymeasure.results.stats import by_config, ranked_order, ranking_metric
     from llenergymeasure.results.table import write_table
 
     directory = resolve_campaign_dir(campaign_dir, results_dir)
@@ -38,10 +51,12 @@ def results(
     path = write_table(directory, table)
     dims = varying_keys(table.rows, "config.")
     stats = by_config(table.rows, dims, cv_threshold, confidence)
+    ranking = ranking_metric(stats, rank_by)
     if as_json:
-        click.echo(json.dumps([asdict(s) for s in stats], indent=2))
+        ordered = ranked_order(stats, ranking.metric)
+        items = [asdict(s) | {"rank": n, "ranking_metric": ranking.metric} for s, n in ordered]
+        click.echo(json.dumps(items, indent=2))
         return
-    ranking = ranking_metric(stats)
     out = console()
     out.print(ranking_line(ranking))
     out.print(stats_table(stats, dims, ranking, confidence))
@@ -51,4 +66,7 @@ def results(
     for s in stats:
         if s.high_cv:
             out.print(f"[yellow]high variation[/] {s.config_hash[:8]}: {', '.join(s.high_cv)} CV > {cv_threshold:.0%}")
+    for drift in baseline_drift(table.rows):
+        if drift.flagged:
+            out.print(drift_line(drift), style="yellow", markup=False)
     out.print(f"{len(table.rows)} results, {len(stats)} configs -> {path}")

@@ -84,11 +84,25 @@ class WarmupConfig(_Strict):
 
 
 class BaselineConfig(_Strict):
-    """Idle power measured before the run, subtracted to report energy attributable to inference."""
+    """Idle power of the unit's GPUs, measured in the state the window runs in and subtracted from it.
+
+    Measured in every unit after the model is loaded and warmed (CUDA context, weights and KV cache
+    resident), so "above idle" means above the loaded engine's idle, not a cold GPU's.
+    """
 
     enabled: bool = Field(True, description="Measure idle power (needs NVML; skipped without it).")
-    duration_s: float = Field(5.0, gt=0.0, le=600, description="Idle measurement length.")
-    validity_s: float = Field(1800.0, ge=0.0, description="Reuse a baseline cached in the output folder for this long.")
+    duration_s: float = Field(
+        5.0,
+        gt=0.0,
+        le=600,
+        description=(
+            "Idle measurement length. Its bound enters above-idle energy multiplied by the window's length, so "
+            "longer is tighter; at least 10 counter updates (1 s) per sub-window."
+        ),
+    )
+    sub_windows: int = Field(
+        5, ge=1, le=100, description="The idle window is cut into this many; the baseline is their median power."
+    )
 
 
 class EnergyConfig(_Strict):

@@ -1,65 +1,46 @@
-"""Energy over a measured window: begin() and end() around the work, a plain result out."""
+"""Energy over a measured window: the readings at its edges and around it; ``energy.settle`` decides.
+
+``begin()`` opens the window (optionally just after each GPU's counter updated, so the start edge
+is pinned), ``close()`` reads the end edge, ``finish()`` reads past it: counter polls until each
+counter moves again (the end edge's bracket) and, where power is a trailing average, samples for
+half the averaging window more (the shift ``settle`` applies). Only ``close()`` has to run the
+moment the work stops; the tail is outside the window.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import replace
 from typing import Literal
 
 from loguru import logger
 
-from llenergymeasure.energy.integrate import (
-    counter_delta_mj,
-    counter_quantisation_bound_j,
-    counter_update_period_s,
-    relative_gap,
-    sampling_bound_j,
-    trapezoid_energy_j,
+from llenergymeasure.energy.integrate import counter_update_period_s
+from llenergymeasure.energy.nvml import NvmlDevices
+from llenergymeasure.energy.sampler import PowerSampler
+from llenergymeasure.energy.settle import (
+    MIN_UPDATES_PER_WINDOW,
+    EdgeReading,
+    EnergyMeasurement,
+    WindowReadings,
+    settle,
 )
-from llenergymeasure.energy.nvml import NvmlDevices, throttle_flags
-from llenergymeasure.energy.sampler import PowerSampler, Sample
 
-# A counter delta implying more than this mean power per GPU is a counter reset, not a reading.
-IMPLAUSIBLE_POWER_W = 10_000.0
-# A window shorter than this many counter updates is flagged: at steady power the resolution
-# bound is period/window, so 10 updates keep it under 10 % (and a window under ~1 s is also
-# shorter than the 1 s averaging of NVML's power readings on Ampere and newer).
-MIN_UPDATES_PER_WINDOW = 10
+__all__ = ["MIN_UPDATES_PER_WINDOW", "EnergyMeasurement", "EnergyMeter"]
 
-
-@dataclass(frozen=True)
-class EnergyMeasurement:
-    """Energy of one window, with how it was obtained, so a reader can judge it."""
-
-    method: Literal["counter", "sampling"]
-    duration_s: float
-    total_energy_j: float
-    per_gpu_energy_j: dict[int, float]
-    sampled_energy_j: float
-    counter_sampling_gap: float | None
-    sample_count: int
-    sample_interval_s: float
-    throttle_reasons: list[str]
-    samples: list[Sample] = field(repr=False)
-    notes: list[str] = field(default_factory=list)
-    counter_update_period_s: float | None = None
-    per_gpu_uncertainty_j: dict[int, float] | None = None
-    uncertainty_method: Literal["counter_resolution", "sampling_resolution"] | None = None
-
-    @property
-    def total_energy_uncertainty_j(self) -> float | None:
-        """Resolution bound on ``total_energy_j``: the per-GPU bounds added (their edges coincide)."""
-        return sum(self.per_gpu_uncertainty_j.values()) if self.per_gpu_uncertainty_j is not None else None
-
-    @property
-    def mean_power_w(self) -> float:
-        """Average total power over the window."""
-        return self.total_energy_j / self.duration_s if self.duration_s > 0 else 0.0
+# How often the counters are polled when the meter waits for them to update (edges, probe).
+POLL_S = 0.002
+# Without a probed period, an edge waits at most this long for the counters to move.
+DEFAULT_WAIT_S = 0.25
 
 
 class EnergyMeter:
-    """Measures one window on ``devices``; ``method`` is auto, counter or sampling."""
+    """Measures windows on ``devices``; ``method`` is auto, counter or sampling.
+
+    ``clock`` times the edges (CLOCK_MONOTONIC by default, so external telemetry can be lined up),
+    ``wall`` gives their Unix time, ``sleep`` paces the polls: tests pass a manual clock's.
+    """
 
     def __init__(
         self,
@@ -67,32 +48,36 @@ class EnergyMeter:
         interval_s: float,
         method: Literal["auto", "counter", "sampling"] = "auto",
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.devices = devices
         self.method = method
         self.clock = clock
+        self.sleep = sleep
+        self.wall = wall
         self.sampler = PowerSampler(devices, interval_s, clock)
-        self._t0 = 0.0
-        self._counters0: list[int | None] = []
         self.update_period_s: float | None = None
         self._probe_notes: list[str] = []
+        self._start: EdgeReading | None = None
+        self._end: EdgeReading | None = None
+        self.last_readings: WindowReadings | None = None
 
-    def probe_counter_period(
-        self,
-        sleep: Callable[[float], None] = time.sleep,
-        poll_s: float = 0.002,
-        changes: int = 4,
-        max_s: float = 1.5,
-    ) -> float | None:
+    @property
+    def counting(self) -> bool:
+        """Whether the counters are read (every GPU has one and sampling is not forced)."""
+        return self.method != "sampling" and all(self.devices.counter_supported)
+
+    def probe_counter_period(self, poll_s: float = POLL_S, changes: int = 4, max_s: float = 1.5) -> float | None:
         """Estimate how often the energy counters update by polling them, before the window.
 
-        Polls every ``poll_s`` until each GPU's counter has changed ``changes`` times or
-        ``max_s`` has passed; the slowest GPU's period is kept (the conservative one for the
-        uncertainty). None where the counter is not used or did not change often enough.
+        Polls every ``poll_s`` until each GPU's counter has changed ``changes`` times or ``max_s``
+        has passed; the slowest GPU's period is kept. None where the counter is not used or did not
+        change often enough (the short-window note then cannot be given).
         """
         self.update_period_s = None
         self._probe_notes = []
-        if self.method == "sampling" or not all(self.devices.counter_supported):
+        if not self.counting:
             return None
         n = len(self.devices.indices)
         readings: list[list[tuple[float, int | None]]] = [[] for _ in range(n)]
@@ -106,107 +91,112 @@ class EnergyMeter:
                 readings[i].append((t, value))
             if min(seen) >= changes or t - t_start >= max_s:
                 break
-            sleep(poll_s)
+            self.sleep(poll_s)
         periods = [counter_update_period_s(r) for r in readings]
         if any(p is None for p in periods):
-            self._probe_notes.append(
-                f"energy counter update period unknown (fewer than 2 changes in {max_s:g} s); no uncertainty given"
-            )
+            self._probe_notes.append(f"energy counter update period unknown (fewer than 2 changes in {max_s:g} s)")
             return None
         self.update_period_s = max(p for p in periods if p is not None)
         logger.info("energy counter updates every {:.3f} s", self.update_period_s)
         return self.update_period_s
 
+    def _wait_s(self) -> float:
+        return 2.0 * self.update_period_s + POLL_S if self.update_period_s else DEFAULT_WAIT_S
+
+    def _align(self) -> list[float | None]:
+        """Poll until each counter has just updated; per GPU, the last poll time before its update."""
+        before: list[float | None] = [None] * len(self.devices.indices)
+        t_start = prev_t = self.clock()
+        prev = self.devices.energy_mj()
+        while not all(b is not None for b in before) and prev_t - t_start < self._wait_s():
+            self.sleep(POLL_S)
+            t, cur = self.clock(), self.devices.energy_mj()
+            for i, (a, b) in enumerate(zip(prev, cur, strict=True)):
+                if a != b:
+                    before[i] = prev_t
+            prev, prev_t = cur, t
+        return before
+
     @property
     def window_start_s(self) -> float:
-        """Clock time the current window began (after the opening counter read), for aligning sub-windows."""
-        return self._t0
+        """Clock time the current window began, for aligning sub-windows."""
+        return self._start.t_s if self._start is not None else 0.0
 
-    def begin(self) -> None:
-        """Read the counters and start sampling."""
+    def begin(self, align: bool = True) -> EdgeReading:
+        """Open the window: (align,) read the edge and start sampling."""
         self.sampler.samples = []
-        self._counters0 = self.devices.energy_mj()
-        self._t0 = self.clock()
+        before = self._align() if align and self.counting else None
+        violations = self.devices.violation_ns()
+        counters = self.devices.energy_mj()
+        t0 = self.clock()
+        since = [t0 - b if b is not None else None for b in before] if before is not None else None
+        self._start = EdgeReading(t0, counters, since, violations, self.wall())
         self.sampler.start()
+        return self._start
+
+    def reading(self) -> EdgeReading:
+        """The counters now: an edge of a sub-window inside the open window (a server's steady state)."""
+        counters = self.devices.energy_mj()
+        return EdgeReading(self.clock(), counters, unix_s=self.wall())
+
+    def close(self, align: bool = False) -> EdgeReading:
+        """Read the window's end edge; call it the moment the work stops.
+
+        ``align``: first wait for every counter to update, so the edge follows an update closely
+        (for windows whose end is free to move, as an idle baseline's is).
+        """
+        before = self._align() if align and self.counting else None
+        counters = self.devices.energy_mj()
+        t1 = self.clock()
+        unix = self.wall()
+        since = [t1 - b if b is not None else None for b in before] if before is not None else None
+        self.sampler.sample_now()
+        self._end = EdgeReading(t1, counters, since, self.devices.violation_ns(), unix)
+        return self._end
+
+    def finish(self) -> EnergyMeasurement:
+        """Read past the end edge (counter polls, the averaging tail), stop sampling, and settle."""
+        if self._start is None or self._end is None:
+            raise RuntimeError("finish() needs begin() and close() first")
+        t1 = self._end.t_s
+        polls: list[tuple[float, list[int | None]]] = []
+        if self.counting:
+            moved = [False] * len(self.devices.indices)
+            while not all(moved) and self.clock() - t1 < self._wait_s():
+                self.sleep(POLL_S)
+                t, cur = self.clock(), self.devices.energy_mj()
+                polls.append((t, cur))
+                moved = [m or c != e for m, c, e in zip(moved, cur, self._end.counters_mj, strict=True)]
+        tail_s = max((s.average_s for s in self.devices.power_sources), default=0.0) / 2.0
+        while (left := t1 + tail_s - self.clock()) > 0:
+            self.sleep(min(left, self.sampler.interval_s))
+        samples = self.sampler.stop()
+        self.last_readings = WindowReadings(
+            gpus=self.devices.indices,
+            start=self._start,
+            end=self._end,
+            samples=samples,
+            polls=polls,
+            method=self.method,
+            sources=self.devices.power_sources,
+            ceilings_w=self.devices.power_ceiling_w(),
+            sample_interval_s=self.sampler.interval_s,
+            update_period_s=self.update_period_s,
+            notes=self._probe_notes,
+        )
+        return settle(self.last_readings)
+
+    def sub_window(self, start: EdgeReading, end: EdgeReading, counter: bool) -> EnergyMeasurement:
+        """Energy between two ``reading()``s inside the last window, by the rules of the whole window.
+
+        ``counter``: whether the whole window trusted the counter (a sub-window never trusts it more).
+        """
+        if self.last_readings is None:
+            raise RuntimeError("sub_window() needs a finished window")
+        method: Literal["counter", "sampling"] = "counter" if counter else "sampling"
+        return settle(replace(self.last_readings, start=start, end=end, method=method, notes=()))
 
     def end(self) -> EnergyMeasurement:
-        """Stop sampling, read the counters, and settle on the most trustworthy energy figure."""
-        samples = self.sampler.stop()
-        counters1 = self.devices.energy_mj()
-        duration = self.clock() - self._t0
-        notes: list[str] = list(self._probe_notes)
-
-        sampled = {
-            gpu: trapezoid_energy_j(
-                [s.t_s for s in samples if s.gpu == gpu], [s.power_w for s in samples if s.gpu == gpu]
-            )
-            for gpu in self.devices.indices
-        }
-        counted: dict[int, float] | None = None
-        if self.method != "sampling" and all(c is not None for c in (*self._counters0, *counters1)):
-            counted = {
-                gpu: counter_delta_mj(int(c0), int(c1)) / 1000.0  # type: ignore[arg-type]
-                for gpu, c0, c1 in zip(self.devices.indices, self._counters0, counters1, strict=True)
-            }
-            worst = max(counted.values()) / duration if duration > 0 else 0.0
-            if worst > IMPLAUSIBLE_POWER_W:
-                notes.append(f"energy counter jumped (implied {worst:.0f} W, reset?); used sampled power")
-                counted = None
-        elif self.method == "counter":
-            notes.append("energy counter unsupported on this GPU; used sampled power")
-
-        per_gpu = counted if counted is not None else sampled
-        total = sum(per_gpu.values())
-        sampled_total = sum(sampled.values())
-        reasons = sorted({f for s in samples for f in throttle_flags(s.throttle_reasons)})
-        missing = sum(1 for s in samples if s.power_w is None)
-        if missing:
-            notes.append(f"{missing} power samples failed and were bridged")
-        uncertainty = None
-        method: Literal["counter_resolution", "sampling_resolution"] | None = None
-        if counted is None:
-            uncertainty = {
-                gpu: sampling_bound_j(
-                    [s.t_s for s in samples if s.gpu == gpu], [s.power_w for s in samples if s.gpu == gpu]
-                )
-                for gpu in self.devices.indices
-            }
-            method = "sampling_resolution"
-        elif self.update_period_s is not None:
-            method = "counter_resolution"
-            uncertainty = self._uncertainty(counted, samples, duration, self.update_period_s)
-            if duration < MIN_UPDATES_PER_WINDOW * self.update_period_s:
-                note = (
-                    f"window {duration:.3f} s is shorter than {MIN_UPDATES_PER_WINDOW} energy counter updates"
-                    f" ({self.update_period_s:.3f} s each); set energy.min_window_s to lengthen it"
-                )
-                notes.append(note)
-                logger.warning(note)
-        return EnergyMeasurement(
-            method="counter" if counted is not None else "sampling",
-            duration_s=duration,
-            total_energy_j=total,
-            per_gpu_energy_j=per_gpu,
-            sampled_energy_j=sampled_total,
-            counter_sampling_gap=relative_gap(total, sampled_total) if counted is not None else None,
-            sample_count=len({s.t_s for s in samples}),
-            sample_interval_s=self.sampler.interval_s,
-            throttle_reasons=reasons,
-            samples=samples,
-            notes=notes,
-            counter_update_period_s=self.update_period_s if counted is not None else None,
-            per_gpu_uncertainty_j=uncertainty,
-            uncertainty_method=method,
-        )
-
-    def _uncertainty(
-        self, counted: dict[int, float], samples: list[Sample], duration_s: float, period_s: float
-    ) -> dict[int, float]:
-        """Per-GPU counter quantisation bound; edge power is the larger of the edge readings and the mean."""
-        out = {}
-        for gpu, energy_j in counted.items():
-            mine = [s.power_w for s in samples if s.gpu == gpu]
-            edges = [p for p in (mine[:1] + mine[-1:]) if p is not None]
-            mean_w = energy_j / duration_s if duration_s > 0 else 0.0
-            out[gpu] = counter_quantisation_bound_j(period_s, max([mean_w, *edges]))
-        return out
+        """``close()`` then ``finish()``: for windows whose end edge needs nothing in between."""
+        self.close()
+        return self.finish()

@@ -26,6 +26,40 @@ THROTTLE_BITS: dict[str, int] = {
     "hw_power_brake": 0x80,
 }
 
+# nvmlDeviceGetViolationStatus policies (pynvml's NVML_PERF_POLICY_* values): cumulative time, in ns,
+# that the GPU's clocks were held down for each reason. Names are what results report.
+VIOLATION_POLICIES: dict[str, int] = {
+    "power": 0,
+    "thermal": 1,
+    "sync_boost": 2,
+    "board_limit": 3,
+    "low_utilization": 4,
+    "reliability": 5,
+    "below_app_clocks": 10,
+    "below_base_clocks": 11,
+}
+# NVML field ids (pynvml's NVML_FI_DEV_POWER_*), used where the module lacks the constant.
+FIELD_POWER_INSTANT = 186
+# nvmlDeviceGetPowerUsage is a trailing 1 s average on Ampere and newer, except GA100 (compute
+# capability 8.0), which with older GPUs returns the instantaneous power (NVML's documentation).
+POWER_USAGE_AVERAGE_S = 1.0
+_VALUE_MEMBERS = {0: "dVal", 1: "uiVal", 2: "ulVal", 3: "ullVal", 4: "sllVal", 5: "siVal", 6: "usVal"}
+
+
+@dataclass(frozen=True)
+class PowerSource:
+    """Which NVML reading gives a GPU's power, and over what trailing window it is averaged.
+
+    ``kind``: ``instant_field`` (``NVML_FI_DEV_POWER_INSTANT``), ``power_usage_average`` (a trailing
+    ``average_s`` mean, Ampere and newer) or ``power_usage_instant`` (older GPUs and GA100).
+    ``assumed``: the averaging could not be read from the GPU (compute capability unknown) and is
+    NVML's documented behaviour of current GPUs; results say so.
+    """
+
+    kind: str
+    average_s: float
+    assumed: bool = False
+
 
 @dataclass(frozen=True)
 class GpuInfo:
@@ -100,6 +134,8 @@ class NvmlDevices:
         self.indices = tuple(t.ordinal for t in targets)
         self.handles = [self._open(t) for t in targets]
         self.counter_supported = [self._probe_counter(h) for h in self.handles]
+        self._instant_field = int(getattr(pynvml, "NVML_FI_DEV_POWER_INSTANT", FIELD_POWER_INSTANT))
+        self.power_sources = [self._power_source(h) for h in self.handles]
 
     def _open(self, target: GpuTarget) -> Any:
         """NVML handle of one target: by UUID when the experiment was given one, else by index."""
@@ -123,13 +159,70 @@ class NvmlDevices:
     def _probe_counter(self, handle: Any) -> bool:
         return self._call("nvmlDeviceGetTotalEnergyConsumption", handle) is not None
 
+    def _instant_mw(self, handle: Any) -> float | None:
+        """The instantaneous board power field in mW, or None where the driver or GPU lacks it."""
+        values = self._call("nvmlDeviceGetFieldValues", handle, [self._instant_field])
+        if not values:
+            return None
+        return field_value(values[0])
+
+    def _power_source(self, handle: Any) -> PowerSource:
+        """Instant field where it reads; else nvmlDeviceGetPowerUsage with its averaging from the architecture."""
+        if self._instant_mw(handle) is not None:
+            return PowerSource("instant_field", 0.0)
+        cc = self._call("nvmlDeviceGetCudaComputeCapability", handle)
+        if isinstance(cc, tuple | list) and len(cc) == 2:
+            if (int(cc[0]), int(cc[1])) <= (8, 0):
+                return PowerSource("power_usage_instant", 0.0)
+            return PowerSource("power_usage_average", POWER_USAGE_AVERAGE_S)
+        return PowerSource("power_usage_average", POWER_USAGE_AVERAGE_S, assumed=True)
+
     def energy_mj(self) -> list[int | None]:
         """Per-GPU cumulative energy counters in mJ (None where unsupported)."""
         return [self._call("nvmlDeviceGetTotalEnergyConsumption", h) for h in self.handles]
 
     def power_w(self) -> list[float | None]:
-        """Per-GPU instantaneous board power in W."""
-        return [_scaled(self._call("nvmlDeviceGetPowerUsage", h), 1e-3) for h in self.handles]
+        """Per-GPU board power in W from each GPU's ``power_sources`` reading."""
+        out: list[float | None] = []
+        for h, source in zip(self.handles, self.power_sources, strict=True):
+            if source.kind == "instant_field":
+                out.append(_scaled(self._instant_mw(h), 1e-3))
+            else:
+                out.append(_scaled(self._call("nvmlDeviceGetPowerUsage", h), 1e-3))
+        return out
+
+    def violation_ns(self) -> list[dict[str, int]]:
+        """Per GPU, cumulative clock-violation time in ns for each reason NVML reports (absent: unsupported)."""
+        out = []
+        for h in self.handles:
+            times: dict[str, int] = {}
+            for name, policy in VIOLATION_POLICIES.items():
+                v = self._call("nvmlDeviceGetViolationStatus", h, policy)
+                value = getattr(v, "violationTime", None)
+                if value is not None:
+                    times[name] = int(value)
+            out.append(times)
+        return out
+
+    def power_ceiling_w(self) -> list[float | None]:
+        """Per GPU, the highest power limit NVML reports (enforced, management or default), in W.
+
+        The sampled-power bounds need an upper bound on instantaneous power that the readings
+        themselves cannot show (a 1 s average hides peaks); None where no limit is readable.
+        """
+        out = []
+        for h in self.handles:
+            limits = [
+                self._call(fn, h)
+                for fn in (
+                    "nvmlDeviceGetEnforcedPowerLimit",
+                    "nvmlDeviceGetPowerManagementLimit",
+                    "nvmlDeviceGetPowerManagementDefaultLimit",
+                )
+            ]
+            known = [float(x) * 1e-3 for x in limits if isinstance(x, int | float)]
+            out.append(max(known) if known else None)
+        return out
 
     def telemetry(self) -> list[dict[str, Any]]:
         """Per-GPU temperature, utilisation, memory and throttle reasons, for the timeseries."""
@@ -146,6 +239,8 @@ class NvmlDevices:
                     "utilization_pct": getattr(util, "gpu", None),
                     "memory_used_bytes": getattr(mem, "used", None),
                     "throttle_reasons": reasons,
+                    "sm_clock_mhz": self._call("nvmlDeviceGetClockInfo", h, 1),
+                    "mem_clock_mhz": self._call("nvmlDeviceGetClockInfo", h, 2),
                 }
             )
         return out
@@ -180,6 +275,18 @@ class NvmlDevices:
             "driver_version": _text(self._call("nvmlSystemGetDriverVersion")),
             "cuda_driver_version": f"{cuda // 1000}.{(cuda % 1000) // 10}" if isinstance(cuda, int) else None,
         }
+
+
+def field_value(fv: Any) -> float | None:
+    """The number in one ``nvmlFieldValue_t``, read from the union member its ``valueType`` names.
+
+    None when NVML answered that field with an error (``nvmlReturn`` not 0: unsupported here).
+    """
+    if int(getattr(fv, "nvmlReturn", 0)) != 0:
+        return None
+    member = _VALUE_MEMBERS.get(int(getattr(fv, "valueType", 1)), "uiVal")
+    value = getattr(getattr(fv, "value", None), member, None)
+    return None if value is None else float(value)
 
 
 def throttle_flags(reasons: int | None) -> list[str]:

@@ -22,6 +22,8 @@ class Sample:
     utilization_pct: float | None
     memory_used_bytes: int | None
     throttle_reasons: int | None
+    sm_clock_mhz: int | None = None
+    mem_clock_mhz: int | None = None
 
 
 class PowerSampler:
@@ -39,8 +41,8 @@ class PowerSampler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def sample_now(self) -> None:
-        """Take one reading of every GPU."""
+    def sample_now(self) -> float:
+        """Take one reading of every GPU; returns its time."""
         t = self.clock()
         power = self.devices.power_w()
         energy = self.devices.energy_mj()
@@ -56,8 +58,11 @@ class PowerSampler:
                     utilization_pct=x["utilization_pct"],
                     memory_used_bytes=x["memory_used_bytes"],
                     throttle_reasons=x["throttle_reasons"],
+                    sm_clock_mhz=x.get("sm_clock_mhz"),
+                    mem_clock_mhz=x.get("mem_clock_mhz"),
                 )
             )
+        return t
 
     def start(self) -> None:
         """Take the first sample and start the thread."""

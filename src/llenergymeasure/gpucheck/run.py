@@ -34,12 +34,17 @@ runs a short offline campaign through `llem campaign up --executor local` on the
 below. Each section is one run, on the date given, and is never edited afterwards.
 
 Columns: **J/token** is GPU energy per output token over the measured window (NVML's energy
-counter), **±** its resolution bound (counter update period x edge power, per GPU),
-**J/token above idle** subtracts the idle baseline, **counter vs sampled** is the largest relative
-gap over the cycles between the counter and the integral of sampled power (the cross-check),
-**counter update ms** the update period measured before each window, **idle W** the baseline.
+counter), **±** its whole uncertainty budget (since 2026-11-30; earlier sections: the counter's
+resolution alone), **J/token above idle** subtracts the idle baseline, **counter vs sampled** is the
+largest relative gap over the cycles between the counter and the integral of sampled power (the
+cross-check: one sensor behind both, so it checks integration and timing, not the sensor),
+**counter update ms** the update period measured before each window, **loaded idle W** the baseline
+(since 2026-11-30 measured after the model loads and warms up; earlier: before it loaded).
 **J/decode token** and **decode tokens/s** come from the prefill-only window (`energy.prefill_split`):
 prefill energy and time are measured on one-token passes of the same batches and subtracted.
+Lines under the table name the power reading sampled (the instant field or the 1 s average), the
+budget's parts and what it leaves out, the loaded idle baseline, and the time each throttle
+reason held. The check only reads the GPU's settings; it never changes them.
 **Warm start** compares units forked from the warm-start server with a fresh process of the same
 config: both must run on CUDA and agree in tokens/s and J/token.
 """

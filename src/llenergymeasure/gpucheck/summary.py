@@ -185,9 +185,9 @@ def run_section(
         + ", ".join(f"{k} {v}" for k, v in sorted(packages.items())),
         f"- Model: {model}",
         "",
-        "| backend | precision | batch | launch | cycles | J/token | ± (counter resolution) | J/token above idle"
+        "| backend | precision | batch | launch | cycles | J/token | ± (whole budget) | J/token above idle"
         " | J/decode token | prefill share of energy | tokens/s | decode tokens/s | mean power W | window s | passes"
-        " | counter vs sampled | counter update ms | idle W |",
+        " | counter vs sampled | counter update ms | loaded idle W |",
         "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in config_rows(results):
@@ -212,13 +212,77 @@ def run_section(
         lines.append(f"- GPU scope by UUID: {line}")
     for s in skipped:
         lines.append(f"- Skipped: {s}")
+    lines.extend(measurement_lines(results))
     throttles = sorted({t for r in results for t in r.energy.throttle_reasons})
     if throttles:
-        lines.append(f"- Clock-event reasons NVML reported during windows: {', '.join(throttles)}")
+        lines.append(f"- Throttled (a slowing reason held >= 5 % of a window): {', '.join(throttles)}")
     notes = sorted({n for r in results for n in r.energy.notes})
     for n in notes:
         lines.append(f"- Note from the meter: {n}")
     return "\n".join(lines) + "\n"
+
+
+def measurement_lines(results: Sequence[ExperimentResult]) -> list[str]:
+    """How the figures were read: the power reading, the budget's parts, the loaded idle baseline, throttle time."""
+    energy = [r.energy for r in results if r.energy.available]
+    if not energy:
+        return []
+    out = []
+    sources = sorted({f"{e.power_source} (averaging {_f(e.power_average_window_s, 'g')} s)" for e in energy})
+    out.append(f"- Power reading sampled: {', '.join(sources)}")
+    budgets = [e.uncertainty_budget for e in energy if e.uncertainty_budget is not None]
+    if budgets:
+        parts = sorted({k for b in budgets for k in b.components_j})
+        shares = ", ".join(
+            f"{k} {_f(_mean([b.components_j.get(k, 0.0) / b.total_j if b.total_j else None for b in budgets]), '.0%')}"
+            for k in parts
+        )
+        rel = _mean(
+            [
+                e.total_energy_uncertainty_j / e.total_energy_j
+                for e in energy
+                if e.total_energy_j and e.total_energy_uncertainty_j is not None
+            ]
+        )
+        out.append(f"- Uncertainty budget: {_f(rel, '.2%')} of the window's energy on average; parts: {shares}")
+        left = sorted({k for b in budgets for k in b.not_included})
+        out.append(f"- Not included (named, not zero): {', '.join(left)}")
+    gaps = [e for e in energy if e.sampled_energy_j is not None and e.method == "counter" and e.total_energy_j]
+    if gaps:
+        inside = len([e for e in gaps if _agrees(e)])
+        out.append(
+            f"- Sampled power vs the counter: within both bounds in {inside} of {len(gaps)} windows"
+            " (one sensor behind both: a check of integration and timing, not of the sensor)"
+        )
+    base = [e for e in energy if e.baseline_power_w is not None]
+    if base:
+        out.append(
+            f"- Idle baseline in the loaded state (model warmed, weights and KV cache resident): "
+            f"{_f(_mean([e.baseline_power_w for e in base]), '.1f')} W ± "
+            f"{_f(_mean([e.baseline_power_uncertainty_w for e in base]), '.2f')} W, "
+            f"{min(e.baseline_power_w for e in base):.1f}-{max(e.baseline_power_w for e in base):.1f} W over"  # type: ignore[type-var]
+            f" {len(base)} units, GPU at {_f(_mean([e.baseline_temperature_start_c for e in base]), '.0f')} °C"
+        )
+    shares_by_reason: dict[str, list[float]] = {}
+    for e in energy:
+        for k, v in e.throttle_share.items():
+            shares_by_reason.setdefault(k, []).append(v)
+    held = {k: max(v) for k, v in shares_by_reason.items() if max(v) > 0}
+    if held:
+        method = sorted({e.throttle_method for e in energy if e.throttle_method})
+        out.append(
+            f"- Throttle time, largest share of a window ({', '.join(m for m in method if m)}): "
+            + ", ".join(f"{k} {v:.1%}" for k, v in sorted(held.items()))
+        )
+    return out
+
+
+def _agrees(e: Any) -> bool:
+    """Whether a window's sampled figure and its counter figure lie within their two bounds of each other."""
+    if e.sampled_energy_j is None or e.total_energy_j is None or e.sampled_energy_uncertainty_j is None:
+        return False
+    gap = abs(float(e.sampled_energy_j) - float(e.total_energy_j))
+    return gap <= float(e.sampled_energy_uncertainty_j) + float(e.total_energy_uncertainty_j or 0.0)
 
 
 def insert_run(document: str | None, preamble: str, section: str) -> str:

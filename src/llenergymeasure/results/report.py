@@ -13,6 +13,7 @@ from typing import Any
 from llenergymeasure.atomic import write_atomic
 from llenergymeasure.config.dotted import varying_keys
 from llenergymeasure.errors import MissingDependencyError
+from llenergymeasure.results.drift import baseline_drift, drift_line
 from llenergymeasure.results.pareto import pareto_axes, pareto_front
 from llenergymeasure.results.stats import (
     ADJUSTED_METRIC,
@@ -20,6 +21,7 @@ from llenergymeasure.results.stats import (
     FALLBACK_METRIC,
     SERVING_METRICS,
     ConfigStats,
+    RankBy,
     Ranking,
     Summary,
     by_config,
@@ -359,17 +361,17 @@ def plot_power(campaign_dir: Path, row: dict[str, Any]) -> str | None:
     return _png(fig)
 
 
-def render_report(campaign_dir: Path, table: ResultsTable, unit: str | None = None) -> Path:
-    """Write ``report.html`` into ``campaign_dir`` and return its path."""
+def render_report(campaign_dir: Path, table: ResultsTable, unit: str | None = None, rank_by: RankBy = "total") -> Path:
+    """Write ``report.html`` into ``campaign_dir`` and return its path; configs ranked as ``rank_by`` asks."""
     rows = table.rows
     dims = varying_keys(rows, "config.")
     stats = by_config(rows, dims)
-    ranking = ranking_metric(stats)
+    ranking = ranking_metric(stats, rank_by)
     has_energy = any(r.get("energy.available") for r in rows)
     backend_of = {str(r["config_hash"]): str(r.get("config.backend")) for r in rows}
     plots: list[tuple[str, str | None]] = [plot_pareto(stats, dims, backend_of)]
     plots.append(("Energy vs throughput", plot_energy_vs_throughput(rows, stats)))
-    shown = [ranking.metric] + [m for m in (TPS, LATENCY) if m != ranking.metric and (m == TPS or not has_energy)]
+    shown = [ranking.metric, *(m for m in ((JPT, TPS) if has_energy else (TPS, LATENCY)) if m != ranking.metric)]
     for dim in dims:
         others = [d for d in dims if d != dim]
         for metric in shown:
@@ -379,7 +381,7 @@ def render_report(campaign_dir: Path, table: ResultsTable, unit: str | None = No
     if chosen is not None:
         plots.append(("Power timeseries", plot_power(campaign_dir, chosen)))
 
-    n_cycles = max((s.metrics[ranking.metric].n for s in stats), default=0)
+    n_cycles = max((s.metrics[ranking.metric].n for s in stats if ranking.metric in s.metrics), default=0)
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>llem report: {html.escape(campaign_dir.name)}</title>",
@@ -400,6 +402,9 @@ def render_report(campaign_dir: Path, table: ResultsTable, unit: str | None = No
         )
     for problem in table.problems:
         parts.append(f"<p class='note'>skipped: {html.escape(problem)}</p>")
+    for drift in baseline_drift(rows):
+        if drift.flagged:
+            parts.append(f"<p class='note'>{html.escape(drift_line(drift))}</p>")
     parts.append(_ranking_table(stats, dims, ranking, show_note=has_energy))
     parts.append(serving_table_html(stats, dims))
     for title, png in plots:
@@ -424,15 +429,24 @@ def _manifest(campaign_dir: Path) -> dict[str, Any] | None:
 
 
 def _ranking_table(stats: list[ConfigStats], dims: list[str], ranking: Ranking, show_note: bool = True) -> str:
+    """Configs in ranked order with mean, CI, method, n, CV and the figure beside the ranked one; unranked after."""
     metric = ranking.metric
     head = "".join(f"<th>{html.escape(d.removeprefix('config.'))}</th>" for d in dims)
+    beside_head = f"<th>{html.escape(label(ranking.beside))}</th>" if ranking.beside else ""
     lines = []
     if ranking.note and show_note:
         lines.append(f"<p class='note'>{html.escape(ranking.note)}</p>")
     lines.append(
         f"<table><tr><th>#</th>{head}<th>{html.escape(label(metric))}</th><th>95% CI</th><th>CI method</th>"
-        "<th>n</th><th>CV</th></tr>"
+        f"<th>n</th><th>CV</th>{beside_head}</tr>"
     )
+
+    def beside(s: ConfigStats) -> str:
+        if not ranking.beside:
+            return ""
+        other = s.metrics.get(ranking.beside)
+        return f"<td>{other.mean:.4g}</td>" if other else "<td>–</td>"
+
     for i, (s, overlap) in enumerate(rank(stats, metric), start=1):
         m = s.metrics[metric]
         ci = f"{m.ci_low:.4g} – {m.ci_high:.4g}" if m.ci_low is not None and m.ci_high is not None else "–"
@@ -441,14 +455,15 @@ def _ranking_table(stats: list[ConfigStats], dims: list[str], ranking: Ranking, 
         mark = " ≈" if overlap else ""
         lines.append(
             f"<tr><td>{i}{mark}</td>{cells}<td>{m.mean:.4g}</td><td>{ci}</td><td>{m.ci_method or '–'}</td>"
-            f"<td>{m.n}</td><td>{cv}</td></tr>"
+            f"<td>{m.n}</td><td>{cv}</td>{beside(s)}</tr>"
         )
     for s, reason in unranked(stats, metric):
         cells = "".join(f"<td>{html.escape(str(s.label.get(d)))}</td>" for d in dims)
         got = s.metrics.get(metric)
         value = f"{got.mean:.4g}" if got else "–"
         lines.append(
-            f"<tr class='unranked'><td>–</td>{cells}<td>{value}</td><td colspan='4'>{html.escape(reason)}</td></tr>"
+            f"<tr class='unranked'><td>–</td>{cells}<td>{value}</td><td colspan='4'>{html.escape(reason)}</td>"
+            f"{beside(s)}</tr>"
         )
     lines.append(
         "</table><p>≈: confidence interval overlaps the config ranked above. CI method log-t: a t-interval of"

@@ -12,7 +12,7 @@ import math
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from llenergymeasure.errors import MissingDependencyError
 
@@ -31,7 +31,8 @@ class Metric:
 # Metrics summarised per config (display order).
 METRICS: dict[str, Metric] = {
     "energy.energy_per_output_token_j": Metric(lower_better=True, positive=True),
-    "energy.adjusted_energy_per_output_token_j": Metric(lower_better=True, positive=True),
+    # Total minus idle baseline: zero or negative when the load drew no more than idle (plain t interval).
+    "energy.adjusted_energy_per_output_token_j": Metric(lower_better=True, positive=False),
     "energy.energy_per_request_j": Metric(lower_better=True, positive=True),
     "energy.energy_per_decode_token_j": Metric(lower_better=True, positive=False),
     "energy.co2e_g_per_1k_tokens": Metric(lower_better=True, positive=True),
@@ -188,31 +189,56 @@ ENERGY_METRIC = "energy.energy_per_output_token_j"
 ADJUSTED_METRIC = "energy.adjusted_energy_per_output_token_j"
 FALLBACK_METRIC = "metrics.output_tokens_per_s"
 
+RankBy = Literal["total", "above-idle", "throughput"]
+# What ``--rank-by`` accepts, default first.
+RANK_BY: tuple[RankBy, ...] = ("total", "above-idle", "throughput")
+
 
 @dataclass(frozen=True)
 class Ranking:
-    """The metric configs are ranked by, and why it is not J/token when it is not."""
+    """The metric configs are ranked by, why it is not the one asked for when it is not, and what is shown beside."""
 
     metric: str
     lower_better: bool
     note: str | None
-    beside: str | None = None  # shown next to the ranked metric: total J/token when ranking above idle
+    beside: str | None = None  # shown next to the ranked metric: the other J/token figure, where configs have it
 
 
-def ranking_metric(stats: list[ConfigStats]) -> Ranking:
-    """J/token above idle where a baseline exists, total J/token beside it; else total J/token; else tokens/s.
+def ranking_metric(stats: list[ConfigStats], rank_by: RankBy = "total") -> Ranking:
+    """The ranking ``rank_by`` asks for, or the nearest one the results allow, with a note saying why.
 
-    Above-idle energy is what the inference itself cost; the total is what the meter saw. A
-    campaign mixing configs with and without a baseline ranks by the total, so every config is
-    ranked on the same footing, and says so.
+    ``total``: total J/token, what the meter saw (as ML.ENERGY and MLPerf report it), with J/token
+    above idle beside it where configs have an idle baseline. Ranking above idle favours slow configs
+    (a slower config's longer window has more of its energy subtracted as idle), hence not the default.
+    ``above-idle``: J/token above idle with the total beside; if some configs have no baseline, all are
+    ranked by the total instead, so every config is ranked on the same footing, and the note says so.
+    ``throughput``: output tokens/s, higher first, total J/token beside.
+    Either energy choice falls back to tokens/s when no result has energy.
     """
+    if rank_by not in RANK_BY:
+        raise ValueError(f"unknown ranking {rank_by!r}; valid: {', '.join(RANK_BY)}")
     with_energy = [s for s in stats if ENERGY_METRIC in s.metrics]
-    if with_energy and all(ADJUSTED_METRIC in s.metrics for s in with_energy):
-        return Ranking(ADJUSTED_METRIC, True, None, beside=ENERGY_METRIC)
-    if with_energy:
-        note = None
-        if any(ADJUSTED_METRIC in s.metrics for s in with_energy):
-            note = f"some configs have no idle baseline, so all are ranked by total {ENERGY_METRIC}"
-        return Ranking(ENERGY_METRIC, True, note)
-    note = f"energy unavailable in every result (no NVML), so ranked by {FALLBACK_METRIC} instead of {ENERGY_METRIC}"
-    return Ranking(FALLBACK_METRIC, False, note)
+    adjusted = ADJUSTED_METRIC if any(ADJUSTED_METRIC in s.metrics for s in with_energy) else None
+    if rank_by == "throughput":
+        return Ranking(FALLBACK_METRIC, False, None, beside=ENERGY_METRIC if with_energy else None)
+    if not with_energy:
+        note = (
+            f"energy unavailable in every result (no NVML), so ranked by {FALLBACK_METRIC} instead of {ENERGY_METRIC}"
+        )
+        return Ranking(FALLBACK_METRIC, False, note)
+    if rank_by == "above-idle":
+        missing = sum(ADJUSTED_METRIC not in s.metrics for s in with_energy)
+        if not missing:
+            return Ranking(ADJUSTED_METRIC, True, None, beside=ENERGY_METRIC)
+        note = (
+            f"{missing} of {len(with_energy)} configs have no idle baseline, so all are ranked by total"
+            f" {ENERGY_METRIC} instead of {ADJUSTED_METRIC}"
+        )
+        return Ranking(ENERGY_METRIC, True, note, beside=adjusted)
+    return Ranking(ENERGY_METRIC, True, None, beside=adjusted)
+
+
+def ranked_order(stats: list[ConfigStats], metric: str) -> list[tuple[ConfigStats, int | None]]:
+    """Every config with its 1-based rank by ``metric``, best first; those in ``unranked`` after, rank None."""
+    ranked = [(s, i) for i, (s, _) in enumerate(rank(stats, metric), start=1)]
+    return [*ranked, *((s, None) for s, _ in unranked(stats, metric))]

@@ -1,8 +1,9 @@
 """All result files of a campaign as one flat table (``results.parquet``), loadable anywhere.
 
 One row per experiment+cycle; nested config/metrics/energy become dotted columns
-(``config.pytorch.batch_size``, ``energy.energy_per_output_token_j``). Damaged files are
-reported and skipped, never fatal.
+(``config.pytorch.batch_size``, ``energy.energy_per_output_token_j``); per-GPU figures keyed by
+CUDA ordinal (``energy.baseline_per_gpu_power_w.0``) come with that ordinal's GPU UUID
+(``environment.gpu_uuid.0``). Damaged files are reported and skipped, never fatal.
 """
 
 from __future__ import annotations
@@ -34,8 +35,13 @@ class ResultsTable:
     problems: list[str] = field(default_factory=list)
 
     def to_arrow(self) -> pa.Table:
-        """The rows as an Arrow table (columns are the union over rows; missing values are null)."""
-        return pa.Table.from_pylist(self.rows)
+        """The rows as an Arrow table (columns are the union over rows; missing values are null).
+
+        ``from_pylist`` alone takes its columns from the first row and would drop the rest (another
+        backend's section, a GPU ordinal the first unit did not have), so every row gets every key.
+        """
+        keys = list(dict.fromkeys(k for row in self.rows for k in row))
+        return pa.Table.from_pylist([{k: row.get(k) for k in keys} for row in self.rows])
 
 
 def collect(campaign_dir: Path) -> ResultsTable:
@@ -62,7 +68,10 @@ def collect(campaign_dir: Path) -> ResultsTable:
         if result.serving is not None:
             serving = result.serving.model_dump(mode="json", exclude={"failures"})
             row.update(flatten(serving, "serving.", join_lists=True))
-        row["gpu"] = ",".join(g.get("name", "?") for g in result.environment.get("gpus", [])) or None
+        gpus = result.environment.get("gpus", [])
+        row["gpu"] = ",".join(g.get("name", "?") for g in gpus) or None
+        # CUDA ordinal -> UUID, the key that matches per-GPU figures (baseline drift) across units.
+        row.update({f"environment.gpu_uuid.{g.get('index')}": g.get("uuid") for g in gpus})
         env = {k: result.environment.get(k) for k in ENVIRONMENT_COLUMNS}
         row.update(flatten(env, "environment.", join_lists=True))
         table.rows.append(row)

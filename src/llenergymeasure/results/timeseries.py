@@ -20,12 +20,18 @@ SCHEMA = pa.schema(
         ("utilization_pct", pa.float64()),
         ("memory_used_bytes", pa.int64()),
         ("throttle_reasons", pa.uint64()),
+        ("sm_clock_mhz", pa.int32()),
+        ("mem_clock_mhz", pa.int32()),
     ]
 )
 
 
 def write_timeseries(path: Path, samples: list[Sample], t0_s: float) -> None:
-    """Write samples with time relative to the window start, atomically."""
+    """Write samples with time relative to the window start, atomically.
+
+    Samples past the window's end (``t_s`` > the result's ``energy.duration_s``) are the tail the
+    meter reads after the window: a 1 s-averaged power reading still holds the window's last second.
+    """
     cols = {name: [getattr(s, name) for s in samples] for name in SCHEMA.names}
     cols["t_s"] = [s.t_s - t0_s for s in samples]
     table = pa.table(cols, schema=SCHEMA)

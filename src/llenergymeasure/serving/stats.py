@@ -87,13 +87,27 @@ def serving_window(
     end_s: float,
     energy_j: float | None = None,
     uncertainty_j: float | None = None,
+    origin_monotonic_s: float | None = None,
+    origin_unix_s: float | None = None,
 ) -> ServingWindow:
-    """Throughput (and energy per token and per request, given the window's energy) over one window."""
+    """Throughput (and energy per token and per request, with their bounds) over one window.
+
+    ``start_s``/``end_s`` count from the load's start, which was ``origin_*`` on CLOCK_MONOTONIC and
+    the wall clock: the window's absolute edges are recorded too.
+    """
     done, tokens = window_counts(requests, start_s, end_s)
     duration = end_s - start_s
+
+    def per(value: float | None, n: int) -> float | None:
+        return value / n if value is not None and n else None
+
     return ServingWindow(
         start_s=start_s,
         end_s=end_s,
+        start_monotonic_s=origin_monotonic_s + start_s if origin_monotonic_s is not None else None,
+        end_monotonic_s=origin_monotonic_s + end_s if origin_monotonic_s is not None else None,
+        start_unix_s=origin_unix_s + start_s if origin_unix_s is not None else None,
+        end_unix_s=origin_unix_s + end_s if origin_unix_s is not None else None,
         duration_s=duration,
         completed_requests=done,
         output_tokens=tokens,
@@ -101,8 +115,10 @@ def serving_window(
         requests_per_s=done / duration if duration > 0 else 0.0,
         energy_j=energy_j,
         energy_uncertainty_j=uncertainty_j,
-        energy_per_output_token_j=energy_j / tokens if energy_j is not None and tokens else None,
-        energy_per_request_j=energy_j / done if energy_j is not None and done else None,
+        energy_per_output_token_j=per(energy_j, tokens),
+        energy_per_output_token_uncertainty_j=per(uncertainty_j, tokens),
+        energy_per_request_j=per(energy_j, done),
+        energy_per_request_uncertainty_j=per(uncertainty_j, done),
     )
 
 

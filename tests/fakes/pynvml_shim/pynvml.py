@@ -2,26 +2,35 @@
 
 Put this folder and the repository root first on ``PYTHONPATH``; ``import pynvml`` then gives the
 fake NVML (tests/fakes/nvml.py), so the real code paths (host GPU discovery, ``llem-exp``'s meter)
-run unchanged. ``LLEM_FAKE_NVML`` may hold a JSON object of ``FakeNvml`` arguments (several GPUs,
-their powers), the same in every process. The fake's time origin is CLOCK_MONOTONIC's zero, which
+run unchanged. ``LLEM_FAKE_NVML`` may hold a JSON object of ``FakeNvml`` arguments, the same in every
+process; ``fake_args_from_json`` maps it onto the fields:
+
+- today's: ``n_gpus``, ``base_w`` (list of W per GPU), ``amp_w``/``amps_w``, ``period_s``,
+  ``counter_*``, ``power_avg_s`` (s; NVML's power reading is a 1 s trailing average on Ampere and
+  newer except GA100), ``idle_w``, ``load_spans`` (list of [start, end] monotonic seconds), ...;
+- the power profile: ``"profile": "sine" | "steps" | "square"``, ``"steps": [[t_rel_s, watts], ...]``,
+  ``low_w``/``high_w``/``duty`` (with ``period_s``) for the square wave;
+- ``instant_supported``: whether ``nvmlDeviceGetFieldValues`` gives ``NVML_FI_DEV_POWER_INSTANT``,
+  NVML's unaveraged power reading (mW);
+- ``violation_shares``: ``{"<perf policy>": fraction of time in violation}`` (keys become ints),
+  ``violation_supported``: ``nvmlDeviceGetViolationStatus``'s cumulative throttle time, in ns;
+- ``sm_clock_mhz``, ``mem_clock_mhz``, ``compute_capability`` ([major, minor] or null),
+  ``enforced_limit_mw``, ``management_limit_mw`` (null: not supported).
+
+Lists become the tuples the fields hold. The fake's time origin is CLOCK_MONOTONIC's zero, which
 every process on the machine shares, so a test can compute the ground truth of any window a result
-reports in monotonic seconds. vLLM never imports this module (it vendors its own pynvml), so a
-vLLM server started by the unit still sees no GPU.
+reports in monotonic seconds (``steps`` times are then monotonic seconds too). vLLM never imports
+this module (it vendors its own pynvml), so a vLLM server started by the unit still sees no GPU.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
-from tests.fakes.nvml import FakeNvml, NVMLError
+from tests.fakes.nvml import FakeNvml, NVMLError, fake_args_from_json
 
-_ARGS = json.loads(os.environ.get("LLEM_FAKE_NVML", "{}"))
-for _key in ("base_w", "amps_w", "counter_phase_s", "idle_w"):
-    if isinstance(_ARGS.get(_key), list):
-        _ARGS[_key] = tuple(_ARGS[_key])
-_FAKE = FakeNvml(**_ARGS)
+_FAKE = FakeNvml(**fake_args_from_json(os.environ.get("LLEM_FAKE_NVML", "{}")))
 _FAKE.t0 = 0.0
 
 __all__ = ["NVMLError"]

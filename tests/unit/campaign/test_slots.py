@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 
-from llenergymeasure.campaign.manifest import ManifestEntry
+from llenergymeasure.campaign.layout import CampaignLayout
+from llenergymeasure.campaign.manifest import CampaignManifest, ManifestEntry
+from llenergymeasure.campaign.orchestrator import run_pending
 from llenergymeasure.campaign.slots import Slot, SlotBoard, cut_slots, gpus_per_unit
+from llenergymeasure.campaign.store import ManifestStore
+from llenergymeasure.config.campaign import ExecutionConfig
 from llenergymeasure.config.experiment import ExperimentConfig
+from llenergymeasure.dispatch.base import JobOutcome, UnitJob
 from llenergymeasure.dispatch.gpus import Gpu, parse_gpus
 from llenergymeasure.errors import ExecutorError
 
@@ -35,13 +44,30 @@ def test_slots_are_fixed_consecutive_groups_named_by_host_index() -> None:
     assert cut_slots((), 1) == [Slot("host", ())]
 
 
-def test_slot_env_names_gpus_by_uuid_in_pci_order() -> None:
-    assert cut_slots(GPUS, 2)[1].env() == {
+def test_slot_env_names_gpus_by_uuid_in_pci_order_and_how_many_units_may_run_at_once() -> None:
+    assert cut_slots(GPUS, 2)[1].env(2) == {
         "CUDA_VISIBLE_DEVICES": "GPU-2,GPU-3",
         "CUDA_DEVICE_ORDER": "PCI_BUS_ID",
         "LLEM_SLOT": "gpu2+3",
+        "LLEM_CONCURRENT_UNITS": "2",
     }
-    assert Slot("host", ()).env() == {}
+    assert Slot("host", ()).env() == {"LLEM_CONCURRENT_UNITS": "1"}
+    assert Slot("lane0", ()).env(3) == {"LLEM_CONCURRENT_UNITS": "3"}
+
+
+def test_concurrency_is_the_slot_count_of_the_smallest_unit() -> None:
+    board = SlotBoard(GPUS, gap)
+    assert board.concurrency([1]) == 4
+    assert board.concurrency([2, 2]) == 2
+    assert board.concurrency([2, 1]) == 4  # an upper bound: four 1-GPU units can overlap
+    assert board.concurrency([8]) == 1  # never placed; the count stays at least 1
+    assert board.concurrency([]) == 1
+    assert SlotBoard(GPUS[:1], gap).concurrency([1]) == 1
+
+
+def test_concurrency_without_gpus_is_the_lanes() -> None:
+    assert SlotBoard((), gap).concurrency([1, 4]) == 1  # the serial loop
+    assert SlotBoard((), gap, lanes=3).concurrency([1]) == 3  # Slurm jobs in flight
 
 
 def test_busy_slots_are_never_given_twice_and_free_again_after_release() -> None:
@@ -87,6 +113,56 @@ def test_without_gpus_the_board_is_the_serial_loop() -> None:
     assert board.place(unit("b"), 1) is None
     board.release(host, unit("a"), now=3.0)
     assert board.place(unit("b"), 1) == (host, 13.0)
+
+
+class RecordingExecutor:
+    """Records the environment each unit would get and ends it at once (failed: no result file)."""
+
+    name = "local"
+
+    def __init__(self, max_in_flight: int = 1) -> None:
+        self.max_in_flight = max_in_flight
+        self.envs: dict[str, dict[str, str]] = {}
+        self.lock = threading.Lock()
+
+    def run(self, job: UnitJob, on_started: Callable[[str], None]) -> JobOutcome:
+        with self.lock:
+            self.envs[job.key] = job.env
+        return JobOutcome(exit_code=1)
+
+    def cleanup_orphans(self, campaign_dir: Path, handles: list[str], run_id: str) -> list[str]:
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+def run_units(tmp_path: Path, n_gpus: list[int], gpus: tuple[Gpu, ...], max_in_flight: int = 1) -> dict[str, str]:
+    entries = [
+        unit(f"e{i}").model_copy(update={"n_gpus": n, "result_file": f"e{i}_c1.json"}) for i, n in enumerate(n_gpus)
+    ]
+    layout = CampaignLayout(tmp_path)
+    store = ManifestStore(
+        layout.manifest, CampaignManifest(campaign="c", design_hash="d" * 16, llem_version="0", entries=entries)
+    )
+    executor = RecordingExecutor(max_in_flight)
+    run_pending(
+        layout,
+        store,
+        executor,
+        ExecutionConfig(config_gap_seconds=0, cycle_gap_seconds=0),
+        "run1",
+        gpus=gpus,
+        sleep=lambda _: None,
+    )
+    return {key: env["LLEM_CONCURRENT_UNITS"] for key, env in sorted(executor.envs.items())}
+
+
+def test_every_unit_is_told_how_many_units_may_run_at_once(tmp_path: Path) -> None:
+    assert run_units(tmp_path / "a", [2, 2, 2], GPUS) == {"e0_c1": "2", "e1_c1": "2", "e2_c1": "2"}
+    assert run_units(tmp_path / "b", [2, 1], GPUS) == {"e0_c1": "4", "e1_c1": "4"}
+    assert run_units(tmp_path / "c", [1, 1], ()) == {"e0_c1": "1", "e1_c1": "1"}  # one at a time
+    assert run_units(tmp_path / "d", [1], (), max_in_flight=5) == {"e0_c1": "5"}  # Slurm lanes
 
 
 def test_slot_size_is_the_engines_tensor_parallel_size() -> None:

@@ -59,3 +59,73 @@ def test_piped_output_keeps_each_row_on_one_line() -> None:
     text = render(PIPE_WIDTH)
     (row,) = [line for line in text.splitlines() if "exp001_c1" in line]
     assert f"LaunchError: {ERROR.strip()}" in row
+
+
+# --- the ranking table of `llem results` ------------------------------------------------------------------
+
+
+def ranked_rows() -> list[dict[str, object]]:
+    """a: slow, high total but little above idle; b: fast; c: lowest total, one cycle below idle."""
+    figures = {
+        "a": ((0.50, 0.52), (0.30, 0.31), (10.0, 11.0)),
+        "b": ((0.40, 0.41), (0.35, 0.36), (30.0, 31.0)),
+        "c": ((0.10, 0.11), (0.05, -0.01), (20.0, 21.0)),
+    }
+    rows: list[dict[str, object]] = []
+    for name, (total, adjusted, tps) in figures.items():
+        for i in range(2):
+            rows.append(
+                {
+                    "config_hash": name * 16,
+                    "config.x": name,
+                    "energy.energy_per_output_token_j": total[i],
+                    "energy.adjusted_energy_per_output_token_j": adjusted[i],
+                    "energy.adjusted_energy_j": adjusted[i],
+                    "metrics.output_tokens_per_s": tps[i],
+                }
+            )
+    return rows
+
+
+def ranking_text(rank_by: str) -> list[list[str]]:
+    """``llem results``' first line, then the table's header and body rows as lists of cells."""
+    from llenergymeasure.cli.render import ranking_line, stats_table
+    from llenergymeasure.results.stats import by_config, ranking_metric
+
+    stats = by_config(ranked_rows(), ["config.x"])
+    ranking = ranking_metric(stats, rank_by)  # type: ignore[arg-type]
+    buf = io.StringIO()
+    Console(file=buf, width=300, highlight=False, color_system=None).print(stats_table(stats, ["config.x"], ranking))
+    cells = [[c.strip() for c in line.split(line[0])[1:-1]] for line in buf.getvalue().splitlines() if line[:1] in "┃│"]
+    return [[ranking_line(ranking)], *cells]
+
+
+def test_results_rank_by_total_by_default_with_above_idle_beside() -> None:
+    assert ranking_text("total") == [
+        ["ranked by energy.energy_per_output_token_j (lower is better)"],
+        ["#", "config", "x", "mean", "CI", "CI method", "n", "CV", "J/tok above idle", "tok/s"],
+        ["1", "cccccccc", "c", "0.105", "0.05724–0.1922", "log-t", "2", "6.7%", "0.02", "20.5"],
+        ["2", "bbbbbbbb", "b", "0.405", "0.3462–0.4738", "log-t", "2", "1.7%", "0.355", "30.5"],
+        ["3 ≈", "aaaaaaaa", "a", "0.51", "0.3974–0.6542", "log-t", "2", "2.8%", "0.305", "10.5"],
+    ]
+
+
+def test_results_rank_by_above_idle_with_the_total_beside_and_a_negative_config_unranked() -> None:
+    reason = "energy above idle negative in some cycle (below the idle baseline): not ranked"
+    assert ranking_text("above-idle") == [
+        ["ranked by energy.adjusted_energy_per_output_token_j (lower is better)"],
+        ["#", "config", "x", "mean", "CI", "CI method", "n", "CV", "total J/tok", "tok/s"],
+        ["1", "aaaaaaaa", "a", "0.305", "0.2415–0.3685", "t", "2", "2.3%", "0.51", "10.5"],
+        ["2 ≈", "bbbbbbbb", "b", "0.355", "0.2915–0.4185", "t", "2", "2.0%", "0.405", "30.5"],
+        ["-", "cccccccc", "c", "0.02", reason, "-", "2", "-", "0.105", "20.5"],
+    ]
+
+
+def test_results_rank_by_throughput_higher_first_with_the_total_beside() -> None:
+    assert ranking_text("throughput") == [
+        ["ranked by metrics.output_tokens_per_s (higher is better)"],
+        ["#", "config", "x", "mean", "CI", "CI method", "n", "CV", "total J/tok"],
+        ["1", "bbbbbbbb", "b", "30.5", "24.76–37.56", "log-t", "2", "2.3%", "0.405"],
+        ["2 ≈", "cccccccc", "c", "20.5", "15.03–27.94", "log-t", "2", "3.4%", "0.105"],
+        ["3 ≈", "aaaaaaaa", "a", "10.5", "5.724–19.22", "log-t", "2", "6.7%", "0.51"],
+    ]

@@ -1,15 +1,19 @@
 """Counter resolution on a fake with NVML's real granularity: 100 ms counter, 1 s averaged power.
 
-Time is a manual clock, so nothing sleeps; the sampler's interval is long enough that only its
-synchronous first and last samples are taken.
+Time is a manual clock, so nothing sleeps; the meter's waits sample every 10 ms, as its thread would.
 """
 
 import pytest
 
-from llenergymeasure.energy.meter import EnergyMeasurement, EnergyMeter
-from llenergymeasure.energy.nvml import NvmlDevices
+from llenergymeasure.energy.integrate import counter_delta_mj
+from llenergymeasure.energy.meter import POLL_S, EnergyMeasurement
+from llenergymeasure.energy.settle import COUNTER_RESOLUTION_J
 from tests.fakes.clock import ManualClock
 from tests.fakes.nvml import FakeNvml
+from tests.unit.energy.manual_meter import counter_mj, manual_meter, period_energy_j
+
+PERIOD_S = 0.1
+LIMIT_W = 700.0  # the fake's highest power limit: the meter's ceiling on instantaneous power
 
 
 def coarse_fake(clock: ManualClock) -> FakeNvml:
@@ -19,62 +23,63 @@ def coarse_fake(clock: ManualClock) -> FakeNvml:
         base_w=(100.0, 220.0, 400.0),
         amps_w=(10.0, 40.0, 90.0),
         period_s=0.7,
-        counter_update_s=0.1,
+        counter_update_s=PERIOD_S,
         counter_phase_s=(0.0, 0.037, 0.071),
         power_avg_s=1.0,
         clock=clock,
     )
 
 
-def measure(window_s: float, start_s: float = 5.013) -> tuple[EnergyMeasurement, FakeNvml, float, float]:
+def measure(window_s: float, start_s: float = 5.013) -> tuple[EnergyMeasurement, FakeNvml, float | None]:
+    """A window of ``window_s`` after the probe, as the runner measures one; and the probed period."""
     clock = ManualClock()
     fake = coarse_fake(clock)
     clock.advance(start_s)
-    meter = EnergyMeter(NvmlDevices(fake), interval_s=3600.0, clock=clock)
-    meter.probe_counter_period(sleep=clock.sleep, poll_s=0.001)
+    meter = manual_meter(fake, clock, step_s=0.01)
+    period = meter.probe_counter_period()
     meter.begin()
-    t0 = clock()
-    clock.advance(window_s)
-    m = meter.end()
-    return m, fake, t0, t0 + m.duration_s
+    meter.sleep(window_s)
+    return meter.end(), fake, period
 
 
 def test_update_period_is_estimated_near_100ms() -> None:
-    m, *_ = measure(2.0)
-    assert m.counter_update_period_s == pytest.approx(0.1, abs=0.0011)  # within one poll
+    m, _, period = measure(2.0)
+    assert period == pytest.approx(PERIOD_S, abs=POLL_S)  # each change is seen within one poll
+    assert m.counter_update_period_s == period
 
 
 def test_true_energy_lies_within_the_reported_uncertainty() -> None:
     for start in (5.0, 5.013, 5.05, 5.099):  # different phases of the window against the updates
-        m, fake, t0, t1 = measure(0.55, start)
-        assert m.per_gpu_uncertainty_j is not None
+        m, fake, _ = measure(0.55, start)
+        truth = [fake.energy_between_j(g, m.start_s, m.end_s) for g in range(3)]
         for g in range(3):
-            truth = fake.energy_between_j(g, t0, t1)
-            assert abs(m.per_gpu_energy_j[g] - truth) <= m.per_gpu_uncertainty_j[g]
-        truth_total = sum(fake.energy_between_j(g, t0, t1) for g in range(3))
-        assert abs(m.total_energy_j - truth_total) <= (m.total_energy_uncertainty_j or 0.0)
+            assert abs(m.per_gpu_energy_j[g] - truth[g]) <= m.per_gpu_uncertainty_j[g]
+        assert abs(m.total_energy_j - sum(truth)) <= m.total_energy_uncertainty_j
+        assert abs(m.sampled_energy_j - sum(truth)) <= m.sampled_budget.total_j
 
 
-def test_uncertainty_is_period_times_larger_of_edge_readings_and_mean() -> None:
-    m, fake, t0, t1 = measure(3.0)
-    assert m.per_gpu_uncertainty_j is not None
-    assert m.counter_update_period_s is not None
+def test_each_edge_is_bracketed_by_at_most_the_update_period_holding_it() -> None:
+    """The end's bracket is that period's energy; the aligned start's at most that, or the limit since the update."""
+    m, fake, _ = measure(3.0)
     for g in range(3):
-        edges = [fake.energy_between_j(g, t - 1.0, t) for t in (t0, t1)]  # the 1 s averaged readings, in J/s
-        mean = m.per_gpu_energy_j[g] / m.duration_s
-        expected = m.counter_update_period_s * max(mean, *edges)
-        assert m.per_gpu_uncertainty_j[g] == pytest.approx(expected, rel=1e-4)  # readings are rounded to mW
-    assert m.total_energy_uncertainty_j == pytest.approx(sum(m.per_gpu_uncertainty_j.values()))
+        delta = counter_delta_mj(counter_mj(fake, g, m.start_s), counter_mj(fake, g, m.end_s)) / 1000.0
+        half_width = m.per_gpu_uncertainty_j[g] - COUNTER_RESOLUTION_J
+        shift = m.per_gpu_energy_j[g] - delta  # (b1 - b0) / 2
+        b0, b1 = half_width - shift, half_width + shift
+        assert b1 == pytest.approx(period_energy_j(fake, g, m.end_s), abs=1e-9)
+        since_update_s = m.start_s - fake.last_update_at(g, m.start_s)
+        assert 0.0 < b0 <= min(period_energy_j(fake, g, m.start_s), LIMIT_W * (since_update_s + POLL_S)) + 0.002
+    assert m.total_energy_uncertainty_j == pytest.approx(sum(m.per_gpu_uncertainty_j.values()), rel=1e-12)
 
 
 def test_relative_uncertainty_shrinks_with_longer_windows() -> None:
     short, *_ = measure(0.5)
     long, *_ = measure(5.0)
-    rel_short = (short.total_energy_uncertainty_j or 0.0) / short.total_energy_j
-    rel_long = (long.total_energy_uncertainty_j or 0.0) / long.total_energy_j
-    # Same power scale, 10x the window: about a tenth of the relative bound (~2 % vs ~20 %).
-    assert rel_long == pytest.approx(rel_short / 10, rel=0.15)
-    assert 0.015 < rel_long < 0.025
+    rel_short = short.total_energy_uncertainty_j / short.total_energy_j
+    rel_long = long.total_energy_uncertainty_j / long.total_energy_j
+    # The brackets do not grow with the window: 10x the window, about a tenth of the relative bound.
+    assert rel_long == pytest.approx(rel_short / 10, rel=0.2)
+    assert 0.01 < rel_long < 0.025
 
 
 def test_short_window_is_flagged_long_window_is_not() -> None:
@@ -87,29 +92,37 @@ def test_short_window_is_flagged_long_window_is_not() -> None:
     assert long.notes == []
 
 
-def test_no_period_without_a_counter_and_sampling_gets_the_riemann_bound() -> None:
+def test_no_period_without_a_counter_and_sampling_gets_its_budget() -> None:
     clock = ManualClock()
-    fake = FakeNvml(counter_supported=False, clock=clock)
-    meter = EnergyMeter(NvmlDevices(fake), interval_s=3600.0, clock=clock)
-    assert meter.probe_counter_period(sleep=clock.sleep) is None
+    fake = FakeNvml(counter_supported=False, power_avg_s=1.0, clock=clock)
+    meter = manual_meter(fake, clock, step_s=0.01)
+    assert meter.probe_counter_period() is None
+    clock.advance(2.0)
     meter.begin()
-    t0 = clock()
-    clock.advance(1.0)
+    meter.sleep(2.0)
     m = meter.end()
-    # Two samples, at the edges: half the gap between the left and right rectangles.
-    p0, p1 = round(fake.power_at(0, t0) * 1000) / 1000, round(fake.power_at(0, t0 + 1.0) * 1000) / 1000
-    assert (m.method, m.counter_update_period_s, m.uncertainty_method) == ("sampling", None, "sampling_resolution")
-    assert m.total_energy_uncertainty_j == pytest.approx(abs(p1 - p0) / 2)
+    truth = fake.energy_between_j(0, m.start_s, m.end_s)
+    assert (m.method, m.counter_update_period_s, m.uncertainty_method) == ("sampling", None, "sampling")
+    assert set(m.budget.components_j) == {"sampling", "reading_resolution", "power_averaging"}
+    assert abs(m.total_energy_j - truth) <= m.total_energy_uncertainty_j
+    assert m.notes == []
 
 
 def test_counter_that_never_changes_in_time_leaves_the_period_unknown() -> None:
     clock = ManualClock()
     fake = FakeNvml(counter_update_s=10.0, clock=clock)
     clock.advance(1.0)
-    meter = EnergyMeter(NvmlDevices(fake), interval_s=3600.0, clock=clock)
-    assert meter.probe_counter_period(sleep=clock.sleep, max_s=1.5) is None
+    meter = manual_meter(fake, clock, step_s=0.1)
+    assert meter.probe_counter_period(max_s=1.5) is None
     meter.begin()
-    clock.advance(20.0)
+    meter.sleep(20.0)
     m = meter.end()
-    assert m.total_energy_uncertainty_j is None
-    assert m.notes == ["energy counter update period unknown (fewer than 2 changes in 1.5 s); no uncertainty given"]
+    # A counter that did not move after an edge gives no bracket, so no bound: sampled power is used.
+    assert (m.method, m.counter_update_period_s) == ("sampling", None)
+    assert m.notes == [
+        "energy counter update period unknown (fewer than 2 changes in 1.5 s)",
+        "GPU 0's energy counter did not change after an edge while the meter waited: its bracket is unknown,"
+        " so sampled power is used",
+    ]
+    truth = fake.energy_between_j(0, m.start_s, m.end_s)
+    assert abs(m.total_energy_j - truth) <= m.total_energy_uncertainty_j

@@ -30,7 +30,7 @@ def test_damaged_results_are_named(tmp_path: Path, content: str | None, message:
 
 
 def test_throttled_is_unknown_without_energy() -> None:
-    from llenergymeasure.experiment.runner import build_energy
+    from llenergymeasure.experiment.result import build_energy
     from llenergymeasure.results.schema import Metrics
 
     d = distribution([1.0])

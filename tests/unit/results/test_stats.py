@@ -116,34 +116,100 @@ def _row(h: str, total: float, adjusted: float | None, adjusted_j: float | None 
     }
 
 
-def test_ranked_above_idle_with_the_total_beside_and_negatives_left_out_with_the_reason() -> None:
-    from llenergymeasure.results.stats import unranked
+TOTAL = "energy.energy_per_output_token_j"
+ADJUSTED = "energy.adjusted_energy_per_output_token_j"
+TPS = "metrics.output_tokens_per_s"
 
+
+def three_configs() -> list[dict[str, object]]:
+    """a: high total, low above idle (slow); b: lower total, more above idle; c: lowest, one cycle below idle."""
     rows = [
         _row("a", 0.50, 0.30),
         _row("a", 0.52, 0.31),
-        _row("b", 0.40, 0.35),  # lower total, but more above idle: ranked after a
+        _row("b", 0.40, 0.35),
         _row("b", 0.41, 0.36),
         _row("c", 0.10, 0.05),
-        _row("c", 0.11, -0.01),  # one cycle below idle: flagged, not ranked
+        _row("c", 0.11, -0.01),  # one cycle below idle: flagged, never ranked above idle
     ]
-    stats = by_config(rows, [])
+    for row, tps in zip(rows, (10.0, 11.0, 30.0, 31.0, 20.0, 21.0), strict=True):
+        row[TPS] = tps
+    return rows
+
+
+def test_default_ranks_by_total_with_above_idle_beside_and_every_config_ranked() -> None:
+    from llenergymeasure.results.stats import ranked_order, unranked
+
+    stats = by_config(three_configs(), [])
     ranking = ranking_metric(stats)
-    assert ranking == Ranking(
-        "energy.adjusted_energy_per_output_token_j", True, None, beside="energy.energy_per_output_token_j"
-    )
-    assert [s.config_hash for s, _ in rank(stats, ranking.metric)] == ["a", "b"]
+    assert ranking == Ranking(TOTAL, True, None, beside=ADJUSTED)
+    assert ranking_metric(stats, "total") == ranking
+    assert [s.config_hash for s, _ in rank(stats, ranking.metric)] == ["c", "b", "a"]
+    assert unranked(stats, ranking.metric) == []
+    assert [(s.config_hash, n) for s, n in ranked_order(stats, ranking.metric)] == [("c", 1), ("b", 2), ("a", 3)]
+
+
+def test_above_idle_ranks_the_adjusted_figure_with_the_total_beside_and_negatives_left_out() -> None:
+    from llenergymeasure.results.stats import ranked_order, unranked
+
+    stats = by_config(three_configs(), [])
+    ranking = ranking_metric(stats, "above-idle")
+    assert ranking == Ranking(ADJUSTED, True, None, beside=TOTAL)
+    assert [s.config_hash for s, _ in rank(stats, ranking.metric)] == ["a", "b"]  # a: slow, so less above idle
     assert [(s.config_hash, why) for s, why in unranked(stats, ranking.metric)] == [
         ("c", "energy above idle negative in some cycle (below the idle baseline): not ranked")
     ]
-    # By the total, every config ranks, lowest first.
-    assert [s.config_hash for s, _ in rank(stats, "energy.energy_per_output_token_j")] == ["c", "b", "a"]
+    assert [(s.config_hash, n) for s, n in ranked_order(stats, ranking.metric)] == [("a", 1), ("b", 2), ("c", None)]
 
 
-def test_a_config_without_baseline_makes_the_ranking_use_totals_and_say_so() -> None:
-    stats = by_config([_row("a", 0.5, 0.3), _row("b", 0.4, None)], [])
-    assert ranking_metric(stats) == Ranking(
-        "energy.energy_per_output_token_j",
+def test_throughput_ranks_by_tokens_per_s_higher_first_with_the_total_beside() -> None:
+    from llenergymeasure.results.stats import ranked_order
+
+    stats = by_config(three_configs(), [])
+    ranking = ranking_metric(stats, "throughput")
+    assert ranking == Ranking(TPS, False, None, beside=TOTAL)
+    assert [(s.config_hash, n) for s, n in ranked_order(stats, ranking.metric)] == [("b", 1), ("c", 2), ("a", 3)]
+
+
+def test_above_idle_with_a_config_without_baseline_ranks_by_totals_and_says_so() -> None:
+    stats = by_config([_row("a", 0.5, 0.3), _row("b", 0.4, None), _row("c", 0.6, None)], [])
+    assert ranking_metric(stats, "above-idle") == Ranking(
+        TOTAL,
         True,
-        "some configs have no idle baseline, so all are ranked by total energy.energy_per_output_token_j",
+        "2 of 3 configs have no idle baseline, so all are ranked by total energy.energy_per_output_token_j"
+        " instead of energy.adjusted_energy_per_output_token_j",
+        beside=ADJUSTED,
     )
+    assert ranking_metric(stats) == Ranking(TOTAL, True, None, beside=ADJUSTED)
+    no_baseline = by_config([_row("a", 0.5, None)], [])
+    assert ranking_metric(no_baseline) == Ranking(TOTAL, True, None)
+    assert ranking_metric(no_baseline, "above-idle").note == (
+        "1 of 1 configs have no idle baseline, so all are ranked by total energy.energy_per_output_token_j"
+        " instead of energy.adjusted_energy_per_output_token_j"
+    )
+
+
+@pytest.mark.parametrize("rank_by", ["total", "above-idle"])
+def test_energy_rankings_fall_back_to_throughput_without_energy(rank_by: str) -> None:
+    without = by_config([{"config_hash": "a", TPS: 10.0}], [])
+    assert ranking_metric(without, rank_by) == Ranking(  # type: ignore[arg-type]
+        TPS,
+        False,
+        "energy unavailable in every result (no NVML), so ranked by metrics.output_tokens_per_s"
+        " instead of energy.energy_per_output_token_j",
+    )
+    assert ranking_metric(without, "throughput") == Ranking(TPS, False, None)
+
+
+def test_unknown_ranking_lists_the_valid_ones() -> None:
+    with pytest.raises(ValueError, match=r"^unknown ranking 'speed'; valid: total, above-idle, throughput$"):
+        ranking_metric([], "speed")  # type: ignore[arg-type]
+
+
+def test_adjusted_energy_uses_the_plain_t_interval_even_when_every_cycle_is_positive() -> None:
+    stats = by_config([_row("a", 0.5, 0.2), _row("a", 0.52, 0.3)], [])
+    (s,) = stats
+    m = s.metrics[ADJUSTED]
+    half = sp.t.ppf(0.975, 1) * sp.tstd([0.2, 0.3]) / math.sqrt(2)
+    assert (m.ci_method, m.ci_low, m.ci_high) == ("t", pytest.approx(0.25 - half), pytest.approx(0.25 + half))
+    assert m.ci_low < 0  # log-t would have kept it above zero; the adjusted figure may be zero or negative
+    assert s.metrics[TOTAL].ci_method == "log-t"
