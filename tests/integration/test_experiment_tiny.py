@@ -312,3 +312,33 @@ def test_sampled_power_carries_its_own_resolution_bound(tmp_path: Path, monkeypa
     assert (e.method, e.uncertainty_method) == ("sampling", "sampling")
     assert e.total_energy_uncertainty_j is not None
     assert e.total_energy_uncertainty_j > 0.0
+
+
+class _NoTokenizer:
+    """Stands in for the tokenizer while the window runs: any use of it is an error."""
+
+    def __getattr__(self, name: str) -> object:
+        raise AssertionError(f"tokenizer.{name} used inside the measured window")
+
+
+def test_the_window_holds_only_the_engines_work() -> None:
+    from llenergymeasure.backends.pytorch.runner import PyTorchRunner
+    from llenergymeasure.experiment.prompts import select_prompts
+    from llenergymeasure.experiment.runner import resolve_model
+
+    c = cfg(n_prompts=5, pytorch={"batch_size": 2}, max_output_tokens=6)
+    runner = PyTorchRunner(c)
+    runner.load(resolve_model(c.model))
+    prompts = select_prompts(c, runner.vocab_size)
+    prepared = runner.prepare(prompts)  # tokenised, padded, on the device: before the window
+    tokenizer, runner.tokenizer = runner.tokenizer, _NoTokenizer()
+    raw = runner.execute(prepared)  # the window: generate and timestamps only
+    runner.tokenizer = tokenizer
+    assert [t.output.shape[0] for t in raw] == [2, 2, 1]
+    assert all(t.start_s < t.first_token_s < t.end_s for t in raw)  # type: ignore[operator]
+    records = runner.records(prepared, raw)  # after the window
+    assert [r.output_tokens for r in records] == [6] * 5
+    assert [r.latency_s for r in records] == [raw[i // 2].end_s - raw[i // 2].start_s for i in range(5)]
+    # A second pass on the same prepared inputs times afresh: the first-token clock was reset.
+    again = runner.execute(prepared)
+    assert [t.first_token_s > raw[-1].end_s for t in again] == [True, True, True]

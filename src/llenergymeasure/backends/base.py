@@ -32,7 +32,12 @@ class MemoryReading:
 
 
 class Backend(Protocol):
-    """What every engine runner implements; constructed with the experiment config, nothing started."""
+    """What every engine runner implements; constructed with the experiment config, nothing started.
+
+    A measured pass is three calls, so the window holds the engine's work and nothing else:
+    ``prepare`` (tokenise, pad, build engine inputs; before the window), ``execute`` (engine calls
+    and the timestamps timing needs; the window), ``records`` (per-request figures; after it).
+    """
 
     name: str
 
@@ -43,12 +48,21 @@ class Backend(Protocol):
     def vocab_size(self) -> int:
         """Vocabulary size, for synthetic prompts."""
 
-    def run(self, prompts: Sequence[Prompt], max_new_tokens: int | None = None) -> list[RequestRecord]:
-        """Generate for every prompt with the config's batching and decoding settings.
+    def prepare(self, prompts: Sequence[Prompt], max_new_tokens: int | None = None) -> Any:
+        """Engine-ready inputs for every prompt with the config's batching and decoding settings.
 
         ``max_new_tokens`` overrides ``max_output_tokens``: 1 makes the prefill-only pass that
         splits a window's energy into prefill and decode.
         """
+
+    def execute(self, prepared: Any) -> Any:
+        """Run the prepared inputs through the engine once; its raw outputs and timestamps."""
+
+    def records(self, prepared: Any, raw: Any) -> list[RequestRecord]:
+        """Per-request records of one ``execute``, built after the window."""
+
+    def run(self, prompts: Sequence[Prompt], max_new_tokens: int | None = None) -> list[RequestRecord]:
+        """``prepare``, ``execute`` and ``records`` in one call (warmup, tests)."""
 
     def memory(self) -> MemoryReading:
         """Peak memory since load."""
@@ -61,6 +75,27 @@ class Backend(Protocol):
 
     def teardown(self) -> None:
         """Release the engine and its GPU memory."""
+
+
+class PassRunner:
+    """``run`` for runners that implement the three steps of a pass (see ``Backend``)."""
+
+    def prepare(self, prompts: Sequence[Prompt], max_new_tokens: int | None = None) -> Any:  # pragma: no cover
+        """Engine-ready inputs, built before the window."""
+        raise NotImplementedError
+
+    def execute(self, prepared: Any) -> Any:  # pragma: no cover
+        """The engine's work on prepared inputs: the window's content."""
+        raise NotImplementedError
+
+    def records(self, prepared: Any, raw: Any) -> list[RequestRecord]:  # pragma: no cover
+        """Per-request records of one execute, built after the window."""
+        raise NotImplementedError
+
+    def run(self, prompts: Sequence[Prompt], max_new_tokens: int | None = None) -> list[RequestRecord]:
+        """One pass, records included: for warmup and tests, never inside a measured window."""
+        prepared = self.prepare(prompts, max_new_tokens)
+        return self.records(prepared, self.execute(prepared))
 
 
 def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:

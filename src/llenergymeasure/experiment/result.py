@@ -208,7 +208,7 @@ def build_cpu_energy(w: WindowMeasurement | None, root: str, metrics: Metrics, g
         package_energy_j={str(k): v for k, v in m.package_energy_j.items()},
         dram_energy_j={str(k): v for k, v in m.dram_energy_j.items()},
         total_energy_j=total,
-        energy_per_output_token_j=(own if own is not None else total) / tokens if tokens else None,
+        energy_per_output_token_j=own / tokens if own is not None and tokens else None,
         node_energy_j=node,
         node_energy_per_output_token_j=node / tokens if node is not None and tokens else None,
         shared=share.shared,

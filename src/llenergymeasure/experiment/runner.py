@@ -21,6 +21,7 @@ from loguru import logger
 
 from llenergymeasure import __version__
 from llenergymeasure.atomic import write_json_atomic
+from llenergymeasure.backends.base import RequestRecord
 from llenergymeasure.backends.registry import load_runner_class
 from llenergymeasure.clock import utcnow
 from llenergymeasure.config.experiment import ExperimentConfig
@@ -41,7 +42,7 @@ from llenergymeasure.experiment.result import (
     with_phases,
 )
 from llenergymeasure.experiment.warmup import run_warmup
-from llenergymeasure.experiment.window import Window, run_passes
+from llenergymeasure.experiment.window import run_passes
 from llenergymeasure.models.tiny import ensure_tiny_model, is_tiny
 from llenergymeasure.results.schema import ExperimentResult
 
@@ -128,13 +129,17 @@ def run_experiment(
     logger.info("warmup done ({} runs); measuring {} prompts", warm.runs, len(prompts))
     measured.prepare()
     baseline = measured.baseline(config.baseline) if config.baseline.enabled else None
+    # Inputs are engine-ready before the window opens; records are built after it closes.
+    inputs = runner.prepare(prompts)
     measured.begin()
-    window = run_passes(lambda: runner.run(prompts), clock, config.energy.min_window_s)
+    window = run_passes(lambda: runner.execute(inputs), clock, config.energy.min_window_s)
     main = measured.end()
+    records = [r for raw in window.outputs for r in runner.records(inputs, raw)]
     prefill = None
     if config.energy.prefill_split:
+        one_token = runner.prepare(prompts, max_new_tokens=1)
         measured.begin()
-        pre = run_passes(lambda: runner.run(prompts, max_new_tokens=1), clock, config.energy.min_window_s)
+        pre = run_passes(lambda: runner.execute(one_token), clock, config.energy.min_window_s)
         prefill = PrefillWindow(pre.n_passes, pre.wall_s, measured.end())
         logger.info("prefill-only window: {} passes in {:.3f} s", pre.n_passes, pre.wall_s)
 
@@ -147,11 +152,11 @@ def run_experiment(
         (memory.peak_bytes, memory.kind) if memory.peak_bytes is not None else (nvml_peak_memory(main.gpu), "nvml_used")
     )
     metrics = build_metrics(
-        window.records, window.wall_s, peak, memory.device, described.get("n_parameters"), window.n_passes
+        records, window.wall_s, peak, memory.device, described.get("n_parameters"), window.n_passes
     ).model_copy(update={"peak_memory_kind": kind if peak is not None else None})
     split = None
     if prefill is not None:
-        split = _split(main, window, prefill)
+        split = _split(main, window.wall_s, window.n_passes, records, prefill)
         metrics = metrics.model_copy(
             update={
                 "decode_tokens": split.decode_tokens,
@@ -188,16 +193,18 @@ def run_experiment(
     return ExperimentOutcome(result_path=path, result=result)
 
 
-def _split(main: WindowMeasurement, window: Window, prefill: PrefillWindow) -> PhaseSplit:
+def _split(
+    main: WindowMeasurement, wall_s: float, n_passes: int, records: list[RequestRecord], prefill: PrefillWindow
+) -> PhaseSplit:
     """Energy and time split of the main window; energy figures are 0 when there is no energy."""
     m, pm = main.gpu, prefill.measured.gpu
     return split_phases(
         total_energy_j=m.total_energy_j if m is not None else 0.0,
         total_uncertainty_j=m.total_energy_uncertainty_j if m is not None else None,
-        wall_s=window.wall_s,
-        n_passes=window.n_passes,
-        output_tokens=sum(r.output_tokens for r in window.records),
-        n_requests=len(window.records),
+        wall_s=wall_s,
+        n_passes=n_passes,
+        output_tokens=sum(r.output_tokens for r in records),
+        n_requests=len(records),
         prefill_energy_j=pm.total_energy_j if pm is not None else 0.0,
         prefill_uncertainty_j=pm.total_energy_uncertainty_j if pm is not None else None,
         prefill_wall_s=prefill.wall_s,

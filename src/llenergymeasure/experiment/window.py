@@ -1,34 +1,40 @@
-"""The measured window as whole passes over the prompt set, repeated until it is long enough."""
+"""The measured window as whole passes over the prompt set, repeated until it is long enough.
+
+A pass is the engine's work alone: ``run_once`` executes inputs prepared before the window and
+returns the engine's raw output with the timestamps taken inside it; per-request records are
+built from those after the window closes (``Backend.records``), so no bookkeeping is charged to it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
-from llenergymeasure.backends.base import RequestRecord
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class Window:
-    """Every request of every pass, the pass count, and the window's length on the given clock."""
+class Window(Generic[T]):
+    """Every pass's raw output, the pass count, and the window's length on the given clock."""
 
-    records: list[RequestRecord]
+    outputs: list[T]
     n_passes: int
     wall_s: float
 
 
-def run_passes(run_once: Callable[[], list[RequestRecord]], clock: Callable[[], float], min_window_s: float) -> Window:
+def run_passes(run_once: Callable[[], T], clock: Callable[[], float], min_window_s: float) -> Window[T]:
     """Run ``run_once`` (one pass over the prompts) until ``min_window_s`` has passed on ``clock``.
 
     Always at least one pass, and only whole passes, so every pass has the same prompt mix and
     per-token figures stay comparable across window lengths.
     """
     t0 = clock()
-    records: list[RequestRecord] = []
+    outputs: list[T] = []
     n = 0
     while True:
-        records.extend(run_once())
+        outputs.append(run_once())
         n += 1
         elapsed = clock() - t0
         if elapsed >= min_window_s:
-            return Window(records=records, n_passes=n, wall_s=elapsed)
+            return Window(outputs=outputs, n_passes=n, wall_s=elapsed)

@@ -16,16 +16,16 @@ def one_pass(clock: ManualClock, dt_s: float, n: int = 3):  # type: ignore[no-un
 def test_zero_min_window_is_one_pass() -> None:
     clock = ManualClock()
     w = run_passes(one_pass(clock, 0.25), clock, 0.0)
-    assert (w.n_passes, len(w.records), w.wall_s) == (1, 3, 0.25)
+    assert (w.n_passes, len([r for o in w.outputs for r in o]), w.wall_s) == (1, 3, 0.25)
 
 
 def test_passes_repeat_until_min_window_reached() -> None:
     clock = ManualClock()
     w = run_passes(one_pass(clock, 0.25), clock, 1.0)  # 0.25 is exact in binary: 4 passes reach 1.0 exactly
-    assert (w.n_passes, len(w.records), w.wall_s) == (4, 12, 1.0)
+    assert (w.n_passes, len([r for o in w.outputs for r in o]), w.wall_s) == (4, 12, 1.0)
     clock = ManualClock()
     w = run_passes(one_pass(clock, 0.25), clock, 1.01)
-    assert (w.n_passes, len(w.records), w.wall_s) == (5, 15, 1.25)
+    assert (w.n_passes, len([r for o in w.outputs for r in o]), w.wall_s) == (5, 15, 1.25)
 
 
 def test_a_pass_longer_than_the_window_is_still_whole() -> None:

@@ -83,3 +83,41 @@ def test_section_and_document() -> None:
     newer = insert_run(doc, "ignored", "### later\n")
     assert newer.index("### later") < newer.index("### 2026-11-23")
     assert "ignored" not in newer
+
+
+def test_measurement_lines_name_the_reading_the_budget_the_loaded_baseline_and_throttle_time() -> None:
+    from llenergymeasure.gpucheck.summary import measurement_lines
+    from llenergymeasure.results.schema import UncertaintyBudget
+
+    (old,) = load("warm_b32_c1")
+    budget = UncertaintyBudget(
+        components_j={"counter_resolution": 3.0}, total_j=3.0, not_included={"sensor_accuracy": "x"}
+    )
+    energy = old.energy.model_copy(
+        update={
+            "power_source": "instant_field",
+            "power_average_window_s": 0.0,
+            "total_energy_j": 300.0,
+            "total_energy_uncertainty_j": 3.0,
+            "uncertainty_budget": budget,
+            "method": "counter",
+            "sampled_energy_j": 301.0,
+            "sampled_energy_uncertainty_j": 0.5,
+            "baseline_power_w": 71.5,
+            "baseline_power_uncertainty_w": 0.25,
+            "baseline_temperature_start_c": 41.0,
+            "throttle_share": {"power": 0.125, "thermal": 0.0},
+            "throttle_method": "violation_time",
+        }
+    )
+    lines = measurement_lines([old.model_copy(update={"energy": energy})])
+    assert lines == [
+        "- Power reading sampled: instant_field (averaging 0 s)",
+        "- Uncertainty budget: 1.00% of the window's energy on average; parts: counter_resolution 100%",
+        "- Not included (named, not zero): sensor_accuracy",
+        "- Sampled power vs the counter: within both bounds in 1 of 1 windows (one sensor behind both: a check"
+        " of integration and timing, not of the sensor)",
+        "- Idle baseline in the loaded state (model warmed, weights and KV cache resident): 71.5 W ± 0.25 W,"
+        " 71.5-71.5 W over 1 units, GPU at 41 °C",
+        "- Throttle time, largest share of a window (violation_time): power 12.5%",
+    ]

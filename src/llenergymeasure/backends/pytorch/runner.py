@@ -5,6 +5,7 @@ from __future__ import annotations
 import resource
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -12,7 +13,7 @@ from loguru import logger
 from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, StoppingCriteriaList
 from transformers.utils import logging as hf_logging
 
-from llenergymeasure.backends.base import MemoryReading, RequestRecord, chunks
+from llenergymeasure.backends.base import MemoryReading, PassRunner, RequestRecord, chunks
 from llenergymeasure.backends.common import encode_prompts, package_versions
 from llenergymeasure.backends.pytorch.config import PyTorchConfig, cpu_precision_warning
 from llenergymeasure.config.experiment import ExperimentConfig
@@ -28,24 +29,53 @@ class _StepClock(StoppingCriteria):  # type: ignore[misc]
     Only the first step is synchronised and timed: transformers defers its own stop checks so the
     GPU never waits for the host between decode steps, and a per-step synchronisation here would
     undo that and slow the very generation being measured. The mean inter-token latency follows
-    from this timestamp, the end of ``generate`` and the number of generated steps.
+    from this timestamp, the end of ``generate`` and the number of generated steps. Its answer
+    tensor is allocated when inputs are prepared, before the window; ``reset`` readies it for a pass.
     """
 
-    def __init__(self, sync: bool) -> None:
+    def __init__(self, sync: bool, never: torch.Tensor) -> None:
         self.sync = sync
         self.first: float | None = None
-        self._never: torch.Tensor | None = None
+        self._never = never
+
+    def reset(self) -> None:
+        self.first = None
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
-        if self._never is None:
+        if self.first is None:
             if self.sync:
                 torch.cuda.synchronize()
             self.first = time.perf_counter()
-            self._never = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
         return self._never
 
 
-class PyTorchRunner:
+@dataclass(frozen=True)
+class _Batch:
+    """One static batch, ready for ``generate``: padded tensors on the device, its clock, its prompts' ids."""
+
+    inputs: dict[str, torch.Tensor]
+    ids: Sequence[list[int]]
+    clock: _StepClock
+    criteria: StoppingCriteriaList
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    batches: list[_Batch]
+    gen: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Timed:
+    """One batch's output ids and the timestamps taken around and inside ``generate``."""
+
+    output: torch.Tensor
+    start_s: float
+    end_s: float
+    first_token_s: float | None
+
+
+class PyTorchRunner(PassRunner):
     """Runs an experiment with transformers on CUDA when available, else the CPU."""
 
     name = "pytorch"
@@ -89,18 +119,9 @@ class PyTorchRunner:
         """Tokenizer vocabulary size."""
         return len(self.tokenizer)
 
-    def run(self, prompts: Sequence[Prompt], max_new_tokens: int | None = None) -> list[RequestRecord]:
-        """Generate in batches of ``pytorch.batch_size``; each request's latency is its batch's."""
-        records: list[RequestRecord] = []
-        for batch in chunks(
-            encode_prompts(self.tokenizer, prompts, self.config.max_input_tokens), self.settings.batch_size
-        ):
-            records.extend(self._generate(batch, max_new_tokens or self.config.max_output_tokens))
-        return records
-
-    def _generate(self, batch: Sequence[list[int]], new: int) -> list[RequestRecord]:
-        padded = self.tokenizer.pad({"input_ids": list(batch)}, return_tensors="pt", padding=True)
-        padded = {k: v.to(self.device) for k, v in padded.items()}
+    def prepare(self, prompts: Sequence[Prompt], max_new_tokens: int | None = None) -> _Prepared:
+        """Tokenise, pad and move every batch of ``pytorch.batch_size`` to the device; generate's arguments."""
+        new = max_new_tokens or self.config.max_output_tokens
         dec = self.config.decoding
         gen: dict[str, Any] = {
             "max_new_tokens": new,
@@ -113,26 +134,51 @@ class PyTorchRunner:
             gen.update(temperature=dec.temperature, top_p=dec.top_p, top_k=dec.top_k or None)
         if dec.ignore_eos:
             gen["min_new_tokens"] = new
-        clock = _StepClock(sync=self.device.type == "cuda")
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
+        sync = self.device.type == "cuda"
+        batches = []
+        for ids in chunks(
+            encode_prompts(self.tokenizer, prompts, self.config.max_input_tokens), self.settings.batch_size
+        ):
+            padded = self.tokenizer.pad({"input_ids": list(ids)}, return_tensors="pt", padding=True)
+            never = torch.zeros(len(ids), dtype=torch.bool, device=self.device)
+            clock = _StepClock(sync, never)
+            inputs = {k: v.to(self.device) for k, v in padded.items()}
+            batches.append(_Batch(inputs, ids, clock, StoppingCriteriaList([clock])))
+        return _Prepared(batches, gen)
+
+    def execute(self, prepared: _Prepared) -> list[_Timed]:
+        """Generate every batch in turn; only the synchronisation timing needs, and three timestamps each."""
+        sync = self.device.type == "cuda"
+        out = []
         with torch.inference_mode():
-            output = self.model.generate(**padded, stopping_criteria=StoppingCriteriaList([clock]), **gen)
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
-        latency = time.perf_counter() - start
-        prompt_len = padded["input_ids"].shape[1]
-        generated = output[:, prompt_len:]
+            for b in prepared.batches:
+                b.clock.reset()
+                if sync:
+                    torch.cuda.synchronize()
+                start = time.perf_counter()
+                output = self.model.generate(**b.inputs, stopping_criteria=b.criteria, **prepared.gen)
+                if sync:
+                    torch.cuda.synchronize()
+                out.append(_Timed(output, start, time.perf_counter(), b.clock.first))
+        return out
+
+    def records(self, prepared: _Prepared, raw: list[_Timed]) -> list[RequestRecord]:
+        """Each request's record; a request's latency is its batch's (static batching)."""
+        dec = self.config.decoding
         pad = self.tokenizer.pad_token_id
         eos = self.tokenizer.eos_token_id
-        steps = generated.shape[1]
-        ttft = clock.first - start if clock.first is not None else None
-        itl = (start + latency - clock.first) / (steps - 1) if clock.first is not None and steps > 1 else None
         records = []
-        for ids, row in zip(batch, generated, strict=True):
-            n_out = _count_generated(row.tolist(), pad, eos, dec.ignore_eos)
-            records.append(RequestRecord(len(ids), n_out, latency, ttft, itl))
+        for b, t in zip(prepared.batches, raw, strict=True):
+            generated = t.output[:, b.inputs["input_ids"].shape[1] :]
+            steps = generated.shape[1]
+            latency = t.end_s - t.start_s
+            first = t.first_token_s
+            ttft = first - t.start_s if first is not None else None
+            itl = (t.end_s - first) / (steps - 1) if first is not None and steps > 1 else None
+            for ids, row in zip(b.ids, generated.tolist(), strict=True):
+                records.append(
+                    RequestRecord(len(ids), _count_generated(row, pad, eos, dec.ignore_eos), latency, ttft, itl)
+                )
         return records
 
     def memory(self) -> MemoryReading:

@@ -13,7 +13,7 @@ from typing import Any
 
 from loguru import logger
 
-from llenergymeasure.backends.base import MemoryReading, RequestRecord
+from llenergymeasure.backends.base import MemoryReading, PassRunner, RequestRecord
 from llenergymeasure.backends.common import base_sampling, encode_prompts, package_versions, record_from_timestamps
 from llenergymeasure.backends.trtllm.config import TrtllmConfig
 from llenergymeasure.config.experiment import DecodingConfig, ExperimentConfig
@@ -64,7 +64,7 @@ def sampling_kwargs(decoding: DecodingConfig, max_tokens: int, seed: int) -> dic
     return kwargs
 
 
-class TrtllmRunner:
+class TrtllmRunner(PassRunner):
     """Generates all prompts through the LLM API's in-flight batching; reuses built engines when cached."""
 
     name = "trtllm"
@@ -119,19 +119,28 @@ class TrtllmRunner:
         """Tokenizer vocabulary size."""
         return len(self.tokenizer)
 
-    def run(self, prompts: Sequence[Prompt], max_new_tokens: int | None = None) -> list[RequestRecord]:
-        """Submit every prompt as token ids; per-request timings from each output's ``request_perf_metrics``."""
+    def prepare(self, prompts: Sequence[Prompt], max_new_tokens: int | None = None) -> tuple[list[list[int]], Any]:
+        """Every prompt as token ids, and the sampling parameters: before the window."""
         from tensorrt_llm import SamplingParams
 
         ids = encode_prompts(self.tokenizer, prompts, self.config.max_input_tokens)
         params = SamplingParams(
             **sampling_kwargs(self.config.decoding, max_new_tokens or self.config.max_output_tokens, self.config.seed)
         )
+        return ids, params
+
+    def execute(self, prepared: tuple[list[list[int]], Any]) -> tuple[list[Any], float]:
+        """Submit every prompt through in-flight batching; the outputs and the call's wall time."""
+        ids, params = prepared
         start = time.perf_counter()
         outputs = self.llm.generate(ids, params, use_tqdm=False)
-        wall = time.perf_counter() - start
+        return outputs, time.perf_counter() - start
+
+    def records(self, prepared: tuple[list[list[int]], Any], raw: tuple[list[Any], float]) -> list[RequestRecord]:
+        """Per-request timings from each output's ``request_perf_metrics``, after the window."""
+        outputs, wall = raw
         records = []
-        for p, out in zip(ids, outputs, strict=True):
+        for p, out in zip(prepared[0], outputs, strict=True):
             first = out.outputs[0]
             timing = getattr(first.request_perf_metrics, "timing_metrics", None)  # None when not returned
             records.append(

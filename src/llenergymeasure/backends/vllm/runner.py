@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from llenergymeasure.backends.base import MemoryReading, RequestRecord
+from llenergymeasure.backends.base import MemoryReading, PassRunner, RequestRecord
 from llenergymeasure.backends.common import base_sampling, encode_prompts, package_versions
 from llenergymeasure.backends.vllm.config import VllmConfig
 from llenergymeasure.config.experiment import DecodingConfig, ExperimentConfig
@@ -78,7 +78,7 @@ def record_from_stats(n_in: int, n_out: int, stats: Any, batch_wall_s: float) ->
     return RequestRecord(n_in, n_out, stats.first_token_latency + decode_s, stats.first_token_latency, itl)
 
 
-class VllmRunner:
+class VllmRunner(PassRunner):
     """Generates all prompts in one ``LLM.generate`` call: vLLM schedules continuous batches itself."""
 
     name = "vllm"
@@ -106,20 +106,29 @@ class VllmRunner:
         """Tokenizer vocabulary size."""
         return len(self.tokenizer)
 
-    def run(self, prompts: Sequence[Prompt], max_new_tokens: int | None = None) -> list[RequestRecord]:
-        """Submit every prompt at once as token ids; per-request timings from vLLM's request stats."""
+    def prepare(self, prompts: Sequence[Prompt], max_new_tokens: int | None = None) -> tuple[list[Any], Any]:
+        """Every prompt as token ids, and the sampling parameters: before the window."""
         from vllm import SamplingParams
 
         ids = encode_prompts(self.tokenizer, prompts, self.config.max_input_tokens)
         params = SamplingParams(
             **sampling_kwargs(self.config.decoding, max_new_tokens or self.config.max_output_tokens, self.config.seed)
         )
+        return [{"prompt_token_ids": p} for p in ids], params
+
+    def execute(self, prepared: tuple[list[Any], Any]) -> tuple[list[Any], float]:
+        """Submit every prompt at once; vLLM's outputs (with their request stats) and the call's wall time."""
+        inputs, params = prepared
         start = time.perf_counter()
-        outputs = self.llm.generate([{"prompt_token_ids": p} for p in ids], params, use_tqdm=False)
-        wall = time.perf_counter() - start
+        outputs = self.llm.generate(inputs, params, use_tqdm=False)
+        return outputs, time.perf_counter() - start
+
+    def records(self, prepared: tuple[list[Any], Any], raw: tuple[list[Any], float]) -> list[RequestRecord]:
+        """Per-request timings from vLLM's request stats, after the window."""
+        outputs, wall = raw
         return [
-            record_from_stats(len(p), len(out.outputs[0].token_ids), out.metrics, wall)
-            for p, out in zip(ids, outputs, strict=True)
+            record_from_stats(len(p["prompt_token_ids"]), len(out.outputs[0].token_ids), out.metrics, wall)
+            for p, out in zip(prepared[0], outputs, strict=True)
         ]
 
     def memory(self) -> MemoryReading:
