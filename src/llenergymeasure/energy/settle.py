@@ -9,8 +9,11 @@ an edge lies in ``[v, v_next]``: the value read and the next *different* value r
 (an update that came after it). Its width, the edge's *bracket* ``b``, is the energy of at most one
 or two update periods, measured, not assumed. Where the meter aligned an edge to an observed update
 (``since_update_max_s``), the bracket is also at most ``ceiling_w x since``. The window's energy then
-lies in ``[d - b0, d + b1]`` for the counter delta ``d``; llem reports its middle and half its
-width: ``d + (b1 - b0)/2 +- (b0 + b1)/2``.
+lies in ``[d - b0, d + b1]`` for the counter delta ``d``. Within each edge's bracket the estimate
+sits where the edge falls in its update period (from the probed period ``T`` and the time the next
+value was first seen: the update before the edge was about ``T`` earlier), so a counter that
+updates continuously gives its plain delta and a 100 ms one an unbiased middle; the bound is the
+farther end of the interval from the estimate, whatever the estimate.
 
 **Sampled power.** Instant readings (``NVML_FI_DEV_POWER_INSTANT``, or ``nvmlDeviceGetPowerUsage`` on
 GPUs that do not average) are integrated by the trapezoid over exactly ``[t0, t1]``. Between two
@@ -57,8 +60,8 @@ SLOWING_REASONS = ("power", "thermal", "sync_boost", "board_limit", "reliability
 SENSOR_ACCURACY = "calibration of the GPU's power sensor: NVIDIA publishes no per-board accuracy, so none is included"
 COUNTER_LATENCY = "delay between the energy the counter covers and its publication: not documented by NVIDIA"
 ALIASING = (
-    "power turning more than once between two samples (faster than energy.sample_interval_ms) is not bounded"
-    " by the samples"
+    "a reading that turns between two samples (power faster than energy.sample_interval_ms, or the peak of a"
+    " 1 s average) can leave the rectangles the sampling bound assumes"
 )
 POWER_EXCURSIONS = (
     "instantaneous power above the GPU's highest power limit (brief excursions) is outside the averaging bound"
@@ -292,41 +295,59 @@ def _ceiling(limit_w: float | None, series: Sequence[Sample]) -> float:
 
 
 def _counter_energy(r: WindowReadings, i: int, ceiling_w: float) -> tuple[float, float] | None:
-    """One GPU's counter energy over the window (the middle of its bracket) and half the bracket's width.
+    """One GPU's counter energy over the window and its bound, from both edges' brackets.
 
     None when an edge's bracket is unknown (the counter never moved after it): no bound can be given.
     """
     v0 = int(r.start.counters_mj[i])  # type: ignore[arg-type]
     v1 = int(r.end.counters_mj[i])  # type: ignore[arg-type]
     delta_j = counter_delta_mj(v0, v1) / 1000.0
-    b0 = _bracket_j(r, i, r.start, v0, ceiling_w)
-    b1 = _bracket_j(r, i, r.end, v1, ceiling_w)
-    if b0 is None or b1 is None:
+    e0 = _edge_estimate(r, i, r.start, v0, ceiling_w)
+    e1 = _edge_estimate(r, i, r.end, v1, ceiling_w)
+    if e0 is None or e1 is None:
         return None
-    return delta_j + (b1 - b0) / 2.0, (b0 + b1) / 2.0 + COUNTER_RESOLUTION_J
+    (x0, b0), (x1, b1) = e0, e1
+    # Truth - estimate lies in [(0 - x1) - (b0 - x0), (b1 - x1) - (0 - x0)].
+    bound = max(x1 + b0 - x0, b1 - x1 + x0)
+    return delta_j + x1 - x0, bound + COUNTER_RESOLUTION_J
 
 
-def _bracket_j(r: WindowReadings, i: int, edge: EdgeReading, value: int, ceiling_w: float) -> float | None:
-    """Width of the counter interval holding the energy at ``edge``: up to the next different value read.
+def _edge_estimate(
+    r: WindowReadings, i: int, edge: EdgeReading, value: int, ceiling_w: float
+) -> tuple[float, float] | None:
+    """Where the energy at ``edge`` lies above the value read there: ``(estimate, bracket width)`` in J.
 
-    Where the edge followed an observed update, also at most ``ceiling_w`` x the time since it. None
-    when neither is known.
+    The width is up to the next different value read after the edge (an update after it), and where
+    the edge followed an observed update, at most ``ceiling_w`` x the time since. The estimate places
+    the edge in its update period: the update before it was about ``T`` before the next one was
+    first seen. None when the width is unknown.
     """
     g = r.gpus[i]
-    candidates = []
     later = sorted(
         [(t, c[i]) for t, c in r.polls if t > edge.t_s]
         + [(s.t_s, s.energy_mj) for s in r.samples if s.gpu == g and s.t_s > edge.t_s]
         + ([(r.end.t_s, r.end.counters_mj[i])] if r.end.t_s > edge.t_s else []),
         key=lambda x: x[0],
     )
-    nxt = next((v for _, v in later if v is not None and v != value), None)
-    if nxt is not None:
-        candidates.append(counter_delta_mj(value, int(nxt)) / 1000.0)
+    nxt = next(((t, v) for t, v in later if v is not None and v != value), None)
     since = edge.since_update_max_s[i] if edge.since_update_max_s is not None else None
+    widths = []
+    if nxt is not None:
+        widths.append(counter_delta_mj(value, int(nxt[1])) / 1000.0)
     if since is not None:
-        candidates.append(ceiling_w * since + COUNTER_RESOLUTION_J)
-    return min(candidates) if candidates else None
+        widths.append(ceiling_w * since + COUNTER_RESOLUTION_J)
+    if not widths:
+        return None
+    width = min(widths)
+    period = r.update_period_s
+    if since is not None and period:
+        frac = since / period
+    elif nxt is not None and period:
+        frac = (edge.t_s - (nxt[0] - period)) / period
+    else:
+        frac = 0.5
+    step = counter_delta_mj(value, int(nxt[1])) / 1000.0 if nxt is not None else width
+    return min(max(frac, 0.0), 1.0) * min(step, width), width
 
 
 def sampled_energy(
