@@ -33,6 +33,7 @@ calibration) is listed under ``not_included``, never counted as zero.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -387,23 +388,27 @@ def readings(series: Sequence[Sample]) -> list[tuple[float, float]]:
 
 
 def _value_at(pts: Sequence[tuple[float, float]], t: float) -> float:
-    """The piecewise-linear curve through ``pts`` at ``t``, held flat outside them."""
+    """The piecewise-linear curve through ``pts`` (sorted by time) at ``t``, held flat outside them."""
     if t <= pts[0][0]:
         return pts[0][1]
     if t >= pts[-1][0]:
         return pts[-1][1]
-    for (ta, pa), (tb, pb) in itertools.pairwise(pts):
-        if ta <= t <= tb:
-            return pa if tb == ta else pa + (pb - pa) * (t - ta) / (tb - ta)
-    raise AssertionError("unreachable")  # pragma: no cover
+    k = bisect.bisect_right(pts, t, key=lambda p: p[0])
+    (ta, pa), (tb, pb) = pts[k - 1], pts[k]
+    return pa if tb == ta else pa + (pb - pa) * (t - ta) / (tb - ta)
 
 
 def integrate_between(pts: Sequence[tuple[float, float]], t_a: float, t_b: float) -> float:
-    """Integral over exactly ``[t_a, t_b]`` of the piecewise-linear curve through ``pts`` (held flat outside)."""
+    """Integral over exactly ``[t_a, t_b]`` of the piecewise-linear curve through ``pts`` (held flat outside).
+
+    Linear in the number of samples: an hour at 100 ms is 36,000 of them per GPU.
+    """
     if not pts or t_b <= t_a:
         return 0.0
-    knots = [t_a, *(t for t, _ in pts if t_a < t < t_b), t_b]
-    return sum((u1 - u0) * (_value_at(pts, u0) + _value_at(pts, u1)) / 2.0 for u0, u1 in itertools.pairwise(knots))
+    lo = bisect.bisect_right(pts, t_a, key=lambda p: p[0])
+    hi = bisect.bisect_left(pts, t_b, key=lambda p: p[0])
+    knots = [(t_a, _value_at(pts, t_a)), *pts[lo:hi], (t_b, _value_at(pts, t_b))]
+    return sum((u1 - u0) * (p0 + p1) / 2.0 for (u0, p0), (u1, p1) in itertools.pairwise(knots))
 
 
 def interval_bound(pts: Sequence[tuple[float, float]], t_a: float, t_b: float, ceiling_w: float) -> float:
