@@ -103,18 +103,29 @@ class EnergyMeter:
     def _wait_s(self) -> float:
         return 2.0 * self.update_period_s + POLL_S if self.update_period_s else DEFAULT_WAIT_S
 
-    def _align(self) -> list[float | None]:
-        """Poll until each counter has just updated; per GPU, the last poll time before its update."""
+    def _align(self, attempts: int = 3) -> list[float | None]:
+        """Poll until each counter has just updated; per GPU, the last poll time before its update.
+
+        The edge then follows the last update within a poll, so its bracket is the power limit times
+        that gap. A poll the scheduler delayed (a loaded host) widens the gap: the alignment is tried
+        again, up to ``attempts`` times, until the last update was seen within a few polls.
+        """
         before: list[float | None] = [None] * len(self.devices.indices)
-        t_start = prev_t = self.clock()
-        prev = self.devices.energy_mj()
-        while not all(b is not None for b in before) and prev_t - t_start < self._wait_s():
-            self.sleep(POLL_S)
-            t, cur = self.clock(), self.devices.energy_mj()
-            for i, (a, b) in enumerate(zip(prev, cur, strict=True)):
-                if a != b:
-                    before[i] = prev_t
-            prev, prev_t = cur, t
+        for _ in range(attempts):
+            before = [None] * len(self.devices.indices)
+            last_gap_s = 0.0
+            t_start = prev_t = self.clock()
+            prev = self.devices.energy_mj()
+            while not all(b is not None for b in before) and prev_t - t_start < self._wait_s():
+                self.sleep(POLL_S)
+                t, cur = self.clock(), self.devices.energy_mj()
+                for i, (a, b) in enumerate(zip(prev, cur, strict=True)):
+                    if a != b:
+                        before[i] = prev_t
+                        last_gap_s = t - prev_t
+                prev, prev_t = cur, t
+            if last_gap_s <= 4 * POLL_S:
+                break
         return before
 
     @property
