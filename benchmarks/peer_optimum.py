@@ -1,4 +1,4 @@
-"""llem against huggingface/optimum-benchmark on the same workload (targets: both ratios <= 1.0).
+"""llem against huggingface/optimum-benchmark on the same workload (targets: llem/peer inline <= 1.0).
 
 The peer, optimum-benchmark 0.6.0, runs in its own venv, build/venv-optimum, which this benchmark
 creates when it is missing: a venv whose site-packages holds a ``.pth`` line naming .venv's
@@ -27,7 +27,8 @@ idle baseline are off: the peer has neither.
 3. Item by item: what a unit and a campaign run cost beyond the generate calls on each side, from a
    trivial workload (1 prompt, 2 output tokens).
 
-Run from the repository root: ``.venv/bin/python -m benchmarks.peer_optimum [--pairs 7] [--sweep-pairs 3]``.
+Run from the repository root (about 5 minutes on a quiet 2-core machine):
+``.venv/bin/python -m benchmarks.peer_optimum [--pairs 15] [--sweep-pairs 3] [--repeats 5] [--only sweep]``.
 """
 
 from __future__ import annotations
@@ -47,14 +48,13 @@ from pathlib import Path
 from typing import IO, Any
 
 import yaml
-from loguru import logger
 
 from benchmarks.common import scratch
 from benchmarks.harness_overhead import ci95
+from llenergymeasure.backends.registry import warm_imports
 from llenergymeasure.config.experiment import ExperimentConfig
-from llenergymeasure.config.identity import config_hash
 from llenergymeasure.experiment.forkserver import READY, client_command, serve_command
-from llenergymeasure.experiment.runner import resolve_model, run_experiment
+from llenergymeasure.experiment.runner import resolve_model
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV = ROOT / "build" / "venv-optimum"
@@ -178,16 +178,20 @@ def ensure_peer() -> str:
 
 
 class WarmServer:
-    """llem's warm-start server, as the local executor starts one per campaign run and backend."""
+    """llem's warm-start server, as the local executor starts one per campaign run and backend.
 
-    def __init__(self, out: Path) -> None:
-        self.sock = str(out / "s")
+    ``timed`` makes its children run ``timed_unit`` (llem-exp with its steps timed) instead of llem-exp.
+    """
+
+    def __init__(self, out: Path, name: str = "s", timed: bool = False) -> None:
+        self.sock = str(out / name)
+        argv = serve_command(sys.executable, self.sock, "pytorch")
+        if timed:
+            preload = [*warm_imports("pytorch"), "benchmarks.peer_optimum"]
+            argv += ["--preload", ",".join(preload), "--target", "benchmarks.peer_optimum:timed_unit"]
         start = time.perf_counter()
         self.proc = subprocess.Popen(
-            serve_command(sys.executable, self.sock, "pytorch"),
-            stdout=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            argv, stdout=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
         )
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
@@ -195,11 +199,13 @@ class WarmServer:
                 break
         self.start_s = time.perf_counter() - start
 
-    def unit(self, cfg_file: Path, out: Path, stem: str) -> tuple[float, dict[str, Any]]:
+    def unit(
+        self, cfg_file: Path, out: Path, stem: str, env: dict[str, str] | None = None
+    ) -> tuple[float, dict[str, Any]]:
         """One unit forked from the server: its wall time (client start to exit) and its result."""
         argv = client_command(sys.executable, self.sock, [str(cfg_file), "--out", str(out), "--stem", stem])
         start = time.perf_counter()
-        subprocess.run(argv, check=True, capture_output=True)
+        subprocess.run(argv, check=True, capture_output=True, env={**os.environ, **(env or {})})
         wall = time.perf_counter() - start
         return wall, json.loads((out / f"{stem}.json").read_text())
 
@@ -211,9 +217,11 @@ class WarmServer:
 class PeerDriver:
     """A long-lived peer process (peer_optimum_driver.py in the peer's venv) that runs one job per request."""
 
-    def __init__(self, log: IO[str]) -> None:
+    def __init__(self, log: IO[str], cwd: Path) -> None:
+        # cwd: its process launcher's child writes benchmark.log into the working directory
         self.proc = subprocess.Popen(
             [str(peer_python()), str(DRIVER)],
+            cwd=cwd,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=log,
@@ -260,7 +268,7 @@ def window_pairs(server: WarmServer, peer: PeerDriver, model_path: str, out: Pat
         f"{w.input_tokens} in / {w.output_tokens} out; {pairs} pairs, alternating which goes first"
     )
     print("   llem: metrics.wall_time_s / n_passes; peer: sum of its inline generate latencies (per call in brackets)")
-    ratios, llem_calls, peer_calls = [], [], []
+    ratios, llem_calls, peer_calls, llem_windows, peer_totals = [], [], [], [], []
     for i in range(pairs):
 
         def llem(i: int = i) -> tuple[float, list[float]]:
@@ -276,6 +284,8 @@ def window_pairs(server: WarmServer, peer: PeerDriver, model_path: str, out: Pat
             window_s, calls = llem()
         peer_s = sum(got["generate_s"])
         ratios.append(window_s / peer_s)
+        llem_windows.append(window_s)
+        peer_totals.append(peer_s)
         llem_calls += calls
         peer_calls += got["generate_s"]
         first = "llem" if i % 2 == 0 else "peer"
@@ -288,6 +298,8 @@ def window_pairs(server: WarmServer, peer: PeerDriver, model_path: str, out: Pat
         f"   per generate call, median over all pairs: llem {statistics.median(llem_calls) * 1e3:.1f} ms, "
         f"peer {statistics.median(peer_calls) * 1e3:.1f} ms"
     )
+    best = min(llem_windows) / min(peer_totals)  # load only ever adds time: the fastest runs are the least disturbed
+    print(f"   fastest of each side: llem {min(llem_windows):.3f} s, peer {min(peer_totals):.3f} s, ratio {best:.3f}")
     verdict = "met" if med <= 1.0 else "missed"
     print(f"   llem window / peer inline generate time: median {med:.3f}, 95% CI [{lo:.3f}, {hi:.3f}]")
     print(f"   (target <= 1.0: {verdict})")
@@ -311,7 +323,7 @@ def campaign_file(out: Path, workloads: tuple[Workload, ...], name: str) -> Path
     }
     for w in workloads:  # the campaign's shared fields must be each workload's
         assert (w.input_tokens, w.output_tokens) == (workloads[0].input_tokens, workloads[0].output_tokens)
-    path = out / f"{name}.yaml"
+    path = out / f"campaign-{name}.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
 
@@ -393,7 +405,7 @@ def peer_sweep(config_dir: Path, launcher: str, out: Path, workloads: tuple[Work
         "workload=" + ",".join(w.label for w in workloads),
     ]
     start = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, text=True)
+    done = subprocess.run(argv, capture_output=True, text=True, cwd=out.parent)
     wall = time.perf_counter() - start
     reports = list(out.glob("*/benchmark_report.json"))
     if len(reports) != len(workloads) * CYCLES:
@@ -474,12 +486,17 @@ def sweep_rounds(model_path: str, out: Path, rounds: int) -> SweepRuns:
 
 @contextmanager
 def timed_pieces(spent: dict[str, float]) -> Iterator[None]:
-    """Time llem's own steps inside ``run_experiment`` by wrapping them where it looks them up."""
+    """Time llem's own steps by wrapping them where llem-exp looks them up; seconds into ``spent``.
+
+    ``experiment`` is all of ``run_experiment``; the other labels are steps inside it (a step called
+    inside another timed step, like ``prepare`` inside warmup, counts to the outer one).
+    """
     from llenergymeasure.backends.pytorch.runner import PyTorchRunner
     from llenergymeasure.experiment import runner as exp
     from llenergymeasure.experiment.measure import MeasuredWindow
 
     targets: list[tuple[Any, str, str]] = [
+        (exp, "run_experiment", "experiment"),
         (exp, "open_devices", "NVML probe"),
         (PyTorchRunner, "load", "model load"),
         (exp, "run_warmup", "warmup"),
@@ -490,22 +507,23 @@ def timed_pieces(spent: dict[str, float]) -> Iterator[None]:
         (exp, "write_json_atomic", "result write"),
     ]
     saved = []
-    depth = [0]  # steps called inside a timed step (prepare inside warmup) count to the outer one
+    depth = [0]
     for owner, name, label in targets:
         if not hasattr(owner, name):  # the harness changed: that step is counted in "rest"
             continue
         original = getattr(owner, name)
         saved.append((owner, name, original))
+        outer = label == "experiment"
 
-        def wrapped(*args: Any, _f: Any = original, _label: str = label, **kwargs: Any) -> Any:
-            if depth[0]:
+        def wrapped(*args: Any, _f: Any = original, _label: str = label, _outer: bool = outer, **kwargs: Any) -> Any:
+            if depth[0] and not _outer:
                 return _f(*args, **kwargs)
-            depth[0] += 1
+            depth[0] += 0 if _outer else 1
             start = time.perf_counter()
             try:
                 return _f(*args, **kwargs)
             finally:
-                depth[0] -= 1
+                depth[0] -= 0 if _outer else 1
                 spent[_label] = spent.get(_label, 0.0) + time.perf_counter() - start
 
         setattr(owner, name, wrapped)
@@ -516,88 +534,165 @@ def timed_pieces(spent: dict[str, float]) -> Iterator[None]:
             setattr(owner, name, original)
 
 
-def items(server: WarmServer, peer: PeerDriver, model_path: str, out: Path, repeats: int) -> None:
+TIMES_ENV = "LLEM_BENCH_TIMES"
+
+
+def timed_unit(argv: list[str]) -> int:
+    """A warm-start child's target: ``llem-exp ARGV`` with its steps timed, written to $LLEM_BENCH_TIMES.
+
+    ``child start`` and ``child end`` are wall-clock times (``time.time``), comparable with the client's.
+    """
+    from llenergymeasure.experiment.entrypoint import run_argv
+
+    spent: dict[str, float] = {"child start": time.time()}
+    try:
+        with timed_pieces(spent):
+            return run_argv(argv)
+    finally:
+        spent["child end"] = time.time()
+        Path(os.environ[TIMES_ENV]).write_text(json.dumps(spent))
+
+
+def child_gc_s(freeze: bool) -> float:
+    """``gc.collect()`` in a child forked from this process (torch, transformers and llem imported, as in
+    the warm-start server), optionally after ``gc.freeze()`` here; the child's own measurement."""
+    import gc
+
+    if freeze:
+        gc.collect()
+        gc.freeze()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: time one full collection, report it, leave without cleanup
+        start = time.perf_counter()
+        gc.collect()
+        os.write(write, str(time.perf_counter() - start).encode())
+        os._exit(0)
+    os.close(write)
+    took = float(os.read(read, 64))
+    os.close(read)
+    os.waitpid(pid, 0)
+    if freeze:
+        gc.unfreeze()
+    return took
+
+
+def preload_s(campaign_dir: Path) -> float:
+    """The warm-start server's import time, from the line it writes to its log in the campaign folder."""
+    for log in campaign_dir.glob("*/logs/forkserver-pytorch.log"):
+        for line in log.read_text().splitlines():
+            if line.startswith("preloaded ") and line.endswith(" s"):
+                return float(line.split(" in ")[-1][:-2])
+    return float("nan")
+
+
+def items(peer: PeerDriver, model_path: str, out: Path, repeats: int) -> None:
     w = TRIVIAL
     print(
         f"\n3. item by item: a trivial workload ({w.n_prompts} prompt, {w.input_tokens} in / {w.output_tokens} out, "
-        f"warmup as above), median of {repeats}"
+        f"warmup as above); {repeats} rounds alternating with the peer, medians"
     )
     cfg_file = write_config(out / "trivial.yaml", w)
-    cfg = ExperimentConfig.model_validate(w.llem())
-    forked = statistics.median(server.unit(cfg_file, out, f"t{i}")[0] for i in range(repeats))
+    spec = w.peer(model_path, "inline")
+    timed = WarmServer(out, "timed", timed=True)  # its children time llem-exp's steps (timed_unit)
+    units: list[dict[str, float]] = []
+    inline: list[dict[str, Any]] = []
 
-    logger.disable("llenergymeasure")
-    run_experiment(cfg, out, "warm", config_hash(cfg), 1)  # everything imported and built once
-    walls, pieces = [], []
-    for i in range(repeats):
-        spent: dict[str, float] = {}
-        with timed_pieces(spent):
-            start = time.perf_counter()
-            run_experiment(cfg, out, f"i{i}", config_hash(cfg), 1)
-            walls.append(time.perf_counter() - start)
-        pieces.append(spent)
-    logger.enable("llenergymeasure")
-    inproc = statistics.median(walls)
-    split = {k: statistics.median(p.get(k, 0.0) for p in pieces) for k in pieces[0]}
+    def llem_one(i: int) -> None:
+        times = out / f"times-{i}.json"
+        start = time.time()
+        timed.unit(cfg_file, out, f"t{i}", env={TIMES_ENV: str(times)})
+        end = time.time()
+        got = json.loads(times.read_text())
+        got["to child"] = got["child start"] - start
+        got["after child"] = end - got["child end"]
+        got["unit"] = end - start
+        units.append(got)
 
-    inline = [peer.run(w.peer(model_path, "inline")) for _ in range(repeats)]
-    process = [peer.run(w.peer(model_path, "process")) for _ in range(max(2, repeats // 2))]
-    job = statistics.median(r["job_s"] for r in inline)
-    job_process = statistics.median(r["job_s"] for r in process)
-    peer_split = {
-        "load": statistics.median(r["load_model_s"] for r in inline),
-        "first": statistics.median(r["first_generate_s"] for r in inline),
-        "generate": statistics.median(sum(r["generate_s"]) for r in inline),
-    }
+    def peer_one(i: int) -> None:
+        inline.append(peer.run(spec))
+
+    try:
+        llem_one(-1), peer_one(-1)  # unmeasured: the first fork and the first launch
+        units.clear(), inline.clear()
+        for i in range(repeats):
+            for f in (llem_one, peer_one) if i % 2 == 0 else (peer_one, llem_one):
+                f(i)
+    finally:
+        timed.close()
+    process = [peer.run(w.peer(model_path, "process")) for _ in range(2)]
+    gc_plain = statistics.median(child_gc_s(freeze=False) for _ in range(repeats))
+    gc_frozen = statistics.median(child_gc_s(freeze=True) for _ in range(repeats))
+
+    def med(key: str, rows: list[dict[str, Any]] = units) -> float:
+        return statistics.median(float(r.get(key, 0.0)) for r in rows)
+
+    steps = ["NVML probe", "model load", "warmup", "prepare inputs", "window open", "window", "environment"]
+    steps.append("result write")
+    entry = [u["child end"] - u["child start"] - u.get("experiment", 0.0) for u in units]
+    rest = [u.get("experiment", 0.0) - sum(u.get(k, 0.0) for k in steps) for u in units]
+    peer_rest = [r["job_s"] - r["load_model_s"] - r["first_generate_s"] - sum(r["generate_s"]) for r in inline]
 
     def row(label: str, llem: float | None, other: float | None) -> None:
-        cells = [f"{v:8.3f}" if v is not None else f"{'-':>8}" for v in (llem, other)]
-        print(f"     {label:<66}{cells[0]}{cells[1]}")
+        cells = [f"{v:7.3f}" if v is not None else f"{'-':>7}" for v in (llem, other)]
+        print(f"     {label:<70}{cells[0]}{cells[1]}")
 
-    print(f"   per unit, s{' ' * 56}llem  peer inline")
-    row("isolation: fork + llem-exp entry (client, CLI, config load, exit)", forked - inproc, 0.0)
-    row("NVML probe (fails fast without a driver)", split.get("NVML probe"), None)
-    row("model load (peer: its load_model tracker)", split.get("model load"), peer_split["load"])
+    print(f"   per unit, s{' ' * 63}llem   peer")
+    row("client start, connect, fork (peer inline: none)", med("to child"), 0.0)
+    row("llem-exp entry and exit: CLI, logging, config load and hash", statistics.median(entry), None)
+    row("NVML probe (fails fast without a driver)", med("NVML probe"), None)
+    row("model load (peer: its load_model)", med("model load"), med("load_model_s", inline))
     row(
-        "warmup, 2 batches (peer: its first_generate; its other warmups in rest)",
-        split.get("warmup"),
-        peer_split["first"],
+        "warmup, 2 batches (peer: its first_generate; other warmups in rest)",
+        med("warmup"),
+        med("first_generate_s", inline),
     )
-    row("prepare inputs (token ids to tensors, before the window)", split.get("prepare inputs"), None)
-    row("window open: gc.collect() + gc.freeze()", split.get("window open"), None)
-    row("window (peer: its timed generates)", split.get("window"), peer_split["generate"])
-    row("environment facts", split.get("environment"), None)
-    row("result write (JSON, atomic)", split.get("result write"), None)
+    row("prepare inputs (token ids to tensors, before the window)", med("prepare inputs"), None)
+    row("window open: gc.collect() + gc.freeze()", med("window open"), None)
+    row("window (peer: its timed generates)", med("window"), statistics.median(sum(r["generate_s"]) for r in inline))
+    row("environment facts", med("environment"), None)
+    row("result write (JSON, atomic)", med("result write"), None)
     row(
-        "rest (llem: runner set-up, result assembly; peer: backend init, inputs, warmups)",
-        inproc - sum(split.values()),
-        job - sum(peer_split.values()),
+        "rest (llem: runner set-up, result assembly; peer: init, inputs, warmups)",
+        statistics.median(rest),
+        statistics.median(peer_rest),
     )
-    row("unit total (llem: forked unit, client start to exit; peer: a launch)", forked, job)
-    print(f"     peer job with its process launcher (spawn: a new interpreter imports torch): {job_process:.3f} s")
+    row("child exit to the client's exit", med("after child"), 0.0)
+    row("unit: llem forked, client start to exit / the peer's inline launch", med("unit"), med("job_s", inline))
+    print(
+        f"     the peer's process launcher, per job (spawns a new interpreter that imports torch): "
+        f"{med('job_s', process):.3f} s"
+    )
+    print(
+        f"     gc.collect() in a child forked from a process with torch and transformers imported (what opening\n"
+        f"     the window costs a warm-start unit): {gc_plain:.3f} s; with gc.freeze() in the parent before the "
+        f"fork: {gc_frozen:.4f} s"
+    )
 
     four = tuple(replace(w, seed=s) for s in (1, 2, 3, 4))
+    n = len(four) * CYCLES
     llem_wall, _ = llem_sweep(campaign_file(out, four, "trivial"), out / "trivial-llem")
-    peer_dir = peer_config_dir(out, four, model_path, "trivial-peer")
-    peer_wall, _ = peer_sweep(peer_dir, "inline", out / "trivial-inline", four)
+    preload = preload_s(out / "trivial-llem")
+    start = time.perf_counter()
+    subprocess.run([LLEM, "campaign", "plan", str(out / "campaign-trivial.yaml")], check=True, capture_output=True)
+    plan_s = time.perf_counter() - start
+    trivial_dir = peer_config_dir(out, four, model_path, "trivial-peer")
+    peer_wall, _ = peer_sweep(trivial_dir, "inline", out / "trivial-inline", four)
     start = time.perf_counter()
     subprocess.run([VENV / "bin" / "optimum-benchmark", "--help"], check=True, capture_output=True)
     cli_start = time.perf_counter() - start
-    n = len(four) * CYCLES
-    host = llem_wall - server.start_s - n * forked
-    per_job = (peer_wall - cli_start - n * job) / n
-    print(f"   per campaign run, {n} trivial units (one run each):")
+    unit, job = med("unit"), med("job_s", inline)
+    print(f"   per campaign run, {n} trivial units, one run each (remainders mix moments: noisy on a loaded machine):")
     print(
-        f"     llem campaign up {llem_wall:.1f} s = warm-start server start {server.start_s:.1f} s "
-        f"+ {n} x unit {forked:.3f} s + host {host:.1f} s (CLI, plan, preflight, manifest, progress: the remainder)"
+        f"     llem campaign up {llem_wall:5.1f} s: warm-start server imports {preload:.1f} s (its log), "
+        f"CLI start + plan {plan_s:.1f} s (llem campaign plan), {n} x unit {unit:.3f} s,\n"
+        f"       remainder {llem_wall - preload - plan_s - n * unit:.1f} s (preflight, server interpreter start, "
+        "manifest, progress, polling, stop)"
     )
     print(
-        f"     peer --multirun inline {peer_wall:.1f} s = CLI start {cli_start:.1f} s (optimum-benchmark --help) "
-        f"+ {n} x (job {job:.3f} s + {per_job:.3f} s hydra per job: compose, config and report files, logs)"
-    )
-    print(
-        f"     llem against the inline peer: {server.start_s + host - cli_start:+.1f} s once, "
-        f"{forked - job - per_job:+.3f} s per unit"
+        f"     peer multirun  {peer_wall:5.1f} s: CLI start {cli_start:.1f} s (optimum-benchmark --help), "
+        f"{n} x launch {job:.3f} s, remainder {peer_wall - cli_start - n * job:.1f} s "
+        "(hydra: compose each job; config, report and log files)"
     )
     print(
         "   not in these figures: the prefill split (energy.prefill_split, default on: one more pass of 1-token\n"
@@ -610,7 +705,7 @@ def items(server: WarmServer, peer: PeerDriver, model_path: str, out: Path, repe
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", type=int, default=7, help="paired window runs (default 7)")
+    parser.add_argument("--pairs", type=int, default=15, help="paired window runs (default 15)")
     parser.add_argument("--sweep-pairs", type=int, default=3, help="sweep rounds, each runs all three (default 3)")
     parser.add_argument("--repeats", type=int, default=5, help="trivial units per item figure (default 5)")
     parser.add_argument("--only", choices=["window", "sweep", "items"], action="append", help="run only these parts")
@@ -623,14 +718,14 @@ def main() -> None:
     print(f"model: {MODEL} at {model_path}; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     with (out / "peer-driver.log").open("w") as log:
         server = WarmServer(out)
-        peer = PeerDriver(log)
+        peer = PeerDriver(log, out)
         try:
             if "window" in parts:
                 window_pairs(server, peer, model_path, out, args.pairs)
             if "sweep" in parts:
                 sweep_rounds(model_path, out, args.sweep_pairs)
             if "items" in parts:
-                items(server, peer, model_path, out, args.repeats)
+                items(peer, model_path, out, args.repeats)
         finally:
             peer.close()
             server.close()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import importlib
 import json
 import os
@@ -122,6 +123,11 @@ def preload(modules: Sequence[str]) -> float:
     for name in modules:
         importlib.import_module(name)
     check_fork_safe(sys.modules.get("torch"))
+    # The imports' objects leave the collector's view for good: a forked unit inherits them frozen,
+    # so the full collection before its measured window scans only what the unit itself made
+    # (0.14-0.27 s per unit otherwise, walking the ~380k objects torch and transformers create).
+    gc.collect()
+    gc.freeze()
     return time.perf_counter() - start
 
 

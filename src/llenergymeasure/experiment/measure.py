@@ -100,9 +100,11 @@ class MeasuredWindow:
         return self._t0[0]
 
     def begin(self) -> None:
-        """Freeze the collector, open every meter; the work starts right after this returns."""
-        # Everything allocated so far (model, harness) leaves the collector's view, so a full
-        # collection inside the window scans only what the window itself allocates.
+        """Collect and freeze what exists, open every meter; the work starts right after this returns."""
+        # Everything allocated so far (model, harness) leaves the collector's view for the rest of
+        # the unit, so a collection inside the window scans only what the window itself allocates,
+        # and the next window's collection only what came since. A unit is one short process: what
+        # is frozen is never collected, and never needs to be.
         gc.collect()
         gc.freeze()
         self._no_cpu_reason = None
@@ -127,28 +129,25 @@ class MeasuredWindow:
         return self.meter.reading() if self.meter is not None else None
 
     def end(self) -> WindowMeasurement:
-        """Close every meter's edge, then read the GPU tail and settle; unfreeze the collector."""
-        try:
-            if self.meter is not None:
-                edge = self.meter.close()
-                t1 = (edge.t_s, edge.unix_s if edge.unix_s is not None else self.wall())
-            else:
-                t1 = (self.clock(), self.wall())
-            cpu = None
-            if self._no_cpu_reason is None:
-                try:
-                    cpu = self.rapl.end()
-                except EnergyUnavailableError as exc:
-                    self._no_cpu_reason = str(exc)
-            share = None
-            if self.cpu_time is not None:
-                try:
-                    share = self.cpu_time.end()
-                except EnergyUnavailableError as exc:
-                    logger.info("CPU time share unavailable: {}", exc)
-            gpu = self.meter.finish() if self.meter is not None else None
-        finally:
-            gc.unfreeze()
+        """Close every meter's edge, then read the GPU tail and settle."""
+        if self.meter is not None:
+            edge = self.meter.close()
+            t1 = (edge.t_s, edge.unix_s if edge.unix_s is not None else self.wall())
+        else:
+            t1 = (self.clock(), self.wall())
+        cpu = None
+        if self._no_cpu_reason is None:
+            try:
+                cpu = self.rapl.end()
+            except EnergyUnavailableError as exc:
+                self._no_cpu_reason = str(exc)
+        share = None
+        if self.cpu_time is not None:
+            try:
+                share = self.cpu_time.end()
+            except EnergyUnavailableError as exc:
+                logger.info("CPU time share unavailable: {}", exc)
+        gpu = self.meter.finish() if self.meter is not None else None
         if self._no_cpu_reason and not self._logged_cpu:
             logger.info("CPU energy unavailable: {}", self._no_cpu_reason)
             self._logged_cpu = True
@@ -163,6 +162,10 @@ class MeasuredWindow:
             cpu_time=share,
             concurrent_units=self.concurrent_units,
         )
+
+    def release(self) -> None:
+        """Give the collector back what the windows froze: for a process that goes on after its unit."""
+        gc.unfreeze()
 
     def baseline(self, cfg: BaselineConfig) -> IdleBaseline | None:
         """Idle power of the unit's GPUs in the state the window will run in: call after load and warmup.

@@ -97,12 +97,30 @@ def run_experiment(
     ``clock`` times the windows (passes and meters alike) and ``sleep`` the idle baseline, so tests
     can inject them; CPU energy is read from RAPL under ``powercap_root`` over the same windows.
     """
-    started = utcnow()
     devices, no_energy_reason = open_devices(config, nvml_loader)
     if devices is None:
         logger.warning("energy unavailable: {}", no_energy_reason)
     measured = MeasuredWindow(devices, config.energy, powercap_root, clock, sleep, proc_root=proc_root)
+    try:
+        return _run(config, out_dir, stem, config_hash, cycle, devices, no_energy_reason, measured, clock, sleep)
+    finally:
+        measured.release()
 
+
+def _run(
+    config: ExperimentConfig,
+    out_dir: Path,
+    stem: str,
+    config_hash: str,
+    cycle: int,
+    devices: NvmlDevices | None,
+    no_energy_reason: str | None,
+    measured: MeasuredWindow,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> ExperimentOutcome:
+    """The scenario's body, with the unit's measured window."""
+    started = utcnow()
     if config.scenario.kind == "server":
         from llenergymeasure.experiment.serving import run_server_experiment
 
@@ -166,7 +184,9 @@ def run_experiment(
             }
         )
     ts_name = save_timeseries(out_dir, stem, main.gpu)
-    energy, cpu_energy = energy_sections(config, main, no_energy_reason, metrics, baseline, ts_name, str(powercap_root))
+    energy, cpu_energy = energy_sections(
+        config, main, no_energy_reason, metrics, baseline, ts_name, str(measured.rapl.root)
+    )
     if main.gpu is not None and split is not None and prefill is not None:
         energy = with_phases(energy, split, prefill)
     result = ExperimentResult(
