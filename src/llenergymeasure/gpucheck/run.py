@@ -19,8 +19,10 @@ from typing import Any
 import yaml
 
 from llenergymeasure.campaign.layout import MANIFEST_NAME
+from llenergymeasure.config.experiment import ExperimentConfig
 from llenergymeasure.energy.nvml import NvmlDevices, load_pynvml
 from llenergymeasure.errors import EnergyUnavailableError
+from llenergymeasure.gpucheck.harness import harness_ratio
 from llenergymeasure.gpucheck.summary import fork_check, insert_run, run_section, scope_check
 from llenergymeasure.results.reader import InvalidResultError, read_result
 from llenergymeasure.results.schema import ExperimentResult
@@ -54,9 +56,11 @@ config: both must run on CUDA and agree in tokens/s and J/token.
 DEFAULT_BATCHES = (4, 32)
 # Per model shape: the real check's workload, and a smoke run's that finishes in seconds on a CPU.
 WORKLOADS: dict[str, dict[str, Any]] = {
-    "llama-1b": {"n_prompts": 64, "input_tokens": 256, "output_tokens": 64, "baseline_s": 5},
-    "smoke": {"n_prompts": 32, "input_tokens": 16, "output_tokens": 4, "baseline_s": 0.5},
+    "llama-1b": {"n_prompts": 64, "input_tokens": 256, "output_tokens": 64, "baseline_s": 5, "harness_rounds": 4},
+    "smoke": {"n_prompts": 32, "input_tokens": 16, "output_tokens": 4, "baseline_s": 0.5, "harness_rounds": 2},
 }
+# The harness ratio's batch: several batches per pass, so a few rounds give enough pairs.
+HARNESS_BATCH = 8
 FRESH_BATCH = 32
 
 
@@ -197,7 +201,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     # Every unit, slotted (warm) or given its GPU by hand (fresh), must have measured exactly that GPU.
     scope = list(dict.fromkeys(scope_check(uuid, r) for r in [*warm, *fresh]))
-    section = run_section(when, [*warm, *fresh], forks, skipped, model_line, scope)
+    # Last, in this process (the campaigns are done): the window against a bare generate on this device.
+    harness_cfg = ExperimentConfig.model_validate(
+        {
+            "model": str(model),
+            "backend": "pytorch",
+            "precision": "bf16",
+            "n_prompts": work["n_prompts"],
+            "dataset": {"kind": "synthetic", "input_tokens": work["input_tokens"]},
+            "max_input_tokens": work["input_tokens"],
+            "max_output_tokens": work["output_tokens"],
+            "pytorch": {"batch_size": HARNESS_BATCH},
+        }
+    )
+    harness = harness_ratio(harness_cfg, str(model), work["harness_rounds"]).line()
+    print(harness, flush=True)
+    section = run_section(when, [*warm, *fresh], forks, skipped, model_line, scope, harness=[harness])
     existing = args.out.read_text(encoding="utf-8") if args.out.is_file() else None
     args.out.write_text(insert_run(existing, PREAMBLE, section), encoding="utf-8")
     print(section)

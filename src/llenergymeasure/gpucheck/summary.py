@@ -167,6 +167,7 @@ def run_section(
     skipped: Sequence[str],
     model: str,
     scope: Sequence[str] = (),
+    harness: Sequence[str] = (),
 ) -> str:
     """The markdown of one validation run: the machine, the table, the warm-start check, what was skipped."""
     if not results:
@@ -210,6 +211,8 @@ def run_section(
         )
     for line in scope:
         lines.append(f"- GPU scope by UUID: {line}")
+    for line in harness:
+        lines.append(f"- {line}")
     for s in skipped:
         lines.append(f"- Skipped: {s}")
     lines.extend(measurement_lines(results))
