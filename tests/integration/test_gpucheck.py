@@ -63,3 +63,8 @@ def test_smoke_run_writes_the_section_and_fails_its_cuda_checks(tmp_path: Path) 
     scope = "- GPU scope by UUID: FAILED: a unit run with CUDA_VISIBLE_DEVICES=GPU-fake-0 ran on cpu and measured"
     assert f"{scope} GPU-fake-0" in section
     assert "- Skipped: vLLM (not installed in this interpreter)" in section
+    harness = [line for line in section if line.startswith("- Harness window vs a bare generate on cpu: ")]
+    assert len(harness) == 1
+    assert harness[0].endswith(", 8 paired batches (target >= 0.99)")
+    assert "- Power reading sampled: power_usage_instant (averaging 0 s)" in section
+    assert any(line.startswith("- Idle baseline in the loaded state (model warmed") for line in section)
