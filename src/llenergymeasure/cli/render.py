@@ -113,13 +113,13 @@ BESIDE_HEADERS = {ENERGY_METRIC: "total J/tok", ADJUSTED_METRIC: "J/tok above id
 
 
 def stats_table(stats: list[ConfigStats], dims: list[str], ranking: Ranking, confidence: float = 0.95) -> Table:
-    """Configs ranked by ``ranking.metric``: mean, CI and its method, n, CV; ≈ marks overlapping CIs.
+    """Configs ranked by ``ranking.metric``: centre (geometric mean with log-t, else mean), CI, n, CV; ≈ overlaps.
 
     ``ranking.beside`` (the other J/token figure) gets a column, then tok/s unless that is what is ranked.
     """
     beside = (BESIDE_HEADERS.get(ranking.beside, ranking.beside),) if ranking.beside else ()
     tps_column = ranking.metric != FALLBACK_METRIC
-    cols = ("#", "config", *(d.removeprefix("config.") for d in dims), "mean", "CI", "CI method", "n", "CV", *beside)
+    cols = ("#", "config", *(d.removeprefix("config.") for d in dims), "centre", "CI", "CI method", "n", "CV", *beside)
     title = f"{ranking.metric} per config ({confidence:.0%} CI; ≈ overlaps the row above)"
     out = table(title, (*cols, "tok/s") if tps_column else cols)
 
@@ -127,10 +127,10 @@ def stats_table(stats: list[ConfigStats], dims: list[str], ranking: Ranking, con
         cells = []
         if ranking.beside:
             other = s.metrics.get(ranking.beside)
-            cells.append(f"{other.mean:.4g}" if other else "-")
+            cells.append(f"{other.value:.4g}" if other else "-")
         if tps_column:
             tps = s.metrics.get(FALLBACK_METRIC)
-            cells.append(f"{tps.mean:.1f}" if tps else "-")
+            cells.append(f"{tps.value:.1f}" if tps else "-")
         return cells
 
     for i, (s, overlap) in enumerate(rank(stats, ranking.metric), start=1):
@@ -140,7 +140,7 @@ def stats_table(stats: list[ConfigStats], dims: list[str], ranking: Ranking, con
             f"{i}{' ≈' if overlap else ''}",
             s.config_hash[:8],
             *(_fmt(s.label.get(d)) for d in dims),
-            f"{m.mean:.4g}",
+            f"{m.value:.4g}",
             ci,
             m.ci_method or "-",
             str(m.n),
@@ -153,7 +153,7 @@ def stats_table(stats: list[ConfigStats], dims: list[str], ranking: Ranking, con
             "-",
             s.config_hash[:8],
             *(_fmt(s.label.get(d)) for d in dims),
-            f"{got.mean:.4g}" if got else "-",
+            f"{got.value:.4g}" if got else "-",
             reason,
             "-",
             str(got.n) if got else "-",
@@ -179,18 +179,18 @@ SERVING_COLUMNS: tuple[tuple[str, str], ...] = (
 
 
 def serving_table(stats: list[ConfigStats], dims: list[str], confidence: float = 0.95) -> Table | None:
-    """Server-mode configs, one row per config and metric (narrow at any count): mean, CI, n."""
+    """Server-mode configs, one row per config and metric (narrow at any count): centre, CI, n."""
     rows = [s for s in stats if any(m in s.metrics for m, _ in SERVING_COLUMNS)]
     if not rows:
         return None
     out = table(
-        f"serving metrics per config (mean, {confidence:.0%} CI across cycles)",
-        ["config", *(d.removeprefix("config.") for d in dims), "metric", "mean", "CI", "n"],
+        f"serving metrics per config (centre: geometric mean; {confidence:.0%} log-t CI across cycles)",
+        ["config", *(d.removeprefix("config.") for d in dims), "metric", "centre", "CI", "n"],
     )
     for s in rows:
         for i, (metric, header) in enumerate((m, h) for m, h in SERVING_COLUMNS if m in s.metrics):
             m = s.metrics[metric]
             ci = f"{m.ci_low:.4g}–{m.ci_high:.4g}" if m.ci_low is not None and m.ci_high is not None else "-"
             ident = [s.config_hash[:8], *(_fmt(s.label.get(d)) for d in dims)] if i == 0 else [""] * (1 + len(dims))
-            out.add_row(*ident, header, f"{m.mean:.4g}", ci, str(m.n))
+            out.add_row(*ident, header, f"{m.value:.4g}", ci, str(m.n))
     return out

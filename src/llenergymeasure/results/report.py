@@ -151,8 +151,8 @@ def plot_energy_vs_throughput(rows: list[dict[str, Any]], stats: list[ConfigStat
         hashes = {r["config_hash"] for r in sel}
         means = [s for s in stats if s.config_hash in hashes and JPT in s.metrics and TPS in s.metrics]
         ax.scatter(
-            [s.metrics[TPS].mean for s in means],
-            [s.metrics[JPT].mean for s in means],
+            [s.metrics[TPS].value for s in means],
+            [s.metrics[JPT].value for s in means],
             color=colour,
             s=50,
             label=f"{backend} (config mean; faint: cycles)",
@@ -171,8 +171,8 @@ def error_bars(summaries: list[Summary]) -> list[list[float]]:
     mean can even lie above it (it is an interval for the geometric mean); clipped at 0, never drawn
     backwards. No interval (one cycle): no bar.
     """
-    below = [max(s.mean - s.ci_low, 0.0) if s.ci_low is not None else 0.0 for s in summaries]
-    above = [max(s.ci_high - s.mean, 0.0) if s.ci_high is not None else 0.0 for s in summaries]
+    below = [max(s.value - s.ci_low, 0.0) if s.ci_low is not None else 0.0 for s in summaries]
+    above = [max(s.ci_high - s.value, 0.0) if s.ci_high is not None else 0.0 for s in summaries]
     return [below, above]
 
 
@@ -235,7 +235,7 @@ def plot_by_dimension(
             ax.scatter([x] * len(p.cycles), p.cycles, color=colour, alpha=0.3, s=12)
         ax.errorbar(
             pos,
-            [p.summary.mean for p in points],
+            [p.summary.value for p in points],
             yerr=error_bars([p.summary for p in points]),
             fmt="o-" if len(points) > 1 else "o",
             capsize=4,
@@ -245,7 +245,7 @@ def plot_by_dimension(
     ax.set_xticks(range(len(xs)), [str(x) for x in xs], rotation=30, ha="right")
     ax.set_xlabel(dimension.removeprefix("config."))
     ax.set_ylabel(label(metric))
-    ax.set_title(f"{label(metric)} by {dimension.removeprefix('config.')}\n(mean and 95% CI; faint: each cycle)")
+    ax.set_title(f"{label(metric)} by {dimension.removeprefix('config.')}\n(centre and 95% CI; faint: each cycle)")
     if any(series):
         ax.legend(title=", ".join(d.removeprefix("config.") for d in others), fontsize="small")
     return _png(fig)
@@ -280,8 +280,8 @@ def plot_pareto(
         xs = [s.metrics[axes.x] for s in sel]
         ys = [s.metrics[axes.y] for s in sel]
         ax.errorbar(
-            [m.mean for m in xs],
-            [m.mean for m in ys],
+            [m.value for m in xs],
+            [m.value for m in ys],
             xerr=error_bars(xs),
             yerr=error_bars(ys),
             fmt="o",
@@ -292,9 +292,9 @@ def plot_pareto(
         for s, x, y in zip(sel, xs, ys, strict=True):
             text = ", ".join(f"{d.removeprefix('config.').split('.')[-1]}={s.label.get(d)}" for d in shown)
             ax.annotate(
-                text or s.config_hash[:8], (x.mean, y.mean), textcoords="offset points", xytext=(5, 5), fontsize=7
+                text or s.config_hash[:8], (x.value, y.value), textcoords="offset points", xytext=(5, 5), fontsize=7
             )
-    coords = [(s.metrics[axes.x].mean, s.metrics[axes.y].mean) for s in pts]
+    coords = [(s.metrics[axes.x].value, s.metrics[axes.y].value) for s in pts]
     front = pareto_front(coords, lower_x=True, lower_y=axes.lower_y)
     ax.plot([coords[i][0] for i in front], [coords[i][1] for i in front], "k--", lw=1, label="Pareto frontier")
     ax.scatter(
@@ -305,7 +305,7 @@ def plot_pareto(
     ax.set_ylim(*_view([c[1] for c in coords]))
     ax.set_xlabel("p90 TPOT (ms)")
     ax.set_ylabel(axes.y_label)
-    ax.set_title(title + " (mean, 95% CI; bars clipped to the view)", fontsize=9)
+    ax.set_title(title + " (centre, 95% CI; bars clipped to the view)", fontsize=9)
     ax.legend(fontsize=8)
     return title, _png(fig)
 
@@ -324,7 +324,7 @@ def serving_table_html(stats: list[ConfigStats], dims: list[str]) -> str:
     metrics = [m for m in SERVING_METRICS if any(m in s.metrics for s in rows)]
     head = "".join(f"<th>{html.escape(d.removeprefix('config.'))}</th>" for d in dims)
     head += "".join(f"<th>{html.escape(m.removeprefix('serving.'))}</th>" for m in metrics)
-    lines = ["<h2>Serving (mean [95% CI] across cycles)</h2>", f"<table><tr><th>config</th>{head}</tr>"]
+    lines = ["<h2>Serving (centre [95% CI] across cycles)</h2>", f"<table><tr><th>config</th>{head}</tr>"]
     for s in rows:
         cells = "".join(f"<td>{html.escape(str(s.label.get(d)))}</td>" for d in dims)
         cells += "".join(f"<td>{html.escape(format_summary(s.metrics.get(m)))}</td>" for m in metrics)
@@ -338,8 +338,8 @@ def format_summary(m: Summary | None) -> str:
     if m is None:
         return "–"
     if m.ci_low is None or m.ci_high is None:
-        return f"{m.mean:.4g}"
-    return f"{m.mean:.4g} [{m.ci_low:.3g}–{m.ci_high:.3g}]"
+        return f"{m.value:.4g}"
+    return f"{m.value:.4g} [{m.ci_low:.3g}–{m.ci_high:.3g}]"
 
 
 def plot_power(campaign_dir: Path, row: dict[str, Any]) -> str | None:
@@ -445,7 +445,7 @@ def _ranking_table(stats: list[ConfigStats], dims: list[str], ranking: Ranking, 
         if not ranking.beside:
             return ""
         other = s.metrics.get(ranking.beside)
-        return f"<td>{other.mean:.4g}</td>" if other else "<td>–</td>"
+        return f"<td>{other.value:.4g}</td>" if other else "<td>–</td>"
 
     for i, (s, overlap) in enumerate(rank(stats, metric), start=1):
         m = s.metrics[metric]
@@ -454,13 +454,13 @@ def _ranking_table(stats: list[ConfigStats], dims: list[str], ranking: Ranking, 
         cv = f"{m.cv:.1%}" if m.cv is not None else "–"
         mark = " ≈" if overlap else ""
         lines.append(
-            f"<tr><td>{i}{mark}</td>{cells}<td>{m.mean:.4g}</td><td>{ci}</td><td>{m.ci_method or '–'}</td>"
+            f"<tr><td>{i}{mark}</td>{cells}<td>{m.value:.4g}</td><td>{ci}</td><td>{m.ci_method or '–'}</td>"
             f"<td>{m.n}</td><td>{cv}</td>{beside(s)}</tr>"
         )
     for s, reason in unranked(stats, metric):
         cells = "".join(f"<td>{html.escape(str(s.label.get(d)))}</td>" for d in dims)
         got = s.metrics.get(metric)
-        value = f"{got.mean:.4g}" if got else "–"
+        value = f"{got.value:.4g}" if got else "–"
         lines.append(
             f"<tr class='unranked'><td>–</td>{cells}<td>{value}</td><td colspan='4'>{html.escape(reason)}</td>"
             f"{beside(s)}</tr>"

@@ -1,4 +1,4 @@
-"""Statistics across cycles: mean, spread and a confidence interval per config.
+"""Statistics across cycles: a centre, spread and a confidence interval per config.
 
 Throughput, latency and raw energy are strictly positive, and a symmetric t-interval around their
 mean can reach below zero with few cycles (n=2 gives t=12.7). For those the interval is a t-interval
@@ -68,7 +68,13 @@ METRICS.update(SERVING_METRICS)
 
 @dataclass(frozen=True)
 class Summary:
-    """One metric of one config over its cycles; ``ci_method`` says how the interval was computed."""
+    """One metric of one config over its cycles; ``ci_method`` says how the interval was computed.
+
+    ``centre`` is what tables, plots and rankings show: the centre the interval is built around.
+    A log-t interval is an interval for the geometric mean, so a strictly positive metric's centre
+    is its geometric mean (``centre_kind``); a metric that can be zero or negative has the arithmetic
+    mean and a t interval. ``mean`` stays the arithmetic mean, for reference.
+    """
 
     n: int
     mean: float
@@ -77,6 +83,17 @@ class Summary:
     ci_low: float | None
     ci_high: float | None
     ci_method: str | None = None
+    centre: float | None = None
+    centre_kind: str = "mean"
+
+    def __post_init__(self) -> None:
+        if self.centre is None:
+            object.__setattr__(self, "centre", self.mean)
+
+    @property
+    def value(self) -> float:
+        """The centre as a float (always set: the arithmetic mean where no other centre applies)."""
+        return float(self.centre if self.centre is not None else self.mean)
 
 
 def t_critical(confidence: float, dof: int) -> float:
@@ -99,18 +116,20 @@ def summarize(values: Iterable[float | None], confidence: float = 0.95, positive
     if not xs:
         return None
     mean = statistics.fmean(xs)
+    geometric = positive and all(x > 0 for x in xs)
+    log_centre = statistics.fmean(math.log(x) for x in xs) if geometric else 0.0
+    centre, kind = (math.exp(log_centre), "geometric_mean") if geometric else (mean, "mean")
     if len(xs) < 2:
-        return Summary(len(xs), mean, None, None, None, None)
+        return Summary(len(xs), mean, None, None, None, None, None, centre, kind)
     std = statistics.stdev(xs)
     cv = std / mean if mean else None
     t = t_critical(confidence, len(xs) - 1)
-    if positive and all(x > 0 for x in xs):
-        logs = [math.log(x) for x in xs]
-        centre = statistics.fmean(logs)
-        half = t * statistics.stdev(logs) / math.sqrt(len(xs))
-        return Summary(len(xs), mean, std, cv, math.exp(centre - half), math.exp(centre + half), CI_LOG_T)
+    if geometric:
+        half = t * statistics.stdev(math.log(x) for x in xs) / math.sqrt(len(xs))
+        low, high = math.exp(log_centre - half), math.exp(log_centre + half)
+        return Summary(len(xs), mean, std, cv, low, high, CI_LOG_T, centre, kind)
     half = t * std / math.sqrt(len(xs))
-    return Summary(len(xs), mean, std, cv, mean - half, mean + half, CI_T)
+    return Summary(len(xs), mean, std, cv, mean - half, mean + half, CI_T, centre, kind)
 
 
 @dataclass(frozen=True)
@@ -171,7 +190,7 @@ def rank(stats: list[ConfigStats], metric: str) -> list[tuple[ConfigStats, bool]
     lower_better = METRICS[metric].lower_better
     left_out = {id(s) for s, _ in unranked(stats, metric)}
     present = [s for s in stats if id(s) not in left_out]
-    present.sort(key=lambda s: s.metrics[metric].mean, reverse=not lower_better)
+    present.sort(key=lambda s: s.metrics[metric].value, reverse=not lower_better)
     ranked: list[tuple[ConfigStats, bool]] = []
     for i, s in enumerate(present):
         ranked.append((s, i > 0 and overlaps(present[i - 1].metrics[metric], s.metrics[metric])))

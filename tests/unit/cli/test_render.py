@@ -103,10 +103,12 @@ def ranking_text(rank_by: str) -> list[list[str]]:
 def test_results_rank_by_total_by_default_with_above_idle_beside() -> None:
     assert ranking_text("total") == [
         ["ranked by energy.energy_per_output_token_j (lower is better)"],
-        ["#", "config", "x", "mean", "CI", "CI method", "n", "CV", "J/tok above idle", "tok/s"],
-        ["1", "cccccccc", "c", "0.105", "0.05724–0.1922", "log-t", "2", "6.7%", "0.02", "20.5"],
+        # Positive metrics are centred on their geometric mean, the centre of a log-t interval:
+        # sqrt(0.10 x 0.11) = 0.1049, inside 0.05724-0.1922; signed ones on the mean, with a t interval.
+        ["#", "config", "x", "centre", "CI", "CI method", "n", "CV", "J/tok above idle", "tok/s"],
+        ["1", "cccccccc", "c", "0.1049", "0.05724–0.1922", "log-t", "2", "6.7%", "0.02", "20.5"],
         ["2", "bbbbbbbb", "b", "0.405", "0.3462–0.4738", "log-t", "2", "1.7%", "0.355", "30.5"],
-        ["3 ≈", "aaaaaaaa", "a", "0.51", "0.3974–0.6542", "log-t", "2", "2.8%", "0.305", "10.5"],
+        ["3 ≈", "aaaaaaaa", "a", "0.5099", "0.3974–0.6542", "log-t", "2", "2.8%", "0.305", "10.5"],
     ]
 
 
@@ -114,18 +116,18 @@ def test_results_rank_by_above_idle_with_the_total_beside_and_a_negative_config_
     reason = "energy above idle negative in some cycle (below the idle baseline): not ranked"
     assert ranking_text("above-idle") == [
         ["ranked by energy.adjusted_energy_per_output_token_j (lower is better)"],
-        ["#", "config", "x", "mean", "CI", "CI method", "n", "CV", "total J/tok", "tok/s"],
-        ["1", "aaaaaaaa", "a", "0.305", "0.2415–0.3685", "t", "2", "2.3%", "0.51", "10.5"],
+        ["#", "config", "x", "centre", "CI", "CI method", "n", "CV", "total J/tok", "tok/s"],
+        ["1", "aaaaaaaa", "a", "0.305", "0.2415–0.3685", "t", "2", "2.3%", "0.5099", "10.5"],
         ["2 ≈", "bbbbbbbb", "b", "0.355", "0.2915–0.4185", "t", "2", "2.0%", "0.405", "30.5"],
-        ["-", "cccccccc", "c", "0.02", reason, "-", "2", "-", "0.105", "20.5"],
+        ["-", "cccccccc", "c", "0.02", reason, "-", "2", "-", "0.1049", "20.5"],
     ]
 
 
 def test_results_rank_by_throughput_higher_first_with_the_total_beside() -> None:
     assert ranking_text("throughput") == [
         ["ranked by metrics.output_tokens_per_s (higher is better)"],
-        ["#", "config", "x", "mean", "CI", "CI method", "n", "CV", "total J/tok"],
+        ["#", "config", "x", "centre", "CI", "CI method", "n", "CV", "total J/tok"],
         ["1", "bbbbbbbb", "b", "30.5", "24.76–37.56", "log-t", "2", "2.3%", "0.405"],
-        ["2 ≈", "cccccccc", "c", "20.5", "15.03–27.94", "log-t", "2", "3.4%", "0.105"],
-        ["3 ≈", "aaaaaaaa", "a", "10.5", "5.724–19.22", "log-t", "2", "6.7%", "0.51"],
+        ["2 ≈", "cccccccc", "c", "20.49", "15.03–27.94", "log-t", "2", "3.4%", "0.1049"],
+        ["3 ≈", "aaaaaaaa", "a", "10.49", "5.724–19.22", "log-t", "2", "6.7%", "0.5099"],
     ]

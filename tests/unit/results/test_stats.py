@@ -213,3 +213,28 @@ def test_adjusted_energy_uses_the_plain_t_interval_even_when_every_cycle_is_posi
     assert (m.ci_method, m.ci_low, m.ci_high) == ("t", pytest.approx(0.25 - half), pytest.approx(0.25 + half))
     assert m.ci_low < 0  # log-t would have kept it above zero; the adjusted figure may be zero or negative
     assert s.metrics[TOTAL].ci_method == "log-t"
+
+
+def test_every_centre_lies_inside_its_own_interval() -> None:
+    """The review's demo: mean 1.09 beside a log-t interval [0.056, 0.449]; the geometric mean sits inside."""
+    import math
+    import random
+
+    from llenergymeasure.results.stats import summarize
+
+    demo = summarize([0.05, 0.1, 3.12], positive=True)
+    assert demo is not None
+    assert (demo.ci_method, demo.centre_kind) == ("log-t", "geometric_mean")
+    assert demo.mean == pytest.approx(1.09)
+    assert demo.centre == pytest.approx(math.exp((math.log(0.05) + math.log(0.1) + math.log(3.12)) / 3))
+    rng = random.Random(7)
+    for _ in range(500):
+        n = rng.randint(2, 6)
+        for positive in (True, False):
+            xs = [rng.lognormvariate(0, 1.5) if positive else rng.gauss(0, 1) for _ in range(n)]
+            s = summarize(xs, positive=positive)
+            assert s is not None
+            assert s.ci_low is not None
+            assert s.ci_high is not None
+            assert s.ci_low <= s.value <= s.ci_high
+            assert s.centre_kind == ("geometric_mean" if positive else "mean")
