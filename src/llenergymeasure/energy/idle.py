@@ -18,8 +18,8 @@ import itertools
 import statistics
 from dataclasses import dataclass, field
 
-from llenergymeasure.energy.integrate import counter_delta_mj
-from llenergymeasure.energy.settle import EnergyMeasurement, integrate_between, readings
+from llenergymeasure.energy.integrate import counter_delta_mj, integrate_between
+from llenergymeasure.energy.settle import EnergyMeasurement, readings
 
 
 @dataclass(frozen=True)

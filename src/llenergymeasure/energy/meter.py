@@ -140,8 +140,7 @@ class EnergyMeter:
         violations = self.devices.violation_ns()
         counters = self.devices.energy_mj()
         t0 = self.clock()
-        since = [t0 - b if b is not None else None for b in before] if before is not None else None
-        self._start = EdgeReading(t0, counters, since, violations, self.wall())
+        self._start = EdgeReading(t0, counters, _since(before, t0), violations, self.wall())
         self.sampler.start()
         return self._start
 
@@ -160,9 +159,8 @@ class EnergyMeter:
         counters = self.devices.energy_mj()
         t1 = self.clock()
         unix = self.wall()
-        since = [t1 - b if b is not None else None for b in before] if before is not None else None
         self.sampler.sample_now()
-        self._end = EdgeReading(t1, counters, since, self.devices.violation_ns(), unix)
+        self._end = EdgeReading(t1, counters, _since(before, t1), self.devices.violation_ns(), unix)
         return self._end
 
     def finish(self) -> EnergyMeasurement:
@@ -211,3 +209,10 @@ class EnergyMeter:
         """``close()`` then ``finish()``: for windows whose end edge needs nothing in between."""
         self.close()
         return self.finish()
+
+
+def _since(before: list[float | None] | None, t_s: float) -> list[float | None] | None:
+    """Per GPU, the longest the counter can have gone without updating at ``t_s``, from ``_align``."""
+    if before is None:
+        return None
+    return [t_s - b if b is not None else None for b in before]

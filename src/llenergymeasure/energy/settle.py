@@ -33,13 +33,11 @@ calibration) is listed under ``not_included``, never counted as zero.
 
 from __future__ import annotations
 
-import bisect
-import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from llenergymeasure.energy.integrate import counter_delta_mj, relative_gap
+from llenergymeasure.energy.integrate import counter_delta_mj, integrate_between, interval_bound, relative_gap, value_at
 from llenergymeasure.energy.nvml import THROTTLE_BITS, PowerSource, throttle_flags
 from llenergymeasure.energy.sampler import Sample
 
@@ -218,7 +216,7 @@ def settle(r: WindowReadings) -> EnergyMeasurement:
     if r.method != "sampling" and counters and all(c is not None for c in counters):
         counted = {}
         for i, g in enumerate(r.gpus):
-            got = _counter_energy(r, i, ceilings[g])
+            got = _counter_energy(r, i, series[g], ceilings[g])
             if got is None:
                 notes.append(
                     f"GPU {g}'s energy counter did not change after an edge while the meter waited: its bracket is"
@@ -242,8 +240,10 @@ def settle(r: WindowReadings) -> EnergyMeasurement:
     if counted is not None:
         per_gpu = {g: e for g, (e, _) in counted.items()}
         per_gpu_unc = {g: u for g, (_, u) in counted.items()}
-        budget = Budget({"counter_resolution": sum(per_gpu_unc.values())}, {"sensor_accuracy": SENSOR_ACCURACY})
-        budget = replace(budget, not_included={**budget.not_included, "counter_latency": COUNTER_LATENCY})
+        budget = Budget(
+            {"counter_resolution": sum(per_gpu_unc.values())},
+            {"sensor_accuracy": SENSOR_ACCURACY, "counter_latency": COUNTER_LATENCY},
+        )
         if r.update_period_s is not None and duration < MIN_UPDATES_PER_WINDOW * r.update_period_s:
             notes.append(
                 f"window {duration:.3f} s is shorter than {MIN_UPDATES_PER_WINDOW} energy counter updates"
@@ -295,16 +295,19 @@ def _ceiling(limit_w: float | None, series: Sequence[Sample]) -> float:
     return max(1.0, 2.0 * max(readings)) if readings else 1.0
 
 
-def _counter_energy(r: WindowReadings, i: int, ceiling_w: float) -> tuple[float, float] | None:
+def _counter_energy(
+    r: WindowReadings, i: int, series: Sequence[Sample], ceiling_w: float
+) -> tuple[float, float] | None:
     """One GPU's counter energy over the window and its bound, from both edges' brackets.
 
-    None when an edge's bracket is unknown (the counter never moved after it): no bound can be given.
+    ``series`` is that GPU's samples, in time order. None when an edge's bracket is unknown (the
+    counter never moved after it): no bound can be given.
     """
     v0 = int(r.start.counters_mj[i])  # type: ignore[arg-type]
     v1 = int(r.end.counters_mj[i])  # type: ignore[arg-type]
     delta_j = counter_delta_mj(v0, v1) / 1000.0
-    e0 = _edge_estimate(r, i, r.start, v0, ceiling_w)
-    e1 = _edge_estimate(r, i, r.end, v1, ceiling_w)
+    e0 = _edge_estimate(r, i, series, r.start, v0, ceiling_w)
+    e1 = _edge_estimate(r, i, series, r.end, v1, ceiling_w)
     if e0 is None or e1 is None:
         return None
     (x0, b0), (x1, b1) = e0, e1
@@ -314,7 +317,7 @@ def _counter_energy(r: WindowReadings, i: int, ceiling_w: float) -> tuple[float,
 
 
 def _edge_estimate(
-    r: WindowReadings, i: int, edge: EdgeReading, value: int, ceiling_w: float
+    r: WindowReadings, i: int, series: Sequence[Sample], edge: EdgeReading, value: int, ceiling_w: float
 ) -> tuple[float, float] | None:
     """Where the energy at ``edge`` lies above the value read there: ``(estimate, bracket width)`` in J.
 
@@ -323,18 +326,18 @@ def _edge_estimate(
     the edge in its update period: the update before it was about ``T`` before the next one was
     first seen. None when the width is unknown.
     """
-    g = r.gpus[i]
     later = sorted(
         [(t, c[i]) for t, c in r.polls if t > edge.t_s]
-        + [(s.t_s, s.energy_mj) for s in r.samples if s.gpu == g and s.t_s > edge.t_s]
+        + [(s.t_s, s.energy_mj) for s in series if s.t_s > edge.t_s]
         + ([(r.end.t_s, r.end.counters_mj[i])] if r.end.t_s > edge.t_s else []),
         key=lambda x: x[0],
     )
     nxt = next(((t, v) for t, v in later if v is not None and v != value), None)
+    step = counter_delta_mj(value, int(nxt[1])) / 1000.0 if nxt is not None else None
     since = edge.since_update_max_s[i] if edge.since_update_max_s is not None else None
     widths = []
-    if nxt is not None:
-        widths.append(counter_delta_mj(value, int(nxt[1])) / 1000.0)
+    if step is not None:
+        widths.append(step)
     if since is not None:
         widths.append(ceiling_w * since + COUNTER_RESOLUTION_J)
     if not widths:
@@ -347,8 +350,7 @@ def _edge_estimate(
         frac = (edge.t_s - (nxt[0] - period)) / period
     else:
         frac = 0.5
-    step = counter_delta_mj(value, int(nxt[1])) / 1000.0 if nxt is not None else width
-    return min(max(frac, 0.0), 1.0) * min(step, width), width
+    return min(max(frac, 0.0), 1.0) * (width if step is None else min(step, width)), width
 
 
 def sampled_energy(
@@ -370,7 +372,7 @@ def sampled_energy(
         if duration >= avg:
             comps["power_averaging"] = sum(
                 avg * m * (ceiling_w - m) / (2.0 * ceiling_w)
-                for m in (min(max(_value_at(pts, t), 0.0), ceiling_w) for t in (a, b))
+                for m in (min(max(value_at(pts, t), 0.0), ceiling_w) for t in (a, b))
             )
         else:
             comps["power_averaging"] = ceiling_w * duration
@@ -385,52 +387,6 @@ def readings(series: Sequence[Sample]) -> list[tuple[float, float]]:
         if s.power_w is not None and (not out or s.t_s > out[-1][0]):
             out.append((s.t_s, float(s.power_w)))
     return out
-
-
-def _value_at(pts: Sequence[tuple[float, float]], t: float) -> float:
-    """The piecewise-linear curve through ``pts`` (sorted by time) at ``t``, held flat outside them."""
-    if t <= pts[0][0]:
-        return pts[0][1]
-    if t >= pts[-1][0]:
-        return pts[-1][1]
-    k = bisect.bisect_right(pts, t, key=lambda p: p[0])
-    (ta, pa), (tb, pb) = pts[k - 1], pts[k]
-    return pa if tb == ta else pa + (pb - pa) * (t - ta) / (tb - ta)
-
-
-def integrate_between(pts: Sequence[tuple[float, float]], t_a: float, t_b: float) -> float:
-    """Integral over exactly ``[t_a, t_b]`` of the piecewise-linear curve through ``pts`` (held flat outside).
-
-    Linear in the number of samples: an hour at 100 ms is 36,000 of them per GPU.
-    """
-    if not pts or t_b <= t_a:
-        return 0.0
-    lo = bisect.bisect_right(pts, t_a, key=lambda p: p[0])
-    hi = bisect.bisect_left(pts, t_b, key=lambda p: p[0])
-    knots = [(t_a, _value_at(pts, t_a)), *pts[lo:hi], (t_b, _value_at(pts, t_b))]
-    return sum((u1 - u0) * (p0 + p1) / 2.0 for (u0, p0), (u1, p1) in itertools.pairwise(knots))
-
-
-def interval_bound(pts: Sequence[tuple[float, float]], t_a: float, t_b: float, ceiling_w: float) -> float:
-    """Bound on ``integrate_between`` if power moves one way between samples.
-
-    A whole interval between two samples: half the gap between its rectangles. A partial one at an
-    edge: the whole gap. Beyond the first or last sample, where the curve is held flat, nothing is
-    known but the power limit: ``ceiling_w`` x the uncovered time.
-    """
-    if t_b <= t_a:
-        return 0.0
-    total = 0.0
-    first, last = pts[0][0], pts[-1][0]
-    total += ceiling_w * max(0.0, min(first, t_b) - t_a)
-    total += ceiling_w * max(0.0, t_b - max(last, t_a))
-    for (ta, pa), (tb, pb) in itertools.pairwise(pts):
-        lo, hi = max(ta, t_a), min(tb, t_b)
-        if hi <= lo:
-            continue
-        gap = abs(pb - pa)
-        total += (hi - lo) * gap / (2.0 if (lo, hi) == (ta, tb) else 1.0)
-    return total
 
 
 def throttle_shares(

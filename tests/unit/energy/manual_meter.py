@@ -7,6 +7,7 @@ samples as the thread would while the meter waits (its edge polls, the averaging
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Literal
 
@@ -52,3 +53,15 @@ def period_energy_j(fake: FakeNvml, gpu: int, t: float) -> float:
     """Energy the counter adds at its first update after ``t``: the update period holding ``t``."""
     last = fake.last_update_at(gpu, t)
     return counter_delta_mj(counter_mj(fake, gpu, last), counter_mj(fake, gpu, last + fake.counter_update_s)) / 1000.0
+
+
+def trapezoid_j(times_s: list[float], power_w: list[float | None]) -> float:
+    """The trapezoid of the readings over their whole span, failed ones (None) bridged: an oracle apart from src."""
+    pts = [(t, p) for t, p in zip(times_s, power_w, strict=True) if p is not None]
+    return sum((t1 - t0) * (p0 + p1) / 2.0 for (t0, p0), (t1, p1) in itertools.pairwise(pts))
+
+
+def half_riemann_gap_j(times_s: list[float], power_w: list[float | None]) -> float:
+    """Half the gap between the left and right Riemann sums of the readings (None bridged): an oracle apart from src."""
+    pts = [(t, p) for t, p in zip(times_s, power_w, strict=True) if p is not None]
+    return sum((t1 - t0) * abs(p1 - p0) / 2.0 for (t0, p0), (t1, p1) in itertools.pairwise(pts))

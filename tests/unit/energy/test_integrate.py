@@ -2,26 +2,29 @@ import pytest
 
 from llenergymeasure.energy.integrate import (
     counter_delta_mj,
-    counter_quantisation_bound_j,
     counter_update_period_s,
+    integrate_between,
+    interval_bound,
     relative_gap,
-    trapezoid_energy_j,
     wrapped_delta,
 )
+
+LIMIT_W = 700.0
 
 
 def test_trapezoid_of_a_ramp_is_exact() -> None:
     # 0 → 100 W over 2 s: 100 J
-    assert trapezoid_energy_j([0, 1, 2], [0, 50, 100]) == pytest.approx(100.0)
+    assert integrate_between([(0, 0), (1, 50), (2, 100)], 0, 2) == pytest.approx(100.0)
 
 
 def test_trapezoid_bridges_missing_samples() -> None:
-    assert trapezoid_energy_j([0, 1, 2, 3], [10, None, None, 10]) == pytest.approx(30.0)
+    # Failed readings are dropped before integration (energy.settle.readings): the neighbours bridge.
+    assert integrate_between([(0, 10), (3, 10)], 0, 3) == pytest.approx(30.0)
 
 
 def test_trapezoid_of_fewer_than_two_samples_is_zero() -> None:
-    assert trapezoid_energy_j([0], [10]) == 0.0
-    assert trapezoid_energy_j([], []) == 0.0
+    assert integrate_between([(0, 10)], 0, 0) == 0.0
+    assert integrate_between([], 0, 0) == 0.0
 
 
 def test_counter_delta_handles_wrap() -> None:
@@ -52,18 +55,12 @@ def test_update_period_needs_two_changes_and_every_read() -> None:
     assert counter_update_period_s([]) is None
 
 
-def test_quantisation_bound_is_period_times_edge_power() -> None:
-    assert counter_quantisation_bound_j(0.1, 250.0) == pytest.approx(25.0)
-
-
 def test_wrapped_delta_in_any_unit() -> None:
     assert wrapped_delta(262_143_000_000, 1_000, 262_143_328_850) == 328_850 + 1_000
 
 
 def test_sampling_bound_is_half_the_riemann_gap() -> None:
-    from llenergymeasure.energy.integrate import sampling_bound_j
-
     # 100 -> 300 W over 1 s, then flat 300 W over 2 s: left sum 700, right 900; half the gap 100 J.
-    assert sampling_bound_j([0.0, 1.0, 3.0], [100.0, 300.0, 300.0]) == pytest.approx(100.0)
-    assert sampling_bound_j([0.0, 1.0, 2.0], [200.0, 200.0, 200.0]) == 0.0
-    assert sampling_bound_j([0.0, 1.0, 2.0], [100.0, None, 300.0]) == pytest.approx(200.0)  # bridged
+    assert interval_bound([(0.0, 100.0), (1.0, 300.0), (3.0, 300.0)], 0.0, 3.0, LIMIT_W) == pytest.approx(100.0)
+    assert interval_bound([(0.0, 200.0), (1.0, 200.0), (2.0, 200.0)], 0.0, 2.0, LIMIT_W) == 0.0
+    assert interval_bound([(0.0, 100.0), (2.0, 300.0)], 0.0, 2.0, LIMIT_W) == pytest.approx(200.0)  # bridged

@@ -7,14 +7,14 @@ path the trapezoid of the fake's mW readings; both lie within their own budget o
 
 import pytest
 
-from llenergymeasure.energy.integrate import counter_delta_mj, relative_gap, sampling_bound_j, trapezoid_energy_j
+from llenergymeasure.energy.integrate import counter_delta_mj, relative_gap
 from llenergymeasure.energy.meter import POLL_S, EnergyMeasurement, EnergyMeter
 from llenergymeasure.energy.nvml import NvmlDevices, load_pynvml, throttle_flags
 from llenergymeasure.energy.settle import COUNTER_RESOLUTION_J, READING_RESOLUTION_W
 from llenergymeasure.errors import EnergyUnavailableError
 from tests.fakes.clock import ManualClock
 from tests.fakes.nvml import FakeNvml
-from tests.unit.energy.manual_meter import counter_mj, manual_meter
+from tests.unit.energy.manual_meter import counter_mj, half_riemann_gap_j, manual_meter, trapezoid_j
 
 WINDOW_S = 0.8
 STEP_S = 0.005
@@ -97,9 +97,9 @@ def test_sampling_path_is_the_trapezoid_of_the_readings_within_its_bound() -> No
         0.0,
     )
     assert (m.sample_count, len(times)) == (STEPS + 1, STEPS + 1)
-    assert m.total_energy_j == pytest.approx(trapezoid_energy_j(times, readings), rel=1e-12)
+    assert m.total_energy_j == pytest.approx(trapezoid_j(times, readings), rel=1e-12)
     assert m.budget.components_j == pytest.approx(
-        {"sampling": sampling_bound_j(times, readings), "reading_resolution": READING_RESOLUTION_W * m.duration_s},
+        {"sampling": half_riemann_gap_j(times, readings), "reading_resolution": READING_RESOLUTION_W * m.duration_s},
         rel=1e-12,
     )
     assert set(m.budget.not_included) == SAMPLED_KEYS
@@ -131,7 +131,7 @@ def test_averaged_power_is_integrated_shifted_by_half_its_window() -> None:
     assert abs(m.total_energy_j - truth) <= m.total_energy_uncertainty_j
     # Unshifted, the same readings would miss half the averaging window of the step: 100 J.
     inside = [s for s in m.samples if m.start_s <= s.t_s <= m.end_s]
-    unshifted = trapezoid_energy_j([s.t_s for s in inside], [s.power_w for s in inside])
+    unshifted = trapezoid_j([s.t_s for s in inside], [s.power_w for s in inside])
     assert truth - unshifted == pytest.approx(100.0, abs=0.5)
 
 
@@ -158,7 +158,7 @@ def test_sampling_forced_even_where_counter_exists() -> None:
     assert (m.method, m.counter_sampling_gap, m.counter_update_period_s) == ("sampling", None, None)
     assert set(m.budget.components_j) == {"sampling", "reading_resolution"}
     assert m.duration_s == pytest.approx(WINDOW_S, abs=1e-9)  # nothing to align without the counter
-    assert m.total_energy_j == pytest.approx(trapezoid_energy_j(times, readings_w(fake, 0, times)), rel=1e-12)
+    assert m.total_energy_j == pytest.approx(trapezoid_j(times, readings_w(fake, 0, times)), rel=1e-12)
     assert m.total_energy_j == pytest.approx(truth, rel=0.001)
 
 
@@ -229,7 +229,7 @@ def test_failed_power_samples_are_bridged() -> None:
     times = in_window(m)
     kept = [t for i, t in enumerate(times) if (i + 1) % 3 != 0]
     assert (kept[0], kept[-1]) == (times[0], times[-1])
-    assert m.total_energy_j == pytest.approx(trapezoid_energy_j(kept, readings_w(fake, 0, kept)), rel=1e-12)
+    assert m.total_energy_j == pytest.approx(trapezoid_j(kept, readings_w(fake, 0, kept)), rel=1e-12)
     assert m.total_energy_j == pytest.approx(truth, rel=0.005)
     failed = [s.t_s for s in m.samples if s.power_w is None]
     assert len(failed) == 54

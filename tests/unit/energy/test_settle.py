@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from llenergymeasure.energy.integrate import integrate_between, interval_bound
 from llenergymeasure.energy.meter import EnergyMeter
 from llenergymeasure.energy.nvml import PowerSource
 from llenergymeasure.energy.sampler import Sample
@@ -18,8 +19,6 @@ from llenergymeasure.energy.settle import (
     SENSOR_ACCURACY,
     Budget,
     EdgeReading,
-    integrate_between,
-    interval_bound,
     sampled_energy,
     throttle_shares,
     throttled_reasons,
@@ -37,7 +36,7 @@ def power(t: float, watts: float | None, gpu: int = 0, reasons: int | None = Non
     return Sample(t, gpu, watts, None, None, None, None, reasons)
 
 
-# integrate_between / interval_bound -----------------------------------------------------------
+# integrate_between / interval_bound (energy.integrate) -----------------------------------------------------------
 
 RAMP = [(0.0, 100.0), (1.0, 200.0), (3.0, 200.0)]
 HUMP = [(0.0, 100.0), (1.0, 300.0), (2.0, 300.0), (3.0, 100.0)]
