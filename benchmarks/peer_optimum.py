@@ -492,6 +492,7 @@ def timed_pieces(spent: dict[str, float]) -> Iterator[None]:
     inside another timed step, like ``prepare`` inside warmup, counts to the outer one).
     """
     from llenergymeasure.backends.pytorch.runner import PyTorchRunner
+    from llenergymeasure.experiment import offline
     from llenergymeasure.experiment import runner as exp
     from llenergymeasure.experiment.measure import MeasuredWindow
 
@@ -502,7 +503,7 @@ def timed_pieces(spent: dict[str, float]) -> Iterator[None]:
         (exp, "run_warmup", "warmup"),
         (PyTorchRunner, "prepare", "prepare inputs"),
         (MeasuredWindow, "begin", "window open"),
-        (exp, "run_passes", "window"),
+        (offline, "run_passes", "window"),
         (exp, "collect_environment", "environment"),
         (exp, "write_json_atomic", "result write"),
     ]

@@ -2,10 +2,11 @@
 
 Part 1 runs the same campaign of N units through ``llem campaign up --executor local`` twice:
 one unit at a time (no ``--gpus``) and on G slots (``--gpus all``, with the fake NVML of the tests
-exposing G GPUs at the pynvml boundary). Each unit is the tiny model plus a 10 s idle settle, so
-it is dominated by waiting, as a GPU-bound unit is for the host's CPUs. Each unit still spends
-about 2 s of CPU (fork, model load, generation), and 4 of those at once share this VM's 2 cores:
-that, and the warm-start server's one-time start (in both runs), is what keeps the ratio below G.
+exposing G GPUs at the pynvml boundary). Each unit is the tiny model plus a 10 s idle baseline
+(a sleep while a sampler reads the fake GPU), so it is dominated by waiting, as a GPU-bound unit is
+for the host's CPUs. Each unit still spends about 2 s of CPU (fork, model load, generation), and 4
+of those at once share this VM's 2 cores: that, and the warm-start server's one-time start (in
+both runs), is what keeps the ratio below G.
 Target: parallel time about serial / G (ratio printed).
 
 Part 2 (needs a Slurm cluster: scripts/ensure-slurm.sh) runs 4 units through ``--executor
@@ -38,8 +39,8 @@ precision: fp32
 n_prompts: 2
 max_input_tokens: 32
 max_output_tokens: 4
-warmup: {n_runs: 0, thermal_settle_s: SETTLE}
-baseline: {enabled: false}
+warmup: {n_runs: 0}
+baseline: BASELINE
 sweep:
   pytorch.batch_size: [1, 2, 3, 4]
 """
@@ -47,7 +48,8 @@ sweep:
 
 def campaign(where: Path, name: str, execution: str, settle_s: float = SETTLE_S) -> Path:
     path = where / f"{name}.yaml"
-    path.write_text(f"name: {name}\n{UNIT.replace('SETTLE', str(settle_s))}execution: {execution}\n")
+    baseline = f"{{enabled: true, duration_s: {settle_s}}}" if settle_s else "{enabled: false}"
+    path.write_text(f"name: {name}\n{UNIT.replace('BASELINE', baseline)}execution: {execution}\n")
     return path
 
 

@@ -72,6 +72,8 @@ TRT_LLM_ARGS = frozenset(
         "kv_cache_config",
     }
 )
+# KvCacheConfig fields (tensorrt_llm/llmapi/llm_args.py, StrictBaseModel): enable_block_reuse defaults to True.
+TRT_KV_CACHE_ARGS = frozenset({"free_gpu_memory_fraction", "enable_block_reuse"})
 TRT_SAMPLING_ARGS = frozenset(
     {
         "max_tokens",
@@ -176,8 +178,12 @@ def fake_tensorrt_llm(log: FakeEngineLog) -> tuple[types.ModuleType, types.Modul
     llmapi = types.ModuleType("tensorrt_llm.llmapi")
 
     class KvCacheConfig:
-        def __init__(self, free_gpu_memory_fraction: float) -> None:
-            self.free_gpu_memory_fraction = free_gpu_memory_fraction
+        """TensorRT-LLM 1.2's ``llmapi.KvCacheConfig`` is a strict pydantic model: unknown names raise."""
+
+        def __init__(self, **kwargs: Any) -> None:
+            _accept("KvCacheConfig", kwargs, TRT_KV_CACHE_ARGS)
+            self.free_gpu_memory_fraction = kwargs.get("free_gpu_memory_fraction")
+            self.enable_block_reuse = kwargs.get("enable_block_reuse", True)  # TensorRT-LLM's default
 
     class SamplingParams:
         def __init__(self, **kwargs: Any) -> None:

@@ -28,6 +28,15 @@ and close a span at the current clock reading (the "engine" starting and stoppin
 ``load_spans`` lists them up front; ``energy_between_j`` integrates both pieces exactly, so a
 baseline measured while idle and a window measured under load have a known difference.
 
+Temperature, off by default (``nvmlDeviceGetTemperature`` then reads ``55 + h`` °C, today's value):
+with ``thermal_tau_s`` set, GPU h reads ``ambient_c + h + c_per_w * q(t)``, rounded to whole degrees
+as NVML does, where ``q`` is a first-order lag (time constant ``thermal_tau_s``) of the power the
+heat follows, starting at equilibrium at ``t0``. That power is ``idle_w`` outside load spans and
+the load's level inside them: the step's watts for ``steps``, the mean for ``sine`` (``base_w``) and
+``square`` (duty-weighted): a GPU heats over minutes, far slower than a batch's power swings. It is
+piecewise constant, so ``temperature_at`` is exact: ``q`` relaxes towards each piece's level by
+``exp(-dt/tau)``. For testing warmup until settled and cooldown with a known curve.
+
 Other NVML readings, each with today's values by default:
 
 - ``nvmlDeviceGetFieldValues``: ``NVML_FI_DEV_POWER_INSTANT`` is NVML's unaveraged power reading, in
@@ -53,6 +62,7 @@ arguments.
 from __future__ import annotations
 
 import bisect
+import itertools
 import json
 import math
 import struct
@@ -201,6 +211,9 @@ class FakeNvml:
     compute_capability: tuple[int, int] | str | None = "matching"
     enforced_limit_mw: int | None = 650_000
     management_limit_mw: int | None = 700_000
+    thermal_tau_s: float = 0.0  # 0: no temperature model, a fixed 55 + h °C
+    ambient_c: float = 30.0
+    c_per_w: float = 0.1  # °C above ambient per W of (lagged) power
     t0: float = field(default=0.0)
     power_reads: int = 0
     field_power_reads: int = 0
@@ -314,6 +327,27 @@ class FakeNvml:
                 loaded_s += hi - lo
         return loaded_j + self.idle_w[gpu] * (t_b - t_a - loaded_s)
 
+    def heat_w(self, gpu: int, t: float) -> float:
+        """The power the temperature follows at ``t``: idle, or the load's level (its mean for sine and square)."""
+        if not self.loaded(t):
+            return self.idle_w[gpu]
+        if self.profile == "sine":
+            return self.base_w[gpu]
+        if self.profile == "square":
+            return self.low_w + self.duty * (self.high_w - self.low_w) + self.offset_w(gpu)
+        return self.power_at(gpu, t)
+
+    def temperature_at(self, gpu: int, t: float) -> float:
+        """The model's exact temperature at ``t`` (unrounded), from equilibrium at ``t0``."""
+        edges = {a for a, _ in self.load_spans} | {b for _, b in self.load_spans}
+        edges |= {self.t0 + x for x, _ in self.steps} if self.profile == "steps" else set()
+        cuts = [self.t0, *sorted(e for e in edges if self.t0 < e < t), max(t, self.t0)]
+        lagged = self.heat_w(gpu, self.t0)
+        for u, v in itertools.pairwise(cuts):
+            level = self.heat_w(gpu, u)
+            lagged = level + (lagged - level) * math.exp(-(v - u) / self.thermal_tau_s)
+        return self.ambient_c + gpu + self.c_per_w * lagged
+
     def last_update_at(self, gpu: int, t: float) -> float:
         """When the counter last updated at or before ``t`` (``t`` itself for a continuous counter)."""
         if not self.counter_update_s:
@@ -403,7 +437,9 @@ class FakeNvml:
         return (self.counter_start_mj + int(mj)) % self.counter_modulus  # int: exact near 2**64
 
     def nvmlDeviceGetTemperature(self, h: int, sensor: int) -> int:
-        return 55 + h
+        if not self.thermal_tau_s:
+            return 55 + h
+        return round(self.temperature_at(h, self.clock()))
 
     def nvmlDeviceGetUtilizationRates(self, h: int) -> _Util:
         return _Util(gpu=97, memory=40)

@@ -4,7 +4,7 @@
 PYTHONPATH), whose power is known at every instant on CLOCK_MONOTONIC. The truth of each figure
 is computed here from the window edges the result records, as an external meter would: the
 window's energy, the idle baseline's mean power over its own edges, above-idle energy, per-token
-figures, the prefill window scaled to the passes, and decode as their difference. A bound wider
+figures, and the differential prefill/decode split of the two windows' true energies. A bound wider
 than a few percent on a counter window fails too.
 """
 
@@ -175,12 +175,28 @@ def test_every_energy_figure_lies_within_its_bound(
         e["baseline_power_uncertainty_w"] * e["duration_s"]
     )
     if prefill:
-        scale = result["metrics"]["n_passes"] / e["prefill_passes"]
+        # The differential split of the true energies: per pass, the line through the two windows'
+        # (decode tokens, energy); prefill is its intercept, decode J/token its slope.
+        m = result["metrics"]
         p0, p1 = e["prefill_window_start_monotonic_s"], e["prefill_window_end_monotonic_s"]
-        prefill_truth = fake.energy_between_j(0, p0, p1) * scale
+        split_truth = fake.energy_between_j(0, p0, p1)
+        per_pass_requests = m["n_requests"] / m["n_passes"]
+        x_long = m["decode_tokens"] / m["n_passes"]
+        x_short = per_pass_requests * (e["split_output_tokens"] - 1)
+        e_long, e_short = truth / m["n_passes"], split_truth / e["prefill_passes"]
+        slope = (e_long - e_short) / (x_long - x_short)
+        prefill_truth = (e_short - slope * x_short) * m["n_passes"]
+        assert e["phase_split_method"] == "differential"
         within("prefill_energy_j", e["prefill_energy_j"], prefill_truth, e["prefill_energy_uncertainty_j"], failures)
         within(
             "decode_energy_j", e["decode_energy_j"], truth - prefill_truth, e["decode_energy_uncertainty_j"], failures
+        )
+        within(
+            "energy_per_decode_token_j",
+            e["energy_per_decode_token_j"],
+            slope,
+            e["energy_per_decode_token_uncertainty_j"],
+            failures,
         )
     assert failures == []
     if e["method"] == "counter":

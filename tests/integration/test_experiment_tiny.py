@@ -173,7 +173,8 @@ def test_energy_covers_only_the_units_gpu_found_by_uuid(tmp_path: Path, monkeypa
         n_gpus=4, base_w=(100.0, 200.0, 300.0, 400.0), amps_w=(0.0,) * 4, counter_update_s=0.1, power_avg_s=1.0
     )
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-fake-2")
-    c = cfg(n_prompts=2, max_output_tokens=3, baseline={"enabled": False})
+    energy = {"min_window_s": 1.0, "prefill_split": False}  # not the default's 10 s: scope is the point here
+    c = cfg(n_prompts=2, max_output_tokens=3, baseline={"enabled": False}, energy=energy)
     out = run_experiment(c, tmp_path, "r", config_hash(c), 1, nvml_loader=lambda: fake)  # type: ignore[arg-type,return-value]
     e, env = out.result.energy, out.result.environment
     assert list(e.per_gpu_energy_j) == ["0"]
@@ -306,7 +307,8 @@ def test_carbon_per_1k_tokens_from_the_grid_intensity(tmp_path: Path, monkeypatc
 def test_sampled_power_carries_its_own_resolution_bound(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     fake = FakeNvml(counter_supported=False)
-    c = cfg(n_prompts=2, max_output_tokens=3, baseline={"enabled": False}, energy={"sample_interval_ms": 20})
+    energy = {"sample_interval_ms": 20, "min_window_s": 0.5}
+    c = cfg(n_prompts=2, max_output_tokens=3, baseline={"enabled": False}, energy=energy)
     out = run_experiment(c, tmp_path, "r", config_hash(c), 1, nvml_loader=lambda: fake)  # type: ignore[arg-type,return-value]
     e = out.result.energy
     assert (e.method, e.uncertainty_method) == ("sampling", "sampling")
@@ -334,11 +336,35 @@ def test_the_window_holds_only_the_engines_work() -> None:
     tokenizer, runner.tokenizer = runner.tokenizer, _NoTokenizer()
     raw = runner.execute(prepared)  # the window: generate and timestamps only
     runner.tokenizer = tokenizer
-    assert [t.output.shape[0] for t in raw] == [2, 2, 1]
-    assert all(t.start_s < t.first_token_s < t.end_s for t in raw)  # type: ignore[operator]
+    submitted, timed = raw
+    assert [t.output.shape[0] for t in timed] == [2, 2, 1]
+    assert all(submitted <= t.start_s < t.first_token_s < t.end_s for t in timed)  # type: ignore[operator]
     records = runner.records(prepared, raw)  # after the window
     assert [r.output_tokens for r in records] == [6] * 5
-    assert [r.latency_s for r in records] == [raw[i // 2].end_s - raw[i // 2].start_s for i in range(5)]
+    # Every request was submitted when the pass began: latency runs from there, its own batch's
+    # generate time is the service time.
+    assert [r.latency_s for r in records] == [timed[i // 2].end_s - submitted for i in range(5)]
+    assert [r.service_s for r in records] == [timed[i // 2].end_s - timed[i // 2].start_s for i in range(5)]
     # A second pass on the same prepared inputs times afresh: the first-token clock was reset.
-    again = runner.execute(prepared)
-    assert [t.first_token_s > raw[-1].end_s for t in again] == [True, True, True]
+    _, again = runner.execute(prepared)
+    assert [t.first_token_s > timed[-1].end_s for t in again] == [True, True, True]
+
+
+def test_the_last_batchs_ttft_includes_the_earlier_batches() -> None:
+    from llenergymeasure.backends.pytorch.runner import PyTorchRunner
+    from llenergymeasure.experiment.prompts import select_prompts
+    from llenergymeasure.experiment.runner import resolve_model
+
+    c = cfg(n_prompts=5, pytorch={"batch_size": 2}, max_output_tokens=4)
+    runner = PyTorchRunner(c)
+    runner.load(resolve_model(c.model))
+    prepared = runner.prepare(select_prompts(c, runner.vocab_size))
+    raw = runner.execute(prepared)
+    submitted, timed = raw
+    records = runner.records(prepared, raw)
+    last = records[-1]
+    assert last.ttft_s == timed[2].first_token_s - submitted  # type: ignore[operator]
+    # It waited for batches 1 and 2 to finish before its own prefill began.
+    assert last.ttft_s > timed[1].end_s - submitted  # type: ignore[operator]
+    assert [r.ttft_s for r in records[:2]] == [timed[0].first_token_s - submitted] * 2  # type: ignore[operator]
+    assert last.service_s == timed[2].end_s - timed[2].start_s

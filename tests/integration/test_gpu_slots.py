@@ -38,9 +38,12 @@ def fake_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LLEM_FAKE_NVML", json.dumps({"n_gpus": 3, "base_w": POWER_W, "amp_w": 0.0}))
 
 
-def campaign(tmp_path: Path, settle_s: float, n_cycles: int = 1, baseline: bool = False) -> Path:
+def campaign(tmp_path: Path, warm_s: float, n_cycles: int = 1, baseline: bool = False) -> Path:
+    """Units that warm up for about ``warm_s`` before "warmup done": until settled, which on the fake's steady
+    temperature and power takes one settle window."""
     p = tmp_path / "slots.yaml"
-    body = FAST.replace("warmup: {n_runs: 0}", f"warmup: {{n_runs: 0, thermal_settle_s: {settle_s}}}")
+    warmup = f"{{n_runs: 0, until_settled: true, settle_window_s: {warm_s}}}" if warm_s else "{n_runs: 0}"
+    body = FAST.replace("warmup: {n_runs: 0}", f"warmup: {warmup}")
     if baseline:
         body = body.replace("baseline: {enabled: false}", "baseline: {enabled: true, duration_s: 0.3}")
     p.write_text(f"name: slots\n{body}sweep:\n  pytorch.batch_size: [1, 2]\nexecution: {{n_cycles: {n_cycles}}}\n")

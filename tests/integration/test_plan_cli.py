@@ -73,6 +73,13 @@ def test_plan_json_carries_everything_that_decides_the_run(tmp_path: Path) -> No
         "unit_timeout_s": 21600.0,
         "idle_timeout_s": 1800.0,
         "warm_start": True,
+        "cooldown": {
+            "enabled": False,
+            "temperature_band_c": 2.0,
+            "power_band_w": 10.0,
+            "max_wait_s": 600.0,
+            "poll_s": 2.0,
+        },
     }
     assert plan["duplicates"] == {
         "count": 1,
@@ -102,22 +109,42 @@ def test_plan_json_lists_skipped_configs_with_reasons(tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.parametrize(("order", "note"), [("latin_square", True), ("reverse", False)])
-def test_plan_notes_an_unbalanced_latin_square(tmp_path: Path, order: str, note: bool) -> None:
+LATIN_NOTE = (
+    "latin_square: the Williams design for 3 configs has 6 rows; n_cycles=4 runs it 0 time(s) plus its "
+    "first 4 row(s), so carryover is not balanced; use a multiple of 6 cycles for full balance"
+)
+REVERSE_NOTE = (
+    "reverse: at 2 cycle boundaries a config runs straight after itself (exp003 c1->c2, exp001 c3->c4), starting"
+    " from its own heat rather than another config's; each backward cycle starts with the config its forward"
+    " cycle ended with, which cancelling a linear drift within the pair requires; cycle_gap_seconds pauses there"
+)
+
+
+@pytest.mark.parametrize(
+    ("order", "notes", "follows"),
+    [
+        ("latin_square", [LATIN_NOTE], []),
+        (
+            "reverse",
+            [REVERSE_NOTE],
+            [{"unit": "exp003_c2", "after": "exp003_c1"}, {"unit": "exp001_c4", "after": "exp001_c3"}],
+        ),
+    ],
+)
+def test_plan_notes_an_unbalanced_latin_square_and_where_a_config_follows_itself(
+    tmp_path: Path, order: str, notes: list[str], follows: list[dict[str, str]]
+) -> None:
     path = tmp_path / "l.yaml"
     path.write_text(
         f"model: m\nbackend: pytorch\nsweep: {{seed: [1, 2, 3]}}\nexecution: {{n_cycles: 4, cycle_order: {order}}}\n"
     )
     plan = plan_json(path, "0")
-    expected = (
-        [
-            "latin_square: the Williams design for 3 configs has 6 rows; n_cycles=4 runs it 0 time(s) plus its "
-            "first 4 row(s), so carryover is not balanced; use a multiple of 6 cycles for full balance"
-        ]
-        if note
-        else []
-    )
-    assert plan["notes"] == expected
+    assert plan["notes"] == notes
+    assert plan["self_follows"] == follows
+    proc = llem("campaign", "plan", str(path), cwd=tmp_path, env={"COLUMNS": "400"})
+    assert [line for line in proc.stdout.splitlines() if line.startswith("warning:")] == [
+        f"warning: {n}" for n in notes
+    ]
 
 
 def test_plan_with_several_errors_prints_one_error_line_each(tmp_path: Path) -> None:

@@ -177,4 +177,7 @@ def test_cpu_only_campaign_report_says_energy_unavailable(tmp_path: Path) -> Non
         " so ranked by metrics.output_tokens_per_s instead of energy.energy_per_output_token_j"
     )
     assert "CI method" in stdout
-    assert "log-t" in stdout
+    # Two cycles: their range stands in for the interval, and a note says why; asked for, the log-t interval.
+    assert "range of 2 cycles" in stdout
+    assert "n = 2: the range of the two cycles is shown instead of a 95% interval" in stdout
+    assert "log-t" in llem("results", str(tmp_path), "--intervals-at-2", cwd=tmp_path).stdout

@@ -3,8 +3,10 @@
 A campaign of scenario.concurrency [1, 4] runs through the local executor with the fake
 NVML at the pynvml boundary (tests/fakes/pynvml_shim), so both windows' energy is checked against
 the fake's ground truth; an experiment whose server cannot become healthy in time fails alone.
+An open loop with only a request_rate keeps to its drawn schedule against the real server.
 One cycle: every unit starts a vLLM server (~45 s of CPU here), and cycles are the campaign's
-business, tested elsewhere.
+business, tested elsewhere. Both tests share one xdist worker: sends are timed, and two vLLM
+servers at once would starve the client of CPU.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import pytest
 from tests.fakes.nvml import FakeNvml
 from tests.integration.conftest import llem, manifest, only_campaign_dir
 
-pytestmark = [pytest.mark.vllm, pytest.mark.slow]
+pytestmark = [pytest.mark.vllm, pytest.mark.slow, pytest.mark.xdist_group("vllm-server")]
 
 ROOT = Path(__file__).resolve().parents[2]
 N_PROMPTS = 16
@@ -101,3 +103,46 @@ def test_concurrency_sweep_through_the_local_executor_with_energy_over_both_wind
     report = llem("report", str(d), cwd=tmp_path)
     html = Path(report.stdout.strip()).read_text()
     assert "Pareto: J / output token (steady state) vs p90 TPOT" in html
+
+
+OPEN_LOOP = """
+name: serve-open-loop
+model: llem/tiny-llama
+backend: vllm
+precision: fp32
+n_prompts: 64
+max_input_tokens: 32
+max_output_tokens: 16
+baseline: {enabled: false}
+vllm: {enforce_eager: true}
+scenario: {kind: server, request_rate: 8, warmup_requests: 2}
+execution: {n_cycles: 1}
+"""
+
+
+def test_an_open_loop_with_only_a_rate_keeps_to_its_drawn_schedule(tmp_path: Path) -> None:
+    camp = tmp_path / "camp.yaml"
+    camp.write_text(OPEN_LOOP)
+    proc = llem("campaign", "up", str(camp), "--executor", "local", "--results-dir", "res", cwd=tmp_path, check=False)
+    assert "1 units: 1 completed" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]
+    d = only_campaign_dir(tmp_path / "res")
+    (entry,) = manifest(d)["entries"]
+    s = json.loads((d / entry["result_file"]).read_text())["serving"]
+    # No concurrency set: no cap, so nothing serialises the schedule.
+    assert (s["concurrency"], s["requested_rate_per_s"], s["n_requests"], s["n_failed"]) == (None, 8.0, 64, 0)
+    assert s["achieved_rate_per_s"] >= 0.95 * s["schedule_rate_per_s"], s
+    assert s["send_lateness_ms"]["p50"] < 10.0, s["send_lateness_ms"]
+    # The figures are the per-request records' own: recompute them.
+    reqs = s["requests"]
+    dues = sorted(r["due_s"] for r in reqs)
+    sends = sorted(r["sent_s"] for r in reqs)
+    assert s["schedule_rate_per_s"] == pytest.approx(63 / (dues[-1] - dues[0]), rel=1e-9)
+    assert s["achieved_rate_per_s"] == pytest.approx(63 / (sends[-1] - sends[0]), rel=1e-9)
+    lateness_ms = sorted((r["sent_s"] - r["due_s"]) * 1000.0 for r in reqs)
+    assert s["send_lateness_ms"]["p50"] == pytest.approx(lateness_ms[31], abs=1e-9)
+    assert s["send_lateness_ms"]["max"] == pytest.approx(lateness_ms[-1], abs=1e-9)
+    assert s["send_lateness_flagged"] == (s["send_lateness_ms"]["p99"] > 5.0)
+    # TTFT is timed from the due time, so it is never shorter than from the send.
+    assert s["ttft_ms"]["min"] >= s["send_ttft_ms"]["min"] - 1e-6
+    assert s["load_state"] in ("steady", "overload", "unresolved")
+    assert (s["steady_state"] is not None) == (s["load_state"] == "steady")

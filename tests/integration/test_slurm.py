@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -12,6 +14,7 @@ from llenergymeasure.config.campaign import SlurmConfig
 from llenergymeasure.dispatch.slurm import SlurmExecutor
 from tests.integration.conftest import (
     FAST,
+    ROOT,
     attempts_that_measured,
     kill_when_running,
     llem,
@@ -21,11 +24,21 @@ from tests.integration.conftest import (
 )
 
 pytestmark = [pytest.mark.xdist_group("slurm"), pytest.mark.slurm, pytest.mark.slow]
+SHIM = ROOT / "tests" / "fakes" / "pynvml_shim"
 
 
-def campaign(tmp_path: Path, settle_s: float) -> Path:
+@pytest.fixture
+def fake_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every process (host and jobs, sbatch --export=ALL) imports the fake ``pynvml``: one steady GPU."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(SHIM), str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("LLEM_FAKE_NVML", json.dumps({"n_gpus": 1, "base_w": [150.0], "amp_w": 0.0}))
+
+
+def campaign(tmp_path: Path, warm_s: float) -> Path:
+    """Units that warm up for about ``warm_s`` before "warmup done" (until settled on the steady fake GPU)."""
     p = tmp_path / "slurm.yaml"
-    body = FAST.replace("warmup: {n_runs: 0}", f"warmup: {{n_runs: 0, thermal_settle_s: {settle_s}}}")
+    warmup = f"{{n_runs: 0, until_settled: true, settle_window_s: {warm_s}}}" if warm_s else "{n_runs: 0}"
+    body = FAST.replace("warmup: {n_runs: 0}", f"warmup: {warmup}")
     p.write_text(
         f"name: sl\n{body}sweep:\n  pytorch.batch_size: [1, 2]\n"
         "execution: {n_cycles: 2, warm_start: false, slurm: {poll_s: 0.2, gpus_per_unit: 0, max_jobs: 2}}\n"
@@ -54,7 +67,9 @@ def test_a_campaign_runs_as_slurm_jobs_with_job_ids_in_the_manifest(tmp_path: Pa
     assert f"{ids[0]} (COMPLETED)" in status
 
 
-def test_sigkill_host_while_jobs_run_then_resume_adopts_live_jobs_and_retries_a_cancelled_one(tmp_path: Path) -> None:
+def test_sigkill_host_while_jobs_run_then_resume_adopts_live_jobs_and_retries_a_cancelled_one(
+    tmp_path: Path, fake_gpu: None
+) -> None:
     host = start_host("campaign", "up", str(campaign(tmp_path, 6.0)), "--executor", "slurm", cwd=tmp_path)
     d = kill_when_running(host, tmp_path / "results", 2, field="job_id")
     before = {e["key"]: e for e in manifest(d)["entries"]}

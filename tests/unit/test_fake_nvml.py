@@ -111,6 +111,38 @@ def test_idle_and_load_spans_on_top_of_steps() -> None:
     assert fake.energy_between_j(0, t0, t0 + 4.0) == pytest.approx(50.0 + 100.0 + 300.0 + 50.0, rel=1e-12)
 
 
+def test_temperature_is_fixed_unless_the_thermal_model_is_on() -> None:
+    fake = FakeNvml(clock=ManualClock(), n_gpus=2)
+    assert [fake.nvmlDeviceGetTemperature(h, 0) for h in (0, 1)] == [55, 56]
+
+
+def test_temperature_lags_the_load_by_its_time_constant_and_reads_whole_degrees() -> None:
+    clock = ManualClock()
+    fake = FakeNvml(
+        clock=clock, n_gpus=2, idle_w=(50.0, 100.0), profile="steps", steps=((0.0, 300.0),), thermal_tau_s=30.0
+    )
+    assert fake.temperature_at(0, clock()) == 35.0  # equilibrium at t0: 30 + 0.1 x 50
+    clock.advance(10.0)
+    fake.start_load()  # GPU 0 heads for 60 °C, GPU 1 (offset +0 W in steps, ambient + 1) for 61 °C
+    clock.advance(30.0)
+    assert fake.temperature_at(0, clock()) == pytest.approx(35.0 + 25.0 * (1 - math.exp(-1.0)), rel=1e-12)
+    assert fake.temperature_at(1, clock()) == pytest.approx(31.0 + 10.0 + 20.0 * (1 - math.exp(-1.0)), rel=1e-12)
+    assert fake.nvmlDeviceGetTemperature(0, 0) == 51  # 50.80 rounded
+    fake.stop_load()
+    clock.advance(60.0)
+    hot = 25.0 * (1 - math.exp(-1.0))
+    assert fake.temperature_at(0, clock()) == pytest.approx(35.0 + hot * math.exp(-2.0), rel=1e-12)
+
+
+def test_temperature_follows_the_mean_of_a_sine_or_square_load() -> None:
+    clock = ManualClock()
+    sine = FakeNvml(clock=clock, base_w=(200.0,), thermal_tau_s=5.0, c_per_w=0.2)
+    square = FakeNvml(clock=clock, profile="square", low_w=100.0, high_w=300.0, duty=0.25, thermal_tau_s=5.0)
+    clock.advance(1000.0)
+    assert sine.temperature_at(0, clock()) == 70.0  # always loaded: equilibrium at its mean, 200 W
+    assert square.temperature_at(0, clock()) == 45.0  # 30 + 0.1 x 150 W
+
+
 def test_counter_holds_between_updates() -> None:
     clock = ManualClock(start_s=0.0)  # t0 = 0: update times k * 0.1 s carry no cancellation error
     fake = FakeNvml(clock=clock, profile="steps", steps=((0.0, 200.0),), counter_update_s=0.1)

@@ -13,13 +13,20 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class RequestRecord:
-    """What one request produced and how long it took; timings are None where the engine hides them."""
+    """What one request produced and how long it took; timings are None where the engine hides them.
+
+    Offline, every request of a pass is submitted when the pass starts, and ``latency_s`` and
+    ``ttft_s`` run from that submission on every backend: waiting behind earlier batches (static
+    batching) or in the scheduler's queue (continuous batching) is part of them. ``service_s`` is a
+    static batch's own generate time, where the engine has such batches.
+    """
 
     input_tokens: int
     output_tokens: int
     latency_s: float
     ttft_s: float | None = None
     itl_s: float | None = None
+    service_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -51,8 +58,8 @@ class Backend(Protocol):
     def prepare(self, prompts: Sequence[Prompt], max_new_tokens: int | None = None) -> Any:
         """Engine-ready inputs for every prompt with the config's batching and decoding settings.
 
-        ``max_new_tokens`` overrides ``max_output_tokens``: 1 makes the prefill-only pass that
-        splits a window's energy into prefill and decode.
+        ``max_new_tokens`` overrides ``max_output_tokens``: the shorter passes of the window that
+        splits a window's energy into prefill and decode (``experiment.phases``).
         """
 
     def execute(self, prepared: Any) -> Any:

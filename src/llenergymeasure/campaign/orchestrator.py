@@ -37,6 +37,7 @@ from llenergymeasure.config.experiment import ExperimentConfig, JsonlDataset
 from llenergymeasure.dispatch.base import Executor, JobOutcome, UnitJob, describe_stop
 from llenergymeasure.dispatch.gpus import Gpu
 from llenergymeasure.errors import CampaignError
+from llenergymeasure.experiment.cooldown import cooldown_env
 from llenergymeasure.results.reader import InvalidResultError, read_result
 
 
@@ -184,7 +185,7 @@ def job_for(
     """The executor's view of one manifest entry, to be run by run ``run_id`` on ``slot``'s GPUs.
 
     ``concurrent_units``: how many units may run at once (``SlotBoard.concurrency``), passed to the
-    unit in its slot's environment.
+    unit in its slot's environment, as is ``execution.cooldown`` (the unit cools its own GPUs down).
     """
     stem = (entry.result_file or "").removesuffix(".json")
     return UnitJob(
@@ -201,7 +202,7 @@ def job_for(
         log_file=layout.logs / f"{stem}.log",
         campaign_id=layout.root.name,
         run_id=run_id,
-        env=slot.env(concurrent_units) if slot is not None else {},
+        env={**(slot.env(concurrent_units) if slot is not None else {}), **cooldown_env(execution.cooldown)},
         warm=execution.warm_start,
         slot=slot.name if slot is not None and slot.gpus else "",
         gpu_uuids=slot.uuids if slot is not None else (),

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 from llenergymeasure.backends.registry import SERVICES
 from llenergymeasure.campaign.grammar import summary, varying_fields
 from llenergymeasure.campaign.manifest import unit_key
-from llenergymeasure.campaign.ordering import default_shuffle_seed, order_units, ordering_note
+from llenergymeasure.campaign.ordering import default_shuffle_seed, order_units, ordering_note, self_follow_note
 from llenergymeasure.config.campaign import CampaignConfig
 from llenergymeasure.config.experiment import ExperimentConfig
 from llenergymeasure.config.identity import config_hash
@@ -85,6 +86,7 @@ class CampaignPlan:
                 "unit_timeout_s": ex.unit_timeout_s,
                 "idle_timeout_s": ex.idle_timeout_s,
                 "warm_start": ex.warm_start,
+                "cooldown": ex.cooldown.model_dump(mode="json"),
             },
             "varying": self.varying,
             "experiments": [
@@ -98,6 +100,12 @@ class CampaignPlan:
                 for e in self.experiments
             ],
             "units": [u.key for u in self.units],
+            # Where a unit runs straight after one of its own experiment (sequential: every cycle).
+            "self_follows": [
+                {"unit": u.key, "after": prev.key}
+                for prev, u in pairwise(self.units)
+                if u.experiment.exp_id == prev.experiment.exp_id
+            ],
             "skipped": [s.model_dump(mode="json") for s in cfg.skipped_configs],
             "duplicates": {
                 "count": len(cfg.duplicate_configs),
@@ -127,12 +135,15 @@ def build_plan(config: CampaignConfig, sources: list[str] | None = None) -> Camp
     seed = ex.shuffle_seed if ex.shuffle_seed is not None else default_shuffle_seed(config.campaign_design_hash)
     order = order_units(len(experiments), ex.n_cycles, ex.cycle_order, seed)
     units = [Unit(experiment=experiments[e], cycle=c) for e, c in order]
-    note = ordering_note(len(experiments), ex.n_cycles, ex.cycle_order)
+    notes = [
+        ordering_note(len(experiments), ex.n_cycles, ex.cycle_order),
+        self_follow_note(order, ex.cycle_order, [e.exp_id for e in experiments]),
+    ]
     return CampaignPlan(
         config=config,
         experiments=experiments,
         units=units,
         varying=varying,
         shuffle_seed=seed,
-        notes=[note] if note else [],
+        notes=[n for n in notes if n],
     )

@@ -18,8 +18,12 @@ from llenergymeasure.results.stats import (
     FALLBACK_METRIC,
     ConfigStats,
     Ranking,
+    Summary,
+    comparison_note,
+    range_note,
     rank,
-    unranked,
+    ranked_order,
+    spread,
 )
 
 STATUS_STYLE = {"completed": "green", "failed": "red", "running": "yellow", "pending": "dim", "skipped": "dim"}
@@ -112,16 +116,19 @@ def ranking_line(ranking: Ranking) -> str:
 BESIDE_HEADERS = {ENERGY_METRIC: "total J/tok", ADJUSTED_METRIC: "J/tok above idle"}
 
 
-def stats_table(stats: list[ConfigStats], dims: list[str], ranking: Ranking, confidence: float = 0.95) -> Table:
-    """Configs ranked by ``ranking.metric``: centre (geometric mean with log-t, else mean), CI, n, CV; ≈ overlaps.
+def stats_table(
+    stats: list[ConfigStats], dims: list[str], ranking: Ranking, confidence: float = 0.95, intervals_at_2: bool = False
+) -> Table:
+    """Configs ranked by ``ranking.metric``: centre (geometric mean with log-t, else mean), CI, n, CV.
 
+    ``#`` carries the paired comparison with the row above (≈ not distinguishable, ? not compared);
+    the CI column holds the 2 cycles' range at n = 2 unless ``intervals_at_2``, and says so at n = 1.
     ``ranking.beside`` (the other J/token figure) gets a column, then tok/s unless that is what is ranked.
     """
     beside = (BESIDE_HEADERS.get(ranking.beside, ranking.beside),) if ranking.beside else ()
     tps_column = ranking.metric != FALLBACK_METRIC
     cols = ("#", "config", *(d.removeprefix("config.") for d in dims), "centre", "CI", "CI method", "n", "CV", *beside)
-    title = f"{ranking.metric} per config ({confidence:.0%} CI; ≈ overlaps the row above)"
-    out = table(title, (*cols, "tok/s") if tps_column else cols)
+    out = table(f"{ranking.metric} per config ({confidence:.0%} CI)", (*cols, "tok/s") if tps_column else cols)
 
     def extra(s: ConfigStats) -> list[str]:
         cells = []
@@ -133,34 +140,33 @@ def stats_table(stats: list[ConfigStats], dims: list[str], ranking: Ranking, con
             cells.append(f"{tps.value:.1f}" if tps else "-")
         return cells
 
-    for i, (s, overlap) in enumerate(rank(stats, ranking.metric), start=1):
-        m = s.metrics[ranking.metric]
-        ci = f"{m.ci_low:.4g}–{m.ci_high:.4g}" if m.ci_low is not None and m.ci_high is not None else "-"
-        out.add_row(
-            f"{i}{' ≈' if overlap else ''}",
-            s.config_hash[:8],
-            *(_fmt(s.label.get(d)) for d in dims),
-            f"{m.value:.4g}",
-            ci,
-            m.ci_method or "-",
-            str(m.n),
-            f"{m.cv:.1%}" if m.cv is not None else "-",
-            *extra(s),
-        )
-    for s, reason in unranked(stats, ranking.metric):
+    for r in ranked_order(stats, ranking.metric, confidence):
+        s = r.stats
+        ident = [s.config_hash[:8], *(_fmt(s.label.get(d)) for d in dims)]
         got = s.metrics.get(ranking.metric)
-        out.add_row(
-            "-",
-            s.config_hash[:8],
-            *(_fmt(s.label.get(d)) for d in dims),
-            f"{got.value:.4g}" if got else "-",
-            reason,
-            "-",
-            str(got.n) if got else "-",
-            "-",
-            *extra(s),
-        )
+        if r.rank is None:
+            cells = [f"{got.value:.4g}" if got else "-", r.reason or "", "-", str(got.n) if got else "-", "-"]
+            out.add_row("-", *ident, *cells, *extra(s))
+            continue
+        assert got is not None  # ranked configs have the metric
+        sp = spread(got, intervals_at_2)
+        ci = f"{sp.low:.4g}–{sp.high:.4g}" if sp.low is not None and sp.high is not None else sp.method
+        method = "-" if sp.kind == "none" else sp.method
+        cv = f"{got.cv:.1%}" if got.cv is not None else "-"
+        number = f"{r.rank} {r.mark}" if r.mark else str(r.rank)
+        out.add_row(number, *ident, f"{got.value:.4g}", ci, method, str(got.n), cv, *extra(s))
     return out
+
+
+def stats_notes(
+    stats: list[ConfigStats], ranking: Ranking, confidence: float = 0.95, intervals_at_2: bool = False
+) -> list[str]:
+    """The lines under the ranking and serving tables: what ≈ and ? mean, and why a range stands for an interval."""
+    shown: list[Summary] = [s.metrics[ranking.metric] for s in stats if ranking.metric in s.metrics]
+    shown += [s.metrics[m] for s in stats for m, _ in SERVING_COLUMNS if m in s.metrics]
+    notes = [comparison_note(rank(stats, ranking.metric, confidence), confidence)]
+    note = range_note(shown, intervals_at_2, confidence)
+    return [*notes, note] if note else notes
 
 
 # Server-mode columns of `llem results`: (summarised metric, header).
@@ -171,15 +177,23 @@ SERVING_COLUMNS: tuple[tuple[str, str], ...] = (
     ("serving.tpot_ms.p90", "p90 TPOT ms"),
     ("serving.e2e_ms.p90", "p90 E2E ms"),
     ("serving.whole_run.output_tokens_per_s", "output tokens/s"),
+    ("serving.request_goodput_per_s", "request goodput/s"),
     ("serving.goodput_output_tokens_per_s", "goodput tokens/s"),
+    ("serving.send_lateness_ms.p99", "p99 send lateness ms"),
     ("serving.steady_state.energy_per_output_token_j", "steady-state J/token"),
     ("serving.whole_run.energy_per_output_token_j", "whole-run J/token"),
     ("serving.energy_per_goodput_token_j", "J/goodput token"),
+    ("serving.steady_state.energy_per_goodput_token_j", "steady-state J/goodput token"),
 )
 
 
-def serving_table(stats: list[ConfigStats], dims: list[str], confidence: float = 0.95) -> Table | None:
-    """Server-mode configs, one row per config and metric (narrow at any count): centre, CI, n."""
+def serving_table(
+    stats: list[ConfigStats], dims: list[str], confidence: float = 0.95, intervals_at_2: bool = False
+) -> Table | None:
+    """Server-mode configs, one row per config and metric (narrow at any count): centre, CI, n.
+
+    At n = 2 the CI column holds the range of the two cycles, marked ``(range)``, unless ``intervals_at_2``.
+    """
     rows = [s for s in stats if any(m in s.metrics for m, _ in SERVING_COLUMNS)]
     if not rows:
         return None
@@ -190,7 +204,14 @@ def serving_table(stats: list[ConfigStats], dims: list[str], confidence: float =
     for s in rows:
         for i, (metric, header) in enumerate((m, h) for m, h in SERVING_COLUMNS if m in s.metrics):
             m = s.metrics[metric]
-            ci = f"{m.ci_low:.4g}–{m.ci_high:.4g}" if m.ci_low is not None and m.ci_high is not None else "-"
             ident = [s.config_hash[:8], *(_fmt(s.label.get(d)) for d in dims)] if i == 0 else [""] * (1 + len(dims))
-            out.add_row(*ident, header, f"{m.value:.4g}", ci, str(m.n))
+            out.add_row(*ident, header, f"{m.value:.4g}", spread_text(m, intervals_at_2), str(m.n))
     return out
+
+
+def spread_text(m: Summary, intervals_at_2: bool = False) -> str:
+    """``low–high`` for an interval, ``low–high (range)`` for 2 cycles' range, ``one cycle`` for none."""
+    sp = spread(m, intervals_at_2)
+    if sp.low is None or sp.high is None:
+        return "one cycle"
+    return f"{sp.low:.4g}–{sp.high:.4g}{' (range)' if sp.kind == 'range' else ''}"

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -12,6 +13,20 @@ from llenergymeasure.cli.campaign_dir import campaign_dir_options, rank_by_optio
 
 if TYPE_CHECKING:
     from llenergymeasure.results.stats import RankBy
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def intervals_at_2_option(fn: F) -> F:
+    """``--intervals-at-2`` of ``llem results`` and ``llem report``: a 2-cycle config's interval, not its range."""
+    return click.option(
+        "--intervals-at-2",
+        is_flag=True,
+        help=(
+            "With 2 cycles, print the confidence interval (+-12.7 standard errors at 95%) instead of the two"
+            " cycles' range (`llem results --json` carries the interval at any n >= 2)."
+        ),
+    )(fn)
 
 
 @click.command()
@@ -25,8 +40,12 @@ if TYPE_CHECKING:
 )
 @click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True)
 @rank_by_option
+@intervals_at_2_option
 @click.option(
-    "--json", "as_json", is_flag=True, help="Print per-config statistics as JSON, in ranked order, with each rank."
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print per-config statistics as JSON, in ranked order: rank, centre, interval, method, paired comparison.",
 )
 def results(
     campaign_dir: Path | None,
@@ -34,16 +53,15 @@ def results(
     cv_threshold: float,
     confidence: float,
     rank_by: RankBy,
+    intervals_at_2: bool,
     as_json: bool,
 ) -> None:
     """Collect CAMPAIGN_DIR's results into results.parquet and rank configs by J/token (tokens/s without energy)."""
-    from dataclasses import asdict
-
     from llenergymeasure.cli.campaign_dir import read_results, resolve_campaign_dir
-    from llenergymeasure.cli.render import console, ranking_line, serving_table, stats_table
+    from llenergymeasure.cli.render import console, ranking_line, serving_table, stats_notes, stats_table
     from llenergymeasure.config.dotted import varying_keys
     from llenergymeasure.results.drift import baseline_drift, drift_line
-    from llenergymeasure.results.stats import by_config, ranked_order, ranking_metric
+    from llenergymeasure.results.stats import by_config, ranked_item, ranked_order, ranking_metric
     from llenergymeasure.results.table import write_table
 
     directory = resolve_campaign_dir(campaign_dir, results_dir)
@@ -53,16 +71,17 @@ def results(
     stats = by_config(table.rows, dims, cv_threshold, confidence)
     ranking = ranking_metric(stats, rank_by)
     if as_json:
-        ordered = ranked_order(stats, ranking.metric)
-        items = [asdict(s) | {"rank": n, "ranking_metric": ranking.metric} for s, n in ordered]
-        click.echo(json.dumps(items, indent=2))
+        ordered = ranked_order(stats, ranking.metric, confidence)
+        click.echo(json.dumps([ranked_item(r, ranking.metric, confidence) for r in ordered], indent=2))
         return
     out = console()
     out.print(ranking_line(ranking))
-    out.print(stats_table(stats, dims, ranking, confidence))
-    served = serving_table(stats, dims, confidence)
+    out.print(stats_table(stats, dims, ranking, confidence, intervals_at_2))
+    served = serving_table(stats, dims, confidence, intervals_at_2)
     if served is not None:
         out.print(served)
+    for note in stats_notes(stats, ranking, confidence, intervals_at_2):
+        out.print(note, markup=False)
     for s in stats:
         if s.high_cv:
             out.print(f"[yellow]high variation[/] {s.config_hash[:8]}: {', '.join(s.high_cv)} CV > {cv_threshold:.0%}")

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 from llenergymeasure.config.experiment import ExperimentConfig
 from llenergymeasure.config.identity import config_hash, design_hash
 
+MAX_TIMEOUT_S = 30 * 86_400  # longer than any unit; short enough for every timer API and sbatch --time
 CycleOrder = Literal["sequential", "interleaved", "shuffled", "reverse", "latin_square"]
 
 
@@ -40,6 +41,33 @@ class SlurmConfig(BaseModel):
     poll_s: float = Field(2.0, gt=0, le=600, description="How often job states are polled.")
 
 
+class CooldownConfig(BaseModel):
+    """Before every unit, wait until its GPUs are back near their idle state, so each unit starts from the same one.
+
+    Runs in the unit's own process (it owns the GPUs; the host may have none), before the model
+    loads. Each GPU's idle reference is its first reading in the campaign: the first unit on that
+    GPU records it in the campaign folder (``thermal/``), later units wait to get back within the
+    band of it. Without NVML the unit records "unavailable" and does not wait.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(False, description="Wait for the unit's GPUs to cool down before it starts.")
+    temperature_band_c: float = Field(
+        2.0, ge=0, le=100, description="Idle again: at most this many °C above the GPU's idle reference temperature."
+    )
+    power_band_w: float = Field(
+        10.0, ge=0, le=10_000, description="Idle again: at most this many W above the GPU's idle reference power."
+    )
+    max_wait_s: float = Field(
+        600.0,
+        ge=0,
+        le=86_400,
+        description="Longest wait; the unit then starts anyway and its result says 'capped'. Counts in unit_timeout_s.",
+    )
+    poll_s: float = Field(2.0, gt=0, le=600, description="How often temperature and power are read while waiting.")
+
+
 class ExecutionConfig(BaseModel):
     """Scheduling only; deliberately outside the design hash, so re-ordering is not a new design."""
 
@@ -49,18 +77,32 @@ class ExecutionConfig(BaseModel):
     cycle_order: CycleOrder = Field(
         "sequential",
         description=(
-            "sequential [A,A,B,B]; interleaved [A,B,A,B]; shuffled (each cycle a seeded permutation); "
-            "reverse [A,B,B,A] (every other cycle backwards); latin_square (a Williams design: every config "
-            "follows every other equally often)."
+            "sequential [A,A,B,B]; interleaved [A,B,A,B]; shuffled (each cycle a seeded permutation, never "
+            "starting with the config the previous cycle ended with); reverse [A,B,B,A] (every other cycle "
+            "backwards, each pair of cycles starting one config further on); latin_square (a Williams design: "
+            "every config follows every other equally often, across cycle boundaries too). `plan` names every "
+            "place a config still runs straight after itself."
         ),
     )
     config_gap_seconds: float = Field(0.0, ge=0, le=86_400, description="Pause between two units.")
     cycle_gap_seconds: float = Field(0.0, ge=0, le=86_400, description="Pause when a new cycle starts.")
     shuffle_seed: int | None = Field(None, description="Seed of 'shuffled'; None derives it from the design hash.")
     max_retries: int = Field(2, ge=0, le=100, description="How often `resume` retries a failed unit.")
-    unit_timeout_s: float = Field(6 * 3600, gt=0, description="A unit running longer is stopped and failed.")
+    # Bounded and finite: every executor turns these into timers (and Slurm into --time), where
+    # .inf or .nan fail each unit with OverflowError long after `plan` accepted them.
+    unit_timeout_s: float = Field(
+        6 * 3600,
+        gt=0,
+        le=MAX_TIMEOUT_S,
+        allow_inf_nan=False,
+        description="A unit running longer is stopped and failed.",
+    )
     idle_timeout_s: float = Field(
-        1800, gt=0, description="A unit printing nothing for this long is presumed hung, stopped and failed."
+        1800,
+        gt=0,
+        le=MAX_TIMEOUT_S,
+        allow_inf_nan=False,
+        description="A unit printing nothing for this long is presumed hung, stopped and failed.",
     )
     warm_start: bool = Field(
         True,
@@ -70,6 +112,9 @@ class ExecutionConfig(BaseModel):
         ),
     )
     slurm: SlurmConfig = Field(default_factory=SlurmConfig, description="Used by --executor slurm only.")
+    cooldown: CooldownConfig = Field(
+        default_factory=CooldownConfig, description="Wait before every unit until its GPUs are back to idle."
+    )
 
 
 class SkippedConfig(BaseModel):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from llenergymeasure.backends.pytorch.config import PyTorchConfig
 from llenergymeasure.backends.registry import BackendName
@@ -71,7 +71,13 @@ class DecodingConfig(_Strict):
 
 
 class WarmupConfig(_Strict):
-    """Runs before the measured window, so caches, kernels and clocks are in steady state."""
+    """Runs before the measured window, so caches, kernels, clocks and the GPU's temperature are in steady state.
+
+    ``until_settled`` keeps the GPUs working until temperature and power settle (rule in
+    ``energy.thermal``). It replaces ``thermal_settle_s``, an idle pause after warmup, which cooled
+    the GPU it meant to settle; a config that still asks for a pause is refused with the
+    replacement named.
+    """
 
     mode: Literal["fixed", "cv"] = Field(
         "fixed", description="'fixed' runs n_runs; 'cv' runs until latency's coefficient of variation settles."
@@ -80,7 +86,55 @@ class WarmupConfig(_Strict):
     max_runs: int = Field(20, ge=1, le=10_000, description="Upper bound of warmup batches in 'cv' mode.")
     cv_threshold: float = Field(0.05, gt=0.0, lt=1.0, description="Target CV of the last `window` latencies.")
     window: int = Field(3, ge=2, le=100, description="Latencies the CV is computed over in 'cv' mode.")
-    thermal_settle_s: float = Field(0.0, ge=0.0, le=3600, description="Idle pause after warmup.")
+    until_settled: bool = Field(
+        False,
+        description=(
+            "After the n_runs/cv rule, keep running warmup batches until every measured GPU's temperature and power "
+            "settle (settle_*), so the window starts on a hot, steady GPU. Needs NVML; without it, the rule alone."
+        ),
+    )
+    settle_window_s: float = Field(
+        30.0,
+        gt=0.0,
+        le=3600,
+        description="Settled is judged over the last this many seconds of readings (warmup lasts at least this long).",
+    )
+    settle_max_drift_c: float = Field(
+        1.0,
+        ge=0.0,
+        le=100.0,
+        description=(
+            "Settled: temperature moved (up or down) at most this many °C in the window (fitted slope x window)."
+        ),
+    )
+    settle_max_power_change: float = Field(
+        0.05,
+        ge=0.0,
+        le=1.0,
+        description="Settled: power moved at most this fraction of its mean over the window (fitted slope x window).",
+    )
+    settle_max_s: float = Field(
+        600.0,
+        gt=0.0,
+        le=86_400,
+        description="Longest warmup while waiting to settle, from its start; the window then starts anyway ('capped').",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _removed_fields(cls, data: Any) -> Any:
+        """Refuse ``thermal_settle_s``, naming its replacement; its old default 0 (no pause) is dropped.
+
+        Unit configs written by an older llem spell out every default, 0 included, and must still load.
+        """
+        if isinstance(data, dict) and "thermal_settle_s" in data:
+            if data["thermal_settle_s"] == 0:
+                return {k: v for k, v in data.items() if k != "thermal_settle_s"}
+            raise ValueError(
+                "thermal_settle_s was removed (an idle pause cools the GPU it meant to settle); "
+                "use warmup.until_settled: true"
+            )
+        return data
 
 
 class BaselineConfig(_Strict):
@@ -118,22 +172,35 @@ class EnergyConfig(_Strict):
     gpu_indices: tuple[int, ...] | None = Field(
         None, description="GPUs to measure; None measures every GPU visible to the experiment."
     )
-    min_window_s: float = Field(
-        0.0,
+    min_window_s: float | None = Field(
+        None,
         ge=0.0,
         le=86_400.0,
         description=(
-            "Repeat the whole prompt set until the measured window lasts at least this long (0: one pass). "
-            "NVML's energy counter updates about every 0.1 s, so short windows carry a large relative error; "
-            "metrics.n_passes records the passes and every per-window figure covers all of them."
+            "Run further passes, each over further distinct prompts, until the measured window lasts at least this "
+            "long. None (the default): long enough that the energy counter's resolution bound is under 1 % "
+            "(100 counter update periods, about 10 s at NVML's 0.1 s), and one pass when no energy is measured; "
+            "0: one pass. metrics.n_passes records the passes and every per-window figure covers all of them."
         ),
     )
     prefill_split: bool = Field(
         True,
         description=(
-            "After the window, measure a prefill-only window (the same prompts and batches, one output token "
-            "each, repeated to min_window_s) and split the window's GPU energy and time into prefill and decode "
-            "(decode = total - prefill), giving J per decode token and decode tokens/s."
+            "Split the window's GPU energy and time into prefill and decode by a differential method: a second "
+            "window on the same prompts with split_output_tokens output tokens each; decode energy per token is the "
+            "difference of the two windows' energy per pass over the difference of their decode tokens, prefill the "
+            "intercept (zero decode tokens). Valid under static and continuous batching alike; the two windows' "
+            "order alternates across cycles."
+        ),
+    )
+    split_output_tokens: int | None = Field(
+        None,
+        ge=1,
+        le=1_000_000,
+        description=(
+            "Output tokens per request of the split's second window; None: a quarter of max_output_tokens (at least "
+            "1), which keeps the intercept's bound near the short window's own while both windows still decode. "
+            "Must be below max_output_tokens."
         ),
     )
     grid_intensity_g_per_kwh: float | None = Field(
@@ -154,9 +221,16 @@ class OfflineScenario(_Strict):
 
 
 class SloConfig(_Strict):
-    """Service-level objective a request must meet to count towards goodput."""
+    """Service-level objective a request must meet to count towards request goodput (vLLM's bench's definition)."""
 
-    ttft_ms: float | None = Field(None, gt=0.0, description="Largest time to first token, in ms; None: no bound.")
+    ttft_ms: float | None = Field(
+        None,
+        gt=0.0,
+        description=(
+            "Largest time to first token, in ms, from the request's arrival (its due time under a request_rate); "
+            "None: no bound."
+        ),
+    )
     tpot_ms: float | None = Field(
         None, gt=0.0, description="Largest time per output token after the first, in ms; None: no bound."
     )
@@ -166,32 +240,90 @@ class ServerScenario(_Strict):
     """The engine behind its OpenAI-compatible server, driven by a streaming load generator.
 
     The server is started (and stopped) outside the measured window; the window spans the load, and a
-    steady-state sub-window, where the server holds its target load, is measured beside it.
+    steady-state sub-window, where the server holds its target load, is measured beside it. Without a
+    ``request_rate`` the load is a closed loop of ``concurrency`` clients (1 when unset); with one it is
+    an open loop, uncapped unless ``concurrency`` is set too.
     """
 
     kind: Literal["server"] = "server"
-    concurrency: int = Field(
-        1, ge=1, le=100_000, description="Closed-loop clients: at most this many requests in flight at once."
+    concurrency: int | None = Field(
+        None,
+        ge=1,
+        le=100_000,
+        description=(
+            "Most requests in flight at once. Without request_rate: the closed loop's clients (None: 1). With "
+            "request_rate: a cap on the open loop (None: no cap); a capped request waits for a slot, and that wait "
+            "counts as send lateness and as latency."
+        ),
     )
     request_rate: float | None = Field(
         None,
         gt=0.0,
         le=1_000_000.0,
         description=(
-            "Requests per second, Poisson arrivals drawn from the experiment's seed (still capped by concurrency); "
-            "None sends as fast as concurrency allows."
+            "Mean arrivals per second of an open loop: gamma-distributed gaps (see burstiness), the first request "
+            "at 0; None: a closed loop, each client sending its next request when its last one ends."
         ),
     )
-    slo: SloConfig = Field(default_factory=SloConfig, description="Bounds a request must meet to count as goodput.")
+    burstiness: float = Field(
+        1.0,
+        gt=0.0,
+        le=1000.0,
+        description=(
+            "Shape of the gamma gaps between arrivals, as vLLM's bench serve uses it (scale 1/(request_rate x "
+            "burstiness), so the mean rate stays request_rate): 1 is Poisson, below 1 burstier, above 1 more regular. "
+            "Needs request_rate."
+        ),
+    )
+    arrival_schedule: Literal["per_cycle", "fixed"] = Field(
+        "per_cycle",
+        description=(
+            "'per_cycle': each cycle draws its own arrival schedule (seeded by seed and cycle), so intervals across "
+            "cycles include arrival randomness; 'fixed': every cycle replays the schedule drawn from seed."
+        ),
+    )
+    slo: SloConfig = Field(
+        default_factory=SloConfig, description="Bounds a request must meet to count towards request goodput."
+    )
     startup_timeout_s: float = Field(
         600.0, gt=0.0, le=86_400.0, description="How long the server may take to answer /health before the unit fails."
     )
-    warmup_requests: int = Field(
-        4, ge=0, le=10_000, description="Requests sent (and discarded) after health, before the measured window."
+    warmup_requests: int | None = Field(
+        None,
+        ge=0,
+        le=10_000,
+        description=(
+            "Requests sent together (and discarded) after health, before the measured window. None: twice the "
+            "measured shape, the sequences the server holds at once (the engine's limit, n_prompts and "
+            "concurrency, whichever is least), so warmup reaches the batch the window runs."
+        ),
     )
     request_timeout_s: float = Field(
         600.0, gt=0.0, le=86_400.0, description="A request still streaming after this long is failed and counted."
     )
+
+    @field_validator("burstiness")
+    @classmethod
+    def _burstiness_needs_a_rate(cls, value: float, info: ValidationInfo) -> float:
+        """A burstiness without a rate would be silently ignored: say so (request_rate is validated first)."""
+        if value != 1.0 and info.data.get("request_rate") is None:
+            raise ValueError(
+                f"{value:g} needs scenario.request_rate (a closed loop has no gaps between arrivals to shape); "
+                "set request_rate or remove burstiness"
+            )
+        return value
+
+    @property
+    def open_loop(self) -> bool:
+        """Arrivals follow a schedule (a request rate) rather than completions."""
+        return self.request_rate is not None
+
+    @property
+    def max_in_flight(self) -> int | None:
+        """The concurrency the load runs with: the field where set, else 1 closed loop and no cap (None) open."""
+        if self.concurrency is not None:
+            return self.concurrency
+        return None if self.open_loop else 1
 
 
 ScenarioConfig = Annotated[OfflineScenario | ServerScenario, Field(discriminator="kind")]
@@ -260,6 +392,12 @@ class ExperimentConfig(_Strict):
                 f"({', '.join(SERVER_BACKENDS)}); "
                 f"backend {self.backend} runs offline only: set backend: vllm, or scenario: {{kind: offline}}"
             )
+        short = self.energy.split_output_tokens
+        if self.energy.prefill_split and short is not None and short >= self.max_output_tokens:
+            raise ValueError(
+                f"energy.split_output_tokens {short} must be below max_output_tokens {self.max_output_tokens}: "
+                "the split needs two windows with different output lengths; lower it or leave it unset"
+            )
         if self.backend == "vllm" and self.vllm is not None and self.vllm.quantization and (self.precision == "fp32"):
             raise ValueError("vllm.quantization needs precision fp16 or bf16, not fp32")
         return self
@@ -270,6 +408,26 @@ class ExperimentConfig(_Strict):
         if section is None:  # pragma: no cover - _fill_backend_section guarantees it
             raise AssertionError(f"backend section '{self.backend}' missing")
         return section
+
+    def server_warmup_requests(self) -> int:
+        """Warmup requests of server mode: as set, or twice the sequences the server holds at once under the load."""
+        if not isinstance(self.scenario, ServerScenario):
+            return 0
+        if self.scenario.warmup_requests is not None:
+            return self.scenario.warmup_requests
+        cap = self.scenario.max_in_flight
+        shape = self.concurrent_sequences()
+        return 2 * (min(shape, cap) if cap is not None else shape)
+
+    def split_tokens(self) -> int | None:
+        """Output tokens per request of the split's second window; None when no split can be made (1 token)."""
+        if not self.energy.prefill_split or self.max_output_tokens < 2:
+            return None
+        return self.energy.split_output_tokens or max(1, self.max_output_tokens // 4)
+
+    def concurrent_sequences(self) -> int:
+        """Sequences the engine holds at once in the measured window: the shape warmup must reach."""
+        return self.backend_section().concurrent_sequences(self.n_prompts)
 
     def gpu_count(self) -> int:
         """GPUs the experiment runs on (CUDA ordinals 0..n-1 of those visible to it); energy is measured on these."""

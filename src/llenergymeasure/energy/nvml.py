@@ -191,6 +191,10 @@ class NvmlDevices:
                 out.append(_scaled(self._call("nvmlDeviceGetPowerUsage", h), 1e-3))
         return out
 
+    def temperature_c(self) -> list[float | None]:
+        """Per-GPU core temperature in °C (``NVML_TEMPERATURE_GPU``, whole degrees), for thermal settling."""
+        return [_scaled(self._call("nvmlDeviceGetTemperature", h, 0), 1.0) for h in self.handles]
+
     def violation_ns(self) -> list[dict[str, int]]:
         """Per GPU, cumulative clock-violation time in ns for each reason NVML reports (absent: unsupported)."""
         out = []

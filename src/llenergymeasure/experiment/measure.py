@@ -1,6 +1,6 @@
 """The measured window, once for every scenario: GPU meter, CPU RAPL, CPU-time share, gc freeze, reasons.
 
-Offline passes, the prefill-only window, a server's load and the idle baseline all open and
+Offline passes, the prefill/decode split's window, a server's load and the idle baseline all open and
 close a window the same way: ``begin()`` the moment before the work, ``end()`` the moment after.
 ``end()`` reads the end edges of every meter first and only then does what may take time (the
 GPU meter's tail past the edge, settling), so nothing but the work sits between the edges.
@@ -30,6 +30,11 @@ from llenergymeasure.energy.nvml import NvmlDevices
 from llenergymeasure.energy.rapl import DEFAULT_POWERCAP_ROOT, CpuEnergyMeasurement, RaplMeter
 from llenergymeasure.energy.settle import EdgeReading, EnergyMeasurement
 from llenergymeasure.errors import EnergyUnavailableError
+
+# A window the default length (energy.min_window_s unset) keeps the energy counter's resolution
+# bound (about one update period of power, at the two edges together) under this share of its energy:
+# 100 update periods, about 10 s at NVML's usual 0.1 s.
+RESOLUTION_SHARE = 0.01
 
 # The idle baseline samples this often (or the configured interval, if finer): it is idle time,
 # and finer samples place its sub-windows' edges closer to the counter's updates.
@@ -93,6 +98,20 @@ class MeasuredWindow:
         """Probe the counter's update period (for the short-window note); call once, before any window."""
         if self.meter is not None:
             self.meter.probe_counter_period()
+
+    def target_s(self, requested: float | None) -> float:
+        """How long the window must last: ``requested`` when set, else long enough for a 1 % resolution bound.
+
+        The bound is about one reading step of power at the edges (the counter's update period, or
+        the sampling interval where power is sampled), so the window is that step over
+        ``RESOLUTION_SHARE``. Without energy there is no bound to keep: one pass.
+        """
+        if requested is not None:
+            return requested
+        if self.meter is None:
+            return 0.0
+        step = self.meter.update_period_s if self.meter.counting and self.meter.update_period_s else self.interval_s
+        return step / RESOLUTION_SHARE
 
     @property
     def start_s(self) -> float:

@@ -1,20 +1,53 @@
-"""Prefill versus decode: splitting a window's energy and time with a prefill-only window. Pure.
+"""Prefill versus decode: a differential split of a window's energy and time. Pure.
 
-The prefill-only window runs the same prompts in the same batches with one output token each,
-so it does the window's prefill work (and the first token) and nothing else; per pass it is
-scaled to the main window's pass count. Decode is the rest. Both windows are measured with the
-same counter, so each figure's resolution bound adds up: decode's bound is the sum of the main
-window's and the scaled prefill one's.
+Two windows run the same prompt sets through the same harness, one with the config's output
+length (the main window) and one shorter. Per pass, a window's energy is taken as
+
+    e = a + b * x        (x: decode tokens per pass, the output tokens after each request's first)
+
+so the decode energy per token is the slope ``b = (e_long - e_short) / (x_long - x_short)`` and
+the prefill energy per pass is the intercept ``a``: the energy of a pass with no decode tokens,
+which prefills every prompt and emits each first token. Nothing here assumes static batches: under
+continuous batching prefill and decode share engine steps, and the model still holds as long as
+the energy of the work grows linearly with the tokens generated. (A one-token pass is the special
+case ``x_short = 0``; under continuous batching it runs prefill-only steps the real window never
+runs, which is why the short window keeps a share of the decode.)
+
+Bounds: each window's energy bound ``U`` per pass is ``u = U / passes``; the two windows' bounds
+are independent worst cases, so
+
+    u_b = (u_long + u_short) / (x_long - x_short)
+    u_a = (x_long * u_short + x_short * u_long) / (x_long - x_short)
+
+(``a = (x_long e_short - x_short e_long) / (x_long - x_short)`` and each term's bound adds up).
+Time is split the same way, from the windows' wall time per pass.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+METHOD = "differential"
+
+
+@dataclass(frozen=True)
+class SplitWindow:
+    """One window of the split: its passes, wall time, decode tokens, energy and energy bound (whole window)."""
+
+    n_passes: int
+    wall_s: float
+    decode_tokens: int
+    energy_j: float | None
+    uncertainty_j: float | None
+
+    def per_pass(self, value: float) -> float:
+        """A whole-window figure per pass."""
+        return value / self.n_passes
+
 
 @dataclass(frozen=True)
 class PhaseSplit:
-    """Prefill and decode shares of the main window (energy in J, time in s)."""
+    """Prefill and decode shares of the main window (energy in J, time in s) and the per-token slope."""
 
     prefill_energy_j: float
     decode_energy_j: float
@@ -23,12 +56,10 @@ class PhaseSplit:
     decode_tokens: int
     prefill_uncertainty_j: float | None
     decode_uncertainty_j: float | None
+    energy_per_decode_token_j: float | None
+    energy_per_decode_token_uncertainty_j: float | None
     notes: tuple[str, ...]
-
-    @property
-    def energy_per_decode_token_j(self) -> float | None:
-        """Decode energy per token generated after the first (None when only one token per request)."""
-        return self.decode_energy_j / self.decode_tokens if self.decode_tokens > 0 else None
+    method: str = METHOD
 
     @property
     def decode_tokens_per_s(self) -> float | None:
@@ -38,41 +69,55 @@ class PhaseSplit:
         return self.decode_tokens / self.decode_time_s
 
 
-def split_phases(
-    *,
-    total_energy_j: float,
-    total_uncertainty_j: float | None,
-    wall_s: float,
-    n_passes: int,
-    output_tokens: int,
-    n_requests: int,
-    prefill_energy_j: float,
-    prefill_uncertainty_j: float | None,
-    prefill_wall_s: float,
-    prefill_passes: int,
-) -> PhaseSplit:
-    """Split the main window (``n_passes`` passes) using a prefill-only window of ``prefill_passes``."""
-    scale = n_passes / prefill_passes
-    pre_j = prefill_energy_j * scale
-    pre_s = prefill_wall_s * scale
-    pre_unc = prefill_uncertainty_j * scale if prefill_uncertainty_j is not None else None
-    dec_unc = total_uncertainty_j + pre_unc if total_uncertainty_j is not None and pre_unc is not None else None
-    decode_j = total_energy_j - pre_j
-    decode_s = wall_s - pre_s
-    notes = []
-    if decode_j < 0 or decode_s < 0:
+def _intercept(x_long: float, x_short: float, y_long: float, y_short: float) -> tuple[float, float]:
+    """Slope and intercept of the line through (x_short, y_short) and (x_long, y_long)."""
+    slope = (y_long - y_short) / (x_long - x_short)
+    return slope, y_short - slope * x_short
+
+
+def differential_split(main: SplitWindow, short: SplitWindow) -> PhaseSplit | None:
+    """Split ``main`` using ``short`` (fewer output tokens, same prompts); None when the two have equal decode work.
+
+    Energy figures are 0 (and bounds None) when the windows carry no energy.
+    """
+    x_long, x_short = main.per_pass(main.decode_tokens), short.per_pass(short.decode_tokens)
+    if x_long <= x_short:
+        return None
+    dx = x_long - x_short
+    t_slope, t_pre = _intercept(x_long, x_short, main.per_pass(main.wall_s), short.per_pass(short.wall_s))
+    notes: list[str] = []
+    pre_j = dec_j = 0.0
+    per_tok = pre_unc = dec_unc = per_tok_unc = None
+    if main.energy_j is not None and short.energy_j is not None:
+        e_slope, e_pre = _intercept(x_long, x_short, main.per_pass(main.energy_j), short.per_pass(short.energy_j))
+        pre_j = e_pre * main.n_passes
+        dec_j = main.energy_j - pre_j
+        per_tok = e_slope
+        if main.uncertainty_j is not None and short.uncertainty_j is not None:
+            u_long, u_short = main.per_pass(main.uncertainty_j), short.per_pass(short.uncertainty_j)
+            per_tok_unc = (u_long + u_short) / dx
+            pre_unc = (x_long * u_short + x_short * u_long) / dx * main.n_passes
+            dec_unc = per_tok_unc * main.decode_tokens
+        if e_slope < 0 or e_pre < 0:
+            notes.append(
+                f"prefill/decode split out of range (prefill {pre_j:.4g} J, decode {per_tok:.4g} J/token): "
+                "within the noise of short windows; lengthen energy.min_window_s"
+            )
+    prefill_s = t_pre * main.n_passes
+    if t_slope < 0 or t_pre < 0:
         notes.append(
-            f"prefill-only passes took {pre_j:.4g} J and {pre_s:.4g} s, more than the whole window"
-            f" ({total_energy_j:.4g} J, {wall_s:.4g} s): decode share negative, within noise of a short window;"
-            " lengthen energy.min_window_s"
+            f"prefill/decode time split out of range (prefill {prefill_s:.4g} s of {main.wall_s:.4g} s): "
+            "within the noise of short windows; lengthen energy.min_window_s"
         )
     return PhaseSplit(
         prefill_energy_j=pre_j,
-        decode_energy_j=decode_j,
-        prefill_time_s=pre_s,
-        decode_time_s=decode_s,
-        decode_tokens=output_tokens - n_requests,
+        decode_energy_j=dec_j,
+        prefill_time_s=prefill_s,
+        decode_time_s=main.wall_s - prefill_s,
+        decode_tokens=main.decode_tokens,
         prefill_uncertainty_j=pre_unc,
         decode_uncertainty_j=dec_unc,
+        energy_per_decode_token_j=per_tok,
+        energy_per_decode_token_uncertainty_j=per_tok_unc,
         notes=tuple(notes),
     )

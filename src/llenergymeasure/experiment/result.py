@@ -8,7 +8,6 @@ an above-idle figure's adds the baseline's bound times the window's length.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from llenergymeasure.backends.base import RequestRecord
@@ -28,19 +27,11 @@ from llenergymeasure.results.schema import (
 
 if TYPE_CHECKING:  # the measuring side, imported for its types only: this module reads no meter
     from llenergymeasure.experiment.measure import WindowMeasurement
+    from llenergymeasure.experiment.offline import MeasuredPasses
 
 IDLE_DRIFT = (
     "idle power changing between the baseline and the window: llem results flags baselines that drift across units"
 )
-
-
-@dataclass(frozen=True)
-class PrefillWindow:
-    """The prefill-only window: its passes, its work's length, and what was measured over it."""
-
-    n_passes: int
-    wall_s: float
-    measured: WindowMeasurement
 
 
 def budget_model(b: Budget) -> UncertaintyBudget:
@@ -61,6 +52,7 @@ def build_metrics(
     n_out = sum(r.output_tokens for r in records)
     ttft = [r.ttft_s for r in records if r.ttft_s is not None]
     itl = [r.itl_s for r in records if r.itl_s is not None]
+    service = [r.service_s for r in records if r.service_s is not None]
     return Metrics(
         n_passes=n_passes,
         n_requests=len(records),
@@ -73,6 +65,7 @@ def build_metrics(
         latency_s=distribution([r.latency_s for r in records]),
         ttft_s=distribution(ttft) if ttft else None,
         itl_s=distribution(itl) if itl else None,
+        service_latency_s=distribution(service) if service else None,
         peak_memory_bytes=peak,
         memory_device=device,
         n_parameters=n_params,
@@ -84,6 +77,7 @@ def build_metrics(
                 latency_s=r.latency_s,
                 ttft_s=r.ttft_s,
                 itl_s=r.itl_s,
+                service_s=r.service_s,
             )
             for r in records
         ],
@@ -239,30 +233,29 @@ def energy_sections(
     return energy, cpu_energy
 
 
-def with_phases(energy: Energy, split: PhaseSplit, prefill: PrefillWindow) -> Energy:
-    """The energy section with its prefill/decode split added (and the split's notes)."""
-    pm = prefill.measured.gpu
-    notes = [*energy.notes, *split.notes, *(f"prefill window: {n}" for n in (pm.notes if pm is not None else []))]
-    per_decode_unc = (
-        split.decode_uncertainty_j / split.decode_tokens
-        if split.decode_uncertainty_j is not None and split.decode_tokens > 0
-        else None
-    )
+def with_phases(energy: Energy, split: PhaseSplit, run: MeasuredPasses, run_first: bool) -> Energy:
+    """The energy section with its prefill/decode split added (and the split's notes); ``run`` is the split's window."""
+    pm = run.measured.gpu
+    notes = [*energy.notes, *split.notes, *(f"split window: {n}" for n in (pm.notes if pm is not None else []))]
     return energy.model_copy(
         update={
+            "phase_split_method": split.method,
+            "split_output_tokens": run.output_tokens,
+            "split_window_first": run_first,
+            "split_window_energy_j": pm.total_energy_j if pm is not None else None,
             "prefill_energy_j": split.prefill_energy_j,
             "decode_energy_j": split.decode_energy_j,
             "energy_per_decode_token_j": split.energy_per_decode_token_j,
             "prefill_energy_uncertainty_j": split.prefill_uncertainty_j,
             "decode_energy_uncertainty_j": split.decode_uncertainty_j,
-            "energy_per_decode_token_uncertainty_j": per_decode_unc,
+            "energy_per_decode_token_uncertainty_j": split.energy_per_decode_token_uncertainty_j,
             # The energy section's lengths are the meter's (as duration_s is): its edges.
-            "prefill_window_s": prefill.measured.duration_s,
-            "prefill_passes": prefill.n_passes,
-            "prefill_window_start_monotonic_s": prefill.measured.start_s,
-            "prefill_window_end_monotonic_s": prefill.measured.end_s,
-            "prefill_window_start_unix_s": prefill.measured.start_unix_s,
-            "prefill_window_end_unix_s": prefill.measured.end_unix_s,
+            "prefill_window_s": run.measured.duration_s,
+            "prefill_passes": run.n_passes,
+            "prefill_window_start_monotonic_s": run.measured.start_s,
+            "prefill_window_end_monotonic_s": run.measured.end_s,
+            "prefill_window_start_unix_s": run.measured.start_unix_s,
+            "prefill_window_end_unix_s": run.measured.end_unix_s,
             "notes": notes,
         }
     )

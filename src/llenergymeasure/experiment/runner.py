@@ -1,27 +1,27 @@
 """One offline experiment, start to finish, in this process: the body of ``llem-exp``.
 
-Order matters for honest numbers: model load and warmup first, then the idle baseline in that
-loaded state, then the measured window holding only the engine's passes (no tokenizer loading,
-no file writes), the prefill-only window after it. Server mode branches to ``serving`` before the
+Order matters for honest numbers: model load and warmup (on the measured batch shape) first, then
+the idle baseline in that loaded state, then the measured windows holding only the engine's passes
+(no tokenizer loading, no file writes): the main one and the prefill/decode split's shorter one,
+in an order that alternates across cycles (``offline``). Server mode branches to ``serving`` before the
 engine loads here. Measuring is ``measure.MeasuredWindow``'s; the result's sections are built by
 the pure ``result`` module.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 from loguru import logger
 
 from llenergymeasure import __version__
 from llenergymeasure.atomic import write_json_atomic
-from llenergymeasure.backends.base import RequestRecord
 from llenergymeasure.backends.registry import load_runner_class
 from llenergymeasure.clock import utcnow
 from llenergymeasure.config.experiment import ExperimentConfig
@@ -29,22 +29,22 @@ from llenergymeasure.energy.cputime import DEFAULT_PROC_ROOT
 from llenergymeasure.energy.nvml import NvmlDevices, load_pynvml
 from llenergymeasure.energy.rapl import DEFAULT_POWERCAP_ROOT
 from llenergymeasure.energy.scope import gpu_targets, parse_visible
+from llenergymeasure.energy.thermal import probe_of
 from llenergymeasure.errors import EnergyUnavailableError
+from llenergymeasure.experiment.cooldown import cool_down_from_env
 from llenergymeasure.experiment.environment import collect_environment
-from llenergymeasure.experiment.measure import MeasuredWindow, WindowMeasurement, save_timeseries
-from llenergymeasure.experiment.phases import PhaseSplit, split_phases
+from llenergymeasure.experiment.measure import MeasuredWindow, save_timeseries
+from llenergymeasure.experiment.offline import measure_offline
 from llenergymeasure.experiment.prompts import select_prompts
 from llenergymeasure.experiment.result import (
-    PrefillWindow,
     build_metrics,
     energy_sections,
     nvml_peak_memory,
     with_phases,
 )
 from llenergymeasure.experiment.warmup import run_warmup
-from llenergymeasure.experiment.window import run_passes
 from llenergymeasure.models.tiny import ensure_tiny_model, is_tiny
-from llenergymeasure.results.schema import ExperimentResult
+from llenergymeasure.results.schema import Cooldown, ExperimentResult
 
 
 @dataclass(frozen=True)
@@ -100,9 +100,13 @@ def run_experiment(
     devices, no_energy_reason = open_devices(config, nvml_loader)
     if devices is None:
         logger.warning("energy unavailable: {}", no_energy_reason)
+    # execution.cooldown (the host sets LLEM_COOLDOWN): before anything loads, back to the idle state.
+    cooldown = cool_down_from_env(os.environ, devices, no_energy_reason, out_dir, clock, sleep)
     measured = MeasuredWindow(devices, config.energy, powercap_root, clock, sleep, proc_root=proc_root)
     try:
-        return _run(config, out_dir, stem, config_hash, cycle, devices, no_energy_reason, measured, clock, sleep)
+        return _run(
+            config, out_dir, stem, config_hash, cycle, devices, no_energy_reason, measured, clock, sleep, cooldown
+        )
     finally:
         measured.release()
 
@@ -118,6 +122,7 @@ def _run(
     measured: MeasuredWindow,
     clock: Callable[[], float],
     sleep: Callable[[float], None],
+    cooldown: Cooldown | None = None,
 ) -> ExperimentOutcome:
     """The scenario's body, with the unit's measured window."""
     started = utcnow()
@@ -125,7 +130,16 @@ def _run(
         from llenergymeasure.experiment.serving import run_server_experiment
 
         served = run_server_experiment(
-            config, out_dir, stem, config_hash, cycle, measured, no_energy_reason, resolve_model(config.model), clock
+            config,
+            out_dir,
+            stem,
+            config_hash,
+            cycle,
+            measured,
+            no_energy_reason,
+            resolve_model(config.model),
+            clock,
+            cooldown=cooldown,
         )
         return ExperimentOutcome(result_path=out_dir / f"{stem}.json", result=served)
 
@@ -133,33 +147,24 @@ def _run(
     model_path = resolve_model(config.model)
     logger.info("loading {} on {} at {}", config.model, config.backend, config.precision)
     runner.load(model_path)
-    prompts = select_prompts(config, runner.vocab_size)
-    batch = prompts[: _batch_size(config)]
+    # Warmup runs the shape the window runs: a static batch, or every sequence the engine holds at once.
+    concurrent = config.concurrent_sequences()
+    batch = select_prompts(config, runner.vocab_size)[:concurrent]
+    last_step_s: list[float] = []
 
     def warm_step() -> float:
         t = time.perf_counter()
         runner.run(batch)
-        return time.perf_counter() - t
+        last_step_s.append(time.perf_counter() - t)
+        return last_step_s[-1]
 
-    warm = run_warmup(config.warmup, warm_step)
-    if config.warmup.thermal_settle_s:
-        sleep(config.warmup.thermal_settle_s)
-    logger.info("warmup done ({} runs); measuring {} prompts", warm.runs, len(prompts))
+    warm = run_warmup(config.warmup, warm_step, probe_of(devices, clock), clock)
+    logger.info("warmup done ({} runs of {} sequences)", warm.runs, len(batch))
     measured.prepare()
     baseline = measured.baseline(config.baseline) if config.baseline.enabled else None
-    # Inputs are engine-ready before the window opens; records are built after it closes.
-    inputs = runner.prepare(prompts)
-    measured.begin()
-    window = run_passes(lambda: runner.execute(inputs), clock, config.energy.min_window_s)
-    main = measured.end()
-    records = [r for raw in window.outputs for r in runner.records(inputs, raw)]
-    prefill = None
-    if config.energy.prefill_split:
-        one_token = runner.prepare(prompts, max_new_tokens=1)
-        measured.begin()
-        pre = run_passes(lambda: runner.execute(one_token), clock, config.energy.min_window_s)
-        prefill = PrefillWindow(pre.n_passes, pre.wall_s, measured.end())
-        logger.info("prefill-only window: {} passes in {:.3f} s", pre.n_passes, pre.wall_s)
+    est_pass_s = last_step_s[-1] * math.ceil(config.n_prompts / concurrent) if last_step_s else None
+    windows = measure_offline(runner, config, measured, clock, cycle, est_pass_s)
+    main, records = windows.main.measured, windows.main.records
 
     memory = runner.memory()
     described = runner.describe()
@@ -169,12 +174,13 @@ def _run(
     peak, kind = (
         (memory.peak_bytes, memory.kind) if memory.peak_bytes is not None else (nvml_peak_memory(main.gpu), "nvml_used")
     )
-    metrics = build_metrics(
-        records, window.wall_s, peak, memory.device, described.get("n_parameters"), window.n_passes
-    ).model_copy(update={"peak_memory_kind": kind if peak is not None else None})
-    split = None
-    if prefill is not None:
-        split = _split(main, window.wall_s, window.n_passes, records, prefill)
+    wall_s, n_passes = windows.main.wall_s, windows.main.n_passes
+    metrics = build_metrics(records, wall_s, peak, memory.device, described.get("n_parameters"), n_passes).model_copy(
+        update={"peak_memory_kind": kind if peak is not None else None}
+    )
+    metrics = metrics.model_copy(update={"prompt_sets_distinct": windows.prompt_sets_distinct})
+    split = windows.split
+    if split is not None:
         metrics = metrics.model_copy(
             update={
                 "decode_tokens": split.decode_tokens,
@@ -187,8 +193,10 @@ def _run(
     energy, cpu_energy = energy_sections(
         config, main, no_energy_reason, metrics, baseline, ts_name, str(measured.rapl.root)
     )
-    if main.gpu is not None and split is not None and prefill is not None:
-        energy = with_phases(energy, split, prefill)
+    if windows.notes:
+        energy = energy.model_copy(update={"notes": [*energy.notes, *windows.notes]})
+    if main.gpu is not None and split is not None and windows.split_run is not None:
+        energy = with_phases(energy, split, windows.split_run, windows.split_first)
     result = ExperimentResult(
         llem_version=__version__,
         config_hash=config_hash,
@@ -198,6 +206,8 @@ def _run(
         finished_at=utcnow(),
         warmup_runs=warm.runs,
         warmup_final_cv=warm.final_cv,
+        warmup_settle=warm.settle,
+        cooldown=cooldown,
         metrics=metrics,
         energy=energy,
         cpu_energy=cpu_energy,
@@ -211,27 +221,3 @@ def _run(
         f"{energy.energy_per_output_token_j:.4g} J/token" if energy.available else "unavailable",
     )
     return ExperimentOutcome(result_path=path, result=result)
-
-
-def _split(
-    main: WindowMeasurement, wall_s: float, n_passes: int, records: list[RequestRecord], prefill: PrefillWindow
-) -> PhaseSplit:
-    """Energy and time split of the main window; energy figures are 0 when there is no energy."""
-    m, pm = main.gpu, prefill.measured.gpu
-    return split_phases(
-        total_energy_j=m.total_energy_j if m is not None else 0.0,
-        total_uncertainty_j=m.total_energy_uncertainty_j if m is not None else None,
-        wall_s=wall_s,
-        n_passes=n_passes,
-        output_tokens=sum(r.output_tokens for r in records),
-        n_requests=len(records),
-        prefill_energy_j=pm.total_energy_j if pm is not None else 0.0,
-        prefill_uncertainty_j=pm.total_energy_uncertainty_j if pm is not None else None,
-        prefill_wall_s=prefill.wall_s,
-        prefill_passes=prefill.n_passes,
-    )
-
-
-def _batch_size(config: ExperimentConfig) -> int:
-    section: Any = config.backend_section()
-    return int(getattr(section, "batch_size", None) or getattr(section, "max_batch_size", None) or 1)

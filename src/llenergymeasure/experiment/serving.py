@@ -26,21 +26,27 @@ from llenergymeasure.clock import utcnow
 from llenergymeasure.config.experiment import ExperimentConfig, ServerScenario
 from llenergymeasure.energy.nvml import NvmlDevices
 from llenergymeasure.energy.settle import EdgeReading, EnergyMeasurement
+from llenergymeasure.energy.thermal import probe_of
 from llenergymeasure.errors import ServerError
 from llenergymeasure.experiment.environment import collect_environment
 from llenergymeasure.experiment.measure import MeasuredWindow, WindowMeasurement, save_timeseries
 from llenergymeasure.experiment.prompts import select_prompts
 from llenergymeasure.experiment.result import build_metrics, energy_sections, nvml_peak_memory
-from llenergymeasure.results.schema import ExperimentResult, Serving
-from llenergymeasure.serving.arrivals import arrival_offsets_s
+from llenergymeasure.experiment.warmup import settle_warmup
+from llenergymeasure.results.schema import Cooldown, ExperimentResult, Serving
+from llenergymeasure.serving.arrivals import arrival_offsets_s, arrival_seed, schedule_rate_per_s
 from llenergymeasure.serving.client import LoadSpec, drive
 from llenergymeasure.serving.server import ServerProcess, free_port
+from llenergymeasure.serving.stability import open_loop_stability, stability_note
 from llenergymeasure.serving.stats import (
     StreamedRequest,
     achieved_rate_per_s,
     failure_summary,
+    lateness_distribution_ms,
+    lateness_note,
     meets_slo,
     ms_distribution,
+    served_requests,
     serving_window,
     token_mismatches,
 )
@@ -68,6 +74,7 @@ def run_server_experiment(
     clock: Callable[[], float] = time.monotonic,
     tokenizer_loader: Callable[[str], Any] = load_tokenizer,
     server_module: Any = None,
+    cooldown: Cooldown | None = None,
 ) -> ExperimentResult:
     """Serve, warm up, measure the load over both windows, stop the server; the result (also written).
 
@@ -86,15 +93,16 @@ def run_server_experiment(
         server_mod.server_argv(config, model_path, HOST, port), out_dir / log_rel, f"http://{HOST}:{port}"
     )
 
-    def spec(batch: list[list[int]], offsets: list[float]) -> LoadSpec:
+    def spec(batch: list[list[int]], offsets: list[float], open_loop: bool) -> LoadSpec:
         return LoadSpec(
             server.base_url,
             config.model,
             batch,
             offsets,
-            scenario.concurrency,
+            scenario.max_in_flight,
             server_mod.request_extras(config),
             scenario.request_timeout_s,
+            open_loop,
         )
 
     devices = measured.devices
@@ -109,16 +117,26 @@ def run_server_experiment(
     server.start()
     try:
         took = server.wait_healthy(scenario.startup_timeout_s)
-        logger.info("server healthy after {:.1f} s; {} warmup requests", took, scenario.warmup_requests)
-        if scenario.warmup_requests:
-            warm = [prompts[i % len(prompts)] for i in range(scenario.warmup_requests)]
-            warm_out = drive(spec(warm, [0.0] * len(warm)), clock)
-            if not any(r.ok for r in warm_out):
-                server.check_alive()
-                raise ServerError(f"every warmup request failed: {'; '.join(failure_summary(warm_out, 3))}")
-        offsets = arrival_offsets_s(len(prompts), scenario.request_rate, config.seed)
+        n_warm = config.server_warmup_requests()
+        logger.info("server healthy after {:.1f} s; {} warmup requests", took, n_warm)
+        warm_round: Callable[[], None] | None = None
+        if n_warm:
+            warm = [prompts[i % len(prompts)] for i in range(n_warm)]
+
+            def one_round() -> None:
+                warm_out = drive(spec(warm, [0.0] * len(warm), False), clock)
+                if not any(r.ok for r in warm_out):
+                    server.check_alive()
+                    raise ServerError(f"every warmup request failed: {'; '.join(failure_summary(warm_out, 3))}")
+
+            one_round()
+            warm_round = one_round
+        # warmup.until_settled: more rounds until the GPUs' temperature and power settle.
+        warm_settle = settle_warmup(config.warmup, warm_round, probe_of(devices, clock), clock)
+        seed = arrival_seed(config.seed, cycle, scenario.arrival_schedule)
+        offsets = arrival_offsets_s(len(prompts), scenario.request_rate, seed, scenario.burstiness)
         tracker = SteadyStateTracker(
-            scenario.concurrency, len(prompts), open_loop=scenario.request_rate is not None, on_edge=on_edge
+            scenario.max_in_flight or len(prompts), len(prompts), open_loop=scenario.open_loop, on_edge=on_edge
         )
         measured.prepare()
         baseline = measured.baseline(config.baseline) if config.baseline.enabled else None
@@ -126,7 +144,7 @@ def run_server_experiment(
         # The load's clock origin is the window's start, so both windows share one time axis.
         t0 = measured.start_s
         try:
-            requests = drive(spec(prompts, offsets), clock, tracker, t0)
+            requests = drive(spec(prompts, offsets, scenario.open_loop), clock, tracker, t0)
             wall_s = clock() - t0
         finally:
             window = measured.end()
@@ -141,8 +159,9 @@ def run_server_experiment(
     steady_energy = None
     if measurement is not None and measured.meter is not None and START in edges and "end" in edges:
         steady_energy = measured.meter.sub_window(edges[START], edges["end"], measurement.method == "counter")
-    serving = build_serving(config, scenario, requests, tracker, wall_s, window, steady_energy, log_rel)
-    for note in [serving.steady_state_note] if serving.steady_state_note else []:
+    schedule_seed = seed if scenario.open_loop else None
+    serving = build_serving(scenario, requests, tracker, wall_s, window, steady_energy, log_rel, offsets, schedule_seed)
+    for note in [serving.steady_state_note, *serving.notes] if serving.steady_state_note else serving.notes:
         logger.warning(note)
     if serving.n_failed:
         logger.warning(
@@ -150,7 +169,9 @@ def run_server_experiment(
         )
 
     records = [
-        RequestRecord(r.prompt_tokens or len(prompts[r.index]), r.output_tokens, r.e2e_s, r.ttft_s, r.tpot_s)
+        RequestRecord(
+            r.prompt_tokens or len(prompts[r.index]), r.output_tokens, r.e2e_s, ttft_s=r.ttft_s, itl_s=r.tpot_s
+        )
         for r in requests
         if r.ok
     ]
@@ -170,7 +191,9 @@ def run_server_experiment(
         config=config.model_dump(mode="json"),
         started_at=started,
         finished_at=utcnow(),
-        warmup_runs=scenario.warmup_requests,
+        warmup_runs=n_warm,
+        warmup_settle=warm_settle,
+        cooldown=cooldown,
         metrics=metrics,
         energy=energy,
         cpu_energy=cpu_energy,
@@ -186,7 +209,6 @@ def _device(devices: NvmlDevices | None) -> str:
 
 
 def build_serving(
-    config: ExperimentConfig,
     scenario: ServerScenario,
     requests: list[StreamedRequest],
     tracker: SteadyStateTracker,
@@ -194,21 +216,29 @@ def build_serving(
     window: WindowMeasurement,
     steady_energy: EnergyMeasurement | None,
     server_log: str,
+    offsets_s: list[float],
+    seed: int | None,
 ) -> Serving:
-    """The result's serving section from the streamed requests, the steady-state edges and both energies."""
+    """The result's serving section from the streamed requests, the steady-state edges and both energies.
+
+    An open loop's window is tested for stability (``serving.stability``) before it is called
+    steady: an overloaded or unresolved one goes to ``rejected_window`` with a note, never to
+    ``steady_state``.
+    """
     ok = [r for r in requests if r.ok]
     slo = scenario.slo
     good = [r for r in ok if meets_slo(r, slo.ttft_ms, slo.tpot_ms)]
+    good_ids = {r.index for r in good}
     good_tokens = sum(r.output_tokens for r in good)
     measurement = window.gpu
     t0, t0_unix = window.start_s, window.start_unix_s
     energy_j = measurement.total_energy_j if measurement is not None else None
     energy_unc = measurement.total_energy_uncertainty_j if measurement is not None else None
     # The whole run's energy is over the meter's edges: its throughput figures use the same span.
-    whole = serving_window(requests, 0.0, window.duration_s, energy_j, energy_unc, t0, t0_unix)
+    whole = serving_window(requests, 0.0, window.duration_s, energy_j, energy_unc, t0, t0_unix, good_ids)
     steady_edges = tracker.window()
     note = None if steady_edges is not None else tracker.why_none()
-    steady = None
+    measured_window = None
     if steady_edges is not None:
         e = steady_energy
         if e is not None:
@@ -216,7 +246,7 @@ def build_serving(
             start_s, end_s = e.start_s - t0, e.end_s - t0
         else:
             start_s, end_s = steady_edges.start_s, steady_edges.end_s
-        steady = serving_window(
+        measured_window = serving_window(
             requests,
             start_s,
             end_s,
@@ -224,25 +254,49 @@ def build_serving(
             e.total_energy_uncertainty_j if e else None,
             t0,
             t0_unix,
+            good_ids,
         )
         if e is not None and e.notes:
             note = "; ".join(e.notes)
+    stability = None
+    if steady_edges is not None and scenario.open_loop:
+        # Tested over the tracker's own edges (a completion, an arrival), which its allowance assumes.
+        stability = open_loop_stability(
+            [r.arrival_s for r in requests],
+            [r.done_s for r in requests],
+            steady_edges.start_s,
+            steady_edges.end_s,
+            scenario.burstiness,
+        )
+    rejected = stability is not None and stability.verdict != "steady"
+    if stability is not None and rejected:
+        note = "; ".join(n for n in (stability_note(stability), note) if n)
+    lateness = lateness_distribution_ms(requests)
+    late = lateness_note(lateness, scenario.concurrency)
+    notes = [late] if late is not None else []
+    open_loop = scenario.open_loop
     return Serving(
-        concurrency=scenario.concurrency,
+        concurrency=scenario.max_in_flight,
         requested_rate_per_s=scenario.request_rate,
+        schedule_rate_per_s=schedule_rate_per_s(offsets_s) if open_loop else None,
         achieved_rate_per_s=achieved_rate_per_s(requests),
+        arrival_seed=seed,
+        send_lateness_ms=lateness,
+        send_lateness_flagged=late is not None if lateness is not None else None,
         n_requests=len(requests),
         n_failed=len(requests) - len(ok),
         failures=failure_summary(requests),
         ttft_ms=ms_distribution([r.ttft_s for r in ok if r.ttft_s is not None]),
+        send_ttft_ms=ms_distribution([r.send_ttft_s for r in ok if r.send_ttft_s is not None]) if open_loop else None,
         itl_ms=ms_distribution([g for r in ok for g in r.itl_s]),
         tpot_ms=ms_distribution([r.tpot_s for r in ok if r.tpot_s is not None]),
         e2e_ms=ms_distribution([r.e2e_s for r in ok]),
+        send_e2e_ms=ms_distribution([r.send_e2e_s for r in ok]) if open_loop else None,
         queue_ms=ms_distribution([r.queue_s for r in ok if r.queue_s is not None]),
         slo_ttft_ms=slo.ttft_ms,
         slo_tpot_ms=slo.tpot_ms,
         goodput_requests=len(good),
-        goodput_requests_per_s=len(good) / wall_s if wall_s > 0 else 0.0,
+        request_goodput_per_s=len(good) / wall_s if wall_s > 0 else 0.0,
         goodput_output_tokens_per_s=good_tokens / wall_s if wall_s > 0 else 0.0,
         energy_per_goodput_token_j=energy_j / good_tokens if energy_j is not None and good_tokens else None,
         energy_per_goodput_token_uncertainty_j=(
@@ -250,8 +304,13 @@ def build_serving(
         ),
         token_count_mismatches=token_mismatches(requests),
         whole_run=whole,
-        steady_state=steady,
+        steady_state=None if rejected else measured_window,
         steady_state_note=note,
+        load_state=None if measured_window is None else (stability.verdict if stability is not None else "steady"),
+        stability=stability,
+        rejected_window=measured_window if rejected else None,
+        notes=notes,
+        requests=served_requests(requests, good_ids),
         load_started_monotonic_s=t0,
         server_log=server_log,
     )

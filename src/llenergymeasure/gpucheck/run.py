@@ -42,8 +42,10 @@ largest relative gap over the cycles between the counter and the integral of sam
 cross-check: one sensor behind both, so it checks integration and timing, not the sensor),
 **counter update ms** the update period measured before each window, **loaded idle W** the baseline
 (since 2026-11-30 measured after the model loads and warms up; earlier: before it loaded).
-**J/decode token** and **decode tokens/s** come from the prefill-only window (`energy.prefill_split`):
-prefill energy and time are measured on one-token passes of the same batches and subtracted.
+**J/decode token** and **decode tokens/s** come from the differential split (`energy.prefill_split`):
+a second window of the same prompts with a quarter of the output tokens; decode J/token is the slope
+between the two windows' energy per pass, prefill the intercept (since 2026-11-30; earlier: one-token
+passes of the same batches, subtracted).
 Lines under the table name the power reading sampled (the instant field or the 1 s average), the
 budget's parts and what it leaves out, the loaded idle baseline, and the time each throttle
 reason held. The check only reads the GPU's settings; it never changes them.

@@ -25,9 +25,12 @@ from llenergymeasure.results.stats import (
     Ranking,
     Summary,
     by_config,
+    comparison_note,
+    range_note,
     rank,
+    ranked_order,
     ranking_metric,
-    unranked,
+    spread,
 )
 from llenergymeasure.results.table import ResultsTable
 from llenergymeasure.results.timeseries import read_timeseries
@@ -62,10 +65,14 @@ LABELS: dict[str, str] = {
     "serving.whole_run.requests_per_s": "Served requests (requests/s)",
     "serving.whole_run.output_tokens_per_s": "Served output throughput (tokens/s)",
     "serving.goodput_output_tokens_per_s": "Goodput (tokens/s)",
+    "serving.request_goodput_per_s": "Request goodput (requests/s)",
     "serving.whole_run.energy_per_output_token_j": "Energy per output token, whole load (J)",
     "serving.steady_state.energy_per_output_token_j": "Energy per output token, steady state (J)",
     "serving.steady_state.energy_per_request_j": "Energy per request, steady state (J)",
     "serving.energy_per_goodput_token_j": "Energy per goodput token (J)",
+    "serving.steady_state.energy_per_goodput_token_j": "Energy per goodput token, steady state (J)",
+    "serving.send_lateness_ms.p50": "p50 send lateness (ms)",
+    "serving.send_lateness_ms.p99": "p99 send lateness (ms)",
 }
 
 
@@ -123,6 +130,9 @@ def _pyplot() -> Any:
         import matplotlib
 
         matplotlib.use("Agg")
+        # Every text drawn holds user strings (swept values, model names) and none is mathtext:
+        # drawn as written, since '$\frac{$' as mathtext would raise and lose the whole report.
+        matplotlib.rcParams["text.parse_math"] = False
         import matplotlib.pyplot as plt
     except ImportError:
         raise MissingDependencyError("the report needs matplotlib: pip install 'llenergymeasure[report]'") from None
@@ -137,7 +147,7 @@ def _png(fig: Any) -> str:
 
 
 def plot_energy_vs_throughput(rows: list[dict[str, Any]], stats: list[ConfigStats]) -> str | None:
-    """J/token against tokens/s: each cycle a faint point, each config's mean a solid one; colour per backend."""
+    """J/token against tokens/s: each cycle a faint point, each config's centre a solid one; colour per backend."""
     pts = [r for r in rows if r.get(JPT) is not None and r.get(TPS) is not None]
     if not pts:
         return None
@@ -155,7 +165,7 @@ def plot_energy_vs_throughput(rows: list[dict[str, Any]], stats: list[ConfigStat
             [s.metrics[JPT].value for s in means],
             color=colour,
             s=50,
-            label=f"{backend} (config mean; faint: cycles)",
+            label=f"{backend} (config centre; faint: cycles)",
         )
     ax.set_xlabel(label(TPS))
     ax.set_ylabel(label(JPT))
@@ -164,16 +174,36 @@ def plot_energy_vs_throughput(rows: list[dict[str, Any]], stats: list[ConfigStat
     return _png(fig)
 
 
-def error_bars(summaries: list[Summary]) -> list[list[float]]:
-    """Lengths below and above each mean to its interval's ends, for ``errorbar(yerr=...)``.
+def error_bars(summaries: list[Summary], intervals_at_2: bool = False) -> list[list[float]]:
+    """Lengths below and above each centre to what ``spread`` shows, for ``errorbar(yerr=...)``.
 
-    Asymmetric: a log-t interval is not centred on the arithmetic mean, and with skewed cycles the
-    mean can even lie above it (it is an interval for the geometric mean); clipped at 0, never drawn
-    backwards. No interval (one cycle): no bar.
+    The interval, asymmetric for log-t; with 2 cycles their range (unless ``intervals_at_2``), as
+    the tables show it, never the 10^-2..10^7 a log-t interval reaches from 2 values; clipped at 0,
+    never drawn backwards. One cycle: no bar.
     """
-    below = [max(s.value - s.ci_low, 0.0) if s.ci_low is not None else 0.0 for s in summaries]
-    above = [max(s.ci_high - s.value, 0.0) if s.ci_high is not None else 0.0 for s in summaries]
+    spreads = [spread(s, intervals_at_2) for s in summaries]
+    below = [
+        max(s.value - sp.low, 0.0) if sp.low is not None else 0.0 for s, sp in zip(summaries, spreads, strict=True)
+    ]
+    above = [
+        max(sp.high - s.value, 0.0) if sp.high is not None else 0.0 for s, sp in zip(summaries, spreads, strict=True)
+    ]
     return [below, above]
+
+
+def bars_caption(summaries: list[Summary], confidence: float = 0.95, intervals_at_2: bool = False) -> str:
+    """What a plot's bars are: the interval, and where configs have 2 cycles, their range instead."""
+    kinds = {spread(s, intervals_at_2).kind for s in summaries}
+    if "range" in kinds and "interval" not in kinds:
+        return "centre and range of the 2 cycles"
+    text = f"centre and {confidence:.0%} CI"
+    return f"{text}; 2 cycles: their range" if "range" in kinds else text
+
+
+def clipped(centres: list[float], bars: list[list[float]], view: tuple[float, float]) -> bool:
+    """Whether some bar reaches beyond the axis limits ``view`` (the plot then says so)."""
+    below, above = bars
+    return any(c - b < view[0] or c + a > view[1] for c, b, a in zip(centres, below, above, strict=True))
 
 
 def _order(value: Any) -> tuple[int, Any]:
@@ -212,11 +242,19 @@ def dimension_series(
 
 
 def plot_by_dimension(
-    stats: list[ConfigStats], rows: list[dict[str, Any]], dimension: str, others: list[str], metric: str
+    stats: list[ConfigStats],
+    rows: list[dict[str, Any]],
+    dimension: str,
+    others: list[str],
+    metric: str,
+    confidence: float = 0.95,
+    intervals_at_2: bool = False,
 ) -> str | None:
-    """Mean and CI of ``metric`` for each value of one swept dimension, each cycle drawn faintly behind.
+    """Centre and CI of ``metric`` for each value of one swept dimension, each cycle drawn faintly behind.
 
     One series per combination of the other swept dimensions, told apart by colour and a legend.
+    The view follows the cycles and centres: a wide interval from few cycles (n = 3 gives t = 4.3)
+    is clipped rather than squashing every point into a line, and the title says so.
     """
     series = dimension_series(stats, rows, dimension, others, metric)
     if not series:
@@ -227,6 +265,8 @@ def plot_by_dimension(
     fig = plt.figure(figsize=(6, 4))
     ax = fig.add_subplot()
     width = 0.6 / max(len(series), 1)
+    summaries = [p.summary for pts in series.values() for p in pts]
+    view = view_limits([v for pts in series.values() for p in pts for v in (p.summary.value, *p.cycles)])
     for k, (name, points) in enumerate(series.items()):
         shift = (k - (len(series) - 1) / 2) * width
         pos = [where[str(p.x)] + shift for p in points]
@@ -236,23 +276,31 @@ def plot_by_dimension(
         ax.errorbar(
             pos,
             [p.summary.value for p in points],
-            yerr=error_bars([p.summary for p in points]),
+            yerr=error_bars([p.summary for p in points], intervals_at_2),
             fmt="o-" if len(points) > 1 else "o",
             capsize=4,
             color=colour,
             label=name or None,
         )
+    ax.set_ylim(*view)
     ax.set_xticks(range(len(xs)), [str(x) for x in xs], rotation=30, ha="right")
     ax.set_xlabel(dimension.removeprefix("config."))
     ax.set_ylabel(label(metric))
-    ax.set_title(f"{label(metric)} by {dimension.removeprefix('config.')}\n(centre and 95% CI; faint: each cycle)")
+    caption = bars_caption(summaries, confidence, intervals_at_2)
+    if clipped([m.value for m in summaries], error_bars(summaries, intervals_at_2), view):
+        caption += "; bars clipped to the view"
+    ax.set_title(f"{label(metric)} by {dimension.removeprefix('config.')}\n({caption}; faint: each cycle)", fontsize=9)
     if any(series):
         ax.legend(title=", ".join(d.removeprefix("config.") for d in others), fontsize="small")
     return _png(fig)
 
 
 def plot_pareto(
-    stats: list[ConfigStats], dims: list[str], backend_of: dict[str, str] | None = None
+    stats: list[ConfigStats],
+    dims: list[str],
+    backend_of: dict[str, str] | None = None,
+    confidence: float = 0.95,
+    intervals_at_2: bool = False,
 ) -> tuple[str, str | None]:
     """Energy per token (or throughput) against p90 TPOT per config, CIs as bars, the Pareto frontier marked.
 
@@ -282,8 +330,8 @@ def plot_pareto(
         ax.errorbar(
             [m.value for m in xs],
             [m.value for m in ys],
-            xerr=error_bars(xs),
-            yerr=error_bars(ys),
+            xerr=error_bars(xs, intervals_at_2),
+            yerr=error_bars(ys, intervals_at_2),
             fmt="o",
             capsize=3,
             label=name,
@@ -300,24 +348,28 @@ def plot_pareto(
     ax.scatter(
         [coords[i][0] for i in front], [coords[i][1] for i in front], s=140, facecolors="none", edgecolors="k", zorder=3
     )
-    # With 2 cycles a log-t interval can span decades; the view follows the means, bars are clipped.
-    ax.set_xlim(*_view([c[0] for c in coords]))
-    ax.set_ylim(*_view([c[1] for c in coords]))
+    # A log-t interval from 3 cycles can still span decades; the view follows the centres, bars are clipped.
+    ax.set_xlim(*view_limits([c[0] for c in coords]))
+    ax.set_ylim(*view_limits([c[1] for c in coords]))
     ax.set_xlabel("p90 TPOT (ms)")
     ax.set_ylabel(axes.y_label)
-    ax.set_title(title + " (centre, 95% CI; bars clipped to the view)", fontsize=9)
+    drawn = [s.metrics[m] for s in pts for m in (axes.x, axes.y)]
+    ax.set_title(f"{title} ({bars_caption(drawn, confidence, intervals_at_2)}; bars clipped to the view)", fontsize=9)
     ax.legend(fontsize=8)
     return title, _png(fig)
 
 
-def _view(values: list[float]) -> tuple[float, float]:
-    """Axis limits around the points with a margin, from 0 up (error bars beyond them are clipped)."""
-    hi = max(values)
-    return 0.0, hi * 1.4 if hi > 0 else 1.0
+def view_limits(values: list[float]) -> tuple[float, float]:
+    """Axis limits around the points with a margin (bars beyond them are clipped): from 0 up, or around negatives."""
+    lo, hi = min(values), max(values)
+    if lo >= 0:
+        return 0.0, hi * 1.4 if hi > 0 else 1.0
+    margin = 0.2 * ((hi - lo) or -lo)
+    return lo - margin, max(hi, 0.0) + margin
 
 
-def serving_table_html(stats: list[ConfigStats], dims: list[str]) -> str:
-    """Serving metrics per config: mean and CI across cycles."""
+def serving_table_html(stats: list[ConfigStats], dims: list[str], intervals_at_2: bool = False) -> str:
+    """Serving metrics per config: centre and CI across cycles (the range at n = 2, see ``format_summary``)."""
     rows = [s for s in stats if any(m in s.metrics for m in SERVING_METRICS)]
     if not rows:
         return ""
@@ -327,19 +379,22 @@ def serving_table_html(stats: list[ConfigStats], dims: list[str]) -> str:
     lines = ["<h2>Serving (centre [95% CI] across cycles)</h2>", f"<table><tr><th>config</th>{head}</tr>"]
     for s in rows:
         cells = "".join(f"<td>{html.escape(str(s.label.get(d)))}</td>" for d in dims)
-        cells += "".join(f"<td>{html.escape(format_summary(s.metrics.get(m)))}</td>" for m in metrics)
+        cells += "".join(f"<td>{html.escape(format_summary(s.metrics.get(m), intervals_at_2))}</td>" for m in metrics)
         lines.append(f"<tr><td>{s.config_hash[:8]}</td>{cells}</tr>")
     lines.append("</table>")
     return "\n".join(lines)
 
 
-def format_summary(m: Summary | None) -> str:
-    """``mean [low–high]``, or the mean alone without an interval, or a dash."""
+def format_summary(m: Summary | None, intervals_at_2: bool = False) -> str:
+    """``centre [low–high]``; ``centre (range low–high)`` at n = 2; ``centre (one cycle)``; or a dash."""
     if m is None:
         return "–"
-    if m.ci_low is None or m.ci_high is None:
-        return f"{m.value:.4g}"
-    return f"{m.value:.4g} [{m.ci_low:.3g}–{m.ci_high:.3g}]"
+    sp = spread(m, intervals_at_2)
+    if sp.low is None or sp.high is None:
+        return f"{m.value:.4g} (one cycle)"
+    if sp.kind == "range":
+        return f"{m.value:.4g} (range {sp.low:.3g}–{sp.high:.3g})"
+    return f"{m.value:.4g} [{sp.low:.3g}–{sp.high:.3g}]"
 
 
 def plot_power(campaign_dir: Path, row: dict[str, Any]) -> str | None:
@@ -361,21 +416,32 @@ def plot_power(campaign_dir: Path, row: dict[str, Any]) -> str | None:
     return _png(fig)
 
 
-def render_report(campaign_dir: Path, table: ResultsTable, unit: str | None = None, rank_by: RankBy = "total") -> Path:
-    """Write ``report.html`` into ``campaign_dir`` and return its path; configs ranked as ``rank_by`` asks."""
+def render_report(
+    campaign_dir: Path,
+    table: ResultsTable,
+    unit: str | None = None,
+    rank_by: RankBy = "total",
+    intervals_at_2: bool = False,
+    confidence: float = 0.95,
+) -> Path:
+    """Write ``report.html`` into ``campaign_dir`` and return its path; configs ranked as ``rank_by`` asks.
+
+    With 2 cycles tables and plots show the cycles' range, not the interval, unless ``intervals_at_2``.
+    """
     rows = table.rows
     dims = varying_keys(rows, "config.")
-    stats = by_config(rows, dims)
+    stats = by_config(rows, dims, confidence=confidence)
     ranking = ranking_metric(stats, rank_by)
     has_energy = any(r.get("energy.available") for r in rows)
     backend_of = {str(r["config_hash"]): str(r.get("config.backend")) for r in rows}
-    plots: list[tuple[str, str | None]] = [plot_pareto(stats, dims, backend_of)]
+    plots: list[tuple[str, str | None]] = [plot_pareto(stats, dims, backend_of, confidence, intervals_at_2)]
     plots.append(("Energy vs throughput", plot_energy_vs_throughput(rows, stats)))
     shown = [ranking.metric, *(m for m in ((JPT, TPS) if has_energy else (TPS, LATENCY)) if m != ranking.metric)]
     for dim in dims:
         others = [d for d in dims if d != dim]
         for metric in shown:
-            plots.append((f"{label(metric)} by {dim}", plot_by_dimension(stats, rows, dim, others, metric)))
+            png = plot_by_dimension(stats, rows, dim, others, metric, confidence, intervals_at_2)
+            plots.append((f"{label(metric)} by {dim}", png))
     chosen = next((r for r in rows if r["file"] == unit), None) if unit else None
     chosen = chosen or next((r for r in rows if r.get("energy.timeseries_file")), None)
     if chosen is not None:
@@ -405,8 +471,12 @@ def render_report(campaign_dir: Path, table: ResultsTable, unit: str | None = No
     for drift in baseline_drift(rows):
         if drift.flagged:
             parts.append(f"<p class='note'>{html.escape(drift_line(drift))}</p>")
-    parts.append(_ranking_table(stats, dims, ranking, show_note=has_energy))
-    parts.append(serving_table_html(stats, dims))
+    parts.append(_ranking_table(stats, dims, ranking, has_energy, confidence, intervals_at_2))
+    parts.append(serving_table_html(stats, dims, intervals_at_2))
+    tabled = [m for s in stats for k, m in s.metrics.items() if k == ranking.metric or k in SERVING_METRICS]
+    note = range_note(tabled, intervals_at_2, confidence)
+    if note:
+        parts.append(f"<p class='note'>{html.escape(note)}</p>")
     for title, png in plots:
         if png:
             parts.append(
@@ -428,8 +498,18 @@ def _manifest(campaign_dir: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _ranking_table(stats: list[ConfigStats], dims: list[str], ranking: Ranking, show_note: bool = True) -> str:
-    """Configs in ranked order with mean, CI, method, n, CV and the figure beside the ranked one; unranked after."""
+def _ranking_table(
+    stats: list[ConfigStats],
+    dims: list[str],
+    ranking: Ranking,
+    show_note: bool = True,
+    confidence: float = 0.95,
+    intervals_at_2: bool = False,
+) -> str:
+    """Configs in ranked order with centre, CI (range at n = 2), method, n, CV and the figure beside; unranked after.
+
+    The rank cell carries the paired comparison with the row above (≈ not distinguishable, ? not compared).
+    """
     metric = ranking.metric
     head = "".join(f"<th>{html.escape(d.removeprefix('config.'))}</th>" for d in dims)
     beside_head = f"<th>{html.escape(label(ranking.beside))}</th>" if ranking.beside else ""
@@ -437,8 +517,8 @@ def _ranking_table(stats: list[ConfigStats], dims: list[str], ranking: Ranking, 
     if ranking.note and show_note:
         lines.append(f"<p class='note'>{html.escape(ranking.note)}</p>")
     lines.append(
-        f"<table><tr><th>#</th>{head}<th>{html.escape(label(metric))}</th><th>95% CI</th><th>CI method</th>"
-        f"<th>n</th><th>CV</th>{beside_head}</tr>"
+        f"<table><tr><th>#</th>{head}<th>{html.escape(label(metric))}</th><th>{confidence:.0%} CI</th>"
+        f"<th>CI method</th><th>n</th><th>CV</th>{beside_head}</tr>"
     )
 
     def beside(s: ConfigStats) -> str:
@@ -447,26 +527,29 @@ def _ranking_table(stats: list[ConfigStats], dims: list[str], ranking: Ranking, 
         other = s.metrics.get(ranking.beside)
         return f"<td>{other.value:.4g}</td>" if other else "<td>–</td>"
 
-    for i, (s, overlap) in enumerate(rank(stats, metric), start=1):
-        m = s.metrics[metric]
-        ci = f"{m.ci_low:.4g} – {m.ci_high:.4g}" if m.ci_low is not None and m.ci_high is not None else "–"
+    for r in ranked_order(stats, metric, confidence):
+        s = r.stats
         cells = "".join(f"<td>{html.escape(str(s.label.get(d)))}</td>" for d in dims)
+        m = s.metrics.get(metric)
+        if r.rank is None or m is None:
+            value = f"{m.value:.4g}" if m else "–"
+            lines.append(
+                f"<tr class='unranked'><td>–</td>{cells}<td>{value}</td><td colspan='4'>{html.escape(r.reason or '')}"
+                f"</td>{beside(s)}</tr>"
+            )
+            continue
+        sp = spread(m, intervals_at_2)
+        ci = f"{sp.low:.4g} – {sp.high:.4g}" if sp.low is not None and sp.high is not None else sp.method
+        method = "–" if sp.kind == "none" else sp.method
         cv = f"{m.cv:.1%}" if m.cv is not None else "–"
-        mark = " ≈" if overlap else ""
+        mark = f" {r.mark}" if r.mark else ""
         lines.append(
-            f"<tr><td>{i}{mark}</td>{cells}<td>{m.value:.4g}</td><td>{ci}</td><td>{m.ci_method or '–'}</td>"
+            f"<tr><td>{r.rank}{mark}</td>{cells}<td>{m.value:.4g}</td><td>{html.escape(ci)}</td><td>{method}</td>"
             f"<td>{m.n}</td><td>{cv}</td>{beside(s)}</tr>"
         )
-    for s, reason in unranked(stats, metric):
-        cells = "".join(f"<td>{html.escape(str(s.label.get(d)))}</td>" for d in dims)
-        got = s.metrics.get(metric)
-        value = f"{got.value:.4g}" if got else "–"
-        lines.append(
-            f"<tr class='unranked'><td>–</td>{cells}<td>{value}</td><td colspan='4'>{html.escape(reason)}</td>"
-            f"{beside(s)}</tr>"
-        )
+    legend = html.escape(comparison_note(rank(stats, metric, confidence), confidence))
     lines.append(
-        "</table><p>≈: confidence interval overlaps the config ranked above. CI method log-t: a t-interval of"
-        " log values (geometric mean), used for quantities that cannot be negative; t: the plain t-interval.</p>"
+        f"</table><p>{legend}. CI method log-t: a t-interval of log values, around the geometric mean, used"
+        " for quantities that cannot be negative; t: the plain t-interval, around the arithmetic mean.</p>"
     )
     return "\n".join(lines)

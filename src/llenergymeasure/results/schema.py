@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from llenergymeasure import RESULT_SCHEMA_VERSION
 
@@ -41,6 +41,7 @@ class RequestSample(_Model):
     latency_s: float
     ttft_s: float | None = None
     itl_s: float | None = None
+    service_s: float | None = Field(None, description="PyTorch: its static batch's own generate time.")
 
 
 class Metrics(_Model):
@@ -54,9 +55,26 @@ class Metrics(_Model):
     output_tokens_per_s: float
     total_tokens_per_s: float
     requests_per_s: float
-    latency_s: Distribution
-    ttft_s: Distribution | None = None
+    latency_s: Distribution = Field(
+        description=(
+            "Per request, from its submission in the pass (every request of a pass is submitted when the pass "
+            "starts) to its last token: queueing behind earlier batches or sequences included, on every backend."
+        )
+    )
+    ttft_s: Distribution | None = Field(
+        None, description="Per request, from its submission in the pass to its first token (queueing included)."
+    )
     itl_s: Distribution | None = None
+    service_latency_s: Distribution | None = Field(
+        None,
+        description=(
+            "PyTorch only: per request, its own static batch's generate time (start of its batch to its end), "
+            "without the wait behind earlier batches."
+        ),
+    )
+    prompt_sets_distinct: int | None = Field(
+        None, description="Passes of the window whose prompts no earlier pass of it held (the rest repeat, noted)."
+    )
     peak_memory_bytes: int | None = None
     memory_device: str | None = None
     peak_memory_kind: str | None = Field(
@@ -68,7 +86,7 @@ class Metrics(_Model):
     )
     decode_tokens: int | None = Field(None, description="Output tokens after each request's first.")
     prefill_time_s: float | None = Field(
-        None, description="Share of wall_time_s spent in prefill (from the prefill-only window, energy.prefill_split)."
+        None, description="Share of wall_time_s spent in prefill (the split's intercept, energy.prefill_split)."
     )
     decode_time_s: float | None = Field(None, description="wall_time_s minus prefill_time_s.")
     decode_tokens_per_s: float | None = Field(
@@ -219,20 +237,35 @@ class Energy(_Model):
             "readings' integration bounds)."
         ),
     )
+    phase_split_method: str | None = Field(
+        None,
+        description=(
+            "How prefill and decode were split: 'differential' (a second window with split_output_tokens per "
+            "request; decode J/token is the slope of energy per pass over decode tokens per pass, prefill the "
+            "intercept). Older results without it used one-token passes."
+        ),
+    )
+    split_output_tokens: int | None = Field(None, description="Output tokens per request in the split's window.")
+    split_window_first: bool | None = Field(
+        None, description="The split's window ran before the main one (the order alternates across cycles)."
+    )
+    split_window_energy_j: float | None = Field(None, description="GPU energy of the split's window, all passes.")
     prefill_energy_j: float | None = Field(
-        None, description="GPU energy of the window's prefill work (prefill-only window, scaled to the passes)."
+        None, description="GPU energy of the window's prefill work: the split's intercept times the window's passes."
     )
     decode_energy_j: float | None = Field(None, description="total_energy_j minus prefill_energy_j.")
-    energy_per_decode_token_j: float | None = Field(None, description="decode_energy_j / metrics.decode_tokens.")
+    energy_per_decode_token_j: float | None = Field(
+        None, description="The split's slope: extra energy per decode token (decode_energy_j / metrics.decode_tokens)."
+    )
     prefill_energy_uncertainty_j: float | None = None
     decode_energy_uncertainty_j: float | None = Field(
-        None, description="Sum of the window's and the scaled prefill window's budgets."
+        None, description="From both windows' budgets (experiment/phases.py derives it)."
     )
     energy_per_decode_token_uncertainty_j: float | None = None
     prefill_window_s: float | None = Field(
-        None, description="Length of the prefill-only window as the meter saw it (like duration_s for the main one)."
+        None, description="Length of the split's window as the meter saw it (like duration_s for the main one)."
     )
-    prefill_passes: int | None = Field(None, description="Passes in the prefill-only window.")
+    prefill_passes: int | None = Field(None, description="Passes in the split's window.")
     prefill_window_start_monotonic_s: float | None = None
     prefill_window_end_monotonic_s: float | None = None
     prefill_window_start_unix_s: float | None = None
@@ -305,6 +338,72 @@ def _cpu_not_recorded() -> CpuEnergy:
     return CpuEnergy(available=False, reason="not recorded (result written before CPU energy was measured)")
 
 
+class GpuThermal(_Model):
+    """One GPU's temperature and power when a thermal wait began and when it ended (None: unreadable)."""
+
+    gpu: int = Field(description="The unit's CUDA ordinal (as in energy.per_gpu_energy_j).")
+    start_temperature_c: float | None = None
+    start_power_w: float | None = None
+    end_temperature_c: float | None = None
+    end_power_w: float | None = None
+
+
+class GpuCooldown(GpuThermal):
+    """One GPU's cooldown: where it started and ended, and the idle reference it waited for."""
+
+    uuid: str | None = None
+    idle_temperature_c: float | None = Field(
+        None, description="The GPU's idle reference: its first reading in the campaign, before any model loaded."
+    )
+    idle_power_w: float | None = None
+    idle_recorded_here: bool = Field(
+        False, description="This unit recorded the reference (the campaign's first unit on this GPU): no wait."
+    )
+
+
+class Cooldown(_Model):
+    """What ``execution.cooldown`` saw before the unit started (``experiment/cooldown.py``)."""
+
+    outcome: Literal["reached", "capped", "unavailable"] = Field(
+        description=(
+            "'reached': every GPU got back within the band of its idle reference; 'capped': max_wait_s ran out first "
+            "and the unit started anyway; 'unavailable': no readings (no NVML), no wait."
+        )
+    )
+    reason: str | None = Field(None, description="Why the cooldown was unavailable.")
+    waited_s: float = Field(0.0, description="From the first reading to the verdict.")
+    temperature_band_c: float
+    power_band_w: float
+    max_wait_s: float
+    gpus: list[GpuCooldown] = Field(default_factory=list)
+
+
+class GpuSettle(GpuThermal):
+    """One GPU's warmup until settled, and its drift over the last window when it ended."""
+
+    temperature_drift_c: float | None = Field(
+        None, description="Fitted temperature change over warmup.settle_window_s at the end (signed)."
+    )
+    power_change: float | None = Field(
+        None, description="Fitted power change over the window at the end, as a fraction of its mean power."
+    )
+
+
+class WarmupSettle(_Model):
+    """How ``warmup.until_settled`` ended (``energy/thermal.py`` holds the rule)."""
+
+    outcome: Literal["settled", "capped", "unavailable"] = Field(
+        description=(
+            "'settled': every GPU's temperature and power settled; 'capped': warmup.settle_max_s ran out first; "
+            "'unavailable': no readings (no NVML), warmup ran its n_runs/cv rule only."
+        )
+    )
+    reason: str | None = Field(None, description="Why settling was unavailable.")
+    duration_s: float = Field(0.0, description="From the warmup's first reading to the verdict.")
+    runs: int = Field(0, description="Warmup batches (or server warmup rounds) run in that time.")
+    gpus: list[GpuSettle] = Field(default_factory=list)
+
+
 class ExperimentResult(_Model):
     """Everything needed to interpret and reproduce one measurement."""
 
@@ -322,6 +421,12 @@ class ExperimentResult(_Model):
     cpu_energy: CpuEnergy = Field(default_factory=_cpu_not_recorded)
     environment: dict[str, Any]
     serving: Serving | None = Field(None, description="Server-mode figures; None for offline runs.")
+    cooldown: Cooldown | None = Field(
+        None, description="The wait for the GPUs to cool down before the unit (execution.cooldown); None: not asked."
+    )
+    warmup_settle: WarmupSettle | None = Field(
+        None, description="The warmup until temperature and power settled (warmup.until_settled); None: not asked."
+    )
 
 
 def distribution(values: list[float]) -> Distribution:
@@ -347,7 +452,11 @@ def distribution(values: list[float]) -> Distribution:
 
 
 class ServingWindow(_Model):
-    """One window of a server run (the whole load, or its steady state): what was served and its energy."""
+    """One window of a server run (the whole load, its steady state, or an overloaded would-be steady state).
+
+    Requests count by completion inside the window, tokens by their arrival inside it; the goodput
+    figures count only the requests meeting the SLO, the same way (None in results that predate them).
+    """
 
     start_s: float = Field(description="Seconds after the load started.")
     end_s: float = Field(description="Seconds after the load started.")
@@ -366,35 +475,148 @@ class ServingWindow(_Model):
     energy_per_output_token_uncertainty_j: float | None = None
     energy_per_request_j: float | None = None
     energy_per_request_uncertainty_j: float | None = None
+    goodput_requests: int | None = Field(None, description="Requests meeting the SLO that finished inside the window.")
+    request_goodput_per_s: float | None = Field(
+        None, description="goodput_requests / duration_s: vLLM's request goodput over this window."
+    )
+    goodput_output_tokens: int | None = Field(
+        None, description="Output tokens of requests meeting the SLO, streamed inside the window."
+    )
+    energy_per_goodput_token_j: float | None = Field(None, description="energy_j / goodput_output_tokens.")
+    energy_per_goodput_token_uncertainty_j: float | None = None
+
+
+class LoadStability(_Model):
+    """An open loop's would-be steady window tested for stability (``llenergymeasure.serving.stability``).
+
+    Arrivals are due times and completions any finished request (failed ones too) inside ``(start,
+    end]``; the queue is requests arrived and not finished, so ``queue_end - queue_start = arrivals -
+    completions``. The net growth ``queue_end - queue_start - 1`` gets the interval ``[growth_low,
+    growth_high]`` (2 x sqrt(2 x arrival_rate_per_s x reference_time_in_system_s x max(1, 1/burstiness))
+    either side), compared with ``growth_tolerance`` (0.10 x arrivals): above it overload, at or below
+    it steady, straddling it unresolved.
+    """
+
+    verdict: Literal["steady", "overload", "unresolved"]
+    arrivals: int
+    completions: int
+    arrival_rate_per_s: float
+    completion_rate_per_s: float
+    queue_start: int = Field(description="Requests in flight at the window's start.")
+    queue_end: int = Field(description="Requests in flight at the window's end.")
+    queue_mean: float = Field(description="Time-averaged requests in flight over the window.")
+    reference_time_in_system_s: float = Field(
+        description="Median arrival-to-end time of the requests that arrived before the window opened."
+    )
+    growth_low: float
+    growth_high: float
+    growth_tolerance: float
+
+
+class ServedRequest(_Model):
+    """One request of a server run, times in seconds after the load started, so every figure can be recomputed."""
+
+    index: int = Field(description="Position in the prompt set (and in the schedule).")
+    due_s: float | None = Field(None, description="Scheduled arrival under a request rate; None in a closed loop.")
+    sent_s: float = Field(description="When the client sent it.")
+    first_token_s: float | None = Field(None, description="When its first token arrived; None if none did.")
+    done_s: float = Field(description="When its stream ended (or failed).")
+    output_tokens: int
+    ok: bool = Field(description="Finished without an error and streamed at least one token.")
+    meets_slo: bool = Field(description="Counted towards request goodput.")
 
 
 class Serving(_Model):
-    """Server mode (scenario.kind: server): client-side timings from the stream, goodput, both windows."""
+    """Server mode (scenario.kind: server): client-side timings from the stream, goodput, both windows.
 
-    concurrency: int
+    Latencies (``ttft_ms``, ``e2e_ms``) run from each request's arrival: its due time under a request
+    rate, so the client's lateness and any wait for a slot are included, and its send in a closed loop.
+    """
+
+    concurrency: int | None = Field(
+        description="Most requests in flight at once as run (closed loop: its clients); None: an uncapped open loop."
+    )
     requested_rate_per_s: float | None = Field(None, description="scenario.request_rate; None: closed loop.")
-    achieved_rate_per_s: float = Field(description="Requests sent / time from the first send to the last.")
+    schedule_rate_per_s: float | None = Field(
+        None,
+        description=(
+            "The drawn arrival schedule's own rate: (n - 1) / (last due time - first due time). A finite gamma "
+            "schedule only approximates request_rate; this is the load that was asked for. None: closed loop."
+        ),
+    )
+    achieved_rate_per_s: float = Field(
+        description="Requests sent per second: (n - 1) / (last send - first send), the schedule rate's estimator."
+    )
+    arrival_seed: int | None = Field(
+        None, description="Seed of the arrival schedule (scenario.arrival_schedule: seed, or seed and cycle)."
+    )
+    send_lateness_ms: Distribution | None = Field(
+        None, description="Per request, send minus due time (open loop; None in a closed loop)."
+    )
+    send_lateness_flagged: bool | None = Field(
+        None, description="send_lateness_ms.p99 above 5 ms (SEND_LATENESS_NOTE_P99_MS): the load was not the schedule."
+    )
     n_requests: int
     n_failed: int
     failures: list[str] = Field(default_factory=list, description="Distinct error messages, with counts.")
-    ttft_ms: Distribution | None = Field(None, description="Send to first streamed token.")
+    ttft_ms: Distribution | None = Field(
+        None, description="Arrival (due time under a request rate, else send) to first streamed token."
+    )
+    send_ttft_ms: Distribution | None = Field(
+        None, description="Send to first streamed token (open loop; in a closed loop it is ttft_ms)."
+    )
     itl_ms: Distribution | None = Field(None, description="Every gap between streamed token chunks.")
     tpot_ms: Distribution | None = Field(None, description="Per request: (last token - first token) / (tokens - 1).")
-    e2e_ms: Distribution | None = Field(None, description="Send to end of stream.")
+    e2e_ms: Distribution | None = Field(
+        None, description="Arrival (due time under a request rate, else send) to end of stream."
+    )
+    send_e2e_ms: Distribution | None = Field(
+        None, description="Send to end of stream (open loop; in a closed loop it is e2e_ms)."
+    )
     queue_ms: Distribution | None = Field(None, description="Time queued in the server, where it reports it.")
     slo_ttft_ms: float | None = None
     slo_tpot_ms: float | None = None
     goodput_requests: int = Field(description="Successful requests meeting the SLO (all successful without one).")
-    goodput_requests_per_s: float
-    goodput_output_tokens_per_s: float
+    request_goodput_per_s: float = Field(
+        validation_alias=AliasChoices("request_goodput_per_s", "goodput_requests_per_s"),
+        description=(
+            "Request goodput as vLLM's bench defines it: goodput_requests / the whole run's duration "
+            "(goodput_requests_per_s in older results)."
+        ),
+    )
+    goodput_output_tokens_per_s: float = Field(
+        description="Output tokens of the requests meeting the SLO / the whole run's duration (token goodput)."
+    )
     energy_per_goodput_token_j: float | None = Field(None, description="Whole-run energy / goodput output tokens.")
     energy_per_goodput_token_uncertainty_j: float | None = None
     token_count_mismatches: int = Field(
         0, description="Requests whose streamed token count differs from the server's usage figure."
     )
     whole_run: ServingWindow
-    steady_state: ServingWindow | None = None
+    steady_state: ServingWindow | None = Field(
+        None, description="The steady-state window; None when there is none, or when an open loop's failed its test."
+    )
     steady_state_note: str | None = Field(None, description="Why there is no steady state, or why it is unreliable.")
+    load_state: Literal["steady", "overload", "unresolved"] | None = Field(
+        None,
+        description=(
+            "'steady': steady_state holds (a closed loop's by construction, an open loop's once its stability test "
+            "showed completions keeping up); 'overload': an open loop's completions fell behind beyond chance; "
+            "'unresolved': its window was too short to tell; None: no window (steady_state_note says why)."
+        ),
+    )
+    stability: LoadStability | None = Field(None, description="The open loop's stability test of its window.")
+    rejected_window: ServingWindow | None = Field(
+        None,
+        description=(
+            "An open loop's would-be steady window that its stability test did not pass (load_state overload or "
+            "unresolved): kept for inspection, never ranked as a steady state."
+        ),
+    )
+    notes: list[str] = Field(
+        default_factory=list, description="Notes on the load as offered: sends late behind their schedule."
+    )
+    requests: list[ServedRequest] = Field(default_factory=list, description="Every request's own timings.")
     load_started_monotonic_s: float = Field(description="CLOCK_MONOTONIC at the load's start (the windows' origin).")
     server_log: str | None = Field(None, description="The server's log file, relative to the result folder.")
 

@@ -4,6 +4,12 @@ Throughput, latency and raw energy are strictly positive, and a symmetric t-inte
 mean can reach below zero with few cycles (n=2 gives t=12.7). For those the interval is a t-interval
 of log values mapped back (``log-t``: an interval for the geometric mean, always positive). Quantities
 that can be zero or negative (baseline-adjusted energy) keep the plain ``t`` interval.
+
+Few cycles: from 2 cycles an interval spans +-12.7 standard errors, so tables show the two cycles'
+range instead unless asked (``spread``); from 1 there is none. Ranking: configs are ordered by
+their centre, and each is compared with the one ranked just above it cycle by cycle (a cycle runs
+every config once, so cycles are paired blocks that share the machine's drift): a paired t-test on
+log ratios for positive metrics, on differences otherwise (``paired_compare``).
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from llenergymeasure.errors import MissingDependencyError
@@ -57,11 +63,16 @@ SERVING_METRICS: dict[str, Metric] = {
     "serving.e2e_ms.p90": Metric(lower_better=True, positive=True),
     "serving.whole_run.requests_per_s": Metric(lower_better=False, positive=True),
     "serving.whole_run.output_tokens_per_s": Metric(lower_better=False, positive=True),
+    "serving.request_goodput_per_s": Metric(lower_better=False, positive=True),
     "serving.goodput_output_tokens_per_s": Metric(lower_better=False, positive=True),
     "serving.whole_run.energy_per_output_token_j": Metric(lower_better=True, positive=True),
     "serving.steady_state.energy_per_output_token_j": Metric(lower_better=True, positive=True),
     "serving.steady_state.energy_per_request_j": Metric(lower_better=True, positive=True),
     "serving.energy_per_goodput_token_j": Metric(lower_better=True, positive=True),
+    "serving.steady_state.energy_per_goodput_token_j": Metric(lower_better=True, positive=True),
+    # Send minus due time: can be 0 (or a timer's resolution below it), so the t interval.
+    "serving.send_lateness_ms.p50": Metric(lower_better=True, positive=False),
+    "serving.send_lateness_ms.p99": Metric(lower_better=True, positive=False),
 }
 METRICS.update(SERVING_METRICS)
 
@@ -73,7 +84,8 @@ class Summary:
     ``centre`` is what tables, plots and rankings show: the centre the interval is built around.
     A log-t interval is an interval for the geometric mean, so a strictly positive metric's centre
     is its geometric mean (``centre_kind``); a metric that can be zero or negative has the arithmetic
-    mean and a t interval. ``mean`` stays the arithmetic mean, for reference.
+    mean and a t interval. ``mean`` stays the arithmetic mean, for reference. ``min_value`` and
+    ``max_value`` are the cycles' range, what tables show instead of the interval at n = 2.
     """
 
     n: int
@@ -85,6 +97,8 @@ class Summary:
     ci_method: str | None = None
     centre: float | None = None
     centre_kind: str = "mean"
+    min_value: float | None = None
+    max_value: float | None = None
 
     def __post_init__(self) -> None:
         if self.centre is None:
@@ -105,6 +119,15 @@ def t_critical(confidence: float, dof: int) -> float:
     return float(stats.t.ppf(0.5 + confidence / 2.0, dof))
 
 
+def t_p_value(t: float, dof: int) -> float:
+    """Two-sided p-value of a Student-t statistic (scipy, as ``t_critical``)."""
+    try:
+        from scipy import stats
+    except ImportError:
+        raise MissingDependencyError("confidence intervals need scipy: pip install 'llenergymeasure[report]'") from None
+    return float(2.0 * stats.t.sf(abs(t), dof))
+
+
 def summarize(values: Iterable[float | None], confidence: float = 0.95, positive: bool = False) -> Summary | None:
     """Mean, sample std, CV and a ``confidence`` interval; None when there are no values.
 
@@ -119,17 +142,64 @@ def summarize(values: Iterable[float | None], confidence: float = 0.95, positive
     geometric = positive and all(x > 0 for x in xs)
     log_centre = statistics.fmean(math.log(x) for x in xs) if geometric else 0.0
     centre, kind = (math.exp(log_centre), "geometric_mean") if geometric else (mean, "mean")
+    lo, hi = min(xs), max(xs)
     if len(xs) < 2:
-        return Summary(len(xs), mean, None, None, None, None, None, centre, kind)
+        return Summary(len(xs), mean, None, None, None, None, None, centre, kind, lo, hi)
     std = statistics.stdev(xs)
     cv = std / mean if mean else None
     t = t_critical(confidence, len(xs) - 1)
     if geometric:
         half = t * statistics.stdev(math.log(x) for x in xs) / math.sqrt(len(xs))
         low, high = math.exp(log_centre - half), math.exp(log_centre + half)
-        return Summary(len(xs), mean, std, cv, low, high, CI_LOG_T, centre, kind)
+        return Summary(len(xs), mean, std, cv, low, high, CI_LOG_T, centre, kind, lo, hi)
     half = t * std / math.sqrt(len(xs))
-    return Summary(len(xs), mean, std, cv, mean - half, mean + half, CI_T, centre, kind)
+    return Summary(len(xs), mean, std, cv, mean - half, mean + half, CI_T, centre, kind, lo, hi)
+
+
+SpreadKind = Literal["interval", "range", "none"]
+
+
+@dataclass(frozen=True)
+class Spread:
+    """What a table or plot shows around a centre: its interval, or what stands in for one at n <= 2.
+
+    ``method`` is what the table's method column says: ``log-t`` / ``t``, ``range of 2 cycles``,
+    or ``one cycle: no interval``.
+    """
+
+    kind: SpreadKind
+    low: float | None
+    high: float | None
+    method: str
+
+
+RANGE_METHOD = "range of 2 cycles"
+ONE_CYCLE = "one cycle: no interval"
+
+
+def spread(s: Summary, intervals_at_2: bool = False) -> Spread:
+    """The interval of ``s``, but with 2 cycles their range (unless ``intervals_at_2``) and with 1 nothing.
+
+    Two values give a t-interval +-12.7 standard errors wide (dof 1): log-t bounds of 10^-2 to 10^7
+    tok/s for cycles 123 and 615. That says "run more cycles", not where the value lies; the range
+    of the two cycles says what was seen. ``intervals_at_2`` shows the interval anyway, as does a
+    summary built without its range.
+    """
+    if s.n < 2 or s.ci_low is None or s.ci_high is None:
+        return Spread("none", None, None, ONE_CYCLE)
+    if s.n == 2 and not intervals_at_2 and s.min_value is not None and s.max_value is not None:
+        return Spread("range", s.min_value, s.max_value, RANGE_METHOD)
+    return Spread("interval", s.ci_low, s.ci_high, s.ci_method or CI_T)
+
+
+def range_note(summaries: Iterable[Summary], intervals_at_2: bool, confidence: float) -> str | None:
+    """The note under a table that shows some 2-cycle ranges in place of intervals; None if it shows none."""
+    if intervals_at_2 or not any(spread(s).kind == "range" for s in summaries):
+        return None
+    return (
+        f"n = 2: the range of the two cycles is shown instead of a {confidence:.0%} interval, which from 2 cycles"
+        f" spans +-{t_critical(confidence, 1):.1f} standard errors; run more cycles (--intervals-at-2 shows it)"
+    )
 
 
 @dataclass(frozen=True)
@@ -141,22 +211,34 @@ class ConfigStats:
     metrics: dict[str, Summary]
     high_cv: list[str]
     negative_adjusted: bool = False  # some cycle drew less than its idle baseline: never ranked by adjusted energy
+    # metric -> cycle -> value: what the paired comparison of two configs pairs up.
+    cycles: dict[str, dict[int, float]] = field(default_factory=dict)
 
 
 def by_config(
     rows: list[dict[str, Any]], label_columns: list[str], cv_threshold: float = 0.05, confidence: float = 0.95
 ) -> list[ConfigStats]:
-    """Group rows by config hash and summarise each metric; flag metrics whose CV exceeds the threshold."""
+    """Group rows by config hash and summarise each metric; flag metrics whose CV exceeds the threshold.
+
+    Each config keeps its per-cycle values by cycle number (a row's ``cycle``; rows without one are
+    numbered by their order), for the paired comparison between configs.
+    """
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault(row["config_hash"], []).append(row)
     out = []
     for h, members in groups.items():
         summaries: dict[str, Summary] = {}
+        cycles: dict[str, dict[int, float]] = {}
         for metric, spec in METRICS.items():
             s = summarize((r.get(metric) for r in members), confidence, spec.positive)
             if s is not None:
                 summaries[metric] = s
+                cycles[metric] = {
+                    int(r.get("cycle") or i): float(r[metric])
+                    for i, r in enumerate(members, start=1)
+                    if r.get(metric) is not None and not math.isnan(r[metric])
+                }
         # Serving percentiles vary by design at low n and carry their CIs in their own table.
         flagged = [
             m
@@ -167,7 +249,7 @@ def by_config(
         negative = any(
             r.get("energy.adjusted_energy_j") is not None and r["energy.adjusted_energy_j"] < 0 for r in members
         )
-        out.append(ConfigStats(h, label, summaries, flagged, negative))
+        out.append(ConfigStats(h, label, summaries, flagged, negative, cycles))
     return out
 
 
@@ -182,26 +264,108 @@ def unranked(stats: list[ConfigStats], metric: str) -> list[tuple[ConfigStats, s
     return out
 
 
-def rank(stats: list[ConfigStats], metric: str) -> list[tuple[ConfigStats, bool]]:
-    """Configs ordered best-first by ``metric``; True marks a CI overlapping the one ranked just above.
+PAIRED_LOG_T = "paired log-t"
+PAIRED_T = "paired t"
 
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """One config against the config ranked just above it, over the cycles both have.
+
+    ``estimate`` is this config relative to the one above: for ``paired log-t`` the geometric mean
+    of the per-cycle ratios this / above (with every cycle shared, the ratio of the two geometric
+    means, so it agrees with the centres the ranking sorts by); for ``paired t`` the mean per-cycle
+    difference this - above. ``ci_low``/``ci_high`` bound it at the ranking's confidence;
+    ``distinguishable`` is whether that interval excludes no difference (1 for a ratio, 0 for a
+    difference): a two-sided paired t-test at level 1 - confidence. None with fewer than 2 shared
+    cycles (no test is possible).
+    """
+
+    method: str
+    pairs: int
+    estimate: float | None
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None
+    distinguishable: bool | None
+
+
+def paired_compare(
+    above: dict[int, float], this: dict[int, float], positive: bool, confidence: float = 0.95
+) -> PairedComparison:
+    """Paired t-test of ``this`` against ``above`` over their shared cycles (cycle number -> value).
+
+    Why paired: a cycle runs every config once, close together in time, so slow drift (clocks,
+    temperature, the machine's other load) moves both configs' values in that cycle alike; the
+    per-cycle difference removes it, where comparing two unpaired intervals keeps it in both.
+    ``positive`` (and every paired value > 0): log ratios, matching the geometric-mean centre.
+    """
+    shared = sorted(set(above) & set(this))
+    logs = positive and all(above[c] > 0 and this[c] > 0 for c in shared)
+    method = PAIRED_LOG_T if logs else PAIRED_T
+    d = [math.log(this[c] / above[c]) if logs else this[c] - above[c] for c in shared]
+    back = math.exp if logs else float
+    if not d:
+        return PairedComparison(method, 0, None, None, None, None, None)
+    mean = statistics.fmean(d)
+    if len(d) < 2:
+        return PairedComparison(method, 1, back(mean), None, None, None, None)
+    sem = statistics.stdev(d) / math.sqrt(len(d))
+    if sem == 0:  # every cycle differs by exactly the same amount: no spread to test against
+        same = mean == 0
+        return PairedComparison(method, len(d), back(mean), back(mean), back(mean), 1.0 if same else 0.0, not same)
+    half = t_critical(confidence, len(d) - 1) * sem
+    low, high = mean - half, mean + half
+    p = t_p_value(mean / sem, len(d) - 1)
+    return PairedComparison(method, len(d), back(mean), back(low), back(high), p, not low <= 0.0 <= high)
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """A config's place in a ranking: its rank (None: left out, with ``reason``) and how it compares above."""
+
+    stats: ConfigStats
+    rank: int | None
+    vs_above: PairedComparison | None = None  # None for the first and for those left out
+    reason: str | None = None
+
+    @property
+    def mark(self) -> str:
+        """``≈``: not distinguishable from the config above; ``?``: not tested (< 2 shared cycles); else empty."""
+        if self.vs_above is None or self.vs_above.distinguishable:
+            return ""
+        return "?" if self.vs_above.distinguishable is None else "≈"
+
+
+def rank(stats: list[ConfigStats], metric: str, confidence: float = 0.95) -> list[Ranked]:
+    """Configs ordered best-first by the centre of ``metric``, each compared with the one just above.
+
+    The comparison is ``paired_compare`` over the cycles both configs have, at ``confidence``.
     Configs in ``unranked`` are not in it.
     """
-    lower_better = METRICS[metric].lower_better
+    spec = METRICS[metric]
     left_out = {id(s) for s, _ in unranked(stats, metric)}
     present = [s for s in stats if id(s) not in left_out]
-    present.sort(key=lambda s: s.metrics[metric].value, reverse=not lower_better)
-    ranked: list[tuple[ConfigStats, bool]] = []
+    present.sort(key=lambda s: s.metrics[metric].value, reverse=not spec.lower_better)
+    ranked: list[Ranked] = []
     for i, s in enumerate(present):
-        ranked.append((s, i > 0 and overlaps(present[i - 1].metrics[metric], s.metrics[metric])))
+        vs = None
+        if i:
+            above = present[i - 1]
+            vs = paired_compare(above.cycles.get(metric, {}), s.cycles.get(metric, {}), spec.positive, confidence)
+        ranked.append(Ranked(s, i + 1, vs))
     return ranked
 
 
-def overlaps(a: Summary, b: Summary) -> bool:
-    """Whether two confidence intervals overlap (not distinguishable at that confidence)."""
-    if a.ci_low is None or a.ci_high is None or b.ci_low is None or b.ci_high is None:
-        return False
-    return a.ci_low <= b.ci_high and b.ci_low <= a.ci_high
+def comparison_note(ranked: list[Ranked], confidence: float) -> str:
+    """The legend under a ranking: what ``≈`` and ``?`` mean, and the test behind them."""
+    line = (
+        f"≈: not distinguishable from the config ranked above at {confidence:.0%} (paired t-test over the cycles"
+        " both ran: on log ratios for positive metrics, on differences otherwise)"
+    )
+    if any(r.mark == "?" for r in ranked):
+        line += "; ?: not compared (fewer than 2 cycles in common)"
+    return line
 
 
 ENERGY_METRIC = "energy.energy_per_output_token_j"
@@ -257,7 +421,32 @@ def ranking_metric(stats: list[ConfigStats], rank_by: RankBy = "total") -> Ranki
     return Ranking(ENERGY_METRIC, True, None, beside=adjusted)
 
 
-def ranked_order(stats: list[ConfigStats], metric: str) -> list[tuple[ConfigStats, int | None]]:
-    """Every config with its 1-based rank by ``metric``, best first; those in ``unranked`` after, rank None."""
-    ranked = [(s, i) for i, (s, _) in enumerate(rank(stats, metric), start=1)]
-    return [*ranked, *((s, None) for s, _ in unranked(stats, metric))]
+def ranked_item(r: Ranked, metric: str, confidence: float) -> dict[str, Any]:
+    """One config of ``llem results --json``: its statistics plus its place in the ranking, as plain data.
+
+    Beside every metric's summary (``metrics``) and per-cycle values (``cycles``): ``rank`` (None
+    when left out, with ``unranked_reason``), the ranked metric's ``centre``, ``centre_kind``,
+    ``ci_low``/``ci_high`` at ``confidence`` with ``ci_method`` and ``n``, and ``vs_above``, the
+    paired comparison with the config ranked just above (None for the first and the left out).
+    The interval is given at every n >= 2; only tables replace it with the range at n = 2.
+    """
+    m = r.stats.metrics.get(metric)
+    return asdict(r.stats) | {
+        "rank": r.rank,
+        "ranking_metric": metric,
+        "centre": m.value if m else None,
+        "centre_kind": m.centre_kind if m else None,
+        "ci_low": m.ci_low if m else None,
+        "ci_high": m.ci_high if m else None,
+        "ci_method": m.ci_method if m else None,
+        "confidence": confidence,
+        "n": m.n if m else 0,
+        "vs_above": asdict(r.vs_above) if r.vs_above else None,
+        "unranked_reason": r.reason,
+    }
+
+
+def ranked_order(stats: list[ConfigStats], metric: str, confidence: float = 0.95) -> list[Ranked]:
+    """Every config placed by ``metric``: the ranking best first, then those in ``unranked`` (rank None, reason)."""
+    left = [Ranked(s, None, None, reason) for s, reason in unranked(stats, metric)]
+    return [*rank(stats, metric, confidence), *left]

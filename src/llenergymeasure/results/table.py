@@ -66,7 +66,7 @@ def collect(campaign_dir: Path) -> ResultsTable:
         row.update(flatten(energy, "energy.", join_lists=True))
         row.update(flatten(result.cpu_energy.model_dump(mode="json"), "cpu_energy.", join_lists=True))
         if result.serving is not None:
-            serving = result.serving.model_dump(mode="json", exclude={"failures"})
+            serving = result.serving.model_dump(mode="json", exclude={"failures", "requests"})
             row.update(flatten(serving, "serving.", join_lists=True))
         gpus = result.environment.get("gpus", [])
         row["gpu"] = ",".join(g.get("name", "?") for g in gpus) or None

@@ -3,10 +3,17 @@
 aiohttp (what vLLM's own ``bench serve`` drives servers with; already inside the vLLM and
 TensorRT-LLM images) keeps one connection pool for the run; every request streams server-sent
 events and each chunk's arrival is stamped with the injected clock, one stamp per token it
-carries (``return_token_ids``), so ITL percentiles come from real gaps. Requests start at their due
-time (``arrivals``) once one of ``concurrency`` slots is free. A request that fails (HTTP error,
-broken stream, timeout) is recorded with its error and the run goes on; the caller decides
+carries (``return_token_ids``), so ITL percentiles come from real gaps. A request that fails (HTTP
+error, broken stream, timeout) is recorded with its error and the run goes on; the caller decides
 whether a dead server ends the unit.
+
+Sending keeps to the schedule (``arrivals``): one dispatcher coroutine sleeps on the event loop's
+own clock until each due time, marks the arrival and creates the request's task without awaiting
+anything else, so one slow request never delays the next one's send. A concurrency cap, where
+there is one, is a semaphore each request waits on inside its own task (a client-side queue whose
+wait shows as send lateness), and the connection pool is sized to the cap or left unbounded, so
+aiohttp never caps in its place. Under a request rate each record keeps its due time beside its
+send, so latencies are timed from arrival and the lateness is measured.
 """
 
 from __future__ import annotations
@@ -24,15 +31,20 @@ from llenergymeasure.serving.steady import SteadyStateTracker
 
 @dataclass(frozen=True)
 class LoadSpec:
-    """What to send: token-id prompts, their due offsets, and the request body's fixed fields."""
+    """What to send: token-id prompts, their due offsets, and the request body's fixed fields.
+
+    ``concurrency``: most requests in flight at once (None: no cap). ``open_loop``: the offsets are
+    arrivals to keep to (recorded as each request's due time), not just a start order.
+    """
 
     base_url: str
     model: str
     prompts: Sequence[Sequence[int]]
     offsets_s: Sequence[float]
-    concurrency: int
+    concurrency: int | None
     body: dict[str, Any]
     request_timeout_s: float
+    open_loop: bool = False
 
 
 def request_body(spec: LoadSpec, prompt: Sequence[int]) -> dict[str, Any]:
@@ -62,6 +74,7 @@ async def _one(
     clock: Callable[[], float],
     t0: float,
     tracker: SteadyStateTracker | None,
+    due_s: float | None,
 ) -> StreamedRequest:
     import aiohttp
 
@@ -118,7 +131,7 @@ async def _one(
     done = clock() - t0
     if tracker is not None:
         tracker.done(index, done)
-    return StreamedRequest(index, sent, done, times, prompt_tokens, usage_out, queue_s, error)
+    return StreamedRequest(index, sent, done, times, prompt_tokens, usage_out, queue_s, error, due_s)
 
 
 async def run_load(
@@ -127,35 +140,62 @@ async def run_load(
     tracker: SteadyStateTracker | None = None,
     t0: float | None = None,
 ) -> list[StreamedRequest]:
-    """Send every prompt at its due time through at most ``concurrency`` slots; requests in send order.
+    """Send every prompt at its due time (module docstring); the records in prompt order.
 
-    Times in the records are seconds after ``t0`` (default: now on ``clock``).
+    Times in the records are seconds after ``t0`` (default: now on ``clock``, a monotonic clock like
+    the loop's own). Due times count from the moment the dispatcher starts, once the connection
+    pool exists, so the loop's and the pool's start-up is not charged to the schedule as lateness.
     """
     import aiohttp
 
     start = clock() if t0 is None else t0
-    slots = asyncio.Semaphore(spec.concurrency)
+    loop = asyncio.get_running_loop()
+    slots = asyncio.Semaphore(spec.concurrency) if spec.concurrency is not None else None
     timeout = aiohttp.ClientTimeout(total=spec.request_timeout_s)
-    connector = aiohttp.TCPConnector(limit=spec.concurrency)
+    # 0 is aiohttp's "no limit"; its default of 100 would silently cap an uncapped open loop.
+    connector = aiohttp.TCPConnector(limit=spec.concurrency or 0, limit_per_host=spec.concurrency or 0)
     order = sorted(range(len(spec.prompts)), key=lambda i: spec.offsets_s[i])
 
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+        origin_s = clock() - start  # the schedule's zero, in the records' time
+        origin_loop = loop.time()
 
-        async def worker(i: int) -> StreamedRequest:
-            try:
-                return await _one(session, spec, i, clock, start, tracker)
-            finally:
-                slots.release()
+        # A closed loop creates every task at once and each queues on the semaphore, which wakes its
+        # waiters first in, first out: requests go out in prompt order, as the steady-state tracker assumes.
+        async def request(i: int, due_s: float | None) -> StreamedRequest:
+            if slots is None:
+                return await _one(session, spec, i, clock, start, tracker, due_s)
+            async with slots:
+                return await _one(session, spec, i, clock, start, tracker, due_s)
 
-        tasks = []
+        tasks: list[asyncio.Task[StreamedRequest]] = []
         for i in order:
-            delay = spec.offsets_s[i] - (clock() - start)
-            if delay > 0:
-                await asyncio.sleep(delay)
-            await slots.acquire()
-            tasks.append(asyncio.ensure_future(worker(i)))
+            offset = spec.offsets_s[i]
+            if offset > 0:
+                await _sleep_until(loop, origin_loop + offset)
+            due_s = origin_s + offset if spec.open_loop else None
+            if tracker is not None:
+                tracker.arrived(i, clock() - start)
+            tasks.append(loop.create_task(request(i, due_s)))
         results = await asyncio.gather(*tasks)
     return sorted(results, key=lambda r: r.index)
+
+
+async def _sleep_until(loop: asyncio.AbstractEventLoop, when: float) -> None:
+    """Sleep until ``when`` on the loop's clock (``call_at``: no drift from adding up relative sleeps)."""
+    if when <= loop.time():
+        return
+    woken: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not woken.done():
+            woken.set_result(None)
+
+    handle = loop.call_at(when, wake)
+    try:
+        await woken
+    finally:
+        handle.cancel()
 
 
 def drive(

@@ -47,7 +47,7 @@ def vllm_cfg(**over: object) -> ExperimentConfig:
         "max_output_tokens": 8,
         "warmup": {"n_runs": 1},
         "baseline": {"enabled": False},
-        "energy": {"sample_interval_ms": 5},
+        "energy": {"sample_interval_ms": 5, "min_window_s": 0},
         "vllm": {"max_num_seqs": 64, "enforce_eager": True, "max_model_len": 512},
     }
     data.update(over)
@@ -151,6 +151,12 @@ def trt_cfg(cache: Path | None, **over: object) -> ExperimentConfig:
     return ExperimentConfig.model_validate(data)
 
 
+def test_trtllm_block_reuse_only_when_asked(trt_log: FakeEngineLog) -> None:
+    cfg = trt_cfg(None, trtllm={"max_batch_size": 4, "enable_block_reuse": True})
+    load_runner_class("trtllm")(cfg).load("/models/m")
+    assert trt_log.llm_kwargs[0]["kv_cache_config"].enable_block_reuse is True
+
+
 def test_trtllm_builds_caches_and_reuses_engines(tmp_path: Path, trt_log: FakeEngineLog) -> None:
     cache = tmp_path / "engines"
     cfg = trt_cfg(cache)
@@ -160,6 +166,8 @@ def test_trtllm_builds_caches_and_reuses_engines(tmp_path: Path, trt_log: FakeEn
     assert trt_log.llm_kwargs[0]["model"] == "/models/m"
     assert trt_log.llm_kwargs[0]["dtype"] == "float16"
     assert trt_log.llm_kwargs[0]["kv_cache_config"].free_gpu_memory_fraction == 0.5
+    # Block reuse is TensorRT-LLM's default; the runner turns it off so prefill is never a cache hit.
+    assert trt_log.llm_kwargs[0]["kv_cache_config"].enable_block_reuse is False
     engine_dir = cache / build_key(cfg, cfg.trtllm)  # type: ignore[arg-type]
     assert (engine_dir / "config.json").is_file()
     assert [p.name for p in cache.iterdir()] == [engine_dir.name]  # no temp dir left behind

@@ -189,3 +189,20 @@ def test_gpus_option_parses(spec: str, parsed: list[int | str] | None) -> None:
 def test_bad_gpus_option_says_why(spec: str, message: str) -> None:
     with pytest.raises(ExecutorError, match=message):
         parse_gpus(spec)
+
+
+def test_every_unit_is_told_the_cooldown_when_it_is_on(tmp_path: Path) -> None:
+    from llenergymeasure.campaign.orchestrator import job_for
+    from llenergymeasure.config.campaign import CooldownConfig
+
+    entry = unit("e0").model_copy(update={"result_file": "e0_c1.json"})
+    layout = CampaignLayout(tmp_path)
+    on = ExecutionConfig(cooldown=CooldownConfig(enabled=True, max_wait_s=90.0))
+    slot = Slot("gpu1", (GPUS[1],))
+    env = job_for(entry, layout, on, slot=slot).env
+    assert env["LLEM_COOLDOWN"] == (
+        '{"enabled":true,"temperature_band_c":2.0,"power_band_w":10.0,"max_wait_s":90.0,"poll_s":2.0}'
+    )
+    assert env["CUDA_VISIBLE_DEVICES"] == "GPU-1"
+    assert job_for(entry, layout, on, slot=Slot("host", ())).env["LLEM_COOLDOWN"] == env["LLEM_COOLDOWN"]
+    assert "LLEM_COOLDOWN" not in job_for(entry, layout, ExecutionConfig(), slot=slot).env

@@ -58,6 +58,30 @@ def test_results_json_is_a_list_in_ranked_order_with_each_rank(rows: list[dict[s
         ("c", None, "energy.adjusted_energy_per_output_token_j"),
     ]
     assert items[0]["metrics"]["energy.adjusted_energy_per_output_token_j"]["mean"] == pytest.approx(0.305)
+    # The ranked metric's centre, interval (at n = 2 too: only tables show the range) and method, and the
+    # paired comparison with the config above: b's cycles are a's + 0.05 each, a constant difference.
+    a, b, c = items
+    assert (a["centre"], a["centre_kind"], a["ci_method"], a["n"], a["confidence"]) == (
+        pytest.approx(0.305),
+        "mean",
+        "t",
+        2,
+        0.95,
+    )
+    assert (a["ci_low"], a["ci_high"]) == (pytest.approx(0.2415, abs=1e-4), pytest.approx(0.3685, abs=1e-4))
+    assert a["vs_above"] is None
+    assert (b["vs_above"]["method"], b["vs_above"]["pairs"], b["vs_above"]["estimate"]) == (
+        "paired t",
+        2,
+        pytest.approx(0.05),
+    )
+    assert b["vs_above"]["distinguishable"] is True
+    assert (c["rank"], c["vs_above"], c["unranked_reason"]) == (
+        None,
+        None,
+        "energy above idle negative in some cycle (below the idle baseline): not ranked",
+    )
+    assert c["cycles"]["energy.adjusted_energy_per_output_token_j"] == {"1": 0.05, "2": -0.01}
 
 
 def test_rank_by_rejects_other_names_with_the_valid_ones(tmp_path: Path) -> None:
@@ -76,4 +100,15 @@ def test_report_ranks_as_asked_and_notes_the_drift(rows: list[dict[str, object]]
         "<th>CI method</th><th>n</th><th>CV</th><th>Energy per output token (J)</th></tr>"
     )
     assert head in text
+    # Two cycles: their range, not the t interval 0.2415-0.3685, unless --intervals-at-2.
+    row = "<tr><td>1</td><td>a</td><td>0.305</td><td>0.3 – 0.31</td><td>range of 2 cycles</td><td>2</td><td>2.3%</td>"
+    assert row in text
+    assert (
+        "<p class='note'>n = 2: the range of the two cycles is shown instead of a 95% interval, which from 2 cycles"
+        " spans +-12.7 standard errors; run more cycles (--intervals-at-2 shows it)</p>"
+    ) in text
+    result = CliRunner().invoke(cli, ["report", str(tmp_path), "--rank-by", "above-idle", "--intervals-at-2"])
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "report.html").read_text()
     assert "<tr><td>1</td><td>a</td><td>0.305</td><td>0.2415 – 0.3685</td><td>t</td><td>2</td><td>2.3%</td>" in text
+    assert "n = 2: the range" not in text

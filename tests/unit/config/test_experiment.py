@@ -66,3 +66,76 @@ def test_offline_scenario_keeps_every_older_hash_and_server_changes_it() -> None
     assert "scenario" not in identity(plain)
     assert config_hash(plain) == config_hash(explicit)
     assert config_hash(served) != config_hash(plain)
+
+
+def test_thermal_settle_s_is_refused_with_its_replacement_named(tmp_path) -> None:
+    from llenergymeasure.config.loader import load_experiment
+    from llenergymeasure.errors import ConfigError
+
+    path = tmp_path / "e.yaml"
+    path.write_text("model: m\nbackend: pytorch\nwarmup: {n_runs: 0, thermal_settle_s: 5}\n")
+    with pytest.raises(ConfigError) as err:
+        load_experiment(path)
+    assert str(err.value) == (
+        f"{path}:3: warmup: thermal_settle_s was removed (an idle pause cools the GPU it meant to settle); "
+        "use warmup.until_settled: true"
+    )
+    # Its old default, a no-op, is what every unit config an older llem wrote spells out: it still loads.
+    path.write_text("model: m\nbackend: pytorch\nwarmup: {n_runs: 0, thermal_settle_s: 0.0}\n")
+    assert load_experiment(path).warmup == ExperimentConfig(model="m", backend="pytorch", warmup={"n_runs": 0}).warmup
+
+
+def test_warmup_until_settled_defaults() -> None:
+    warmup = ExperimentConfig(model="m", backend="pytorch").warmup
+    assert (warmup.until_settled, warmup.settle_window_s, warmup.settle_max_drift_c) == (False, 30.0, 1.0)
+    assert (warmup.settle_max_power_change, warmup.settle_max_s) == (0.05, 600.0)
+
+
+def test_concurrency_unset_is_one_client_closed_loop_and_no_cap_open_loop() -> None:
+    from llenergymeasure.config.experiment import ServerScenario
+
+    closed = ServerScenario()
+    assert (closed.concurrency, closed.open_loop, closed.max_in_flight) == (None, False, 1)
+    opened = ServerScenario(request_rate=8.0)
+    assert (opened.concurrency, opened.open_loop, opened.max_in_flight) == (None, True, None)
+    capped = ServerScenario(request_rate=8.0, concurrency=4)
+    assert (capped.open_loop, capped.max_in_flight) == (True, 4)
+    assert ServerScenario(concurrency=4).max_in_flight == 4
+    assert (opened.burstiness, opened.arrival_schedule) == (1.0, "per_cycle")
+
+
+def test_burstiness_without_a_rate_is_refused_naming_the_fix() -> None:
+    from pydantic import ValidationError
+
+    from llenergymeasure.config.errors import format_validation_error
+    from llenergymeasure.config.experiment import ExperimentConfig
+
+    with pytest.raises(ValidationError) as err:
+        ExperimentConfig.model_validate(
+            {"model": "m", "backend": "vllm", "scenario": {"kind": "server", "burstiness": 0.5}}
+        )
+    assert format_validation_error(err.value, ExperimentConfig, None).endswith(
+        "burstiness: 0.5 needs scenario.request_rate (a closed loop has no gaps between arrivals to shape); "
+        "set request_rate or remove burstiness"
+    )
+    ok = ExperimentConfig.model_validate(
+        {"model": "m", "backend": "vllm", "scenario": {"kind": "server", "burstiness": 0.5, "request_rate": 2.0}}
+    )
+    assert ok.scenario.burstiness == 0.5  # type: ignore[union-attr]
+    with pytest.raises(ValidationError, match="arrival_schedule"):
+        ExperimentConfig.model_validate(
+            {"model": "m", "backend": "vllm", "scenario": {"kind": "server", "arrival_schedule": "once"}}
+        )
+
+
+def test_server_warmup_reaches_the_measured_shape() -> None:
+    def warm(scenario: dict[str, object], **over: object) -> int:
+        data: dict[str, object] = {"model": "m", "backend": "vllm", "n_prompts": 40, "scenario": scenario, **over}
+        return ExperimentConfig.model_validate(data).server_warmup_requests()
+
+    assert warm({"kind": "server"}) == 2  # a closed loop of 1
+    assert warm({"kind": "server", "concurrency": 8}) == 16
+    assert warm({"kind": "server", "request_rate": 5.0}) == 80  # uncapped: every prompt may be in flight
+    assert warm({"kind": "server", "request_rate": 5.0}, vllm={"max_num_seqs": 16}) == 32
+    assert warm({"kind": "server", "concurrency": 8, "warmup_requests": 3}) == 3
+    assert warm({"kind": "offline"}) == 0

@@ -1,71 +1,67 @@
-"""Prefill/decode split arithmetic: exact values, scaling by passes, bounds adding up, negatives flagged."""
+"""The differential prefill/decode split: exact slope and intercept, bounds from both windows, degenerate cases."""
 
 from __future__ import annotations
 
 import pytest
 
-from llenergymeasure.experiment.phases import split_phases
+from llenergymeasure.experiment.phases import SplitWindow, differential_split
+
+# Per pass: prefill 5 J and 0.2 s; every decode token 0.5 J and 0.01 s. 8 requests per pass.
+MAIN = SplitWindow(
+    n_passes=3, wall_s=3 * (0.2 + 120 * 0.01), decode_tokens=3 * 120, energy_j=3 * 65.0, uncertainty_j=3.0
+)
+SHORT = SplitWindow(
+    n_passes=5, wall_s=5 * (0.2 + 24 * 0.01), decode_tokens=5 * 24, energy_j=5 * 17.0, uncertainty_j=2.0
+)
 
 
-def test_prefill_window_is_scaled_to_the_main_windows_passes() -> None:
-    # Main window: 3 passes, 300 J, 10 s, 3 x 8 requests x 16 tokens. Prefill-only window: 5 passes, 25 J, 2 s.
-    s = split_phases(
-        total_energy_j=300.0,
-        total_uncertainty_j=3.0,
-        wall_s=10.0,
-        n_passes=3,
-        output_tokens=384,
-        n_requests=24,
-        prefill_energy_j=25.0,
-        prefill_uncertainty_j=1.0,
-        prefill_wall_s=2.0,
-        prefill_passes=5,
-    )
-    assert s.prefill_energy_j == pytest.approx(15.0)  # 25 J / 5 passes x 3 passes
-    assert s.decode_energy_j == pytest.approx(285.0)
-    assert s.prefill_energy_j + s.decode_energy_j == pytest.approx(300.0)
-    assert s.prefill_time_s == pytest.approx(1.2)
-    assert s.decode_time_s == pytest.approx(8.8)
+def test_slope_and_intercept_recover_decode_and_prefill() -> None:
+    s = differential_split(MAIN, SHORT)
+    assert s is not None
+    assert s.method == "differential"
+    assert s.energy_per_decode_token_j == pytest.approx(0.5, rel=1e-12)
+    assert s.prefill_energy_j == pytest.approx(15.0, rel=1e-12)  # 5 J per pass x the main window's 3 passes
+    assert s.decode_energy_j == pytest.approx(180.0, rel=1e-12)
     assert s.decode_tokens == 360
-    assert s.energy_per_decode_token_j == pytest.approx(285.0 / 360)
-    assert s.decode_tokens_per_s == pytest.approx(360 / 8.8)
-    assert s.prefill_uncertainty_j == pytest.approx(0.6)
-    assert s.decode_uncertainty_j == pytest.approx(3.6)
+    assert s.prefill_time_s == pytest.approx(0.6, rel=1e-9)
+    assert s.decode_time_s == pytest.approx(3.6, rel=1e-9)
+    assert s.decode_tokens_per_s == pytest.approx(100.0, rel=1e-9)
+    # Per pass: u_long 1 J, u_short 0.4 J, 96 decode tokens apart.
+    assert s.energy_per_decode_token_uncertainty_j == pytest.approx(1.4 / 96, rel=1e-12)
+    assert s.prefill_uncertainty_j == pytest.approx((120 * 0.4 + 24 * 1.0) / 96 * 3, rel=1e-12)  # 2.25 J
+    assert s.decode_uncertainty_j == pytest.approx(1.4 / 96 * 360, rel=1e-12)
     assert s.notes == ()
 
 
-def test_one_output_token_has_no_decode_share_per_token() -> None:
-    s = split_phases(
-        total_energy_j=10.0,
-        total_uncertainty_j=None,
-        wall_s=1.0,
-        n_passes=1,
-        output_tokens=4,
-        n_requests=4,
-        prefill_energy_j=10.0,
-        prefill_uncertainty_j=None,
-        prefill_wall_s=1.0,
-        prefill_passes=1,
-    )
-    assert (s.decode_tokens, s.energy_per_decode_token_j, s.decode_tokens_per_s) == (0, None, None)
+def test_a_one_token_window_is_the_special_case_of_no_decode() -> None:
+    one = SplitWindow(n_passes=4, wall_s=0.8, decode_tokens=0, energy_j=20.0, uncertainty_j=0.8)
+    s = differential_split(MAIN, one)
+    assert s is not None
+    assert s.prefill_energy_j == pytest.approx(15.0, rel=1e-12)
+    assert s.prefill_uncertainty_j == pytest.approx(0.6, rel=1e-12)  # the short window's own bound, per pass x 3
+    assert s.energy_per_decode_token_uncertainty_j == pytest.approx((1.0 + 0.2) / 120, rel=1e-12)
+
+
+def test_equal_decode_work_gives_no_split() -> None:
+    assert differential_split(MAIN, MAIN) is None
+
+
+def test_no_energy_still_splits_time() -> None:
+    blind = [SplitWindow(w.n_passes, w.wall_s, w.decode_tokens, None, None) for w in (MAIN, SHORT)]
+    s = differential_split(blind[0], blind[1])
+    assert s is not None
+    assert (s.prefill_energy_j, s.decode_energy_j, s.energy_per_decode_token_j) == (0.0, 0.0, None)
     assert (s.prefill_uncertainty_j, s.decode_uncertainty_j) == (None, None)
+    assert s.prefill_time_s == pytest.approx(0.6, rel=1e-9)
 
 
-def test_a_prefill_window_costlier_than_the_whole_is_flagged() -> None:
-    s = split_phases(
-        total_energy_j=10.0,
-        total_uncertainty_j=1.0,
-        wall_s=1.0,
-        n_passes=1,
-        output_tokens=8,
-        n_requests=4,
-        prefill_energy_j=12.0,
-        prefill_uncertainty_j=1.0,
-        prefill_wall_s=0.5,
-        prefill_passes=1,
-    )
-    assert s.decode_energy_j == pytest.approx(-2.0)
+def test_noise_that_inverts_the_windows_is_flagged() -> None:
+    # The short window drew more per pass than its tokens allow: the intercept goes negative.
+    short = SplitWindow(n_passes=5, wall_s=2.2, decode_tokens=120, energy_j=5 * 2.0, uncertainty_j=2.0)
+    s = differential_split(MAIN, short)
+    assert s is not None
+    assert s.prefill_energy_j < 0
     assert s.notes == (
-        "prefill-only passes took 12 J and 0.5 s, more than the whole window (10 J, 1 s): decode share negative,"
-        " within noise of a short window; lengthen energy.min_window_s",
+        f"prefill/decode split out of range (prefill {s.prefill_energy_j:.4g} J, decode "
+        f"{s.energy_per_decode_token_j:.4g} J/token): within the noise of short windows; lengthen energy.min_window_s",
     )

@@ -6,9 +6,9 @@ from tests.fakes.clock import ManualClock
 
 
 def one_pass(clock: ManualClock, dt_s: float, n: int = 3):  # type: ignore[no-untyped-def]
-    def run() -> list[RequestRecord]:
+    def run(k: int) -> list[RequestRecord]:
         clock.advance(dt_s)
-        return [RequestRecord(input_tokens=10, output_tokens=4, latency_s=dt_s)] * n
+        return [RequestRecord(input_tokens=10 + k, output_tokens=4, latency_s=dt_s)] * n
 
     return run
 
@@ -32,3 +32,9 @@ def test_a_pass_longer_than_the_window_is_still_whole() -> None:
     clock = ManualClock()
     w = run_passes(one_pass(clock, 7.5), clock, 2.0)
     assert (w.n_passes, w.wall_s) == (1, 7.5)
+
+
+def test_each_pass_gets_its_own_index() -> None:
+    clock = ManualClock()
+    w = run_passes(one_pass(clock, 0.25, n=1), clock, 0.5)
+    assert [o[0].input_tokens for o in w.outputs] == [10, 11]

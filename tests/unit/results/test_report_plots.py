@@ -1,7 +1,16 @@
 import pytest
 
-from llenergymeasure.results.report import dimension_series, error_bars, header, label
-from llenergymeasure.results.stats import METRICS, Summary, by_config
+from llenergymeasure.results.report import (
+    bars_caption,
+    clipped,
+    dimension_series,
+    error_bars,
+    format_summary,
+    header,
+    label,
+    view_limits,
+)
+from llenergymeasure.results.stats import METRICS, Summary, by_config, summarize
 
 
 def test_error_bars_follow_the_interval_not_the_mean() -> None:
@@ -13,6 +22,47 @@ def test_error_bars_follow_the_interval_not_the_mean() -> None:
     below, above = error_bars([log_t, plain, skewed, single])
     assert below == [368.5, 0.25, pytest.approx(10.05), 0.0]
     assert above == [7585723.0, 0.25, 0.0, 0.0]
+
+
+def test_two_cycles_draw_their_range_not_a_log_t_interval_to_ten_to_the_seven() -> None:
+    two = summarize([123.0, 615.0], positive=True)  # log-t interval 0.00997 .. 7.59e6
+    three = summarize([1.0, 2.0, 3.0])  # t interval 2 +- 2.484
+    one = summarize([4.0])
+    assert two is not None
+    assert three is not None
+    assert one is not None
+    below, above = error_bars([two, three, one])
+    centre = (123.0 * 615.0) ** 0.5  # 275.04
+    assert below == [pytest.approx(centre - 123.0), pytest.approx(2.4841377), 0.0]
+    assert above == [pytest.approx(615.0 - centre), pytest.approx(2.4841377), 0.0]
+    assert error_bars([two], intervals_at_2=True) == [
+        [pytest.approx(centre - 0.0099715, rel=1e-6)],
+        [pytest.approx(7586092.0 - centre, rel=1e-4)],
+    ]
+    assert bars_caption([two]) == "centre and range of the 2 cycles"
+    assert bars_caption([two, three]) == "centre and 95% CI; 2 cycles: their range"
+    assert bars_caption([two, three], intervals_at_2=True) == "centre and 95% CI"
+    assert format_summary(two) == "275 (range 123–615)"
+    assert format_summary(two, intervals_at_2=True) == "275 [0.00997–7.59e+06]"
+    assert format_summary(three) == "2 [-0.484–4.48]"
+    assert format_summary(one) == "4 (one cycle)"
+    assert format_summary(None) == "–"
+
+
+def test_the_view_follows_the_points_and_says_when_bars_are_clipped() -> None:
+    assert view_limits([1.0, 2.0, 5.0]) == (0.0, pytest.approx(7.0))
+    assert view_limits([0.0, 0.0]) == (0.0, 1.0)
+    assert view_limits([-1.0, 3.0]) == (pytest.approx(-1.8), pytest.approx(3.8))
+    assert view_limits([-2.0, -2.0]) == (pytest.approx(-2.4), pytest.approx(0.4))
+    # n = 3 of 0.05, 0.1, 3.12: the log-t interval reaches 37 x the centre, beyond the view 0 .. 4.37.
+    wide = summarize([0.05, 0.1, 3.12], positive=True)
+    assert wide is not None
+    view = view_limits([wide.value, 0.05, 0.1, 3.12])
+    assert view == (0.0, pytest.approx(4.368))
+    assert clipped([wide.value], error_bars([wide]), view) is True
+    narrow = summarize([1.0, 1.1, 1.2], positive=True)
+    assert narrow is not None
+    assert clipped([narrow.value], error_bars([narrow]), view_limits([narrow.value, 1.0, 1.1, 1.2])) is False
 
 
 # --- header and by-dimension series (pure) ---------------------------------------------------------

@@ -5,12 +5,19 @@ from scipy import stats as sp
 
 from llenergymeasure.config.dotted import varying_keys
 from llenergymeasure.results.stats import (
+    PairedComparison,
     Ranking,
+    Spread,
     Summary,
     by_config,
-    overlaps,
+    comparison_note,
+    paired_compare,
+    range_note,
     rank,
+    ranked_item,
+    ranked_order,
     ranking_metric,
+    spread,
     summarize,
 )
 
@@ -79,27 +86,149 @@ def test_ranking_metric_says_when_energy_is_missing() -> None:
 
 def test_single_value_has_no_spread_and_missing_values_are_ignored() -> None:
     s = summarize([2.0, None, math.nan])
-    assert s == Summary(1, 2.0, None, None, None, None, None)
+    assert s == Summary(1, 2.0, None, None, None, None, None, 2.0, "mean", 2.0, 2.0)
     assert summarize([None]) is None
 
 
-def test_ranking_marks_overlapping_intervals() -> None:
-    rows = []
-    for h, vals in {"a": [1.0, 1.1, 0.9], "b": [1.05, 1.15, 0.95], "c": [3.0, 3.1, 2.9]}.items():
-        rows += [{"config_hash": h, "config.x": h, "energy.energy_per_output_token_j": v} for v in vals]
-    stats = by_config(rows, ["config.x"])
-    ranked = rank(stats, "energy.energy_per_output_token_j")
-    assert [(s.config_hash, o) for s, o in ranked] == [("a", False), ("b", True), ("c", False)]
+def _cycle_rows(figures: dict[str, list[float]]) -> list[dict[str, object]]:
+    """Rows of total J/token, cycle by cycle, for each config."""
+    return [
+        {"config_hash": h, "config.x": h, "cycle": c, TOTAL: v}
+        for h, vals in figures.items()
+        for c, v in enumerate(vals, start=1)
+    ]
+
+
+def test_ranking_compares_neighbours_cycle_by_cycle() -> None:
+    # b is a's every cycle x 1.05 give or take 0.1 %: the unpaired intervals overlap widely
+    # (a 0.777-1.279, b 0.806-1.359) but the cycles, paired, tell them apart. d moves against c.
+    stats = by_config(
+        _cycle_rows(
+            {
+                "a": [1.0, 1.1, 0.9],
+                "b": [1.05, 1.16, 0.94],
+                "c": [3.0, 3.1, 2.9],
+                "d": [3.1, 3.0, 3.0],
+            }
+        ),
+        ["config.x"],
+    )
+    ranked = rank(stats, TOTAL)
+    assert [(r.stats.config_hash, r.rank, r.mark) for r in ranked] == [
+        ("a", 1, ""),
+        ("b", 2, ""),
+        ("c", 3, ""),
+        ("d", 4, "≈"),
+    ]
+    b = ranked[1].vs_above
+    assert b is not None
+    la, lb = [math.log(x) for x in (1.0, 1.1, 0.9)], [math.log(x) for x in (1.05, 1.16, 0.94)]
+    assert (b.method, b.pairs, b.distinguishable) == ("paired log-t", 3, True)
+    assert b.p_value == pytest.approx(sp.ttest_rel(lb, la).pvalue)
+    # With every cycle shared, the estimate is the ratio of the two centres the ranking sorts by.
+    assert b.estimate == pytest.approx(stats[1].metrics[TOTAL].value / stats[0].metrics[TOTAL].value)
+    assert b.estimate == pytest.approx(1.0496552)
+    assert (b.ci_low, b.ci_high) == (pytest.approx(1.0371601), pytest.approx(1.0623008))
+    d = ranked[3].vs_above
+    assert d is not None
+    assert (d.pairs, d.distinguishable) == (3, False)
+    assert d.p_value == pytest.approx(
+        sp.ttest_rel([math.log(x) for x in (3.1, 3.0, 3.0)], [math.log(3.0), math.log(3.1), math.log(2.9)]).pvalue
+    )
+    assert ranked[0].vs_above is None
+
+
+def test_signed_metrics_are_compared_by_their_differences() -> None:
+    above, this = {1: -0.1, 2: 0.2, 3: 0.0}, {1: 0.0, 2: 0.35, 3: 0.05}
+    c = paired_compare(above, this, positive=False)
+    diffs = [0.1, 0.15, 0.05]
+    half = sp.t.ppf(0.975, 2) * sp.tstd(diffs) / math.sqrt(3)
+    assert (c.method, c.pairs) == ("paired t", 3)
+    assert (c.estimate, c.ci_low, c.ci_high) == (
+        pytest.approx(0.1),
+        pytest.approx(0.1 - half),
+        pytest.approx(0.1 + half),
+    )
+    assert c.p_value == pytest.approx(sp.ttest_rel([0.0, 0.35, 0.05], [-0.1, 0.2, 0.0]).pvalue)
+    assert c.p_value == pytest.approx(0.0741799)
+    assert c.distinguishable is False  # the interval -0.024..0.224 holds 0
+    # A positive metric with a zero in it falls back to differences too.
+    assert paired_compare({1: 0.0, 2: 1.0}, {1: 1.0, 2: 2.0}, positive=True).method == "paired t"
+
+
+def test_only_shared_cycles_are_paired_and_fewer_than_two_are_not_tested() -> None:
+    c = paired_compare({1: 1.0, 2: 2.0, 3: 4.0}, {2: 3.0, 3: 5.0, 4: 9.0}, positive=False)
+    assert (c.pairs, c.estimate) == (2, pytest.approx(1.0))
+    one = paired_compare({1: 1.0, 2: 2.0}, {2: 4.0}, positive=True)
+    assert one == PairedComparison("paired log-t", 1, 2.0, None, None, None, None)
+    assert paired_compare({1: 1.0}, {2: 4.0}, positive=True) == PairedComparison(
+        "paired log-t", 0, None, None, None, None, None
+    )
+    stats = by_config(_cycle_rows({"a": [1.0], "b": [2.0]}), ["config.x"])
+    assert [(r.stats.config_hash, r.mark) for r in rank(stats, TOTAL)] == [("a", ""), ("b", "?")]
+    assert comparison_note(rank(stats, TOTAL), 0.95) == (
+        "≈: not distinguishable from the config ranked above at 95% (paired t-test over the cycles both ran: on log"
+        " ratios for positive metrics, on differences otherwise); ?: not compared (fewer than 2 cycles in common)"
+    )
+
+
+def test_a_constant_paired_difference_is_distinguishable_unless_it_is_zero() -> None:
+    same = paired_compare({1: 1.0, 2: 2.0}, {1: 1.0, 2: 2.0}, positive=True)
+    assert same == PairedComparison("paired log-t", 2, 1.0, 1.0, 1.0, 1.0, False)
+    shifted = paired_compare({1: 1.0, 2: 2.0}, {1: 1.5, 2: 2.5}, positive=False)
+    assert shifted == PairedComparison("paired t", 2, 0.5, 0.5, 0.5, 0.0, True)
+
+
+def test_rows_without_a_cycle_are_paired_in_their_order() -> None:
+    (s,) = by_config([{"config_hash": "a", TOTAL: 0.5}, {"config_hash": "a", TOTAL: 0.7}], [])
+    assert s.cycles == {TOTAL: {1: 0.5, 2: 0.7}}
+
+
+def test_two_cycles_show_their_range_and_one_cycle_no_interval() -> None:
+    two = summarize([123.0, 615.0], positive=True)
+    assert two is not None
+    assert spread(two) == Spread("range", 123.0, 615.0, "range of 2 cycles")
+    assert spread(two, intervals_at_2=True) == Spread("interval", two.ci_low, two.ci_high, "log-t")
+    assert (two.ci_low, two.ci_high) == (pytest.approx(0.0099715, rel=1e-4), pytest.approx(7586092.0, rel=1e-4))
+    one = summarize([4.0])
+    assert one is not None
+    assert spread(one) == Spread("none", None, None, "one cycle: no interval")
+    three = summarize([1.0, 2.0, 3.0])
+    assert three is not None
+    assert spread(three) == Spread("interval", three.ci_low, three.ci_high, "t")
+    assert range_note([three, two], intervals_at_2=False, confidence=0.95) == (
+        "n = 2: the range of the two cycles is shown instead of a 95% interval, which from 2 cycles spans +-12.7"
+        " standard errors; run more cycles (--intervals-at-2 shows it)"
+    )
+    assert range_note([three, two], intervals_at_2=True, confidence=0.95) is None
+    assert range_note([three, one], intervals_at_2=False, confidence=0.95) is None
+
+
+def test_ranked_item_carries_rank_centre_interval_method_and_the_comparison() -> None:
+    stats = by_config(_cycle_rows({"a": [1.0, 1.1, 0.9], "b": [1.05, 1.16, 0.94]}), ["config.x"])
+    first, second = ranked_order(stats, TOTAL)
+    item = ranked_item(second, TOTAL, 0.95)
+    m = stats[1].metrics[TOTAL]
+    assert {k: item[k] for k in ("rank", "ranking_metric", "centre", "centre_kind", "ci_low", "ci_high")} == {
+        "rank": 2,
+        "ranking_metric": TOTAL,
+        "centre": m.value,
+        "centre_kind": "geometric_mean",
+        "ci_low": m.ci_low,
+        "ci_high": m.ci_high,
+    }
+    assert (item["ci_method"], item["confidence"], item["n"], item["unranked_reason"]) == ("log-t", 0.95, 3, None)
+    assert item["vs_above"]["method"] == "paired log-t"
+    assert item["vs_above"]["distinguishable"] is True
+    assert item["cycles"][TOTAL] == {1: 1.05, 2: 1.16, 3: 0.94}
+    assert item["metrics"][TOTAL]["min_value"] == 0.94
+    assert ranked_item(first, TOTAL, 0.95)["vs_above"] is None
 
 
 def test_high_cv_is_flagged() -> None:
     rows = [{"config_hash": "a", "metrics.output_tokens_per_s": v} for v in (10.0, 20.0, 30.0)]
     (s,) = by_config(rows, [], cv_threshold=0.1)
     assert s.high_cv == ["metrics.output_tokens_per_s"]
-
-
-def test_overlap_needs_intervals() -> None:
-    assert not overlaps(Summary(1, 1, None, None, None, None), Summary(2, 1, 0.1, 0.1, 0.9, 1.1))
 
 
 def test_varying_keys() -> None:
@@ -143,9 +272,13 @@ def test_default_ranks_by_total_with_above_idle_beside_and_every_config_ranked()
     ranking = ranking_metric(stats)
     assert ranking == Ranking(TOTAL, True, None, beside=ADJUSTED)
     assert ranking_metric(stats, "total") == ranking
-    assert [s.config_hash for s, _ in rank(stats, ranking.metric)] == ["c", "b", "a"]
+    assert [r.stats.config_hash for r in rank(stats, ranking.metric)] == ["c", "b", "a"]
     assert unranked(stats, ranking.metric) == []
-    assert [(s.config_hash, n) for s, n in ranked_order(stats, ranking.metric)] == [("c", 1), ("b", 2), ("a", 3)]
+    assert [(r.stats.config_hash, r.rank) for r in ranked_order(stats, ranking.metric)] == [
+        ("c", 1),
+        ("b", 2),
+        ("a", 3),
+    ]
 
 
 def test_above_idle_ranks_the_adjusted_figure_with_the_total_beside_and_negatives_left_out() -> None:
@@ -154,11 +287,14 @@ def test_above_idle_ranks_the_adjusted_figure_with_the_total_beside_and_negative
     stats = by_config(three_configs(), [])
     ranking = ranking_metric(stats, "above-idle")
     assert ranking == Ranking(ADJUSTED, True, None, beside=TOTAL)
-    assert [s.config_hash for s, _ in rank(stats, ranking.metric)] == ["a", "b"]  # a: slow, so less above idle
-    assert [(s.config_hash, why) for s, why in unranked(stats, ranking.metric)] == [
-        ("c", "energy above idle negative in some cycle (below the idle baseline): not ranked")
+    assert [r.stats.config_hash for r in rank(stats, ranking.metric)] == ["a", "b"]  # a: slow, so less above idle
+    reason = "energy above idle negative in some cycle (below the idle baseline): not ranked"
+    assert [(s.config_hash, why) for s, why in unranked(stats, ranking.metric)] == [("c", reason)]
+    assert [(r.stats.config_hash, r.rank, r.reason) for r in ranked_order(stats, ranking.metric)] == [
+        ("a", 1, None),
+        ("b", 2, None),
+        ("c", None, reason),
     ]
-    assert [(s.config_hash, n) for s, n in ranked_order(stats, ranking.metric)] == [("a", 1), ("b", 2), ("c", None)]
 
 
 def test_throughput_ranks_by_tokens_per_s_higher_first_with_the_total_beside() -> None:
@@ -167,7 +303,11 @@ def test_throughput_ranks_by_tokens_per_s_higher_first_with_the_total_beside() -
     stats = by_config(three_configs(), [])
     ranking = ranking_metric(stats, "throughput")
     assert ranking == Ranking(TPS, False, None, beside=TOTAL)
-    assert [(s.config_hash, n) for s, n in ranked_order(stats, ranking.metric)] == [("b", 1), ("c", 2), ("a", 3)]
+    assert [(r.stats.config_hash, r.rank) for r in ranked_order(stats, ranking.metric)] == [
+        ("b", 1),
+        ("c", 2),
+        ("a", 3),
+    ]
 
 
 def test_above_idle_with_a_config_without_baseline_ranks_by_totals_and_says_so() -> None:

@@ -75,3 +75,25 @@ def test_edges_are_reported_online_once_each_in_order() -> None:
     tracker.done(2, 2.0)
     assert seen == [("start", 0.2), ("end", 1.2)]
     assert tracker.window() == Window(0.2, 1.2)
+
+
+def test_open_loop_window_closes_at_the_last_due_time_not_a_send_held_back_by_a_cap() -> None:
+    # Due every 0.25 s, one slot, 0.5 s each: sends fall behind (0, 0.5, 1.0, 1.5). The arrival
+    # process ends at 0.75; the sends after it are the drain of a client-side queue.
+    ev = [TraceEvent(0.5 * i, 0.5 * i + 0.125, 0.5 * i + 0.5, due_s=0.25 * i) for i in range(4)]
+    assert steady_state_window(ev, 1, open_loop=True) == Window(0.5, 0.75)
+
+
+def test_open_loop_edges_online_come_from_arrivals_and_completions() -> None:
+    seen: list[tuple[str, float]] = []
+    tracker = SteadyStateTracker(3, 3, open_loop=True, on_edge=lambda name, t: seen.append((name, t)))
+    tracker.arrived(0, 0.0)
+    tracker.sent(0, 0.0)
+    tracker.arrived(1, 0.25)
+    tracker.done(0, 0.5)
+    tracker.arrived(2, 0.75)
+    tracker.sent(1, 0.8)  # sends do not move an open loop's edges
+    tracker.sent(2, 0.9)
+    tracker.done(1, 1.0)
+    tracker.done(2, 1.5)
+    assert seen == [("start", 0.5), ("end", 0.75)]

@@ -25,6 +25,10 @@ class PyTorchConfig(BaseModel):
         None, ge=1, description="torch.set_num_threads for CPU runs; None keeps torch's default."
     )
 
+    def concurrent_sequences(self, n_prompts: int) -> int:
+        """Sequences in one ``generate`` call: a static batch, the measured batch shape."""
+        return min(n_prompts, self.batch_size)
+
     def gpu_count(self) -> int:
         """GPUs a run uses: the model sits on the first visible GPU (or on none with ``device: cpu``)."""
         return 0 if self.device == "cpu" else 1

@@ -146,10 +146,17 @@ class PyTorchRunner(PassRunner):
             batches.append(_Batch(inputs, ids, clock, StoppingCriteriaList([clock])))
         return _Prepared(batches, gen)
 
-    def execute(self, prepared: _Prepared) -> list[_Timed]:
-        """Generate every batch in turn; only the synchronisation timing needs, and three timestamps each."""
+    def execute(self, prepared: _Prepared) -> tuple[float, list[_Timed]]:
+        """Generate every batch in turn; the pass's start, and three timestamps per batch.
+
+        Every request of the pass counts as submitted at its start, as when an engine is handed the
+        whole prompt set, so a request of batch k waits for batches 1..k-1 (see ``records``).
+        """
         sync = self.device.type == "cuda"
         out = []
+        if sync:
+            torch.cuda.synchronize()
+        submitted = time.perf_counter()
         with torch.inference_mode():
             for b in prepared.batches:
                 b.clock.reset()
@@ -160,25 +167,27 @@ class PyTorchRunner(PassRunner):
                 if sync:
                     torch.cuda.synchronize()
                 out.append(_Timed(output, start, time.perf_counter(), b.clock.first))
-        return out
+        return submitted, out
 
-    def records(self, prepared: _Prepared, raw: list[_Timed]) -> list[RequestRecord]:
-        """Each request's record; a request's latency is its batch's (static batching)."""
+    def records(self, prepared: _Prepared, raw: tuple[float, list[_Timed]]) -> list[RequestRecord]:
+        """Each request's record, timed from the pass's start; ``service_s`` is its own batch's generate time.
+
+        Static batching: every request of a batch ends with its batch, so they share latency and TTFT.
+        """
+        submitted, timed = raw
         dec = self.config.decoding
         pad = self.tokenizer.pad_token_id
         eos = self.tokenizer.eos_token_id
         records = []
-        for b, t in zip(prepared.batches, raw, strict=True):
+        for b, t in zip(prepared.batches, timed, strict=True):
             generated = t.output[:, b.inputs["input_ids"].shape[1] :]
             steps = generated.shape[1]
-            latency = t.end_s - t.start_s
             first = t.first_token_s
-            ttft = first - t.start_s if first is not None else None
+            ttft = first - submitted if first is not None else None
             itl = (t.end_s - first) / (steps - 1) if first is not None and steps > 1 else None
             for ids, row in zip(b.ids, generated.tolist(), strict=True):
-                records.append(
-                    RequestRecord(len(ids), _count_generated(row, pad, eos, dec.ignore_eos), latency, ttft, itl)
-                )
+                n_out = _count_generated(row, pad, eos, dec.ignore_eos)
+                records.append(RequestRecord(len(ids), n_out, t.end_s - submitted, ttft, itl, t.end_s - t.start_s))
         return records
 
     def memory(self) -> MemoryReading:

@@ -16,10 +16,22 @@ class TrtllmConfig(BaseModel):
     kv_cache_free_gpu_memory_fraction: float = Field(
         0.9, gt=0.0, le=1.0, description="Fraction of free GPU memory given to the KV cache."
     )
+    enable_block_reuse: bool = Field(
+        False,
+        description=(
+            "Reuse KV cache blocks across requests (KvCacheConfig.enable_block_reuse, True in TensorRT-LLM). Off "
+            "by default: with it on, a repeated prompt's prefill is a cache hit and the prefill/decode split "
+            "measures the cache, not the prefill."
+        ),
+    )
     engine_cache_dir: str | None = Field(
         None,
         description="Where built engines are kept and reused, keyed by build settings; None builds each run.",
     )
+
+    def concurrent_sequences(self, n_prompts: int) -> int:
+        """Sequences in flight at once when every prompt is submitted together: the measured batch shape."""
+        return min(n_prompts, self.max_batch_size)
 
     def gpu_count(self) -> int:
         """GPUs a run uses: the engine shards the model over the first ``tensor_parallel_size`` visible GPUs."""

@@ -83,7 +83,10 @@ class TrtllmRunner(PassRunner):
         from tensorrt_llm import LLM
         from tensorrt_llm.llmapi import KvCacheConfig
 
-        kv = KvCacheConfig(free_gpu_memory_fraction=self.settings.kv_cache_free_gpu_memory_fraction)
+        kv = KvCacheConfig(
+            free_gpu_memory_fraction=self.settings.kv_cache_free_gpu_memory_fraction,
+            enable_block_reuse=self.settings.enable_block_reuse,
+        )
         cache = self._engine_dir()
         if cache is not None and (cache / "config.json").is_file():
             self.engine_source = f"cache:{cache}"

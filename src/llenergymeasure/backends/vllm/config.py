@@ -32,6 +32,10 @@ class VllmConfig(BaseModel):
         "(64 MiB for the built-in tiny models: on a CPU vLLM would otherwise take half the RAM).",
     )
 
+    def concurrent_sequences(self, n_prompts: int) -> int:
+        """Sequences in flight at once when every prompt is submitted together: the measured batch shape."""
+        return min(n_prompts, self.max_num_seqs)
+
     def gpu_count(self) -> int:
         """GPUs a run uses: the engine shards the model over the first ``tensor_parallel_size`` visible GPUs."""
         return self.tensor_parallel_size

@@ -1,0 +1,160 @@
+"""The offline scenario's measured windows: the main one, and the prefill/decode split's shorter one.
+
+Both windows run whole passes, each pass over its own prompt set drawn before the windows
+(``prompts.select_prompt_sets``), so no prompt repeats inside a window while the dataset lasts and
+KV or prefix reuse never turns a later pass's prefill into a cache hit. Every pass's inputs are
+engine-ready before the first window opens. The split's window (``split_output_tokens`` per
+request, the same prompt sets) runs after the main one in odd cycles and before it in even ones,
+so neither always meets the hotter GPU. ``phases.differential_split`` turns the two into prefill
+and decode.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from loguru import logger
+
+from llenergymeasure.backends.base import Backend, RequestRecord
+from llenergymeasure.config.experiment import ExperimentConfig
+from llenergymeasure.experiment.measure import MeasuredWindow, WindowMeasurement
+from llenergymeasure.experiment.phases import PhaseSplit, SplitWindow, differential_split
+from llenergymeasure.experiment.prompts import select_prompt_sets
+from llenergymeasure.experiment.window import run_passes
+
+# Prompt sets prepared per window at most (engine-ready inputs are held in memory; beyond this,
+# passes start over from the first set, with a note), and the margin over the estimated passes.
+MAX_PROMPT_SETS = 256
+PASS_MARGIN = 1.5
+# Sets prepared when no pass time is known (no warmup ran) but the window must last a while.
+UNKNOWN_PASS_SETS = 8
+
+
+def sets_needed(target_s: float, est_pass_s: float | None) -> int:
+    """Prompt sets a window of ``target_s`` needs, with a margin, from an estimate of one pass's length."""
+    if target_s <= 0:
+        return 1
+    if est_pass_s is None or est_pass_s <= 0:
+        return UNKNOWN_PASS_SETS
+    return min(MAX_PROMPT_SETS, math.ceil(PASS_MARGIN * target_s / est_pass_s) + 1)
+
+
+@dataclass(frozen=True)
+class MeasuredPasses:
+    """One window: its passes' records, pass count and length on the harness clock, and its measurement."""
+
+    records: list[RequestRecord]
+    n_passes: int
+    wall_s: float
+    measured: WindowMeasurement
+    output_tokens: int  # per request, as configured for this window
+
+    @property
+    def decode_tokens(self) -> int:
+        """Output tokens after each request's first, over the window."""
+        return sum(r.output_tokens for r in self.records) - len(self.records)
+
+    def split_window(self) -> SplitWindow:
+        """The window as one side of the differential split."""
+        m = self.measured.gpu
+        return SplitWindow(
+            n_passes=self.n_passes,
+            wall_s=self.wall_s,
+            decode_tokens=self.decode_tokens,
+            energy_j=m.total_energy_j if m is not None else None,
+            uncertainty_j=m.total_energy_uncertainty_j if m is not None else None,
+        )
+
+
+@dataclass(frozen=True)
+class OfflineWindows:
+    """The main window, the split's window and split (None when not asked for or not possible), and notes."""
+
+    main: MeasuredPasses
+    split_run: MeasuredPasses | None
+    split: PhaseSplit | None
+    split_first: bool
+    prompt_sets_distinct: int
+    notes: tuple[str, ...]
+
+
+class _Passes:
+    """Engine-ready inputs of a window's passes: pass k runs set k, cycling once the prepared sets run out."""
+
+    def __init__(self, runner: Backend, sets: list[list[Any]], max_new_tokens: int | None) -> None:
+        self.runner = runner
+        self.inputs = [runner.prepare(s, max_new_tokens=max_new_tokens) for s in sets]
+
+    def run(self, k: int) -> Any:
+        return self.runner.execute(self.inputs[k % len(self.inputs)])
+
+    def records(self, outputs: list[Any]) -> list[RequestRecord]:
+        return [r for k, raw in enumerate(outputs) for r in self.runner.records(self.inputs[k % len(self.inputs)], raw)]
+
+
+def measure_offline(
+    runner: Backend,
+    config: ExperimentConfig,
+    measured: MeasuredWindow,
+    clock: Callable[[], float],
+    cycle: int,
+    est_pass_s: float | None,
+) -> OfflineWindows:
+    """Prepare every pass's inputs, then measure the main window and (when asked) the split's window."""
+    target = measured.target_s(config.energy.min_window_s)
+    short = config.split_tokens()
+    n_main = sets_needed(target, est_pass_s)
+    # A shorter pass needs more of them to fill the same window (roughly in proportion to its tokens).
+    n_short = sets_needed(target, est_pass_s * short / config.max_output_tokens if est_pass_s else None) if short else 0
+    drawn = select_prompt_sets(config, runner.vocab_size, max(n_main, n_short))
+    distinct = max(1, drawn.distinct)
+    main_passes = _Passes(runner, drawn.sets[: min(n_main, distinct)], None)
+    short_passes = _Passes(runner, drawn.sets[: min(n_short, distinct)], short) if short else None
+    logger.info("window at least {:.3g} s; {} prompt sets prepared", target, len(main_passes.inputs))
+
+    def window(passes: _Passes, tokens: int) -> MeasuredPasses:
+        measured.begin()
+        w = run_passes(passes.run, clock, target)
+        m = measured.end()
+        return MeasuredPasses(passes.records(w.outputs), w.n_passes, w.wall_s, m, tokens)
+
+    split_first = short_passes is not None and cycle % 2 == 0
+    split_run = window(short_passes, short) if short_passes is not None and short and split_first else None
+    main = window(main_passes, config.max_output_tokens)
+    if short_passes is not None and short and not split_first:
+        split_run = window(short_passes, short)
+    notes = _repeat_notes(main.n_passes, len(main_passes.inputs), drawn.distinct, drawn.note)
+    split = None
+    if split_run is not None:
+        logger.info("split window ({} tokens): {} passes in {:.3f} s", short, split_run.n_passes, split_run.wall_s)
+        split = differential_split(main.split_window(), split_run.split_window())
+        if split is None:
+            notes.append(
+                "no prefill/decode split: the split's window generated as many tokens per pass as the main one "
+                "(requests stopping at EOS?); set decoding.ignore_eos: true"
+            )
+    return OfflineWindows(
+        main=main,
+        split_run=split_run,
+        split=split,
+        split_first=split_first,
+        prompt_sets_distinct=min(main.n_passes, len(main_passes.inputs)),
+        notes=tuple(notes),
+    )
+
+
+def _repeat_notes(n_passes: int, prepared: int, dataset_distinct: int, dataset_note: str | None) -> list[str]:
+    """Why the main window's prompts repeat, when they do: the dataset ran out, or the passes outran the estimate."""
+    if dataset_distinct == 0 and dataset_note is not None:  # fewer prompts than one pass holds
+        return [dataset_note]
+    if n_passes <= prepared:
+        return []
+    if prepared >= dataset_distinct and dataset_note is not None:
+        return [dataset_note]
+    return [
+        f"the window ran {n_passes} passes over {prepared} prepared prompt sets (more passes than warmup's timing "
+        "predicted): later passes repeat prompts; KV/prefix reuse would make them cache hits"
+    ]
