@@ -128,8 +128,9 @@ CASES: list[tuple[str, str | None, dict[str, str], list[str], str]] = [
         "vllm.batch_size: unknown field",
     ),
     (
-        "all-invalid",
-        "model: m\nbackend: pytorch\nsweep:\n  n_prompts: [0, -5]\n",
+        "all-invalid",  # each value fine alone, none beside a split at 8 output tokens
+        "model: m\nbackend: pytorch\nenergy: {prefill_split: true, split_output_tokens: 8}\nsweep:\n"
+        "  max_output_tokens: [4, 8]\n",
         {},
         ["plan", "{c}"],
         "all 2 configs are invalid",
@@ -334,3 +335,190 @@ def test_full_disk_leaves_existing_campaign_intact(world: Path, tmp_path: Path) 
         )
         assert resumed.returncode == 0, resumed.stderr  # nothing left to do, nothing written
         assert snapshot(disk) == before
+
+
+def alias_bomb(width: int, levels: int) -> str:
+    """``levels`` lists of ``width`` aliases of the list before: 9 x 8 is 43 million values from ten lines."""
+    lines = ["model: m", "backend: pytorch", f"a0: &a0 [{', '.join(['x'] * width)}]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * width)}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+DEEP = "nested more than 64 levels deep (a config needs fewer than ten); flatten it"
+DUP = "keep one (YAML would silently use the last)"
+FIX = "fix it or remove it from the sweep"
+PLAN = ["plan", "c.yaml"]
+UP = ["up", "c.yaml", "--executor", "local", "--results-dir", "res"]
+
+# (campaign file text, CLI args, every stderr line): hostile or mistaken YAML, one exact line per problem
+HOSTILE: list[tuple[str, str, list[str], list[str]]] = [
+    (
+        "alias-bomb",
+        alias_bomb(9, 8),
+        PLAN,
+        [
+            "c.yaml:8: a5: aliases expand it to more than 250000 values (aliases of aliases multiply); "
+            "use fewer nested aliases"
+        ],
+    ),
+    (
+        "alias-bomb-up",
+        alias_bomb(9, 8),
+        UP,
+        [
+            "c.yaml:8: a5: aliases expand it to more than 250000 values "
+            "(aliases of aliases multiply); use fewer nested aliases"
+        ],
+    ),
+    ("deep-lists", "model: m\nbackend: pytorch\nx: " + "[" * 5000 + "]" * 5000 + "\n", PLAN, [f"c.yaml:3: x: {DEEP}"]),
+    (
+        "deep-maps",
+        "model: m\nbackend: pytorch\nx: " + "{a: " * 3000 + "1" + "}" * 3000 + "\n",
+        UP,
+        [f"c.yaml:3: x: {DEEP}"],
+    ),
+    (
+        "duplicate-keys",
+        "model: m\nbackend: pytorch\nexecution: {n_cycles: 2}\nbackend: vllm\nsweep:\n  seed: [1]\n  seed: [2]\n"
+        "execution: {n_cycles: 3}\n",
+        PLAN,
+        [
+            f"c.yaml:4: backend: duplicate key, also at line 2; {DUP}",
+            f"c.yaml:7: sweep.seed: duplicate key, also at line 6; {DUP}",
+            f"c.yaml:8: execution: duplicate key, also at line 3; {DUP}",
+        ],
+    ),
+    (
+        "sweep-bad-values",
+        'model: m\nbackend: pytorch\nsweep:\n  pytorch.batch_size: [1, "big", 0]\n',
+        UP,
+        [
+            "c.yaml:4: sweep.pytorch.batch_size[1]: Input should be a valid integer, unable to parse string as an "
+            f"integer (got 'big'); {FIX}",
+            f"c.yaml:4: sweep.pytorch.batch_size[2]: Input should be greater than or equal to 1 (got 0); {FIX}",
+        ],
+    ),
+    (
+        "every-error-at-once",
+        "model: m\nbackend: pytorch\nn_prompts: 0\nsweep:\n  seed: 3\nexecution: {n_cycles: 0}\n",
+        PLAN,
+        [
+            "c.yaml:5: sweep.seed: must be a list of values, e.g. seed: [a, b]",
+            "c.yaml:3: n_prompts: Input should be greater than or equal to 1 (got 0)",
+            "c.yaml:6: execution.n_cycles: Input should be greater than or equal to 1 (got 0)",
+        ],
+    ),
+    (
+        "timeouts-not-finite",
+        "model: m\nbackend: pytorch\nexecution: {unit_timeout_s: .inf, idle_timeout_s: .nan}\n",
+        UP,
+        [
+            "c.yaml:3: execution.unit_timeout_s: Input should be a finite number (got inf)",
+            "c.yaml:3: execution.idle_timeout_s: Input should be a finite number (got nan)",
+        ],
+    ),
+    (
+        "too-many-units",
+        "model: m\nbackend: pytorch\nexecution: {n_cycles: 1000}\nsweep:\n  seed: ["
+        + ", ".join(map(str, range(51)))
+        + "]\n",
+        PLAN,
+        [
+            "c.yaml:3: execution.n_cycles: 51 configs x 1000 cycles = 51000 units, more than the limit of 50000; "
+            "lower n_cycles or split the campaign"
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "args", "expected"), [c[1:] for c in HOSTILE], ids=[c[0] for c in HOSTILE])
+def test_hostile_yaml_gives_exact_lines_and_touches_nothing(
+    world: Path, tmp_path: Path, text: str, args: list[str], expected: list[str]
+) -> None:
+    shutil.copytree(world / "res", tmp_path / "res")
+    before = snapshot(tmp_path)
+    (tmp_path / "c.yaml").write_text(text)
+    proc = llem("campaign", *args, cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [f"error: {line}" for line in expected]
+    assert snapshot(tmp_path) == before
+    assert sorted(p.name for p in (tmp_path / "res").iterdir()) == sorted(p.name for p in (world / "res").iterdir())
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("model: m\nbackend: pytorch\nx: " + "[" * 5000 + "]" * 5000 + "\n", f"3: x: {DEEP}"),
+        (
+            alias_bomb(9, 8),
+            "8: a5: aliases expand it to more than 250000 values (aliases of aliases multiply); "
+            "use fewer nested aliases",
+        ),
+        ("model: m\nbackend: pytorch\nbackend: vllm\n", f"3: backend: duplicate key, also at line 2; {DUP}"),
+    ],
+    ids=["deep", "alias-bomb", "duplicate"],
+)
+def test_llem_exp_hostile_yaml_is_one_line_and_writes_nothing(tmp_path: Path, text: str, expected: str) -> None:
+    cfg = tmp_path / "e.yaml"
+    cfg.write_text(text)
+    proc = subprocess.run(
+        ["llem-exp", str(cfg), "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [f"error: {cfg}:{expected}"]
+    assert not (tmp_path / "out").exists()
+
+
+# Started before llem: flock on a campaign lock fails as on NFS without lockd; every other flock is real.
+NO_LOCKS = """
+import errno, fcntl, os
+_flock = fcntl.flock
+def flock(fd, operation):
+    if os.readlink(f"/proc/self/fd/{fd}").endswith("/campaign.lock"):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+    return _flock(fd, operation)
+fcntl.flock = flock
+"""
+
+
+def test_a_filesystem_without_locks_is_one_line_naming_the_lock_file(world: Path, tmp_path: Path) -> None:
+    shutil.copytree(world / "res", tmp_path / "res")
+    before = snapshot(tmp_path)
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(NO_LOCKS)
+    (tmp_path / "c.yaml").write_text(GOOD.replace("n_prompts: 2", "n_prompts: 3"))  # a design not yet run
+    path = os.pathsep.join(p for p in (str(tmp_path / "site"), os.environ.get("PYTHONPATH")) if p)
+    proc = llem("campaign", *UP, cwd=tmp_path, check=False, env={"PYTHONPATH": path})
+    assert proc.returncode == 1
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert re.fullmatch(
+        r"error: res/good_\d{8}T\d{6}Z/campaign\.lock: cannot lock the campaign: this filesystem does not support "
+        r"file locks \(No locks available\); keep campaigns on one that does \(a local disk, or NFS with locking; "
+        r"see --results-dir\); nothing was started",
+        lines[0],
+    ), lines[0]
+    assert snapshot(tmp_path) == before  # the folder it began is removed again
+    assert sorted(p.name for p in (tmp_path / "res").iterdir()) == sorted(p.name for p in (world / "res").iterdir())
+
+
+def test_report_draws_swept_strings_with_maths_syntax_as_written(tmp_path: Path) -> None:
+    # matplotlib read '$\frac{$' (a prompt field's name here, swept) as mathtext and lost the whole report
+    lines = [json.dumps({"prompt": f"Say hello {i}", "$\\frac{$": f"Say goodbye {i}"}) for i in range(4)]
+    (tmp_path / "p.jsonl").write_text("\n".join(lines) + "\n")
+    (tmp_path / "c.yaml").write_text(
+        "name: maths\n"
+        + FAST
+        + "dataset: {kind: jsonl, path: p.jsonl}\nsweep:\n  dataset.field: [prompt, '$\\frac{$']\n"
+    )
+    llem("campaign", *UP, cwd=tmp_path)
+    (done,) = (tmp_path / "res").iterdir()
+    proc = llem("report", str(done.relative_to(tmp_path)), cwd=tmp_path, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [str(done.relative_to(tmp_path) / "report.html")]
+    text = (done / "report.html").read_text()
+    assert "<td>$\\frac{$</td>" in text  # the swept value, as written
+    assert "<figcaption>Output throughput (tokens/s) by config.dataset.field</figcaption>" in text

@@ -28,10 +28,10 @@ from pydantic import BaseModel, ValidationError
 
 from llenergymeasure.config.campaign import DuplicateConfig, SkippedConfig
 from llenergymeasure.config.dotted import flatten, varying_keys
-from llenergymeasure.config.errors import describe_error, error_lines, field_path, is_union_tag, nested_models
+from llenergymeasure.config.errors import describe_error, error_lines, is_union_tag, nested_models
 from llenergymeasure.config.experiment import BACKEND_SECTIONS, ExperimentConfig
 from llenergymeasure.config.identity import config_hash
-from llenergymeasure.config.yamlsource import Loc, YamlDoc
+from llenergymeasure.config.yamlsource import Loc, YamlDoc, field_path
 from llenergymeasure.errors import ConfigError
 
 CAMPAIGN_ONLY_KEYS = frozenset({"name", "execution", "sweep", "experiments", "base"})
@@ -50,6 +50,9 @@ class Expansion:
     skipped: list[SkippedConfig] = field(default_factory=list)
     duplicates: list[DuplicateConfig] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+
+
+_NO_GRID: dict[str, Any] = {}  # the overrides of the fixed fields checked alone when the sweep is broken
 
 
 @dataclass(frozen=True)
@@ -78,21 +81,63 @@ def deep_merge(low: dict[str, Any], high: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+class KeyConflict(ConfigError):
+    """Two keys of one mapping set the same field (``pytorch.batch_size`` and ``pytorch: {batch_size}``)."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
 def nest(flat: dict[str, Any]) -> dict[str, Any]:
-    """``{"pytorch.batch_size": 4}`` → ``{"pytorch": {"batch_size": 4}}``."""
+    """``{"pytorch.batch_size": 4}`` → ``{"pytorch": {"batch_size": 4}}``.
+
+    A field set by two keys (once dotted, once nested) raises ``KeyConflict``: like a duplicate
+    key, keeping either value would silently drop the other.
+    """
     out: dict[str, Any] = {}
+    set_by: dict[tuple[str, ...], str] = {}  # each leaf path set so far, and the key that set it
     for key, value in flat.items():
         parts = str(key).split(".")
+        leaves = _leaf_paths(value, tuple(parts))
+        for leaf in leaves:
+            for other, other_key in set_by.items():
+                common = min(len(leaf), len(other))
+                if leaf[:common] == other[:common]:
+                    raise KeyConflict(
+                        str(key), f"{key}: sets {'.'.join(leaf[:common])} again, already set by '{other_key}'; keep one"
+                    )
+        set_by.update(dict.fromkeys(leaves, str(key)))
         node = out
         for part in parts[:-1]:
             node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"key {key!r} conflicts with a scalar at {part!r}")
+            if not isinstance(node, dict):  # pragma: no cover - the leaf check above already refused it
+                raise KeyConflict(str(key), f"{key}: conflicts with the value of {part}; keep one")
         if isinstance(value, dict) and isinstance(node.get(parts[-1]), dict):
             node[parts[-1]] = deep_merge(node[parts[-1]], value)
         else:
             node[parts[-1]] = value
     return out
+
+
+def _nest_each(
+    flat: dict[str, Any], where: Callable[[str], str], problems: list[str], prefix: str = ""
+) -> dict[str, Any]:
+    """``nest``, reporting every conflicting key at ``where(key)`` (and leaving it out) rather than the first."""
+    flat = dict(flat)
+    while True:
+        try:
+            return nest(flat)
+        except KeyConflict as exc:
+            problems.append(f"{where(exc.key)}: {prefix}{exc}")
+            del flat[exc.key]
+
+
+def _leaf_paths(value: Any, path: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """The field paths a value sets: itself, or every leaf of a mapping (an empty one sets nothing)."""
+    if not isinstance(value, dict):
+        return [path]
+    return [leaf for k, v in value.items() for leaf in _leaf_paths(v, (*path, str(k)))]
 
 
 def expand(doc: YamlDoc, base: dict[str, Any] | None = None, resolve: Resolver | None = None) -> Expansion:
@@ -103,17 +148,16 @@ def expand(doc: YamlDoc, base: dict[str, Any] | None = None, resolve: Resolver |
     """
     problems: list[str] = []
     raw = doc.data
-    try:
-        fixed = deep_merge(strip_campaign_keys(base or {}), nest(strip_campaign_keys(raw)))
-    except ConfigError as exc:
-        raise ConfigError(f"{doc.path}: {exc}") from None
+    top = _nest_each(strip_campaign_keys(raw), lambda key: doc.where((key,)), problems)
+    fixed = deep_merge(strip_campaign_keys(base or {}), top)
     sweep = raw.get("sweep")
     explicit = raw.get("experiments")
     backends = _backends(doc, fixed, sweep, problems)
     listed = isinstance(fixed.get("backend"), list) or (isinstance(sweep, dict) and "backend" in sweep)
 
     candidates: list[_Candidate] = []
-    if sweep is not None and _check_sweep(doc, sweep, backends, problems):
+    grid = sweep is not None and _check_sweep(doc, sweep, backends, problems)
+    if grid and isinstance(sweep, dict):
         for backend in backends:
             for point in _grid_points(sweep, backend, listed):
                 candidates.append(
@@ -121,10 +165,18 @@ def expand(doc: YamlDoc, base: dict[str, Any] | None = None, resolve: Resolver |
                 )
     if explicit is not None:
         candidates.extend(_explicit(doc, explicit, fixed, backends, listed, problems))
+    if sweep is not None and not grid:  # no grid to build: still check the fixed fields, so their errors come now
+        candidates.extend(_Candidate(_fixed_for(fixed, b), "top level", _NO_GRID) for b in backends)
     if sweep is None and explicit is None:
         for backend in backends:
             source = f"top level (backend {backend})" if listed else "top level"
             candidates.append(_Candidate(_fixed_for(fixed, backend), source))
+    if len(candidates) > MAX_GRID_POINTS:  # the grid is checked alone above; here with the explicit list
+        problems.append(
+            f"{doc.where(('experiments',))}: experiments: the campaign gives {len(candidates)} configs (sweep "
+            f"points and experiments, per backend), more than the limit of {MAX_GRID_POINTS}; split the campaign"
+        )
+        raise ConfigError("\n".join(dict.fromkeys(problems)))
 
     valid, skipped = _validate(doc, candidates, sweep, resolve, problems)
     if valid:
@@ -201,6 +253,15 @@ def _check_sweep(doc: YamlDoc, sweep: Any, backends: list[Any], problems: list[s
     before = len(problems)
     for key, values in sweep.items():
         _check_axis(doc, str(key), values, problems)
+    axes = [tuple(str(k).split(".")) for k in sweep]
+    for i, axis in enumerate(axes):
+        for earlier in axes[:i]:
+            common = min(len(axis), len(earlier))
+            if axis[:common] == earlier[:common]:
+                problems.append(
+                    f"{doc.where(('sweep', '.'.join(axis)))}: sweep.{'.'.join(axis)}: sweeps "
+                    f"{'.'.join(axis[:common])} again, already swept by sweep.{'.'.join(earlier)}; keep one"
+                )
     for key in sweep:
         owner = _owner(str(key))
         if owner is None or owner in backends:
@@ -270,11 +331,11 @@ def _explicit(
                 f"{doc.where(loc)}: experiments[{i}]: must be a mapping of fields, got {type(item).__name__}"
             )
             continue
-        try:
-            nested = nest(item)
-        except ConfigError as exc:
-            problems.append(f"{doc.where(loc)}: experiments[{i}]: {exc}")
-            continue
+
+        def where(key: str, loc: Loc = loc) -> str:
+            return doc.where((*loc, key))
+
+        nested = _nest_each(item, where, problems, f"experiments[{i}].")
         own = "backend" in nested
         for backend in [nested["backend"]] if own else backends:
             source = f"experiments[{i}]" + (f" (backend {backend})" if listed and not own else "")
@@ -285,10 +346,11 @@ def _explicit(
 def _validate(
     doc: YamlDoc, candidates: list[_Candidate], sweep: Any, resolve: Resolver | None, problems: list[str]
 ) -> tuple[list[tuple[ExperimentConfig, str]], list[SkippedConfig]]:
-    """Validate each candidate; a grid point invalid only through its swept values is skipped.
+    """Validate each candidate; a grid point invalid only through its combination of values is skipped.
 
-    Errors of explicit items, and errors of fixed fields (wrong whatever the sweep says), are
-    problems reported at their lines.
+    Errors of explicit items, of fixed fields (wrong whatever the sweep says) and of swept values
+    wrong on their own (``"big"`` for a batch size, 0 where at least 1 is needed) are problems
+    reported at their lines: the campaign would otherwise silently shrink.
     """
     valid: list[tuple[ExperimentConfig, str]] = []
     skipped: list[SkippedConfig] = []
@@ -302,8 +364,12 @@ def _validate(
                 problems.extend(_explicit_lines(errors, doc, cand.item))
                 continue
             own = [e for e in errors if not _from_sweep(e["loc"], swept)]
-            if own:  # a fixed field is wrong whatever the sweep says: report it at its line
+            if cand.overrides is _NO_GRID:  # the broken sweep may be what was to give a missing field
+                own = [e for e in own if e["type"] != "missing"]
+            bad = [line for e in errors if (line := _bad_sweep_value(doc, e, sweep, cand.overrides)) is not None]
+            if own or bad:  # wrong whatever the other fields say: report it at its line, never skip it
                 problems.extend(error_lines(own, ExperimentConfig, doc))
+                problems.extend(bad)
                 continue
             reason = "; ".join(dict.fromkeys(describe_error(e, ExperimentConfig) for e in errors))
             skipped.append(SkippedConfig(overrides=cand.overrides, reason=reason))
@@ -324,6 +390,41 @@ def _from_sweep(loc: tuple[Any, ...], swept: list[tuple[str, ...]]) -> bool:
     if not path:
         return True
     return any(path[: len(axis)] == axis or axis[: len(path)] == path for axis in swept)
+
+
+# Errors that only a validator seeing other fields can raise: a swept value with one of them may
+# be fine beside other values. Every other pydantic error type judges the value alone.
+_CONTEXT_ERRORS = frozenset({"value_error", "assertion_error"})
+
+
+def _bad_sweep_value(doc: YamlDoc, err: Any, sweep: Any, point: dict[str, Any]) -> str | None:
+    """The error line for a swept value that is wrong on its own, at its line in the sweep; else None."""
+    if err["type"] in _CONTEXT_ERRORS:
+        return None
+    loc = tuple(p for p in err["loc"] if not is_union_tag(p))
+    path = tuple(str(p) for p in loc)
+    for key, value in point.items():
+        axis = tuple(str(key).split("."))
+        if key == "backend":
+            continue  # backend values were checked by name already
+        if err["type"].startswith("union_tag"):  # a bad variant tag is reported at the union, one level up
+            own = len(axis) == len(path) + 1 and axis[: len(path)] == path
+        else:  # an unknown field *at* the axis is one that only some variants have (scenario.request_rate)
+            own = path[: len(axis)] == axis and not (err["type"] == "extra_forbidden" and path == axis)
+        if not own:
+            continue
+        values = sweep.get(key, []) if isinstance(sweep, dict) else []
+        index = next((i for i, v in enumerate(values) if v is value), None)
+        if index is None:
+            index = next((i for i, v in enumerate(values) if v == value), 0)
+        if err["type"].startswith("union_tag"):
+            err = {**err, "input": value}  # the tag given, not the whole section around it
+        text = describe_error(err, ExperimentConfig)
+        written = field_path(("sweep", key, index, *loc[len(axis) :]))
+        shown = field_path(loc)
+        text = written + text[len(shown) :] if text.startswith(shown + ":") else f"{written}: {text}"
+        return f"{doc.where(('sweep', key, index))}: {text}; fix it or remove it from the sweep"
+    return None
 
 
 def _explicit_lines(errors: list[Any], doc: YamlDoc, item: Loc) -> list[str]:

@@ -17,6 +17,12 @@ from llenergymeasure.config.loader import resolve_dataset
 from llenergymeasure.config.yamlsource import YamlDoc, read_yaml
 from llenergymeasure.errors import ConfigError
 
+# Units (configs x cycles) one campaign may plan. The config cap (MAX_GRID_POINTS) alone lets
+# n_cycles multiply a campaign a thousandfold: 10 M units planned in 2 GB, and a 1.5 GB manifest
+# rewritten on every unit's transition. At 50,000 units the manifest is some 7 MB, rewritten in
+# well under a second, and planning takes seconds; that is also more than a week of GPU time.
+MAX_UNITS = 50_000
+
 
 @dataclass(frozen=True)
 class LoadedCampaign:
@@ -64,7 +70,19 @@ def load_campaign(path: Path) -> LoadedCampaign:
             "duplicate_configs": [d.model_dump() for d in expansion.duplicates],
         }
     )
+    _check_units(doc, config)
     return LoadedCampaign(config=config, source=path, warnings=list(expansion.warnings), sources=expansion.sources)
+
+
+def _check_units(doc: YamlDoc, config: CampaignConfig) -> None:
+    """Refuse a campaign of more than ``MAX_UNITS`` units, before anything is planned or written."""
+    configs, cycles = len(config.experiments), config.execution.n_cycles
+    if configs * cycles <= MAX_UNITS:
+        return
+    raise ConfigError(
+        f"{doc.where(('execution', 'n_cycles'))}: execution.n_cycles: {configs} configs x {cycles} cycles = "
+        f"{configs * cycles} units, more than the limit of {MAX_UNITS}; lower n_cycles or split the campaign"
+    )
 
 
 def _read_base(doc: YamlDoc, path: Path) -> dict[str, Any] | None:

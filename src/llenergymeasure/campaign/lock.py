@@ -4,11 +4,13 @@ The lock is ``flock(LOCK_EX)`` on ``campaign.lock`` inside the directory. The ke
 the holder exits however it exits (SIGKILL included), so there is no stale-lock logic. While held,
 the file names its holder (pid, host, start time, run id) as one JSON line, so a refused process
 can say who has it; the holder removes the file when it lets go. Readers (status, results,
-report) never take it.
+report) never take it. A filesystem that refuses locks (NFS without lockd: "No locks available")
+is one error naming the lock file, never a run without the lock.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -74,6 +76,9 @@ class CampaignLock:
                 raise CampaignBusyError(
                     f"{root}: campaign is being run by {_describe_holder(path)}; wait for it to finish or stop it"
                 ) from None
+            except OSError as exc:  # ENOLCK, EOPNOTSUPP: a filesystem without locks (NFS without lockd)
+                os.close(fd)
+                raise CampaignError(_lock_failure(path, exc)) from None
             # The previous holder may have removed the file between our open and our flock: then we
             # locked an orphaned inode that a third process cannot see. Retry on the live file.
             try:
@@ -100,6 +105,25 @@ class CampaignLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+_NO_LOCKS = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL})
+
+
+def _lock_failure(path: Path, exc: OSError) -> str:
+    """The one line for a lock the kernel refused outright, naming the file and the way out.
+
+    Without the lock two hosts could run the same campaign at once, so llem refuses rather than
+    carrying on unlocked.
+    """
+    reason = exc.strerror or str(exc)
+    if exc.errno in _NO_LOCKS:
+        return (
+            f"{path}: cannot lock the campaign: this filesystem does not support file locks ({reason}); "
+            "keep campaigns on one that does (a local disk, or NFS with locking; see --results-dir); "
+            "nothing was started"
+        )
+    return f"{path}: cannot lock the campaign ({reason}); nothing was started"
 
 
 def _write_holder(fd: int, holder: Holder) -> None:

@@ -7,18 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from llenergymeasure.config.yamlsource import Loc, YamlDoc
-
-
-def field_path(loc: Loc) -> str:
-    """``('pytorch', 'batch_size')`` → ``pytorch.batch_size``; list indexes as ``[i]``."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out or "(top level)"
+from llenergymeasure.config.yamlsource import Loc, YamlDoc, field_path
 
 
 def describe_error(err: Any, model: type[BaseModel] | None) -> str:
@@ -61,9 +50,12 @@ def error_lines(errors: list[Any], model: type[BaseModel], doc: YamlDoc | None, 
     return lines
 
 
+UNION_TAGS = frozenset({"builtin", "jsonl", "synthetic", "offline", "server"})  # dataset and scenario kinds
+
+
 def is_union_tag(part: Any) -> bool:
-    """Pydantic puts a discriminated union's tag (``jsonl``) in error locations; users never write it."""
-    return isinstance(part, str) and part in ("builtin", "jsonl", "synthetic")
+    """Pydantic puts a discriminated union's tag (``jsonl``, ``server``) in error locations; users never write it."""
+    return isinstance(part, str) and part in UNION_TAGS
 
 
 def _valid_fields(model: type[BaseModel], loc: Loc) -> list[str]:

@@ -154,25 +154,25 @@ sweep:
     assert loaded.warnings == []  # 1 of 2 is not more than half
 
 
+SPLIT_8 = "model: m\nbackend: pytorch\nenergy: {prefill_split: true, split_output_tokens: 8}\n"
+
+
 def test_more_than_half_skipped_warns(tmp_path: Path) -> None:
-    loaded = load_campaign(
-        write(
-            tmp_path,
-            """
-model: m
-backend: pytorch
-sweep:
-  max_output_tokens: [0, -1, 8]
-""",
-        )
-    )
+    # 4 and 8 are fine output lengths, just not beside a split at 8 tokens: a combination, so skipped
+    loaded = load_campaign(write(tmp_path, SPLIT_8 + "sweep:\n  max_output_tokens: [4, 8, 16]\n"))
     assert len(loaded.config.experiments) == 1
     assert loaded.warnings == ["2 of 3 sweep configs are invalid and skipped"]
 
 
 def test_all_invalid_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"all 2 configs are invalid; first: max_output_tokens: Input should be"):
-        load_campaign(write(tmp_path, "model: m\nbackend: pytorch\nsweep: {max_output_tokens: [0, -1]}\n"))
+    with pytest.raises(ConfigError) as err:
+        load_campaign(write(tmp_path, SPLIT_8 + "sweep: {max_output_tokens: [4, 8]}\n"))
+    assert str(err.value) == (
+        f"{tmp_path / 'c.yaml'}: all 2 configs are invalid; first: energy.split_output_tokens 8 must be below "
+        "max_output_tokens 4: the split needs two windows with different output lengths; lower it or leave it unset; "
+        "then: energy.split_output_tokens 8 must be below max_output_tokens 8: the split needs two windows with "
+        "different output lengths; lower it or leave it unset"
+    )
 
 
 def test_duplicates_run_once(tmp_path: Path) -> None:
@@ -257,3 +257,137 @@ def test_backend_field_not_supported_is_rejected_at_plan_time(tmp_path: Path) ->
     assert "valid fields: block_size, enable_chunked_prefill" in str(err.value)
     with pytest.raises(ConfigError, match=r"sweep.vllm.batch_size: unknown field 'vllm.batch_size'; valid: block_size"):
         load_campaign(write(tmp_path, "model: m\nbackend: vllm\nsweep: {vllm.batch_size: [8]}\n", "d.yaml"))
+
+
+def test_a_swept_value_wrong_on_its_own_is_an_error_not_a_skip(tmp_path: Path) -> None:
+    p = write(tmp_path, 'model: m\nbackend: pytorch\nsweep:\n  pytorch.batch_size: [1, "big", 0]\n')
+    with pytest.raises(ConfigError) as err:
+        load_campaign(p)
+    assert str(err.value).splitlines() == [
+        f"{p}:4: sweep.pytorch.batch_size[1]: Input should be a valid integer, unable to parse string as an integer "
+        "(got 'big'); fix it or remove it from the sweep",
+        f"{p}:4: sweep.pytorch.batch_size[2]: Input should be greater than or equal to 1 (got 0); "
+        "fix it or remove it from the sweep",
+    ]
+
+
+def test_swept_sections_and_variant_tags_name_the_bad_value_at_its_line(tmp_path: Path) -> None:
+    p = write(
+        tmp_path,
+        """model: m
+backend: vllm
+sweep:
+  scenario.kind:
+    - offline
+    - bogus
+  decoding:
+    - {temperature: 0.5}
+    - {temperature: -1}
+""",
+    )
+    with pytest.raises(ConfigError) as err:
+        load_campaign(p)
+    assert str(err.value).splitlines() == [
+        f"{p}:9: sweep.decoding[1].temperature: Input should be greater than or equal to 0 (got -1); "
+        "fix it or remove it from the sweep",
+        f"{p}:6: sweep.scenario.kind[1]: Input tag 'bogus' found using 'kind' does not match any of the expected "
+        "tags: 'offline', 'server' (got 'bogus'); fix it or remove it from the sweep",
+    ]
+
+
+def test_a_field_only_some_variants_have_is_still_a_skip(tmp_path: Path) -> None:
+    # request_rate exists for server scenarios only: unknown beside offline, a combination, not a bad value
+    loaded = load_campaign(
+        write(
+            tmp_path,
+            "model: m\nbackend: vllm\nsweep:\n  scenario.kind: [offline, server]\n  scenario.request_rate: [2.0]\n",
+        )
+    )
+    assert [e.scenario.kind for e in loaded.config.experiments] == ["server"]
+    assert [s.reason for s in loaded.config.skipped_configs] == [
+        "scenario.request_rate: unknown field; valid fields: kind"
+    ]
+
+
+def test_a_broken_sweep_does_not_hide_the_fixed_fields_errors(tmp_path: Path) -> None:
+    p = write(
+        tmp_path,
+        "model: m\nbackend: pytorch\nn_prompts: -1\nsweep:\n  precisionn: [fp16]\nexecution: {n_cycles: 0}\n",
+    )
+    with pytest.raises(ConfigError) as err:
+        load_campaign(p)
+    assert str(err.value).splitlines() == [
+        f"{p}:5: sweep.precisionn: unknown field 'precisionn'; valid: backend, baseline, dataset, decoding, energy, "
+        "max_input_tokens, max_output_tokens, model, n_prompts, precision, pytorch, scenario, seed, trtllm, vllm, "
+        "warmup",
+        f"{p}:3: n_prompts: Input should be greater than or equal to 1 (got -1)",
+        f"{p}:6: execution.n_cycles: Input should be greater than or equal to 1 (got 0)",
+    ]
+
+
+def test_a_field_set_twice_dotted_and_nested_is_an_error(tmp_path: Path) -> None:
+    p = write(
+        tmp_path,
+        """model: m
+backend: pytorch
+pytorch.batch_size: 4
+pytorch: {batch_size: 2}
+sweep:
+  decoding: [{}]
+  decoding.temperature: [1]
+experiments:
+  - {pytorch.batch_size: 2, pytorch: {batch_size: 3}}
+""",
+    )
+    with pytest.raises(ConfigError) as err:
+        load_campaign(p)
+    assert str(err.value).splitlines() == [
+        f"{p}:4: pytorch: sets pytorch.batch_size again, already set by 'pytorch.batch_size'; keep one",
+        f"{p}:7: sweep.decoding.temperature: sweeps decoding again, already swept by sweep.decoding; keep one",
+        f"{p}:9: experiments[0].pytorch: sets pytorch.batch_size again, already set by 'pytorch.batch_size'; keep one",
+    ]
+    assert nest({"pytorch.batch_size": 4, "pytorch": {"device_map": "auto"}}) == {
+        "pytorch": {"batch_size": 4, "device_map": "auto"}
+    }
+
+
+def test_non_finite_and_unbounded_timeouts_are_refused(tmp_path: Path) -> None:
+    p = write(tmp_path, "model: m\nbackend: pytorch\nexecution:\n  unit_timeout_s: .inf\n  idle_timeout_s: .nan\n")
+    with pytest.raises(ConfigError) as err:
+        load_campaign(p)
+    assert str(err.value).splitlines() == [
+        f"{p}:4: execution.unit_timeout_s: Input should be a finite number (got inf)",
+        f"{p}:5: execution.idle_timeout_s: Input should be a finite number (got nan)",
+    ]
+    p = write(tmp_path, "model: m\nbackend: pytorch\nexecution: {unit_timeout_s: 1.0e+12}\n", "d.yaml")
+    with pytest.raises(ConfigError) as err:
+        load_campaign(p)
+    assert str(err.value) == (
+        f"{p}:3: execution.unit_timeout_s: Input should be less than or equal to 2592000 (got 1000000000000.0)"
+    )
+
+
+def test_units_are_capped_not_only_configs(tmp_path: Path) -> None:
+    seeds = list(range(60))
+    p = write(tmp_path, f"model: m\nbackend: pytorch\nexecution:\n  n_cycles: 1000\nsweep:\n  seed: {seeds}\n")
+    with pytest.raises(ConfigError) as err:
+        load_campaign(p)
+    assert str(err.value) == (
+        f"{p}:4: execution.n_cycles: 60 configs x 1000 cycles = 60000 units, more than the limit of 50000; "
+        "lower n_cycles or split the campaign"
+    )
+
+
+def test_the_config_cap_counts_explicit_experiments_too(tmp_path: Path) -> None:
+    seeds = list(range(9_999))
+    p = write(
+        tmp_path,
+        f"model: m\nbackend: pytorch\nsweep:\n  seed: {seeds}\n"
+        "experiments:\n  - {seed: 10000}\n  - {seed: 10001}\n",
+    )
+    with pytest.raises(ConfigError) as err:
+        load_campaign(p)
+    assert str(err.value) == (
+        f"{p}:5: experiments: the campaign gives 10001 configs (sweep points and experiments, per backend), more "
+        "than the limit of 10000; split the campaign"
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
 import signal
@@ -15,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from llenergymeasure.campaign.lock import LOCK_NAME, CampaignLock
-from llenergymeasure.errors import CampaignBusyError
+from llenergymeasure.errors import CampaignBusyError, CampaignError
 
 HOLD = """
 import sys, time
@@ -83,3 +85,26 @@ def test_run_ids_are_fresh_per_acquisition(tmp_path: Path) -> None:
         with CampaignLock.acquire(tmp_path) as lock:
             ids.add(lock.run_id)
     assert len(ids) == 3
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        (
+            errno.ENOLCK,
+            "cannot lock the campaign: this filesystem does not support file locks (No locks available); keep "
+            "campaigns on one that does (a local disk, or NFS with locking; see --results-dir); nothing was started",
+        ),
+        (errno.EIO, "cannot lock the campaign (Input/output error); nothing was started"),
+    ],
+)
+def test_a_filesystem_without_locks_is_one_line_naming_the_lock_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int, expected: str
+) -> None:
+    def refuse(fd: int, operation: int) -> None:  # what flock(2) answers on NFS without lockd
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(fcntl, "flock", refuse)
+    with pytest.raises(CampaignError) as err:
+        CampaignLock.acquire(tmp_path)
+    assert str(err.value) == f"{tmp_path / LOCK_NAME}: {expected}"
