@@ -25,6 +25,10 @@ class CampaignBusyError(CampaignError):
     exit_code = 3
 
 
+class ConfigHashMismatchError(LlemError):
+    """``llem-exp`` was given a config that does not hash to the identity the campaign planned for it."""
+
+
 class ManifestError(LlemError):
     """A manifest on disk cannot be read; the campaign directory is left untouched."""
 

@@ -104,7 +104,7 @@ def test_sigkill_mid_campaign_then_resume_completes_each_unit_exactly_once(tmp_p
     before = manifest(d)
     assert before["entries"][0]["status"] == "completed"
     assert before["entries"][1]["status"] == "running"
-    child = int(before["entries"][1].get("handle", "pid:0").removeprefix("pid:"))
+    child = int(before["entries"][1].get("handle", "pid:0").removeprefix("pid:").partition("@")[0])
     assert dies_within(child, 30.0)  # with its host (PDEATHSIG); a loaded machine may take a moment
 
     proc = llem("campaign", "resume", "--results-dir", "res", cwd=tmp_path)

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from llenergymeasure.campaign.api import check_design, plan_campaign
-from llenergymeasure.campaign.orchestrator import prepare_campaign
+from llenergymeasure.campaign.prepare import prepare_campaign
 from llenergymeasure.campaign.store import ManifestStore
 from llenergymeasure.config.identity import config_hash
 from llenergymeasure.config.loader import load_experiment

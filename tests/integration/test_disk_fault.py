@@ -1,12 +1,15 @@
-"""Exactly-once through a full disk: fill a small tmpfs mid-campaign, SIGKILL the host, free space, resume.
+"""Exactly-once through a full disk: fill a small tmpfs mid-campaign, the run stops, free space, resume.
 
-The result files are the ground truth; `resume` reconciles the manifest with them, so every unit
-ends completed exactly once however many manifest writes the full disk refused.
+Free space is checked before each unit (campaign/diskspace.py): a full disk stops the run before
+the next unit measures anything, with one line naming the folder. The result files are the ground
+truth; `resume` reconciles the manifest with them, so every unit ends completed exactly once
+however many manifest writes the full disk refused.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -24,7 +27,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    with small_tmpfs(tmp_path / "disk", "4m") as disk:
+    with small_tmpfs(tmp_path / "disk", "24m") as disk:  # above the 16 MiB a unit needs (UNIT_RESERVE_BYTES)
         yield disk
 
 
@@ -36,6 +39,11 @@ def wait_for(what: str, check: Callable[[], bool], timeout_s: float = 300) -> No
         time.sleep(0.05)
 
 
+def need_mib(campaign_dir: Path) -> str:
+    """What one unit needs there as the refusal prints it: 16 MiB and twice the manifest."""
+    return f"{(16 * (1 << 20) + 2 * (campaign_dir / 'manifest.json').stat().st_size) / (1 << 20):.1f}"
+
+
 def completed(campaign_dir: Path) -> int:
     try:
         return sum(e["status"] == "completed" for e in manifest(campaign_dir)["entries"])
@@ -43,7 +51,7 @@ def completed(campaign_dir: Path) -> int:
         return 0
 
 
-def test_full_disk_mid_campaign_then_sigkill_then_resume_completes_every_unit_exactly_once(
+def test_full_disk_mid_campaign_stops_the_run_then_resume_completes_every_unit_exactly_once(
     tmp_path: Path, small_disk: Path
 ) -> None:
     camp = tmp_path / "camp.yaml"
@@ -79,18 +87,18 @@ def test_full_disk_mid_campaign_then_sigkill_then_resume_completes_every_unit_ex
         wait_for("two completed units", lambda: completed(d) >= 2)
         before = {p.name: p.read_bytes() for p in d.glob("*_c[0-9].json")}
         fill(small_disk / "filler")
-
-        def faults_seen() -> bool:
-            text = host_err.read_text(errors="replace")
-            return "manifest write failed ([Errno 28] No space left on device)" in text and (
-                "cannot write the error file (No space left on device)" in text
-            )
-
-        wait_for("a refused manifest write and a unit failing on the full disk", faults_seen)
-        assert host.poll() is None, "the campaign ended before it could be killed"
+        assert host.wait(timeout=300) == 1  # stopped by itself, before the next unit
     finally:
-        host.send_signal(signal.SIGKILL)
-        host.wait()
+        if host.poll() is None:
+            host.send_signal(signal.SIGKILL)
+            host.wait()
+    lines = host_err.read_text(errors="replace").splitlines()
+    assert (
+        f"error: {d}: 0.0 MiB free, but one unit needs {need_mib(d)} MiB for its results and the "
+        "manifest; no further unit was started: free space there, then `llem campaign resume` it"
+    ) in lines
+    started_after = [e for e in manifest(d)["entries"] if e["status"] == "running"]
+    assert len(started_after) <= 1  # at most the unit that was measuring when the disk filled
     assert len(before) >= 2
     (small_disk / "filler").unlink()
 
@@ -105,3 +113,21 @@ def test_full_disk_mid_campaign_then_sigkill_then_resume_completes_every_unit_ex
         assert (d / name).read_bytes() == data, f"{name} was re-run"  # completed before the fault: never again
     assert not list(d.glob(".*.tmp"))
     assert not (d / "campaign.lock").exists()
+
+
+def test_a_disk_without_room_for_one_unit_starts_none(tmp_path: Path) -> None:
+    with small_tmpfs(tmp_path / "disk", "8m") as disk:
+        camp = tmp_path / "camp.yaml"
+        camp.write_text("name: tight\n" + FAST)
+        proc = llem(
+            "campaign", "up", str(camp), "--executor", "local", "--results-dir", str(disk), cwd=tmp_path, check=False
+        )
+        (d,) = [p.parent for p in disk.glob("tight_*/manifest.json")]
+        free = os.statvfs(d).f_bavail * os.statvfs(d).f_frsize / (1 << 20)
+        assert proc.returncode == 1
+        assert proc.stderr.splitlines()[-1] == (
+            f"error: {d}: {free:.1f} MiB free, but one unit needs {need_mib(d)} MiB for its results "
+            "and the manifest; no further unit was started: free space there, then `llem campaign resume` it"
+        )
+        assert [e["status"] for e in manifest(d)["entries"]] == ["pending"]
+        assert not list(d.glob("*_c1.json"))

@@ -42,6 +42,13 @@ case "$(cat "$cfg")" in
   *fault/hang*) while true; do echo "still working"; sleep 0.5; done;;
   *fault/silent*) echo "starting"; sleep 600;;
   *fault/corrupt*) printf '{"schema_version": "1", "trunc' > "$out/$stem.json"; exit 0;;
+  *fault/tamper*)
+    for f in /campaign/manifest.json /campaign/configs/evil.yaml /campaign/other_c1.json; do
+      (echo x > "$f") 2>/dev/null && echo "wrote $f"
+    done
+    echo "own output" > "$out/$stem.error.json"
+    echo "shm $(df -k /dev/shm | tail -1 | tr -s ' ' | cut -d' ' -f2) ipc $(readlink /proc/self/ns/ipc)"
+    exit 4;;
 esac
 exit 9
 """
@@ -321,3 +328,29 @@ def test_container_killed_mid_run_fails_the_unit_then_resume_completes_it(
     assert sorted(p.name for p in d_found.glob("*_c[0-9]*.json")) == sorted(e["result_file"] for e in m["entries"])
     for e in m["entries"]:
         assert attempts_that_measured(d_found, e["result_file"].removesuffix(".json")) <= (2 if e["key"] == key else 1)
+
+
+def test_a_unit_cannot_write_the_campaigns_control_files_and_gets_its_own_shm(
+    tmp_path: Path,
+    fault_image: str,
+    docker_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 22, item 16: the campaign is mounted read-only; only the unit's own outputs come back."""
+    monkeypatch.setenv("LLEM_IMAGE_PYTORCH", fault_image)
+    camp = tmp_path / "tamper.yaml"
+    camp.write_text("name: tamper\nbackend: pytorch\nmodel: fault/tamper\nexecution: {warm_start: false}\n")
+    args = ("campaign", "up", str(camp), "--executor", "docker", "--results-dir", "res", "--no-preflight")
+    llem(*args, cwd=tmp_path, check=False)
+    d = only_campaign_dir(tmp_path / "res")
+    (entry,) = manifest(d)["entries"]
+    stem = entry["result_file"].removesuffix(".json")
+    log = (d / "logs" / f"{stem}.log").read_text()
+    assert "wrote" not in log  # manifest, unit configs and the campaign folder are read-only in the container
+    assert not (d / "configs" / "evil.yaml").exists()
+    assert (d / f"{stem}.error.json").read_text() == "own output\n"  # its own output reached the campaign
+    assert not [p for p in (d / ".unit-out").rglob("*") if p.is_file()]  # and left the staging folder
+    (shm_line,) = [line for line in log.splitlines() if "shm " in line]
+    _, shm_kb, _, ipc = shm_line.split()[-4:]
+    assert int(shm_kb) == 8 * 1024 * 1024  # DockerExecutor's shm_size, 8g
+    assert ipc != os.readlink("/proc/self/ns/ipc")  # not the host's IPC namespace

@@ -136,7 +136,7 @@ def test_ctrl_c_stops_every_running_unit_and_puts_it_back_to_pending(tmp_path: P
         "campaign", "up", str(campaign(tmp_path, 30.0)), "--executor", "local", "--gpus", "all", cwd=tmp_path
     )
     d = wait_running(tmp_path / "results", 2)
-    pids = [int(e["handle"][4:]) for e in manifest(d)["entries"] if e["status"] == "running"]
+    pids = [int(e["handle"][4:].split("@")[0]) for e in manifest(d)["entries"] if e["status"] == "running"]
     host.send_signal(signal.SIGINT)
     assert host.wait(timeout=60) != 0
     entries = manifest(d)["entries"]

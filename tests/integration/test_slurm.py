@@ -41,7 +41,8 @@ def campaign(tmp_path: Path, warm_s: float) -> Path:
     body = FAST.replace("warmup: {n_runs: 0}", f"warmup: {warmup}")
     p.write_text(
         f"name: sl\n{body}sweep:\n  pytorch.batch_size: [1, 2]\n"
-        "execution: {n_cycles: 2, warm_start: false, slurm: {poll_s: 0.2, gpus_per_unit: 0, max_jobs: 2}}\n"
+        "execution: {n_cycles: 2, warm_start: false,"
+        " slurm: {poll_s: 0.2, gpus_per_unit: 0, max_jobs: 2, share_nodes: true}}\n"
     )
     return p
 

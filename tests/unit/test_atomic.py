@@ -1,4 +1,4 @@
-"""What each write reaches the disk with: results durable, manifest transitions page cache only."""
+"""What each write reaches the disk with: results and manifest transitions durable."""
 
 from __future__ import annotations
 
@@ -43,16 +43,18 @@ def test_result_files_are_durable_by_default(tmp_path: Path, fsyncs: list[str]) 
     assert fsyncs == ["file", "dir", "file", "dir"]
 
 
-def test_manifest_transitions_skip_fsync_and_persist_makes_them_durable(tmp_path: Path, fsyncs: list[str]) -> None:
+def test_every_manifest_transition_is_durable(tmp_path: Path, fsyncs: list[str]) -> None:
+    """A power cut must not leave an empty or torn manifest (issue 22, item 11): file and directory fsynced."""
     e = ManifestEntry(
         key="e_c1", exp_id="e", config_hash="0" * 16, backend="pytorch", service="pytorch", cycle=1, config_file="c"
     )
     store = ManifestStore(
         tmp_path / "manifest.json", CampaignManifest(campaign="c", design_hash="d" * 16, llem_version="0", entries=[e])
     )
-    assert MANIFEST_SYNC == "none"
+    assert MANIFEST_SYNC == "full"
     assert store.save()
-    assert fsyncs == []
+    assert fsyncs == ["file", "dir"]
+    fsyncs.clear()
     assert store.persist()
     assert fsyncs == ["file", "dir"]
 

@@ -2,32 +2,32 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from llenergymeasure.atomic import write_json_atomic
 from llenergymeasure.backends.registry import SERVICES
+from llenergymeasure.campaign.events import Event, EventSink, noop
 from llenergymeasure.campaign.layout import MANIFEST_NAME, CampaignLayout
 from llenergymeasure.campaign.loader import LoadedCampaign, load_campaign
 from llenergymeasure.campaign.lock import CampaignLock
-from llenergymeasure.campaign.orchestrator import (
-    Event,
-    EventSink,
-    load_execution,
-    noop,
-    prepare_campaign,
-    recover,
-    run_pending,
-)
 from llenergymeasure.campaign.plan import CampaignPlan, build_plan
+from llenergymeasure.campaign.prepare import load_execution, prepare_campaign
+from llenergymeasure.campaign.rebuild import load_manifest
+from llenergymeasure.campaign.recover import recover
+from llenergymeasure.campaign.schedule import run_pending
 from llenergymeasure.campaign.slots import gpus_per_unit
 from llenergymeasure.campaign.store import ManifestStore
+from llenergymeasure.config.campaign import ExecutionConfig
+from llenergymeasure.config.dotted import flatten
 from llenergymeasure.dispatch.base import Executor
 from llenergymeasure.dispatch.gpus import Gpu
-from llenergymeasure.dispatch.preflight import engine_problems
+from llenergymeasure.dispatch.preflight import engine_problems, model_path_problems, scheduler_problems
 from llenergymeasure.energy.nvml import visible_gpu_count
 from llenergymeasure.energy.scope import host_gpu_index_errors
-from llenergymeasure.errors import CampaignError, ConfigError, ManifestError
+from llenergymeasure.errors import CampaignError, ConfigError, ExecutorError, ManifestError
 from llenergymeasure.models.resolve import model_problem
 
 
@@ -119,6 +119,8 @@ def preflight(plan: CampaignPlan, executor: Executor | None) -> list[str]:
     problems = [p for m in models if (p := model_problem(m))]
     if executor is not None:
         problems += engine_problems(executor, [e.config.backend for e in plan.experiments])
+        problems += scheduler_problems(executor, [gpus_per_unit(e.config) for e in plan.experiments])
+        problems += model_path_problems(executor, models)  # a local model folder the units could not reach
     return problems
 
 
@@ -126,8 +128,9 @@ def resume_preflight(campaign_dir: Path, executor: Executor) -> list[str]:
     """The engine check of ``preflight`` for the backends a campaign's manifest still has to run."""
     manifest = status(campaign_dir).manifest
     backend_of = {service: backend for backend, service in SERVICES.items()}
-    pending = [e.service for e in manifest.entries if e.status not in ("completed", "skipped")]
-    return engine_problems(executor, [backend_of.get(s, s) for s in pending])
+    left = [e for e in manifest.entries if e.status not in ("completed", "skipped")]
+    problems = engine_problems(executor, [backend_of.get(e.service, e.service) for e in left])
+    return problems + scheduler_problems(executor, [e.n_gpus for e in left])
 
 
 def refuse(problems: list[str], what: str) -> None:
@@ -139,6 +142,7 @@ def refuse(problems: list[str], what: str) -> None:
 
 
 def up(
+    plan: CampaignPlan,
     campaign_file: Path,
     results_root: Path,
     executor: Executor,
@@ -146,12 +150,11 @@ def up(
     gpus: Sequence[Gpu] = (),
     gpus_spec: str | None = None,
 ) -> CampaignRun:
-    """Plan, create and lock the campaign directory, and run every unit; the lock goes when this returns.
+    """Create and lock the campaign directory of ``plan`` (the one preflight checked), and run every unit.
 
-    With ``gpus`` units run concurrently, one per free slot of those GPUs; ``gpus_spec`` (what the
-    user wrote, e.g. ``all``) is kept in the manifest for ``resume``.
+    The lock goes when this returns. With ``gpus`` units run concurrently, one per free slot of
+    those GPUs; ``gpus_spec`` (what the user wrote, e.g. ``all``) is kept in the manifest for ``resume``.
     """
-    _, plan = plan_campaign(campaign_file)
     check_slots(plan, campaign_file, gpus)
     layout, store, lock = prepare_campaign(plan, results_root, campaign_file, executor.name, gpus=gpus_spec)
     with lock:
@@ -173,17 +176,93 @@ def resume(
     ``resume`` on the same directory fails at once naming the holder (``CampaignBusyError``).
     """
     layout = CampaignLayout(Path(campaign_dir))
-    if not layout.manifest.is_file():
+    if not layout.manifest.is_file() and not layout.campaign_snapshot.is_file():
         ManifestStore.load(layout.manifest)  # raises the one-line "no manifest here" error
     with CampaignLock.acquire(layout.root) as lock:
-        store = ManifestStore.load(layout.manifest)
+        store, rebuilt = load_manifest(layout, executor.name, write=True)  # an empty or torn one is rebuilt
+        if rebuilt:
+            on_event(Event("rebuilt", message=rebuilt))
         check_design(store, force)
-        execution = load_execution(layout)
+        execution, notes = resume_execution(layout, store, force)
+        if notes:
+            write_json_atomic(
+                layout.campaign_snapshot, {**_snapshot(layout), "execution": execution.model_dump(mode="json")}
+            )
+            for note in notes:
+                on_event(Event("note", message=note))
+        check_executor(layout, store, executor, execution)
         recover(layout, store, executor, execution, lock.run_id, on_event)
         counts = store.manifest.counters()
         to_run = counts.pending + counts.running  # running: jobs a scheduler still runs, adopted
         run_pending(layout, store, executor, execution, lock.run_id, on_event, gpus=gpus)
     return CampaignRun(layout, store, lock.run_id, to_run)
+
+
+# Execution settings that decide which units exist and in what order: fixed once a campaign started.
+PLAN_FIELDS = ("n_cycles", "cycle_order", "shuffle_seed")
+
+
+def resume_execution(
+    layout: CampaignLayout, store: ManifestStore, force: bool = False
+) -> tuple[ExecutionConfig, list[str]]:
+    """The execution settings ``resume`` runs with, and a note for each edited one it takes.
+
+    Edits to the campaign file's ``execution`` since ``up`` (timeouts, retries, gaps, Slurm options)
+    are taken. Edits to what decides the units themselves (``PLAN_FIELDS``) are refused with one
+    line naming each difference; with ``force`` the original ones are kept and named instead.
+    """
+    stored = load_execution(layout)
+    src = store.manifest.campaign_file
+    if not src or not Path(src).is_file():
+        return stored, []
+    current = load_campaign(Path(src)).config.execution
+    was, now = flatten(stored.model_dump(mode="json")), flatten(current.model_dump(mode="json"))
+    diffs = [(k, was.get(k), now.get(k)) for k in dict.fromkeys([*was, *now]) if was.get(k) != now.get(k)]
+    if not diffs:
+        return stored, []
+    fixed = [(k, a, b) for k, a, b in diffs if k.split(".")[0] in PLAN_FIELDS]
+    said = "; ".join(f"execution.{k}: {a!r} -> {b!r}" for k, a, b in fixed)
+    if fixed and not force:
+        raise CampaignError(
+            f"{src}: execution settings that decide the units changed since this campaign started ({said}); "
+            "put them back, start a new campaign with `llem campaign up`, or pass --force to keep the original ones"
+        )
+    keep = {k: getattr(stored, k) for k in PLAN_FIELDS}
+    taken = current.model_copy(update=keep)
+    notes = [
+        f"taking the edited execution.{k} from {src}: {a!r} -> {b!r}" for k, a, b in diffs if (k, a, b) not in fixed
+    ]
+    notes += [f"--force: keeping the original {said}"] if fixed else []
+    return taken, notes
+
+
+def _snapshot(layout: CampaignLayout) -> dict[str, object]:
+    loaded: dict[str, object] = json.loads(layout.campaign_snapshot.read_text())
+    return loaded
+
+
+def check_executor(
+    layout: CampaignLayout, store: ManifestStore, executor: Executor, execution: ExecutionConfig
+) -> None:
+    """Refuse to resume under another executor while the one the campaign ran under still runs some of its units."""
+    recorded = store.manifest.executor
+    handles = [e.handle for e in store.manifest.entries if e.handle and e.status in ("running", "failed")]
+    if recorded == executor.name or not handles:
+        return
+    from llenergymeasure.dispatch.select import make_executor
+
+    try:
+        live = make_executor(recorded, {e.service for e in store.manifest.entries}, execution.slurm).live(handles)
+    except ExecutorError as exc:
+        raise CampaignError(
+            f"{layout.root}: started with --executor {recorded}, which cannot be asked whether its units still run "
+            f"({exc}); resume with --executor {recorded}"
+        ) from None
+    if live:
+        raise CampaignError(
+            f"{layout.root}: {len(live)} unit(s) still run under --executor {recorded} ({', '.join(sorted(live))}); "
+            f"resume with --executor {recorded} to wait for them, or stop them first"
+        )
 
 
 def check_slots(plan: CampaignPlan, campaign_file: Path, gpus: Sequence[Gpu]) -> None:
@@ -214,5 +293,5 @@ def check_design(store: ManifestStore, force: bool) -> None:
 
 
 def status(campaign_dir: Path) -> ManifestStore:
-    """Read a campaign's manifest for display."""
-    return ManifestStore.load(CampaignLayout(Path(campaign_dir)).manifest)
+    """Read a campaign's manifest for display; an empty or torn one is shown rebuilt, not written."""
+    return load_manifest(CampaignLayout(Path(campaign_dir)))[0]

@@ -173,6 +173,18 @@ def adopt(entry: ManifestEntry, result_file: str, finished_at: str) -> ManifestE
     )
 
 
+def disown(entry: ManifestEntry, error_type: str, error_message: str) -> ManifestEntry:
+    """Any unskipped state → failed, because the result file under its name measured another config.
+
+    Never done: a result whose config does not hash to the unit's identity (another llem version's
+    defaults, an edited unit config) is a failed attempt with its reason, retried like any other.
+    """
+    if entry.status == "skipped":
+        raise ManifestError(f"unit {entry.key}: cannot fail a skipped unit")
+    update = {"status": "failed", "error_type": error_type, "error_message": error_message[:2000], "handle": None}
+    return entry.model_copy(update={**update, "completed_at": entry.completed_at or utcnow()})
+
+
 def reopen(entry: ManifestEntry) -> ManifestEntry:
     """Completed → pending, because its result file is gone or invalid: re-running is the only way to get it."""
     if entry.status != "completed":

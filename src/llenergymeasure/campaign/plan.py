@@ -13,7 +13,8 @@ from llenergymeasure.campaign.ordering import default_shuffle_seed, order_units,
 from llenergymeasure.config.campaign import CampaignConfig
 from llenergymeasure.config.experiment import ExperimentConfig
 from llenergymeasure.config.identity import config_hash
-from llenergymeasure.results.naming import result_stem
+from llenergymeasure.errors import CampaignError
+from llenergymeasure.results.naming import SHORT_HASH_LEN, result_stem, short_hashes
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,12 @@ class PlannedExperiment:
     config_hash: str
     summary: dict[str, Any]
     source: str = ""  # where the campaign file wrote it (a sweep point, experiments[i])
+    short_hash: str = ""  # the config hash in its result names: 8 digits, more where two configs share those
+
+    @property
+    def hash_len(self) -> int:
+        """Digits of the config hash in this experiment's result names."""
+        return len(self.short_hash) or SHORT_HASH_LEN
 
 
 @dataclass(frozen=True)
@@ -42,7 +49,7 @@ class Unit:
     @property
     def result_stem(self) -> str:
         """File name (without extension) of this unit's result."""
-        return result_stem(self.experiment.config, self.experiment.config_hash, self.cycle)
+        return result_stem(self.experiment.config, self.experiment.config_hash, self.cycle, self.experiment.hash_len)
 
     @property
     def service(self) -> str:
@@ -121,13 +128,16 @@ class CampaignPlan:
 def build_plan(config: CampaignConfig, sources: list[str] | None = None) -> CampaignPlan:
     """Number experiments in the order written, label them by what varies, and order their cycles."""
     varying = varying_fields(config.experiments)
+    hashes = [config_hash(cfg) for cfg in config.experiments]
+    short = short_hashes(hashes)
     experiments = [
         PlannedExperiment(
             exp_id=f"exp{i + 1:03d}",
             config=cfg,
-            config_hash=config_hash(cfg),
+            config_hash=hashes[i],
             summary=summary(cfg, varying),
             source=sources[i] if sources and i < len(sources) else "",
+            short_hash=short[hashes[i]],
         )
         for i, cfg in enumerate(config.experiments)
     ]
@@ -135,9 +145,11 @@ def build_plan(config: CampaignConfig, sources: list[str] | None = None) -> Camp
     seed = ex.shuffle_seed if ex.shuffle_seed is not None else default_shuffle_seed(config.campaign_design_hash)
     order = order_units(len(experiments), ex.n_cycles, ex.cycle_order, seed)
     units = [Unit(experiment=experiments[e], cycle=c) for e, c in order]
+    check_unique_names(units)
     notes = [
         ordering_note(len(experiments), ex.n_cycles, ex.cycle_order),
         self_follow_note(order, ex.cycle_order, [e.exp_id for e in experiments]),
+        long_hash_note(experiments),
     ]
     return CampaignPlan(
         config=config,
@@ -147,3 +159,23 @@ def build_plan(config: CampaignConfig, sources: list[str] | None = None) -> Camp
         shuffle_seed=seed,
         notes=[n for n in notes if n],
     )
+
+
+def check_unique_names(units: list[Unit]) -> None:
+    """Refuse a plan in which two units would write one result file (one result would overwrite the other)."""
+    seen: dict[str, str] = {}
+    for u in units:
+        other = seen.setdefault(u.result_stem, u.key)
+        if other != u.key:
+            raise CampaignError(
+                f"units {other} and {u.key} would both write {u.result_stem}.json; this is a bug in llem"
+            )
+
+
+def long_hash_note(experiments: list[PlannedExperiment]) -> str:
+    """Names the experiments whose first 8 hash digits are shared, and how many digits their names carry."""
+    longer = [e for e in experiments if len(e.short_hash) > SHORT_HASH_LEN]
+    if not longer:
+        return ""
+    named = ", ".join(f"{e.exp_id} ({e.short_hash})" for e in longer)
+    return f"config hashes share their first {SHORT_HASH_LEN} digits; result names carry more: {named}"

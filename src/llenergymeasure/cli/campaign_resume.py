@@ -22,6 +22,11 @@ from llenergymeasure.cli.slurm_options import slurm_options, with_overrides
 @click.option("--force", is_flag=True, help="Resume even if the campaign file's design hash changed.")
 @click.option("--gpus", default=None, metavar="all|0,1,...", help="Default: the GPUs the campaign was started with.")
 @click.option("--no-preflight", is_flag=True, help="Skip the check that each backend's image or engine is there.")
+@click.option(
+    "--break-lock",
+    is_flag=True,
+    help="Break a lock a dead host still holds (NFSv3 after a crash); names the holder first. Never one alive here.",
+)
 @slurm_options
 def resume(
     campaign_dir: Path | None,
@@ -31,15 +36,15 @@ def resume(
     force: bool,
     gpus: str | None,
     no_preflight: bool,
+    break_lock: bool,
     slurm_partition: str | None,
     slurm_account: str | None,
     slurm_args: tuple[str, ...],
 ) -> None:
     """Resume CAMPAIGN_DIR (default: the most recently active campaign under --results-dir)."""
-    from llenergymeasure.campaign.api import refuse, resume_preflight, status
+    from llenergymeasure.campaign.api import refuse, resume_execution, resume_preflight, status
     from llenergymeasure.campaign.api import resume as run_resume
     from llenergymeasure.campaign.layout import CampaignLayout
-    from llenergymeasure.campaign.orchestrator import load_execution
     from llenergymeasure.cli.campaign_dir import resolve_campaign_dir
     from llenergymeasure.cli.progress import progress_events
     from llenergymeasure.cli.render import console, counts_line, manifest_table, next_steps
@@ -47,10 +52,15 @@ def resume(
     from llenergymeasure.dispatch.select import make_executor
 
     directory = resolve_campaign_dir(campaign_dir, results_dir, verb="resuming")
+    if break_lock:
+        from llenergymeasure.campaign.lock import break_lock as break_campaign_lock
+
+        break_campaign_lock(directory, lambda line: click.echo(line, err=True))
     manifest = status(directory).manifest
     spec = gpus or manifest.gpus
     slots = host_gpus(spec) if spec else ()
-    slurm = with_overrides(load_execution(CampaignLayout(directory)).slurm, slurm_partition, slurm_account, slurm_args)
+    execution, _ = resume_execution(CampaignLayout(directory), status(directory), force)  # edited settings taken
+    slurm = with_overrides(execution.slurm, slurm_partition, slurm_account, slurm_args)
     runner = make_executor(executor or manifest.executor, {e.service for e in manifest.entries}, slurm)
     if not no_preflight:
         refuse(resume_preflight(directory, runner), f"{directory}: not resumed")

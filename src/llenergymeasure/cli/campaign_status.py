@@ -14,12 +14,15 @@ from llenergymeasure.cli.campaign_dir import campaign_dir_options
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest counters and entries as JSON.")
 def status(campaign_dir: Path | None, results_dir: Path, as_json: bool) -> None:
     """Show the state of CAMPAIGN_DIR (default: the most recently active campaign)."""
-    from llenergymeasure.campaign.api import status as read_status
+    from llenergymeasure.campaign.layout import CampaignLayout
+    from llenergymeasure.campaign.rebuild import load_manifest
     from llenergymeasure.cli.campaign_dir import resolve_campaign_dir
     from llenergymeasure.cli.render import console, counts_line, manifest_table
 
     directory = resolve_campaign_dir(campaign_dir, results_dir)
-    store = read_status(directory)
+    store, rebuilt = load_manifest(CampaignLayout(directory))
+    if rebuilt:
+        click.echo(f"note: {rebuilt} (shown, not written: `llem campaign resume` writes it)", err=True)
     if as_json:
         click.echo(store.render().decode())
         return

@@ -81,7 +81,7 @@ def up(
     if not no_preflight:
         refuse(preflight(plan, runner), f"{campaign_file}: not started")
     with progress_events(total=len(plan.units), done=0) as sink:
-        run = run_up(campaign_file, results_dir, runner, sink, gpus=slots, gpus_spec=gpus)
+        run = run_up(plan, campaign_file, results_dir, runner, sink, gpus=slots, gpus_spec=gpus)
     if as_json:
         click.echo(run.store.render().decode())
         raise SystemExit(1 if run.store.manifest.counters().failed else 0)

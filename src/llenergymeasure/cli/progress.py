@@ -9,7 +9,7 @@ from loguru import logger
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from llenergymeasure.campaign.orchestrator import Event, EventSink
+from llenergymeasure.campaign.events import Event, EventSink
 
 
 @contextmanager

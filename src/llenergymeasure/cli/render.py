@@ -64,7 +64,7 @@ def plan_table(plan: CampaignPlan) -> Table:
     for exp in plan.experiments:
         row = [exp.exp_id, exp.config.backend]
         row += [_fmt(exp.summary.get(p, "-")) for p in plan.varying if p != "backend"]
-        out.add_row(*row, exp.config_hash[:8])
+        out.add_row(*row, exp.config_hash[: exp.hash_len])
     return out
 
 
@@ -142,7 +142,7 @@ def stats_table(
 
     for r in ranked_order(stats, ranking.metric, confidence):
         s = r.stats
-        ident = [s.config_hash[:8], *(_fmt(s.label.get(d)) for d in dims)]
+        ident = [s.hash_label, *(_fmt(s.label.get(d)) for d in dims)]
         got = s.metrics.get(ranking.metric)
         if r.rank is None:
             cells = [f"{got.value:.4g}" if got else "-", r.reason or "", "-", str(got.n) if got else "-", "-"]
@@ -204,7 +204,7 @@ def serving_table(
     for s in rows:
         for i, (metric, header) in enumerate((m, h) for m, h in SERVING_COLUMNS if m in s.metrics):
             m = s.metrics[metric]
-            ident = [s.config_hash[:8], *(_fmt(s.label.get(d)) for d in dims)] if i == 0 else [""] * (1 + len(dims))
+            ident = [s.hash_label, *(_fmt(s.label.get(d)) for d in dims)] if i == 0 else [""] * (1 + len(dims))
             out.add_row(*ident, header, f"{m.value:.4g}", spread_text(m, intervals_at_2), str(m.n))
     return out
 

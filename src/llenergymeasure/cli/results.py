@@ -84,7 +84,7 @@ def results(
         out.print(note, markup=False)
     for s in stats:
         if s.high_cv:
-            out.print(f"[yellow]high variation[/] {s.config_hash[:8]}: {', '.join(s.high_cv)} CV > {cv_threshold:.0%}")
+            out.print(f"[yellow]high variation[/] {s.hash_label}: {', '.join(s.high_cv)} CV > {cv_threshold:.0%}")
     for drift in baseline_drift(table.rows):
         if drift.flagged:
             out.print(drift_line(drift), style="yellow", markup=False)

@@ -37,8 +37,32 @@ class SlurmConfig(BaseModel):
             "'llem.sif'] or ['srun', '--container-image=...']; empty: the host's interpreter, on the shared filesystem."
         ),
     )
+    share_nodes: bool = Field(
+        False,
+        description=(
+            "Let a unit share its node with other jobs. False (the default): each job asks for its node alone "
+            "(--exclusive), because every unit measures energy and another job's load on the node would be counted "
+            "in it (CPU energy, the node's GPUs, memory bandwidth). True: jobs may share nodes; their figures then "
+            "include whatever else the node runs."
+        ),
+    )
     max_jobs: int = Field(16, ge=1, le=10_000, description="Units submitted and not yet finished, at most.")
     poll_s: float = Field(2.0, gt=0, le=600, description="How often job states are polled.")
+    command_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        description="How long one sbatch/scontrol/sacct/squeue/sinfo call may take before it counts as no answer.",
+    )
+    patience_s: float = Field(
+        900.0,
+        gt=0,
+        le=7 * 86_400,
+        description=(
+            "How long Slurm may give no answer about a job (controller errors, timeouts) before the host stops "
+            "waiting for it; the job is left to Slurm and `resume` asks about it again."
+        ),
+    )
 
 
 class CooldownConfig(BaseModel):
@@ -86,7 +110,9 @@ class ExecutionConfig(BaseModel):
     )
     config_gap_seconds: float = Field(0.0, ge=0, le=86_400, description="Pause between two units.")
     cycle_gap_seconds: float = Field(0.0, ge=0, le=86_400, description="Pause when a new cycle starts.")
-    shuffle_seed: int | None = Field(None, description="Seed of 'shuffled'; None derives it from the design hash.")
+    shuffle_seed: int | None = Field(
+        None, ge=0, le=2**63 - 1, description="Seed of 'shuffled'; None derives it from the design hash."
+    )
     max_retries: int = Field(2, ge=0, le=100, description="How often `resume` retries a failed unit.")
     # Bounded and finite: every executor turns these into timers (and Slurm into --time), where
     # .inf or .nan fail each unit with OverflowError long after `plan` accepted them.

@@ -64,7 +64,7 @@ class DecodingConfig(_Strict):
     temperature: float = Field(1.0, ge=0.0, le=10.0, description="Sampling temperature.")
     top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus sampling mass.")
     top_k: int = Field(0, ge=0, description="Top-k sampling; 0 disables it.")
-    repetition_penalty: float = Field(1.0, gt=0.0, description="Penalty on repeated tokens.")
+    repetition_penalty: float = Field(1.0, gt=0.0, le=100.0, description="Penalty on repeated tokens.")
     ignore_eos: bool = Field(
         True, description="Always generate max_output_tokens, so energy per token is comparable across runs."
     )
@@ -226,13 +226,17 @@ class SloConfig(_Strict):
     ttft_ms: float | None = Field(
         None,
         gt=0.0,
+        le=86_400_000.0,
         description=(
             "Largest time to first token, in ms, from the request's arrival (its due time under a request_rate); "
             "None: no bound."
         ),
     )
     tpot_ms: float | None = Field(
-        None, gt=0.0, description="Largest time per output token after the first, in ms; None: no bound."
+        None,
+        gt=0.0,
+        le=86_400_000.0,
+        description="Largest time per output token after the first, in ms; None: no bound.",
     )
 
 
@@ -434,8 +438,20 @@ class ExperimentConfig(_Strict):
         return self.backend_section().gpu_count()
 
     def with_resolved_paths(self, base_dir: Path) -> ExperimentConfig:
-        """Make a relative jsonl path absolute, so the config still works once copied elsewhere."""
+        """Make relative paths absolute against ``base_dir`` (the file's folder), so the config works anywhere.
+
+        A relative jsonl path, and a local model folder: ``./m``, ``../m``, ``~/m``, or a bare name
+        that is a folder beside the file (a Hub id such as ``org/name`` that is not stays a Hub id).
+        A unit then finds its model wherever it runs: under Docker, which mounts the folder at that
+        path, or under Slurm, which starts in the campaign folder.
+        """
+        config = self
         if isinstance(self.dataset, JsonlDataset) and not Path(self.dataset.path).is_absolute():
             resolved = str((base_dir / self.dataset.path).resolve())
-            return self.model_copy(update={"dataset": self.dataset.model_copy(update={"path": resolved})})
-        return self
+            config = config.model_copy(update={"dataset": self.dataset.model_copy(update={"path": resolved})})
+        model = self.model
+        if model.startswith("~"):
+            return config.model_copy(update={"model": str(Path(model).expanduser().resolve())})
+        if not Path(model).is_absolute() and (model.startswith(("./", "../")) or (base_dir / model).is_dir()):
+            return config.model_copy(update={"model": str((base_dir / model).resolve())})
+        return config

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Literal, Protocol
+from typing import BinaryIO, Literal
 
 from loguru import logger
+
+from llenergymeasure.logs import echo_unit_output
+
+Stopped = Literal["timeout", "idle", "launch", "interrupted"]
 
 
 @dataclass(frozen=True)
@@ -51,28 +56,66 @@ class JobOutcome:
     """How a unit's process or container ended."""
 
     exit_code: int | None
-    stopped: Literal["timeout", "idle", "launch", "interrupted"] | None = None
+    stopped: Stopped | None = None
     message: str = ""
     scheduler_energy_j: float | None = None  # the scheduler's own energy figure (Slurm ConsumedEnergy)
 
 
-class Executor(Protocol):
-    """Runs units; ``on_started`` receives a handle (pid or container id) to record in the manifest.
+@dataclass(frozen=True)
+class Stray:
+    """A job of this campaign that the scheduler runs or holds but the manifest never recorded.
 
-    ``run`` may be called from several threads at once (one per GPU slot); it must return with
-    ``stopped="interrupted"`` soon after ``job.cancel`` is set.
+    Left by a host that died between submitting a job and recording its id: ``held`` (it never
+    started; cancelled) or released by hand (adopted by its unit when that unit is not done).
     """
 
-    name: str
+    key: str
+    handle: str
+    held: bool
+
+
+class RecordError(Exception):
+    """``on_started`` could not make the handle durable: the executor must stop the unit and not run it."""
+
+
+class Executor:
+    """Runs units; every capability the orchestrator uses is declared here, with its default.
+
+    ``run`` may be called from several threads at once (one per GPU slot or lane); it must return
+    with ``stopped="interrupted"`` soon after ``job.cancel`` is set. ``on_started`` records a handle
+    (``pid:…``, ``container:…``, ``slurm:…``) in the manifest and raises ``RecordError`` when it
+    cannot; an executor whose units outlive the host must then stop the unit before it runs.
+    Only the executor reads its own handles (``job_id``, ``live``).
+    """
+
+    name: str = "executor"
+    max_in_flight: int = 1  # > 1: a scheduler places units itself; the host only bounds how many are queued
 
     def run(self, job: UnitJob, on_started: Callable[[str], None]) -> JobOutcome:
         """Run ``job`` to completion (or until stopped) and report how it ended."""
+        raise NotImplementedError
+
+    def live(self, handles: Sequence[str]) -> set[str]:
+        """Which ``handles`` still run somewhere a new run can wait on (a scheduler's jobs); default none."""
+        return set()
+
+    def job_id(self, handle: str) -> str | None:
+        """The scheduler's job id a handle names, kept in the manifest after the unit ends; default none."""
+        return None
+
+    def strays(self, campaign_dir: Path, recorded: set[str]) -> list[Stray]:
+        """Jobs of this campaign the scheduler knows that no manifest entry records (``recorded``: job ids)."""
+        return []
+
+    def cancel(self, handles: Sequence[str]) -> None:
+        """Stop the jobs ``handles`` name (strays); default nothing to stop."""
 
     def cleanup_orphans(self, campaign_dir: Path, handles: list[str], run_id: str) -> list[str]:
         """Stop what dead runs left for this campaign, never what run ``run_id`` started; returns what went.
 
         Called only while holding the campaign lock as run ``run_id``, so any other run is dead.
         """
+        return []
 
     def close(self) -> None:
         """Stop the warm-start servers this executor started; called when a campaign run ends."""
@@ -120,25 +163,84 @@ class UnitLog:
 
 
 class Watchdog:
-    """Decides when a unit has run too long in total, or gone quiet for too long. Pure timing."""
+    """Decides when a unit has run too long in total, or gone quiet for too long. Pure timing.
 
-    def __init__(self, timeout_s: float, idle_timeout_s: float, now: float) -> None:
+    Started at ``now``, or (``now=None``) only when ``start`` is called: a queued Slurm job's
+    clock runs from when it starts running, not from its submission.
+    """
+
+    def __init__(self, timeout_s: float, idle_timeout_s: float, now: float | None) -> None:
         self.timeout_s = timeout_s
         self.idle_timeout_s = idle_timeout_s
         self.started = now
         self.last_output = now
 
+    def start(self, now: float) -> None:
+        """Start the clocks, unless they already run."""
+        if self.started is None:
+            self.started = self.last_output = now
+
     def poke(self, now: float) -> None:
         """Record that the unit printed something."""
-        self.last_output = now
+        if self.started is not None:
+            self.last_output = now
 
     def expired(self, now: float) -> Literal["timeout", "idle"] | None:
         """Why the unit must be stopped now, if it must."""
+        if self.started is None or self.last_output is None:
+            return None
         if now - self.started > self.timeout_s:
             return "timeout"
         if now - self.last_output > self.idle_timeout_s:
             return "idle"
         return None
+
+
+def supervise(
+    job: UnitJob,
+    dog: Watchdog,
+    poll: Callable[[], JobOutcome | None],
+    stop: Callable[[], int],
+    wait: Callable[[float], None],
+    poll_s: float,
+    clock: Callable[[], float] = time.monotonic,
+) -> JobOutcome:
+    """The one supervision loop of every executor: poll until the unit ends, or stop it when it must.
+
+    ``poll`` says how the unit ended, or None while it runs; ``stop`` stops it and returns its exit
+    code; ``wait`` waits up to ``poll_s`` (it may return early, e.g. when a process exits).
+    """
+    while True:
+        ended = poll()
+        if ended is not None:
+            return ended
+        stopped = "interrupted" if job.cancelled() else dog.expired(clock())
+        if stopped:
+            logger.warning("unit {} {}; stopping it", job.key, stopped)
+            return JobOutcome(exit_code=stop(), stopped=stopped)
+        wait(poll_s)
+
+
+def pump(open_stream: Callable[[], Iterable[bytes]], job: UnitJob, dog: Watchdog) -> threading.Thread:
+    """Start copying a unit's output into its log and the host log, poking ``dog``; returns the thread.
+
+    A stream that breaks (a container removed under it) ends the copy; the supervision loop
+    reports the outcome.
+    """
+
+    def copy() -> None:
+        try:
+            with UnitLog(job.log_file, job.key) as log:
+                for chunk in open_stream():
+                    dog.poke(time.monotonic())
+                    log.write(chunk)
+                    echo_unit_output(chunk)
+        except Exception as exc:
+            logger.debug("output of {} ended: {}", job.key, exc)
+
+    thread = threading.Thread(target=copy, name=f"llem-pump-{job.key}", daemon=True)
+    thread.start()
+    return thread
 
 
 def describe_stop(outcome: JobOutcome, job: UnitJob) -> str:

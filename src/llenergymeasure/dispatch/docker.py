@@ -4,8 +4,11 @@ With warm start (the default) one container per backend image serves the whole c
 runs the warm-start server (``experiment.forkserver``), and each unit is a ``docker exec`` of its
 client, so the unit is a fresh process forked from an interpreter that already imported the engine.
 Without warm start each unit gets a fresh container. A unit that must be stopped takes its
-container with it either way. The campaign directory is bind-mounted at ``/campaign``; containers
-write only results, timeseries, error files and caches there. The host alone writes the manifest.
+container with it either way. The campaign directory is mounted read-only at ``/campaign``; a unit
+writes only its own staging folder at ``/out``, which the host moves into the campaign when the unit
+ends (``dispatch.mounts``). The host alone writes the manifest. Containers get a private /dev/shm of
+``shm_size`` rather than the host's IPC namespace: every engine here (vLLM's tensor-parallel
+workers and NCCL included) shares memory only among processes of the same container.
 """
 
 from __future__ import annotations
@@ -13,18 +16,28 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from loguru import logger
 
 from llenergymeasure import RESULT_SCHEMA_VERSION, __version__
-from llenergymeasure.dispatch.base import JobOutcome, UnitJob, UnitLog, Watchdog
+from llenergymeasure.dispatch.base import Executor, JobOutcome, UnitJob, Watchdog, pump, supervise
 from llenergymeasure.dispatch.local import exp_command
+from llenergymeasure.dispatch.mounts import (
+    MOUNT,
+    OUT,
+    harvest,
+    harvest_all,
+    local_campaign_models,
+    prepare_staging,
+    staging_dir,
+    unit_volumes,
+)
+from llenergymeasure.dispatch.processes import client_command, serve_command
 from llenergymeasure.errors import ExecutorError
-from llenergymeasure.experiment.forkserver import READY, client_command, serve_command
-from llenergymeasure.logs import echo_unit_output
+from llenergymeasure.experiment.forkserver import MODULE, READY
 
 SERVER_SOCK = "/tmp/llem-forkserver.sock"  # inside the server container, reached by `docker exec`
 EXEC_NOT_STARTED = 126  # Docker's status for an exec whose command could not be started
@@ -33,7 +46,6 @@ SCHEMA_LABEL = "org.llenergymeasure.result-schema"
 LABEL_CAMPAIGN = "org.llenergymeasure.campaign-dir"
 LABEL_UNIT = "org.llenergymeasure.unit"
 LABEL_RUN = "org.llenergymeasure.run-id"  # the `up`/`resume` invocation that started the container
-MOUNT = "/campaign"
 # Host environment forwarded into containers; values never reach logs or the manifest.
 FORWARDED_ENV = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_ENDPOINT", "HF_HUB_OFFLINE")
 # vLLM's own settings (VLLM_ENABLE_V1_MULTIPROCESSING, VLLM_CPU_KVCACHE_SPACE, ...) reach its units in
@@ -150,8 +162,8 @@ def gpu_requests(client: Any, gpus: str | None, uuids: tuple[str, ...] = ()) -> 
     return [docker.types.DeviceRequest(driver="nvidia", device_ids=gpus.split(","), capabilities=[["gpu"]])]
 
 
-class DockerExecutor:
-    """Runs each unit in a fresh container of its backend's image."""
+class DockerExecutor(Executor):
+    """Runs each unit in its backend's container: an exec in a warm one, or a fresh one per unit."""
 
     name = "docker"
 
@@ -171,7 +183,8 @@ class DockerExecutor:
         self._checked: dict[str, str] = {}  # image name -> image id (digest), checked once
         self._servers: dict[tuple[str, str, str], Any] = {}  # (campaign dir, image, slot) -> warm container
         self._started = 0
-        self._lock = threading.RLock()  # units on several GPU slots start from worker threads
+        self._lock = threading.RLock()  # guards the two dicts and the counter, never held while Docker works
+        self._starting: dict[tuple[str, str, str], threading.Lock] = {}  # one per warm container being started
 
     @classmethod
     def from_env(cls) -> DockerExecutor:
@@ -190,10 +203,16 @@ class DockerExecutor:
         env.update(
             {"HOME": "/tmp", "LLEM_IMAGE": image, "LLEM_IMAGE_ID": self._checked[image], "PYTHONUNBUFFERED": "1"}
         )
-        command = exp_command(job, config_in, MOUNT)
-        if job.warm:
-            return self._run_warm(job, image, env, command, on_started)
-        return self._run_fresh(job, image, env, command, on_started)
+        command = exp_command(job, config_in, OUT)  # the unit writes only its staging folder (dispatch/mounts.py)
+        staging = staging_dir(job.campaign_dir, job.service, job.slot)
+        harvest(staging, job.campaign_dir)  # whatever an earlier unit on this slot left
+        prepare_staging(staging, job.campaign_dir)
+        try:
+            if job.warm:
+                return self._run_warm(job, image, env, command, on_started)
+            return self._run_fresh(job, image, env, command, on_started)
+        finally:
+            harvest(staging, job.campaign_dir)  # its result, timeseries, error file and logs, into the campaign
 
     def _container(
         self, job: UnitJob, image: str, env: dict[str, str], command: list[str], role: str, name: str
@@ -206,17 +225,18 @@ class DockerExecutor:
                 image,
                 command=command,
                 detach=True,
-                volumes={
-                    str(job.campaign_dir.resolve()): {"bind": MOUNT, "mode": "rw"},
-                    str(self.hf_cache): {"bind": "/hf-cache", "mode": "rw"},
-                },
+                volumes=unit_volumes(
+                    job.campaign_dir,
+                    staging_dir(job.campaign_dir, job.service, job.slot),
+                    self.hf_cache,
+                    local_campaign_models(job.campaign_dir.resolve()),
+                ),
                 working_dir=MOUNT,
                 environment=env,
                 labels={LABEL_CAMPAIGN: str(job.campaign_dir.resolve()), LABEL_UNIT: role, LABEL_RUN: job.run_id},
                 device_requests=gpu_requests(self.client, self.gpus, job.gpu_uuids),
                 user=f"{os.getuid()}:{os.getgid()}",
-                ipc_mode="host",
-                shm_size=self.shm_size,
+                shm_size=self.shm_size,  # a private /dev/shm of this size, not the host's (dispatch/mounts.py)
                 name=f"llem-{job.campaign_id}-{job.run_id}-{name}"[:120] if job.campaign_id else None,
             )
         except docker.errors.DockerException as exc:
@@ -226,29 +246,27 @@ class DockerExecutor:
         self, job: UnitJob, image: str, env: dict[str, str], command: list[str], on_started: Callable[[str], None]
     ) -> JobOutcome:
         container = self._container(job, image, env, ["llem-exp", *command], job.key, job.key)
-        on_started(f"container:{container.id[:12]}")
-        dog = Watchdog(job.timeout_s, job.idle_timeout_s, time.monotonic())
-        reader = threading.Thread(target=_pump, args=(lambda: container.logs(stream=True, follow=True), job, dog))
-        reader.daemon = True
-        reader.start()
-        stopped = None
         try:
-            code = None
-            while code is None:
-                time.sleep(self.poll_s)
+            on_started(f"container:{container.id[:12]}")
+            dog = Watchdog(job.timeout_s, job.idle_timeout_s, time.monotonic())
+            reader = pump(lambda: container.logs(stream=True, follow=True), job, dog)
+
+            def poll() -> JobOutcome | None:
                 container.reload()
                 if container.status in ("exited", "dead"):
-                    code = int(container.attrs["State"]["ExitCode"])
-                    break
-                stopped = "interrupted" if job.cancelled() else dog.expired(time.monotonic())
-                if stopped:
-                    logger.warning("unit {} {}; stopping container {}", job.key, stopped, container.short_id)
-                    container.kill()
-                    code = -9
+                    return JobOutcome(exit_code=int(container.attrs["State"]["ExitCode"]))
+                return None
+
+            def stop() -> int:
+                container.kill()
+                return -9
+
+            try:
+                return supervise(job, dog, poll, stop, time.sleep, self.poll_s)
+            finally:
+                reader.join(timeout=5)
         finally:
-            reader.join(timeout=5)
-            _remove(container)
-        return JobOutcome(exit_code=code, stopped=stopped)
+            _remove(container)  # the unit's processes go with it
 
     def _run_warm(
         self, job: UnitJob, image: str, env: dict[str, str], command: list[str], on_started: Callable[[str], None]
@@ -284,27 +302,31 @@ class DockerExecutor:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _follow(self, key: tuple[str, str, str], server: Any, exec_id: str, stream: Any, job: UnitJob) -> JobOutcome:
-        """Stream one exec's output, enforce the watchdog, and report how it ended."""
+        """Stream one exec's output, enforce the watchdog, and report how it ended.
+
+        A container the unit left processes in (anything besides the warm-start server) is
+        replaced: the next unit must not share it with them.
+        """
         dog = Watchdog(job.timeout_s, job.idle_timeout_s, time.monotonic())
-        reader = threading.Thread(target=_pump, args=(lambda: stream, job, dog), daemon=True)
-        reader.start()
+        reader = pump(lambda: stream, job, dog)
+
+        def poll() -> JobOutcome | None:
+            if reader.is_alive():
+                return None
+            code = self._exit_code(exec_id)
+            if (code != 0 and not self._alive(server)) or leftovers(server):
+                self._drop(key)  # died under the unit, or holds what the unit left
+            return JobOutcome(exit_code=-9 if code is None else code)
+
+        def stop() -> int:
+            self._drop(key)  # the unit and its server go together; the next unit gets a new one
+            return -9
+
         try:
-            while reader.is_alive():
-                reader.join(timeout=self.poll_s)
-                stopped = (
-                    ("interrupted" if job.cancelled() else dog.expired(time.monotonic())) if reader.is_alive() else None
-                )
-                if stopped:
-                    logger.warning("unit {} {}; stopping container {}", job.key, stopped, server.short_id)
-                    self._drop(key)  # the unit and its server go together; the next unit gets a new one
-                    return JobOutcome(exit_code=-9, stopped=stopped)
+            return supervise(job, dog, poll, stop, reader.join, self.poll_s)
         except BaseException:
             self._drop(key)
             raise
-        code = self._exit_code(exec_id)
-        if code != 0 and not self._alive(server):  # the container died under the unit
-            self._drop(key)
-        return JobOutcome(exit_code=-9 if code is None else code)
 
     def _alive(self, container: Any) -> bool:
         try:
@@ -328,27 +350,33 @@ class DockerExecutor:
 
         One per slot: the container is given only the slot's GPUs, like a fresh unit's container.
         The unit's own variables (its GPUs by UUID) reach it with the exec, not the container.
+        Starting one can take up to the unit timeout: only that slot's own lock is held meanwhile,
+        so other slots start, run and are stopped as usual.
         """
         with self._lock:
-            return self._server_locked(key, job, image, {k: v for k, v in env.items() if k not in job.env})
+            starting = self._starting.setdefault(key, threading.Lock())
+        with starting:
+            server = self._servers.get(key)
+            if server is not None and self._alive(server):
+                return server
+            self._drop(key)
+            return self._start_server(key, job, image, {k: v for k, v in env.items() if k not in job.env})
 
-    def _server_locked(self, key: tuple[str, str, str], job: UnitJob, image: str, env: dict[str, str]) -> Any:
-        server = self._servers.get(key)
-        if server is not None and self._alive(server):
-            return server
-        self._drop(key)
+    def _start_server(self, key: tuple[str, str, str], job: UnitJob, image: str, env: dict[str, str]) -> Any:
         command = serve_command("python", SERVER_SOCK, job.backend)
-        self._started += 1  # a replaced server must not collide with the name of one being removed
-        name = f"warm-{job.service}-{job.slot + '-' if job.slot else ''}{self._started}"
+        with self._lock:
+            self._started += 1  # a replaced server must not collide with the name of one being removed
+            name = f"warm-{job.service}-{job.slot + '-' if job.slot else ''}{self._started}"
         server = self._container(job, image, env, command, f"warm:{job.service}", name)
-        self._servers[key] = server
+        with self._lock:
+            self._servers[key] = server
         deadline = time.monotonic() + job.timeout_s
         while True:
             logs = server.logs().decode(errors="replace")
             if READY in logs:
                 return server
             server.reload()
-            if server.status in ("exited", "dead") or time.monotonic() > deadline:
+            if server.status in ("exited", "dead") or time.monotonic() > deadline or job.cancelled():
                 self._drop(key)
                 last = logs.strip().splitlines()[-1:] or ["no output"]
                 raise ExecutorError(f"warm-start container from {image} did not come up: {last[0]}")
@@ -378,19 +406,25 @@ class DockerExecutor:
                 continue
             _remove(container)
             removed.append(f"container:{container.short_id}")
+        harvest_all(campaign_dir)  # what their units wrote before the host died, before results are reconciled
         return removed
 
 
-def _pump(open_stream: Callable[[], Iterable[bytes]], job: UnitJob, dog: Watchdog) -> None:
-    """Stream a container's or an exec's output into the unit log and the host log."""
+def leftovers(server: Any) -> list[str]:
+    """Processes in a warm container besides its warm-start server (and exec clients): what a unit left."""
     try:
-        with UnitLog(job.log_file, job.key) as log:
-            for chunk in open_stream():
-                dog.poke(time.monotonic())
-                log.write(chunk)
-                echo_unit_output(chunk)
-    except Exception as exc:  # the container went away under us; the wait loop reports the outcome
-        logger.debug("log stream of {} ended: {}", job.key, exc)
+        top = server.top(ps_args="-eo pid,args")
+    except Exception:
+        return []  # gone: the caller's liveness check replaces it
+    titles = [t.upper() for t in top.get("Titles") or []]
+    col = titles.index("COMMAND") if "COMMAND" in titles else titles.index("ARGS") if "ARGS" in titles else -1
+    out = []
+    for row in top.get("Processes") or []:
+        cmd = " ".join(row[col:]) if col >= 0 else " ".join(row)
+        if MODULE in cmd or cmd.strip() in ("ps -eo pid,args", ""):
+            continue
+        out.append(cmd)
+    return out
 
 
 def _remove(container: Any) -> None:

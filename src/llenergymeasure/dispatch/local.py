@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -23,18 +23,21 @@ from pathlib import Path
 
 from loguru import logger
 
-from llenergymeasure.dispatch.base import JobOutcome, UnitJob, UnitLog, Watchdog
+from llenergymeasure.dispatch.base import Executor, JobOutcome, UnitJob, Watchdog, pump, supervise
 from llenergymeasure.dispatch.interpreters import python_for
+from llenergymeasure.dispatch.processes import (
+    COMMANDS,
+    RUN_ENV,
+    Commands,
+    client_command,
+    kill_group,
+    run_of,
+    serve_command,
+    stop_group,
+)
 from llenergymeasure.errors import ExecutorError
 from llenergymeasure.experiment import forkserver
-from llenergymeasure.experiment.forkserver import (
-    SOCKET_DIR_PREFIX,
-    client_command,
-    die_with_parent,
-    serve_command,
-    stop_with_parent,
-)
-from llenergymeasure.logs import echo_unit_output
+from llenergymeasure.experiment.forkserver import SOCKET_DIR_PREFIX
 
 
 def exp_command(job: UnitJob, config_path: str, out_dir: str) -> list[str]:
@@ -53,17 +56,18 @@ def exp_command(job: UnitJob, config_path: str, out_dir: str) -> list[str]:
 
 
 ENTRYPOINT = "llenergymeasure.experiment.entrypoint"
-RUN_ENV = "LLEM_RUN_ID"  # in the environment of every process a run starts, for orphan cleanup
+UNIT_ENV = "LLEM_UNIT"  # the unit a process belongs to (inherited by whatever it starts), for cleanup
 
 
-class LocalExecutor:
+class LocalExecutor(Executor):
     """Runs each unit as an ``llem-exp`` process on this machine, in its backend's interpreter."""
 
     name = "local"
 
-    def __init__(self, python: str | None = None, poll_s: float = 0.2) -> None:
+    def __init__(self, python: str | None = None, poll_s: float = 0.2, commands: Commands = COMMANDS) -> None:
         self.python = python  # None: per backend, see dispatch.interpreters
         self.poll_s = poll_s
+        self.commands = commands
         self._servers: dict[str, _Server] = {}  # by backend
         self._pythons: dict[str, str] = {}  # by backend, resolved on first use
         self._lock = threading.Lock()  # units on several GPU slots start from worker threads
@@ -79,7 +83,7 @@ class LocalExecutor:
             return self._pythons[backend]
 
     def run(self, job: UnitJob, on_started: Callable[[str], None]) -> JobOutcome:
-        """Start the child, stream its output to the log, enforce the watchdog."""
+        """Start the child, stream its output to the log, enforce the watchdog; its processes end with it."""
         args = exp_command(job, str(job.config_file), str(job.campaign_dir))
         python = self.python_for(job.backend)
         if job.warm:
@@ -87,41 +91,25 @@ class LocalExecutor:
             argv = client_command(python, sock, args)
         else:
             argv = [python, "-m", ENTRYPOINT, *args]
-        env = {**os.environ, **job.env, "PYTHONUNBUFFERED": "1", RUN_ENV: job.run_id}
+        env = {**os.environ, **job.env, "PYTHONUNBUFFERED": "1", RUN_ENV: job.run_id, UNIT_ENV: job.key}
         try:
-            proc = subprocess.Popen(
-                argv,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-                start_new_session=True,
-                preexec_fn=die_with_parent if sys.platform == "linux" else None,
-            )
+            proc = self.commands.start(argv, env, subprocess.PIPE)
         except OSError as exc:
             raise ExecutorError(f"cannot start llem-exp with {python}: {exc}") from exc
-        on_started(f"pid:{proc.pid}")
-        dog = Watchdog(job.timeout_s, job.idle_timeout_s, time.monotonic())
-        reader = threading.Thread(target=_pump, args=(proc, job, dog), daemon=True)
-        reader.start()
-        stopped = None
         try:
-            while True:
-                try:
-                    code = proc.wait(timeout=self.poll_s)
-                    break
-                except subprocess.TimeoutExpired:
-                    stopped = "interrupted" if job.cancelled() else dog.expired(time.monotonic())
-                    if stopped:
-                        logger.warning("unit {} {}; stopping it", job.key, stopped)
-                        code = _stop(proc)
-                        break
-        except BaseException:
-            _stop(proc)
-            raise
+            on_started(f"pid:{proc.pid}@{socket.gethostname()}")  # a pid means nothing on another host
+            out = proc.stdout
+            assert out is not None
+            dog = Watchdog(job.timeout_s, job.idle_timeout_s, time.monotonic())
+            reader = pump(lambda: iter(out.readline, b""), job, dog)
+            try:
+                return supervise(job, dog, lambda: _ended(proc), lambda: stop_group(proc), proc_wait(proc), self.poll_s)
+            finally:
+                reader.join(timeout=5)
         finally:
-            reader.join(timeout=5)
-        return JobOutcome(exit_code=code, stopped=stopped)
+            if proc.returncode is None:  # an exception on the way: never leave the unit running
+                stop_group(proc)
+            kill_unit_processes(job.run_id, job.key)
 
     def _server(self, job: UnitJob) -> _Server:
         """The running warm-start server of the job's backend, started on first use (or after it died).
@@ -145,6 +133,7 @@ class LocalExecutor:
                 job.backend,
                 job.campaign_dir / "logs" / f"forkserver-{job.backend}.log",
                 job.run_id,
+                self.commands,
             )
             self._servers[job.backend] = server
             server.wait_ready(job.timeout_s)
@@ -166,7 +155,10 @@ class LocalExecutor:
         for handle in handles:
             if not handle.startswith("pid:"):
                 continue
-            pid = int(handle[4:])
+            number, _, host = handle[4:].partition("@")  # older handles name no host
+            if host and host != socket.gethostname():
+                continue  # another host's process: its pid here is someone else's
+            pid = int(number)
             try:
                 argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
             except OSError:
@@ -175,49 +167,62 @@ class LocalExecutor:
             inside = str(campaign_dir).rstrip("/")
             if not (ours and any(a == inside or a.startswith(inside + "/") for a in argv)):
                 continue  # a reused pid, or a unit of another campaign (`x_1` is not inside `x`)
-            if _run_of(pid) == run_id:
+            if run_of(pid) == run_id:
                 continue
-            try:
-                os.killpg(pid, signal.SIGKILL)
+            if kill_group(pid):
                 removed.append(handle)
-            except ProcessLookupError:
-                pass
         return removed
 
 
-def _run_of(pid: int) -> str | None:
-    """The ``LLEM_RUN_ID`` a process was started with, if it can be read."""
-    try:
-        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    except OSError:
+def _ended(proc: subprocess.Popen[bytes]) -> JobOutcome | None:
+    """The unit's exit code once it exited, its group killed first (an unreaped leader keeps the group's id)."""
+    if proc.returncode is None and os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
         return None
-    prefix = f"{RUN_ENV}=".encode()
-    found = [v[len(prefix) :].decode(errors="replace") for v in environ if v.startswith(prefix)]
-    return found[0] if found else None
+    kill_group(proc.pid)
+    return JobOutcome(exit_code=proc.wait())
 
 
-def _pump(proc: subprocess.Popen[bytes], job: UnitJob, dog: Watchdog) -> None:
-    """Copy the child's output into the unit log file and the host log, poking the watchdog."""
-    assert proc.stdout is not None
-    with UnitLog(job.log_file, job.key) as log:
-        for line in iter(proc.stdout.readline, b""):
-            dog.poke(time.monotonic())
-            log.write(line)
-            echo_unit_output(line)
+def proc_wait(proc: subprocess.Popen[bytes]) -> Callable[[float], None]:
+    """Wait up to a poll interval, returning early when ``proc`` exits (without reaping it)."""
+
+    def wait(timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        step = 0.005
+        while proc.returncode is None and time.monotonic() < deadline:
+            if os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                return
+            time.sleep(min(step, max(0.0, deadline - time.monotonic())))
+            step = min(step * 2, 0.05)
+
+    return wait
 
 
-def _stop(proc: subprocess.Popen[bytes], grace_s: float = 10.0) -> int:
-    """SIGTERM the child's group, then SIGKILL after a grace period."""
-    for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 30.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            return proc.wait(timeout=wait)
-        except subprocess.TimeoutExpired:
+def kill_unit_processes(run_id: str, key: str) -> list[int]:
+    """SIGKILL every process of this host that run ``run_id`` started for unit ``key``, in any group or session.
+
+    What a unit starts (an engine server in its own session) inherits ``LLEM_RUN_ID`` and
+    ``LLEM_UNIT`` from it; after the unit ends nothing of it may keep running.
+    """
+    if not run_id:
+        return []
+    want = {f"{RUN_ENV}={run_id}".encode(), f"{UNIT_ENV}={key}".encode()}
+    killed = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
-    return proc.wait()
+        try:
+            environ = set(Path(entry.path, "environ").read_bytes().split(b"\0"))
+        except OSError:
+            continue
+        if want <= environ:
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed.append(int(entry.name))
+            except (ProcessLookupError, PermissionError):
+                pass
+    if killed:
+        logger.warning("unit {} left {} process(es) behind; killed", key, len(killed))
+    return killed
 
 
 class _Server:
@@ -230,18 +235,18 @@ class _Server:
         self.sock = os.path.join(sock_dir, "s")
 
     @classmethod
-    def start(cls, python: str, backend: str, log_file: Path, run_id: str = "") -> _Server:
+    def start(
+        cls, python: str, backend: str, log_file: Path, run_id: str = "", commands: Commands = COMMANDS
+    ) -> _Server:
         sock_dir = tempfile.mkdtemp(prefix=SOCKET_DIR_PREFIX)
         try:
             with open(log_file, "ab") as log:
-                proc = subprocess.Popen(
+                # SIGTERM, not SIGKILL, when the host dies: the server kills its units and cleans up.
+                proc = commands.start(
                     serve_command(python, os.path.join(sock_dir, "s"), backend),
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    env={**os.environ, "PYTHONUNBUFFERED": "1", RUN_ENV: run_id},
-                    start_new_session=True,
-                    preexec_fn=stop_with_parent if sys.platform == "linux" else None,
+                    {**os.environ, "PYTHONUNBUFFERED": "1", RUN_ENV: run_id},
+                    log.fileno(),
+                    parent_death=signal.SIGTERM,
                 )
         except OSError as exc:
             shutil.rmtree(sock_dir, ignore_errors=True)

@@ -1,7 +1,7 @@
 """``execution.cooldown`` on the unit's side: before the model loads, wait until the unit's GPUs are back to idle.
 
 The host asks for it through the unit's environment (``LLEM_COOLDOWN``: the setting as JSON, set
-only when enabled, by ``campaign.orchestrator.job_for``), because the unit is what owns the GPUs:
+only when enabled, by ``campaign.schedule.job_for``), because the unit is what owns the GPUs:
 a container, a process on a Slurm node or a local process; the host may have no GPU at all.
 
 **Idle reference.** A GPU's reference is its first reading in the campaign: the first unit on it

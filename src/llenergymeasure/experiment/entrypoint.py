@@ -3,16 +3,51 @@
 Exit 0 with ``{stem}.json`` written, or non-zero with ``{stem}.error.json`` holding the traceback.
 A CONFIG that is missing, unreadable or a campaign file is the caller's mistake, not a failed
 experiment: one ``error:`` line, exit 2, and nothing written (not even the output folder).
+
+A CONFIG that does not hash to ``--config-hash`` (this llem's defaults differ from the planning
+host's, or the unit config was edited) is refused with an error file before anything is measured.
+SIGTERM (a timeout, an idle timeout, Ctrl-C on the host) is a clean stop: every ``finally`` runs,
+the engine server is stopped, and the error file says so; the exit status is 143.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
+import threading
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 import click
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: unwinds the unit like KeyboardInterrupt, past any ``except Exception``."""
+
+    exit_code = 128 + signal.SIGTERM
+
+
+def _on_sigterm(signum: int, _frame: FrameType | None) -> None:
+    # Once: a second SIGTERM must not cut short the cleanup the first one started.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated(f"stopped by {signal.Signals(signum).name} before the unit finished")
+
+
+@contextlib.contextmanager
+def sigterm_unwinds() -> Iterator[None]:
+    """While inside, SIGTERM raises ``Terminated``; the previous handler comes back after (in-process callers)."""
+    if threading.current_thread() is not threading.main_thread():  # signal handlers live on the main thread
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -41,21 +76,29 @@ def main(config_file: Path, out_dir: Path, cycle: int, config_hash: str | None, 
     os.environ["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
     if not debug:
         logs.quiet_progress_bars()
-    from llenergymeasure.atomic import write_json_atomic
     from llenergymeasure.config.loader import check_experiment_file
-    from llenergymeasure.errors import ConfigError, LlemError
+    from llenergymeasure.errors import ConfigError
 
     try:
         check_experiment_file(config_file)
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
-    error_stem = stem or config_file.stem
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         click.echo(f"error: {out_dir}: cannot create output folder ({exc.strerror})", err=True)
         sys.exit(2)
+    # From here a SIGTERM unwinds through every `finally` and leaves an error file; before, it just ends us.
+    with sigterm_unwinds():
+        _run(config_file, out_dir, cycle, config_hash, stem, debug)
+
+
+def _run(config_file: Path, out_dir: Path, cycle: int, config_hash: str | None, stem: str | None, debug: bool) -> None:
+    from llenergymeasure.errors import ConfigHashMismatchError, LlemError
+    from llenergymeasure.results.errorfile import UnitError
+
+    error_stem = stem or config_file.stem
     try:
         from llenergymeasure.config.identity import config_hash as hash_of
         from llenergymeasure.config.loader import load_experiment
@@ -63,18 +106,22 @@ def main(config_file: Path, out_dir: Path, cycle: int, config_hash: str | None, 
         from llenergymeasure.results.naming import result_stem
 
         config = load_experiment(config_file)
-        chash = config_hash or hash_of(config)
+        derived = hash_of(config)
+        chash = config_hash or derived
         error_stem = stem or result_stem(config, chash, cycle)
+        if chash != derived:
+            raise ConfigHashMismatchError(
+                f"{config_file}: this llem hashes the config to {derived}, but the campaign planned it as {chash} "
+                "(the image runs another llem version with other defaults, or the unit config was edited); "
+                "nothing was measured"
+            )
         outcome = run_experiment(config, out_dir, error_stem, chash, cycle)
-    except Exception as exc:
-        expected = isinstance(exc, LlemError)
+    except (Exception, Terminated) as exc:
+        expected = isinstance(exc, (LlemError, Terminated))
         message = str(exc) if expected else f"{type(exc).__name__}: {exc}"
         error_file = out_dir / f"{error_stem}.error.json"
         try:
-            write_json_atomic(
-                error_file,
-                {"error_type": type(exc).__name__, "error_message": message, "traceback": traceback.format_exc()},
-            )
+            UnitError.from_exception(exc, message).write(error_file)
         except OSError as write_exc:  # a full disk: the host still learns of the failure from the exit code
             reason = write_exc.strerror or write_exc
             click.echo(f"error: {error_file}: cannot write the error file ({reason})", err=True)
@@ -82,7 +129,7 @@ def main(config_file: Path, out_dir: Path, cycle: int, config_hash: str | None, 
             click.echo(f"error: {line}", err=True)
         if debug or not expected:
             traceback.print_exc()
-        sys.exit(exc.exit_code if isinstance(exc, LlemError) else 1)
+        sys.exit(exc.exit_code if isinstance(exc, (LlemError, Terminated)) else 1)
     click.echo(str(outcome.result_path))
 
 

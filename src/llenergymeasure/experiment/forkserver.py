@@ -10,7 +10,8 @@ goes away, the child is killed; if the server dies, its children die with it.
 
 ``python -m llenergymeasure.experiment.forkserver serve SOCKET --backend pytorch`` runs the server;
 ``python -m llenergymeasure.experiment.forkserver run SOCKET -- ARGS...`` is the client, which
-imports only the standard library so that it starts in milliseconds.
+imports only the standard library so that it starts in milliseconds. The host builds both command
+lines and starts them (``dispatch.processes``); this module is the side that runs them.
 """
 
 from __future__ import annotations
@@ -39,16 +40,6 @@ SOCKET_DIR_PREFIX = "llem-fork-"
 TARGET = "llenergymeasure.experiment.entrypoint:run_argv"
 _MAX_MESSAGE = 1 << 20
 _PR_SET_PDEATHSIG = 1
-
-
-def serve_command(python: str, sock_path: str, backend: str) -> list[str]:
-    """Argument list that starts a warm-start server for ``backend`` listening on ``sock_path``."""
-    return [python, "-m", MODULE, "serve", sock_path, "--backend", backend]
-
-
-def client_command(python: str, sock_path: str, exp_args: Sequence[str]) -> list[str]:
-    """Argument list of a client that runs ``llem-exp EXP_ARGS`` through the server on ``sock_path``."""
-    return [python, "-m", MODULE, "run", sock_path, "--", *exp_args]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -304,11 +295,6 @@ def die_with_parent(sig: int = signal.SIGKILL) -> None:
 
 def _exit_on_signal(signum: int, _frame: Any) -> None:
     raise SystemExit(128 + signum)
-
-
-def stop_with_parent() -> None:
-    """The server gets SIGTERM, not SIGKILL, when the host dies: it kills its units and cleans up."""
-    die_with_parent(signal.SIGTERM)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -339,9 +339,7 @@ def plot_pareto(
         )
         for s, x, y in zip(sel, xs, ys, strict=True):
             text = ", ".join(f"{d.removeprefix('config.').split('.')[-1]}={s.label.get(d)}" for d in shown)
-            ax.annotate(
-                text or s.config_hash[:8], (x.value, y.value), textcoords="offset points", xytext=(5, 5), fontsize=7
-            )
+            ax.annotate(text or s.hash_label, (x.value, y.value), textcoords="offset points", xytext=(5, 5), fontsize=7)
     coords = [(s.metrics[axes.x].value, s.metrics[axes.y].value) for s in pts]
     front = pareto_front(coords, lower_x=True, lower_y=axes.lower_y)
     ax.plot([coords[i][0] for i in front], [coords[i][1] for i in front], "k--", lw=1, label="Pareto frontier")
@@ -380,7 +378,7 @@ def serving_table_html(stats: list[ConfigStats], dims: list[str], intervals_at_2
     for s in rows:
         cells = "".join(f"<td>{html.escape(str(s.label.get(d)))}</td>" for d in dims)
         cells += "".join(f"<td>{html.escape(format_summary(s.metrics.get(m), intervals_at_2))}</td>" for m in metrics)
-        lines.append(f"<tr><td>{s.config_hash[:8]}</td>{cells}</tr>")
+        lines.append(f"<tr><td>{s.hash_label}</td>{cells}</tr>")
     lines.append("</table>")
     return "\n".join(lines)
 

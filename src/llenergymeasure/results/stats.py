@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from llenergymeasure.errors import MissingDependencyError
+from llenergymeasure.results.naming import SHORT_HASH_LEN, short_hashes
 
 CI_T = "t"
 CI_LOG_T = "log-t"
@@ -213,6 +214,13 @@ class ConfigStats:
     negative_adjusted: bool = False  # some cycle drew less than its idle baseline: never ranked by adjusted energy
     # metric -> cycle -> value: what the paired comparison of two configs pairs up.
     cycles: dict[str, dict[int, float]] = field(default_factory=dict)
+    # The config's label in tables and plots: 8 hash digits, more where two configs share those.
+    short_hash: str = ""
+
+    @property
+    def hash_label(self) -> str:
+        """``short_hash``, or the first 8 digits for stats built without the others."""
+        return self.short_hash or self.config_hash[:SHORT_HASH_LEN]
 
 
 def by_config(
@@ -226,6 +234,7 @@ def by_config(
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault(row["config_hash"], []).append(row)
+    short = short_hashes(groups)
     out = []
     for h, members in groups.items():
         summaries: dict[str, Summary] = {}
@@ -249,7 +258,7 @@ def by_config(
         negative = any(
             r.get("energy.adjusted_energy_j") is not None and r["energy.adjusted_energy_j"] < 0 for r in members
         )
-        out.append(ConfigStats(h, label, summaries, flagged, negative, cycles))
+        out.append(ConfigStats(h, label, summaries, flagged, negative, cycles, short[h]))
     return out
 
 

@@ -3,15 +3,21 @@
 Started with an argument list (never a shell string) in a session of its own, so stopping it
 stops its workers too; its output goes to a log file in the campaign's ``logs/``. Nothing starts
 in the constructor.
+
+The server dies with its unit: ``llem-exp`` stops it in a ``finally`` (SIGTERM unwinds to there),
+and a unit killed outright (SIGKILL, OOM) takes the server with it through the kernel's
+parent-death signal (Linux ``PR_SET_PDEATHSIG``), set in the child before it runs the engine.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -26,6 +32,32 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(sig: int = signal.SIGKILL) -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child get ``sig`` when this process dies (Linux; None elsewhere).
+
+    The kernel sends it when the *thread* that started the child ends, so the server is started from
+    the unit's main thread. A parent that died before the call would never signal: the child checks
+    and exits at once. ``prctl`` is looked up here, before the fork, so the child only calls it.
+    """
+    if sys.platform != "linux":
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, int(sig))
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return preexec
 
 
 def log_tail(path: Path, lines: int = 5) -> str:
@@ -70,6 +102,7 @@ class ServerProcess:
                 stdin=subprocess.DEVNULL,
                 env=self.env,
                 start_new_session=True,
+                preexec_fn=die_with_parent(),
             )
 
     def check_alive(self) -> None:

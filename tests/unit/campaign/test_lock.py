@@ -108,3 +108,119 @@ def test_a_filesystem_without_locks_is_one_line_naming_the_lock_file(
     with pytest.raises(CampaignError) as err:
         CampaignLock.acquire(tmp_path)
     assert str(err.value) == f"{tmp_path / LOCK_NAME}: {expected}"
+
+
+# Issue 22, item 13: records left by a dead holder, node-local locks, --break-lock.
+
+RECORD = {"pid": 999999999, "host": "node7", "started_at": "2026-11-30T01:02:03Z", "run_id": "deadbeef0001"}
+
+
+def test_a_record_left_by_a_dead_holder_is_named_before_it_is_overwritten(tmp_path: Path) -> None:
+    (tmp_path / LOCK_NAME).write_text(json.dumps(RECORD) + "\n")
+    with CampaignLock.acquire(tmp_path, "r3", mounts="") as lock:
+        assert lock.previous == "pid 999999999 on host node7 since 2026-11-30T01:02:03Z (run deadbeef0001)"
+        assert json.loads((tmp_path / LOCK_NAME).read_text())["run_id"] == "r3"
+    (tmp_path / LOCK_NAME).write_text("garbage")
+    with CampaignLock.acquire(tmp_path, "r4", mounts="") as lock:
+        assert lock.previous == "an unreadable record ('garbage')"
+    with CampaignLock.acquire(tmp_path, "r5", mounts="") as lock:
+        assert lock.previous is None  # released cleanly: the file was removed
+
+
+MOUNTS = """\
+/dev/sda1 / ext4 rw,relatime 0 0
+server:/export /shared nfs rw,vers=3,local_lock=flock,addr=10.0.0.1 0 0
+server:/export4 /shared4 nfs4 rw,vers=4.2,local_lock=none 0 0
+beegfs_nodev /beegfs beegfs rw,relatime,cfgFile=/etc/beegfs/beegfs-client.conf 0 0
+10.0.0.2@tcp:/lfs /lustre lustre rw,localflock 0 0
+10.0.0.2@tcp:/lfs2 /lustre2 lustre rw,flock 0 0
+/dev/sdb1 /shared/local\\040disk ext4 rw 0 0
+"""
+
+
+@pytest.mark.parametrize(
+    ("folder", "how"),
+    [
+        ("/shared/results/c1", "/shared (nfs mounted with local_lock=flock)"),
+        ("/beegfs/c1", "/beegfs (beegfs)"),
+        ("/lustre/x/c1", "/lustre (lustre mounted with localflock)"),
+        ("/shared4/c1", None),
+        ("/lustre2/c1", None),
+        ("/home/u/c1", None),
+        ("/shared/local disk/c1", None),  # a local disk mounted inside the NFS share: the deepest mount counts
+        ("/sharedx/c1", None),  # a sibling whose name starts the same is not under /shared
+    ],
+)
+def test_node_local_locks_are_told_from_the_mount_options(folder: str, how: str | None) -> None:
+    from llenergymeasure.campaign.lock import node_local_lock
+
+    expected = (
+        f"{folder}: the campaign lock is on {how}, whose locks other nodes may not see; "
+        "run `up`/`resume` of this campaign from one node only"
+        if how
+        else None
+    )
+    assert node_local_lock(Path(folder), MOUNTS) == expected
+
+
+def test_acquire_carries_the_node_local_warning(tmp_path: Path) -> None:
+    mounts = f"server:/x {tmp_path} nfs4 rw,local_lock=all 0 0\n"
+    with CampaignLock.acquire(tmp_path, mounts=mounts) as lock:
+        assert lock.warning == (
+            f"{tmp_path}: the campaign lock is on {tmp_path} (nfs4 mounted with local_lock=all), whose locks "
+            "other nodes may not see; run `up`/`resume` of this campaign from one node only"
+        )
+
+
+def test_break_lock_names_a_dead_remote_holder_then_moves_its_file_aside(tmp_path: Path) -> None:
+    from llenergymeasure.campaign.lock import break_lock
+
+    # Stands in for NFSv3's lockd keeping a dead host's lock: this process holds the flock on the file.
+    (tmp_path / LOCK_NAME).write_text(json.dumps(RECORD) + "\n")
+    stale = os.open(tmp_path / LOCK_NAME, os.O_RDWR)
+    fcntl.flock(stale, fcntl.LOCK_EX)
+    try:
+        with pytest.raises(CampaignBusyError) as err:
+            CampaignLock.acquire(tmp_path, mounts="")
+        assert str(err.value).endswith(
+            "; wait for it to finish or stop it; if that host died, `llem campaign resume --break-lock` breaks it"
+        )
+        said: list[str] = []
+        assert break_lock(tmp_path, said.append, now="2026-11-30T05:06:07Z")
+        assert said == [
+            f"{tmp_path / LOCK_NAME}: breaking the lock held by pid 999999999 on host node7 since "
+            "2026-11-30T01:02:03Z (run deadbeef0001); the old file becomes campaign.lock.broken-2026-11-30T050607Z"
+        ]
+        assert json.loads((tmp_path / "campaign.lock.broken-2026-11-30T050607Z").read_text()) == RECORD
+        with CampaignLock.acquire(tmp_path, "after", mounts="") as lock:
+            assert lock.previous is None  # a new file
+    finally:
+        os.close(stale)
+
+
+def test_break_lock_refuses_a_holder_alive_on_this_host(tmp_path: Path, holder: subprocess.Popen[str]) -> None:
+    from llenergymeasure.campaign.lock import break_lock
+
+    said: list[str] = []
+    with pytest.raises(CampaignBusyError) as err:
+        break_lock(tmp_path, said.append)
+    recorded = json.loads((tmp_path / LOCK_NAME).read_text())
+    assert str(err.value) == (
+        f"{tmp_path / LOCK_NAME}: not broken: it is held by pid {holder.pid} on host {socket.gethostname()} since "
+        f"{recorded['started_at']} (run run-of-holder), alive on this host; stop that process instead"
+    )
+    assert said == []
+
+
+def test_break_lock_leaves_a_lock_nobody_holds(tmp_path: Path) -> None:
+    from llenergymeasure.campaign.lock import break_lock
+
+    said: list[str] = []
+    assert not break_lock(tmp_path, said.append)
+    (tmp_path / LOCK_NAME).write_text(json.dumps(RECORD))
+    assert not break_lock(tmp_path, said.append)
+    assert said == [
+        f"{tmp_path / LOCK_NAME}: no lock to break",
+        f"{tmp_path / LOCK_NAME}: not held by anyone; nothing to break",
+    ]
+    assert (tmp_path / LOCK_NAME).exists()

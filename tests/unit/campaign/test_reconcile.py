@@ -3,31 +3,37 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from llenergymeasure import RESULT_SCHEMA_VERSION
 from llenergymeasure.campaign import manifest as mf
+from llenergymeasure.campaign.events import Event
 from llenergymeasure.campaign.layout import CampaignLayout
 from llenergymeasure.campaign.manifest import CampaignManifest, ManifestEntry
-from llenergymeasure.campaign.orchestrator import Event, recover
+from llenergymeasure.campaign.recover import recover
+from llenergymeasure.campaign.settle import settle
 from llenergymeasure.campaign.store import ManifestStore
 from llenergymeasure.config.campaign import ExecutionConfig
-from llenergymeasure.dispatch.base import JobOutcome, UnitJob
+from llenergymeasure.config.experiment import ExperimentConfig
+from llenergymeasure.config.identity import config_hash as hash_of
+from llenergymeasure.dispatch.base import Executor, JobOutcome, UnitJob
 
-HASH = "ab" * 8
+CONFIG = ExperimentConfig(model="org/m", backend="pytorch", n_prompts=2)
+HASH = hash_of(CONFIG)
 FINISHED = "2026-11-23T01:02:03+00:00"
 
 
-def result_doc(config_hash: str = HASH, cycle: int = 1) -> dict[str, object]:
+def result_doc(config_hash: str = HASH, cycle: int = 1, config: ExperimentConfig = CONFIG) -> dict[str, object]:
     latency = {"mean": 1.0, "p50": 1.0, "p90": 1.0, "p99": 1.0, "min": 1.0, "max": 1.0}
     return {
         "schema_version": RESULT_SCHEMA_VERSION,
         "llem_version": "0",
         "config_hash": config_hash,
         "cycle": cycle,
-        "config": {},
+        "config": config.model_dump(mode="json"),
         "started_at": "2026-11-23T01:00:00+00:00",
         "finished_at": FINISHED,
         "warmup_runs": 0,
@@ -46,7 +52,7 @@ def result_doc(config_hash: str = HASH, cycle: int = 1) -> dict[str, object]:
     }
 
 
-class NoOrphans:
+class NoOrphans(Executor):
     name = "local"
 
     def __init__(self) -> None:
@@ -162,6 +168,73 @@ def test_adoption_messages_name_what_the_manifest_said(tmp_path: Path) -> None:
     assert [e.status for e in store.manifest.entries] == ["completed", "completed", "completed", "pending"]
 
 
+OTHER = CONFIG.model_copy(update={"seed": 7})  # what an edited unit config or other defaults measured
+MISMATCH = (
+    f"e0_c1.json: its config hashes to {hash_of(OTHER)}, not {HASH} "
+    "(measured under another llem version's defaults or an edited unit config)"
+)
+
+
+@pytest.mark.parametrize("status", STATES)
+def test_a_result_that_measured_another_config_fails_its_unit_in_every_state(tmp_path: Path, status: str) -> None:
+    layout, store = campaign(tmp_path, [status])
+    write(layout, "e0_c1", json.dumps(result_doc(config=OTHER)))  # claims HASH, carries another config
+    events: list[Event] = []
+    recover(layout, store, NoOrphans(), ExecutionConfig(max_retries=0), "run1", events.append)
+    e = store.entry("e0_c1")
+    assert (e.status, e.error_type, e.error_message, e.handle) == ("failed", "IdentityMismatch", MISMATCH, None)
+    kind = "lost" if status == "completed" else "disowned"  # a completed one leaves the done count
+    assert [(ev.kind, ev.message) for ev in events] == [
+        (kind, f"failed, not done: its result measured another config ({MISMATCH})")
+    ]
+    assert ManifestStore.load(layout.manifest).entry("e0_c1").status == "failed"
+    events.clear()
+    recover(layout, store, NoOrphans(), ExecutionConfig(max_retries=0), "run2", events.append)
+    assert events == []  # said once, not on every resume
+
+
+def test_a_mismatched_result_with_retries_left_is_retried_as_a_counted_attempt(tmp_path: Path) -> None:
+    layout, store = campaign(tmp_path, ["completed"])
+    write(layout, "e0_c1", json.dumps(result_doc(config=OTHER)))
+    recover(layout, store, NoOrphans(), ExecutionConfig(max_retries=2), "run1")
+    e = store.entry("e0_c1")
+    assert (e.status, e.retry_count, e.error_type) == ("pending", 1, "IdentityMismatch")
+
+
+def test_a_result_whose_config_this_llem_cannot_read_is_not_done(tmp_path: Path) -> None:
+    layout, store = campaign(tmp_path, ["running"])
+    doc = result_doc()
+    doc["config"] = {**CONFIG.model_dump(mode="json"), "thermal_budget": 3}  # a field of another llem version
+    write(layout, "e0_c1", json.dumps(doc))
+    recover(layout, store, NoOrphans(), ExecutionConfig(max_retries=0), "run1")
+    e = store.entry("e0_c1")
+    assert (e.status, e.error_type) == ("failed", "IdentityMismatch")
+    assert e.error_message == (
+        f"e0_c1.json: its config is not valid for this llem (config.thermal_budget: Extra inputs are not "
+        f"permitted), so it cannot be {HASH}"
+    )
+
+
+def test_settle_fails_a_unit_whose_fresh_result_measured_another_config(tmp_path: Path) -> None:
+    layout, store = campaign(tmp_path, ["running"])
+    write(layout, "e0_c1", json.dumps(result_doc(config=OTHER)))
+    job = UnitJob(
+        key="e0_c1",
+        backend="pytorch",
+        service="pytorch",
+        campaign_dir=layout.root,
+        config_file=layout.root / "configs/e.yaml",
+        stem="e0_c1",
+        config_hash=HASH,
+        cycle=1,
+        timeout_s=60.0,
+        idle_timeout_s=60.0,
+        log_file=layout.logs / "e0_c1.log",
+    )
+    e = settle(layout, store.entry("e0_c1"), job, JobOutcome(exit_code=0))
+    assert (e.status, e.error_type, e.error_message) == ("failed", "IdentityMismatch", MISMATCH)
+
+
 def test_a_failed_unit_out_of_retries_is_still_adopted_if_its_result_exists(tmp_path: Path) -> None:
     layout, store = campaign(tmp_path, ["failed", "failed"])
     write(layout, "e0_c1", VALID)
@@ -200,8 +273,11 @@ class SchedulerJobs(NoOrphans):
         super().__init__()
         self.alive = live
 
-    def live(self, handles: list[str]) -> set[str]:
+    def live(self, handles: Sequence[str]) -> set[str]:
         return {h for h in handles if h in self.alive}
+
+    def job_id(self, handle: str) -> str | None:
+        return handle.removeprefix("slurm:")
 
 
 def test_recover_keeps_live_scheduler_jobs_running_and_counts_an_ended_one_as_a_failed_attempt(tmp_path: Path) -> None:

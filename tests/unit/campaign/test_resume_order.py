@@ -8,17 +8,17 @@ from pathlib import Path
 
 from llenergymeasure.campaign.layout import CampaignLayout
 from llenergymeasure.campaign.manifest import CampaignManifest, ManifestEntry
-from llenergymeasure.campaign.orchestrator import run_pending
 from llenergymeasure.campaign.ordering import order_units
+from llenergymeasure.campaign.schedule import run_pending
 from llenergymeasure.campaign.store import ManifestStore
 from llenergymeasure.config.campaign import ExecutionConfig
-from llenergymeasure.dispatch.base import JobOutcome, UnitJob
+from llenergymeasure.dispatch.base import Executor, JobOutcome, UnitJob
 
 # What `reverse` gave 3 configs x 4 cycles before pairs started one config further on: 012 210 012 210.
 OLD_REVERSE = [(0, 1), (1, 1), (2, 1), (2, 2), (1, 2), (0, 2), (0, 3), (1, 3), (2, 3), (2, 4), (1, 4), (0, 4)]
 
 
-class OrderExecutor:
+class OrderExecutor(Executor):
     """Records the order units are started in and ends each at once."""
 
     name = "local"

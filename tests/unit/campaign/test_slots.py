@@ -10,12 +10,12 @@ import pytest
 
 from llenergymeasure.campaign.layout import CampaignLayout
 from llenergymeasure.campaign.manifest import CampaignManifest, ManifestEntry
-from llenergymeasure.campaign.orchestrator import run_pending
+from llenergymeasure.campaign.schedule import run_pending
 from llenergymeasure.campaign.slots import Slot, SlotBoard, cut_slots, gpus_per_unit
 from llenergymeasure.campaign.store import ManifestStore
 from llenergymeasure.config.campaign import ExecutionConfig
 from llenergymeasure.config.experiment import ExperimentConfig
-from llenergymeasure.dispatch.base import JobOutcome, UnitJob
+from llenergymeasure.dispatch.base import Executor, JobOutcome, UnitJob
 from llenergymeasure.dispatch.gpus import Gpu, parse_gpus
 from llenergymeasure.errors import ExecutorError
 
@@ -115,7 +115,7 @@ def test_without_gpus_the_board_is_the_serial_loop() -> None:
     assert board.place(unit("b"), 1) == (host, 13.0)
 
 
-class RecordingExecutor:
+class RecordingExecutor(Executor):
     """Records the environment each unit would get and ends it at once (failed: no result file)."""
 
     name = "local"
@@ -192,7 +192,7 @@ def test_bad_gpus_option_says_why(spec: str, message: str) -> None:
 
 
 def test_every_unit_is_told_the_cooldown_when_it_is_on(tmp_path: Path) -> None:
-    from llenergymeasure.campaign.orchestrator import job_for
+    from llenergymeasure.campaign.schedule import job_for
     from llenergymeasure.config.campaign import CooldownConfig
 
     entry = unit("e0").model_copy(update={"result_file": "e0_c1.json"})

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 from loguru import logger
 
+from llenergymeasure.campaign.events import Event
 from llenergymeasure.campaign.manifest import ManifestEntry
-from llenergymeasure.campaign.orchestrator import Event
 from llenergymeasure.cli.progress import progress_events
 
 

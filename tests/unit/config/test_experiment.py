@@ -139,3 +139,15 @@ def test_server_warmup_reaches_the_measured_shape() -> None:
     assert warm({"kind": "server", "request_rate": 5.0}, vllm={"max_num_seqs": 16}) == 32
     assert warm({"kind": "server", "concurrency": 8, "warmup_requests": 3}) == 3
     assert warm({"kind": "offline"}) == 0
+
+
+def test_unbounded_floats_are_refused() -> None:
+    cases: list[tuple[dict[str, object], tuple[str, ...]]] = [
+        ({"decoding": {"repetition_penalty": float("inf")}}, ("decoding", "repetition_penalty")),
+        ({"backend": "vllm", "scenario": {"kind": "server", "slo": {"ttft_ms": float("inf")}}}, ("slo", "ttft_ms")),
+        ({"backend": "vllm", "scenario": {"kind": "server", "slo": {"tpot_ms": float("nan")}}}, ("slo", "tpot_ms")),
+    ]
+    for over, tail in cases:
+        with pytest.raises(ValidationError) as info:
+            ExperimentConfig.model_validate({"model": "m", "backend": "pytorch", **over})
+        assert [(e["type"], e["loc"][-2:]) for e in info.value.errors()] == [("less_than_equal", tail)]

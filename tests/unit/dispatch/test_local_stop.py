@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -21,7 +22,8 @@ from pathlib import Path
 import pytest
 
 from llenergymeasure.dispatch.base import JobOutcome, UnitJob, describe_stop
-from llenergymeasure.dispatch.local import ENTRYPOINT, LocalExecutor, _stop
+from llenergymeasure.dispatch.local import ENTRYPOINT, LocalExecutor
+from llenergymeasure.dispatch.processes import stop_group
 from llenergymeasure.experiment.forkserver import MODULE as FORKSERVER
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -106,9 +108,14 @@ def test_a_hanging_unit_is_stopped_with_its_reason_and_its_whole_group(
     idle_timeout_s: float,
     stopped: str,
     text: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # This test's own temporary folder, for this process and the units it starts: another xdist
+    # worker's fork servers come and go in the shared one while this test runs.
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)
     pids = tmp_path / "pids"
-    fork_dirs_before = set(Path(tempfile.gettempdir()).glob("llem-fork-*"))  # other tests' are not this one's
+    fork_dirs_before = set(Path(tempfile.gettempdir()).glob("llem-fork-*"))
     unit = job(tmp_path, f"{mode} {pids}", timeout_s, idle_timeout_s, warm)
     executor = LocalExecutor(python=fake_python, poll_s=0.05)
     handles: list[str] = []
@@ -121,10 +128,10 @@ def test_a_hanging_unit_is_stopped_with_its_reason_and_its_whole_group(
     pid, pgid, grandchild = (int(x) for x in pids.read_text().split())
     assert pgid == pid  # the unit leads its own group, so one signal reaches all of it
     if not warm:
-        assert handles == [f"pid:{pid}"]
+        assert handles == [f"pid:{pid}@{socket.gethostname()}"]  # a pid names a process on one host
     else:
         (handle,) = handles
-        assert handle != f"pid:{pid}"  # the warm client stands in for the forked unit
+        assert handle != f"pid:{pid}@{socket.gethostname()}"  # the warm client stands in for the forked unit
     assert group_ends(pgid) == []
     assert grandchild not in live_members(pgid)
     lines = unit.log_file.read_text().splitlines()
@@ -149,7 +156,7 @@ def test_a_unit_that_ignores_sigterm_is_killed_after_the_grace_period(tmp_path: 
             time.sleep(0.02)
         pid, pgid, _ = (int(x) for x in pids.read_text().split())
         assert pid == pgid == proc.pid
-        assert _stop(proc, grace_s=0.3) == -signal.SIGKILL
+        assert stop_group(proc, grace_s=0.3) == -signal.SIGKILL
         assert group_ends(pgid) == []
     finally:
         with contextlib.suppress(ProcessLookupError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,7 +14,8 @@ from typing import Any
 import pytest
 
 from llenergymeasure.dispatch.docker import LABEL_CAMPAIGN, LABEL_RUN, LABEL_UNIT, DockerExecutor
-from llenergymeasure.dispatch.local import ENTRYPOINT, RUN_ENV, LocalExecutor
+from llenergymeasure.dispatch.local import ENTRYPOINT, LocalExecutor
+from llenergymeasure.dispatch.processes import RUN_ENV
 from tests.unit.dispatch.test_docker_warm import FakeClient, job
 
 
@@ -108,9 +110,11 @@ def test_local_cleanup_kills_a_dead_runs_unit_but_never_the_live_runs(
     dead, live, foreign = fake_unit(here, "dead"), fake_unit(here, "live"), fake_unit(other, "dead")
     procs.extend([dead, live, foreign])
     # Popen returns once exec has succeeded, so /proc already shows the real command line.
-    handles = [f"pid:{p.pid}" for p in (dead, live, foreign)] + ["pid:999999999", "container:abc"]
+    me = socket.gethostname()
+    handles = [f"pid:{p.pid}@{me}" for p in (dead, live, foreign)] + ["pid:999999999", "container:abc"]
+    handles.insert(0, f"pid:{dead.pid}@another-{me}")  # the same number on another host is another process
     removed = LocalExecutor().cleanup_orphans(here, handles, "live")
-    assert removed == [f"pid:{dead.pid}"]
+    assert removed == [f"pid:{dead.pid}@{me}"]
     assert wait_dead(dead)
     assert live.poll() is None
     assert foreign.poll() is None

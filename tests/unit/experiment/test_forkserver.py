@@ -203,10 +203,10 @@ def test_a_server_whose_host_is_killed_stops_and_cleans_up(tmp_path: Path) -> No
         [
             sys.executable,
             "-c",
-            "import subprocess, sys, time\n"
-            "from llenergymeasure.experiment.forkserver import stop_with_parent\n"
-            f"p = subprocess.Popen([sys.executable, '-m', {MODULE!r}, 'serve', {str(sock_dir / 's')!r},"
-            " '--preload', 'json'], preexec_fn=stop_with_parent, stdout=subprocess.DEVNULL)\n"
+            "import os, signal, subprocess, sys, time\n"
+            "from llenergymeasure.dispatch.processes import COMMANDS\n"
+            f"p = COMMANDS.start([sys.executable, '-m', {MODULE!r}, 'serve', {str(sock_dir / 's')!r},"
+            " '--preload', 'json'], os.environ, subprocess.DEVNULL, parent_death=signal.SIGTERM)\n"
             "print(p.pid, flush=True)\n"
             "time.sleep(600)\n",
         ],

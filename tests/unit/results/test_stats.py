@@ -378,3 +378,12 @@ def test_every_centre_lies_inside_its_own_interval() -> None:
             assert s.ci_high is not None
             assert s.ci_low <= s.value <= s.ci_high
             assert s.centre_kind == ("geometric_mean" if positive else "mean")
+
+
+def test_configs_whose_first_8_hash_digits_collide_keep_apart_in_labels() -> None:
+    rows = [
+        {"config_hash": "825fbd46e2f39ee9", TPS: 10.0},
+        {"config_hash": "825fbd4694623a0b", TPS: 11.0},
+        {"config_hash": "0123456789abcdef", TPS: 12.0},
+    ]
+    assert [s.hash_label for s in by_config(rows, [])] == ["825fbd46e", "825fbd469", "01234567"]

@@ -1,0 +1,143 @@
+"""Prepare a campaign: create its directory, lock it, and write unit configs, a snapshot and a pending manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import yaml
+
+from llenergymeasure import __version__
+from llenergymeasure.atomic import write_atomic, write_json_atomic
+from llenergymeasure.campaign.layout import CampaignLayout, create_campaign_dir
+from llenergymeasure.campaign.lock import CampaignLock
+from llenergymeasure.campaign.manifest import CampaignManifest, ManifestEntry
+from llenergymeasure.campaign.plan import CampaignPlan
+from llenergymeasure.campaign.slots import gpus_per_unit
+from llenergymeasure.campaign.store import ManifestStore
+from llenergymeasure.config.campaign import ExecutionConfig
+from llenergymeasure.config.experiment import ExperimentConfig, JsonlDataset
+from llenergymeasure.errors import CampaignError
+
+
+def prepare_campaign(
+    plan: CampaignPlan,
+    results_root: Path,
+    campaign_file: Path | None,
+    executor: str,
+    run_id: str | None = None,
+    gpus: str | None = None,
+) -> tuple[CampaignLayout, ManifestStore, CampaignLock]:
+    """Create the campaign directory, lock it, and write unit configs, a resolved snapshot and a pending manifest.
+
+    The lock is taken right after the directory is made, before anything is written into it; the
+    caller releases it when the run ends. All or nothing: if any of it cannot be written (disk full,
+    say), the new directory is removed again, so a failed start leaves no half-made campaign for
+    ``resume`` to trip over.
+    """
+    layout = create_campaign_dir(results_root, plan.config.name)
+    lock: CampaignLock | None = None
+    try:
+        lock = CampaignLock.acquire(layout.root, run_id)
+        return layout, _populate(layout, plan, campaign_file, executor, gpus), lock
+    except OSError as exc:
+        _discard(layout, lock)
+        raise CampaignError(
+            f"{exc.filename or layout.root}: cannot write campaign files ({exc.strerror or exc}); nothing was started"
+        ) from None
+    except BaseException:
+        _discard(layout, lock)
+        raise
+
+
+def plan_entries(plan: CampaignPlan) -> list[ManifestEntry]:
+    """The pending manifest entries of ``plan``, in its order: at ``up``, and when ``resume`` rebuilds a torn manifest.
+
+    Unit configs are ``configs/{exp_id}.yaml`` (``_populate`` writes them there).
+    """
+    return [
+        ManifestEntry(
+            key=u.key,
+            exp_id=u.experiment.exp_id,
+            config_hash=u.experiment.config_hash,
+            config_summary=u.experiment.summary,
+            backend=u.experiment.config.backend,
+            service=u.service,
+            cycle=u.cycle,
+            result_file=f"{u.result_stem}.json",
+            config_file=f"configs/{u.experiment.exp_id}.yaml",
+            n_gpus=gpus_per_unit(u.experiment.config),
+        )
+        for u in plan.units
+    ]
+
+
+def _discard(layout: CampaignLayout, lock: CampaignLock | None) -> None:
+    shutil.rmtree(layout.root, ignore_errors=True)
+    if lock is not None:
+        lock.release()
+
+
+def _populate(
+    layout: CampaignLayout, plan: CampaignPlan, campaign_file: Path | None, executor: str, gpus: str | None
+) -> ManifestStore:
+    for exp in plan.experiments:
+        path = layout.configs / f"{exp.exp_id}.yaml"
+        cfg = _portable(exp.config, layout.configs)
+        data = cfg.model_dump(mode="json", exclude_none=True)
+        # The offline default is left out, as in the identity, so an image older than server mode
+        # still reads the unit configs of an offline campaign.
+        if data.get("scenario") == {"kind": "offline"}:
+            del data["scenario"]
+        write_atomic(path, yaml.safe_dump(data, sort_keys=False).encode())
+    write_json_atomic(
+        layout.campaign_snapshot,
+        {**plan.config.model_dump(mode="json"), "shuffle_seed": plan.shuffle_seed, "varying": plan.varying},
+    )
+    entries = plan_entries(plan)
+    manifest = CampaignManifest(
+        campaign=plan.config.name,
+        design_hash=plan.config.campaign_design_hash,
+        llem_version=__version__,
+        campaign_file=str(campaign_file.resolve()) if campaign_file else None,
+        executor=executor,
+        gpus=gpus,
+        entries=entries,
+    )
+    store = ManifestStore(layout.manifest, manifest)
+    write_atomic(layout.manifest, store.render())  # raises, unlike save(): a campaign needs its manifest
+    return store
+
+
+def _portable(cfg: ExperimentConfig, configs_dir: Path) -> ExperimentConfig:
+    """Copy a jsonl dataset next to the unit configs, named by its content, so the folder is self-contained.
+
+    Content-addressed: two prompt files of the same name in different folders get two copies, and
+    the copy is checked against the digest the plan was made with (a file edited between planning
+    and start is refused rather than measured under the wrong identity).
+    """
+    if not isinstance(cfg.dataset, JsonlDataset):
+        return cfg
+    src = Path(cfg.dataset.path)
+    try:
+        data = src.read_bytes()
+    except OSError as exc:
+        raise CampaignError(f"{src}: cannot read dataset ({exc.strerror or exc})") from None
+    digest = hashlib.sha256(data).hexdigest()
+    if cfg.dataset.sha256 is not None and digest != cfg.dataset.sha256:
+        raise CampaignError(f"{src}: dataset changed while the campaign was being planned; run `llem campaign up` anew")
+    dst = configs_dir / f"dataset_{digest[:16]}.jsonl"
+    if not dst.exists():
+        write_atomic(dst, data)
+    return cfg.model_copy(update={"dataset": cfg.dataset.model_copy(update={"path": dst.name, "sha256": digest})})
+
+
+def load_execution(layout: CampaignLayout) -> ExecutionConfig:
+    """The execution settings the campaign was planned with."""
+    try:
+        snapshot = json.loads(layout.campaign_snapshot.read_text())
+        return ExecutionConfig.model_validate(snapshot["execution"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise CampaignError(f"{layout.campaign_snapshot}: unreadable ({exc}); cannot resume") from None

@@ -1,0 +1,158 @@
+"""Slurm faults injected through stand-ins that wrap the real commands (tests/fakes/slurm_faults.py).
+
+The real one-node cluster runs every job; only the answers the host gets are disturbed: controller
+errors and timeouts, a host SIGKILLed between recording a job and releasing it, and one killed
+after ``sbatch`` but before recording. Afterwards every unit has exactly one run and one result.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from llenergymeasure.config.campaign import SlurmConfig
+from llenergymeasure.dispatch.base import RecordError, UnitJob
+from llenergymeasure.dispatch.slurm import SlurmExecutor
+from tests.fakes.slurm_faults import calls, fired, install, path_with
+from tests.integration.conftest import FAST, attempts_that_measured, llem, manifest, only_campaign_dir, start_host
+
+pytestmark = [pytest.mark.xdist_group("slurm"), pytest.mark.slurm, pytest.mark.slow]
+
+SLURM = "{poll_s: 0.2, gpus_per_unit: 0, max_jobs: 2, share_nodes: true, command_timeout_s: 2, patience_s: 120}"
+
+
+def campaign(tmp_path: Path) -> Path:
+    """One config, two cycles: two units, submitted at once."""
+    p = tmp_path / "faults.yaml"
+    p.write_text(f"name: sf\n{FAST}execution: {{n_cycles: 2, warm_start: false, slurm: {SLURM}}}\n")
+    return p
+
+
+def job_state(jid: str) -> str:
+    shown = subprocess.run(["scontrol", "show", "job", "-o", jid], capture_output=True, text=True, check=True)
+    return dict(f.split("=", 1) for f in shown.stdout.split() if "=" in f)["JobState"]
+
+
+def campaign_jobs(d: Path) -> dict[str, str]:
+    """Job id -> name of every queued job running in campaign folder ``d``."""
+    out = subprocess.run(["squeue", "-h", "-o", "%i|%j|%Z"], capture_output=True, text=True, check=True).stdout
+    return {i: n for i, n, w in (line.split("|") for line in out.splitlines()) if w == str(d.resolve())}
+
+
+def assert_exactly_once(d: Path) -> dict[str, dict]:
+    """Every unit completed, with its own job, one result file and one measured attempt."""
+    entries = {e["key"]: e for e in manifest(d)["entries"]}
+    assert [e["status"] for e in entries.values()] == ["completed"] * 2
+    assert len({e["job_id"] for e in entries.values()}) == 2
+    assert sorted(p.name for p in d.glob("*_c[0-9].json")) == sorted(e["result_file"] for e in entries.values())
+    for e in entries.values():
+        assert attempts_that_measured(d, e["result_file"].removesuffix(".json")) == 1
+        assert job_state(e["job_id"]) == "COMPLETED"
+    return entries
+
+
+def test_controller_errors_and_timeouts_are_asked_again_never_a_failed_unit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Item 3: failing ``scontrol show job`` and ``sacct`` (no accounting) and a timeout mean "ask again"."""
+    bin_dir = install(
+        tmp_path / "bin", [("scontrol", "show", "fail", 6), ("sacct", "*", "fail", 6), ("scontrol", "show", "hang", 1)]
+    )
+    monkeypatch.setenv("PATH", path_with(bin_dir))
+    llem("campaign", "up", str(campaign(tmp_path)), "--executor", "slurm", cwd=tmp_path)
+    entries = assert_exactly_once(only_campaign_dir(tmp_path / "results"))
+    assert [e["retry_count"] for e in entries.values()] == [0, 0]
+    assert fired(bin_dir) == {"0": 6, "1": 6, "2": 1}
+
+
+def test_a_host_killed_between_recording_and_release_is_resumed_by_releasing_the_adopted_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Item 1 (the adopted held job is released) and item 4 (another executor is refused while it is queued)."""
+    bin_dir = install(tmp_path / "bin", [("scontrol", "release", "kill-host", 1)])
+    monkeypatch.setenv("PATH", path_with(bin_dir))
+    host = start_host("campaign", "up", str(campaign(tmp_path)), "--executor", "slurm", cwd=tmp_path)
+    assert host.wait(timeout=120) == -9
+    d = only_campaign_dir(tmp_path / "results")
+    held = [e for e in manifest(d)["entries"] if e["status"] == "running" and e["job_id"]]
+    assert held
+    assert all(job_state(e["job_id"]) == "PENDING" for e in held)
+    other = llem("campaign", "resume", str(d), "--executor", "local", cwd=tmp_path, check=False)
+    assert other.returncode == 1
+    assert f"error: {d}: {len(held)} unit(s) still run under --executor slurm (" in other.stderr
+    assert "resume with --executor slurm to wait for them, or stop them first" in other.stderr
+    llem("campaign", "resume", str(d), cwd=tmp_path, timeout=300)
+    entries = assert_exactly_once(d)
+    for e in held:  # the adopted job ran the unit; nothing was submitted twice
+        assert (entries[e["key"]]["job_id"], entries[e["key"]]["retry_count"]) == (e["job_id"], 0)
+
+
+def test_a_host_killed_after_sbatch_before_recording_leaves_a_stray_that_resume_cancels(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Item 5: the held job nobody recorded is found by its name and folder, and cancelled."""
+    bin_dir = install(tmp_path / "bin", [("sbatch", "*", "kill-host-after", 1)])
+    monkeypatch.setenv("PATH", path_with(bin_dir))
+    host = start_host("campaign", "up", str(campaign(tmp_path)), "--executor", "slurm", cwd=tmp_path)
+    assert host.wait(timeout=120) == -9
+    d = only_campaign_dir(tmp_path / "results")
+    recorded = {e["job_id"] for e in manifest(d)["entries"]}
+    # The other unit's sbatch may have returned too before the host died: one or two strays.
+    strays = sorted(i for i in campaign_jobs(d) if i not in recorded)
+    assert strays
+    assert all(campaign_jobs(d)[i].startswith("llem.") for i in strays)
+    assert [job_state(i) for i in strays] == ["PENDING"] * len(strays)
+    proc = llem("campaign", "resume", str(d), cwd=tmp_path, timeout=300)
+    (line,) = [x for x in proc.stderr.splitlines() if "submitted but never recorded" in x]
+    head, _, listed = line.partition("submitted but never recorded: ")
+    assert head.endswith(f"cancelled {len(strays)} job(s) ")
+    assert sorted(listed.split(", ")) == [f"slurm:{i}" for i in strays]
+    assert [job_state(i) for i in strays] == ["CANCELLED"] * len(strays)
+    assert_exactly_once(d)
+    assert {c.split()[1] for c in calls(bin_dir) if c.startswith("scancel ")} == set(strays)
+
+
+def test_a_job_whose_id_cannot_be_recorded_is_cancelled_and_never_runs(tmp_path: Path) -> None:
+    """Item 2: a manifest write that fails before release cancels the job and fails the unit."""
+    (tmp_path / "logs").mkdir()
+    job = UnitJob(
+        key="e_c1", backend="pytorch", service="pytorch", campaign_dir=tmp_path, config_file=tmp_path / "e.yaml",
+        stem="e_c1", config_hash="0" * 16, cycle=1, timeout_s=60, idle_timeout_s=60,
+        log_file=tmp_path / "logs" / "e_c1.log", run_id="r1",
+    )  # fmt: skip
+    seen: list[str] = []
+
+    def refused(handle: str) -> None:
+        seen.append(handle)
+        raise RecordError("manifest.json: No space left on device")
+
+    cfg = SlurmConfig(gpus_per_unit=0, share_nodes=True, poll_s=0.2)
+    outcome = SlurmExecutor(cfg).run(job, refused)
+    (jid,) = (h.removeprefix("slurm:") for h in seen)
+    assert (outcome.exit_code, outcome.stopped) == (None, "launch")
+    assert outcome.message == (
+        f"Slurm job {jid} cancelled before it ran: its id could not be recorded "
+        "(manifest.json: No space left on device)"
+    )
+    assert job_state(jid) == "CANCELLED"
+    assert not job.log_file.exists()  # it never ran
+
+
+def test_a_gpu_request_on_a_partition_without_gpus_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    """Item 7: sinfo's GRES is asked; the fix is named; nothing is created or submitted."""
+    p = tmp_path / "gpu.yaml"
+    p.write_text(f"name: g\n{FAST}execution: {{slurm: {{poll_s: 0.2}}}}\n")
+    proc = llem("campaign", "up", str(p), "--executor", "slurm", cwd=tmp_path, check=False, env={"COLUMNS": "400"})
+    assert proc.returncode == 1
+    partition = subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True, check=True).stdout.split()
+    default = next(x.rstrip("*") for x in partition if x.endswith("*"))
+    assert (
+        f"error: Slurm partition {default} has no GPUs (GRES (null)) but each unit asks for 1; set "
+        "`execution.slurm.gpus_per_unit: 0` in the campaign file to run without GPUs, or choose a GPU partition "
+        "with --slurm-partition"
+    ) in proc.stderr.splitlines()
+    assert not (tmp_path / "results").exists()
+    assert os.environ.get("PATH")  # the real commands answered
