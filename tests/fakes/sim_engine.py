@@ -1,9 +1,12 @@
 """A simulated engine whose work draws known energy from the fake NVML, step by step, on a manual clock.
 
-Each engine step lasts ``step_s`` and draws ``alpha_j`` per prefill token plus ``beta_j`` per decode
-token it processes (so its power is that energy over ``step_s``, laid into the fake's ``steps``
-profile as it runs); between steps the GPU idles at ``idle_w``. The truth is then known exactly: a
-pass's prefill energy is ``alpha_j`` times its prompt tokens, a decode token costs ``beta_j``.
+Each engine step lasts ``step_s`` and draws ``busy_w`` for its length (the power a busy GPU draws
+whatever it computes) plus ``alpha_j`` per prefill token and ``beta_j`` per decode token it processes
+(its power is that energy over ``step_s``, laid into the fake's ``steps`` profile as it runs); between
+steps the GPU idles at ``idle_w``. The truth is then known exactly: with static batches a prefill
+step costs ``busy_w * step_s + alpha_j`` x its prompt tokens, a decode step ``busy_w * step_s +
+beta_j`` x its batch; with continuous batching (``busy_w`` 0) a pass's prefill energy is ``alpha_j``
+times its prompt tokens and a decode token costs ``beta_j``.
 
 ``static``: batches of ``slots`` requests, one prefill step, then a decode step per further token
 (PyTorch's ``generate``). ``continuous``: ``slots`` sequences at most; each step first decodes one
@@ -34,6 +37,7 @@ class SimEngine(PassRunner):
     alpha_j: float = 0.05
     beta_j: float = 0.5
     step_s: float = 0.02
+    busy_w: float = 0.0
     idle_w: float = 50.0
     name: str = "sim"
     steps_run: int = 0
@@ -50,7 +54,7 @@ class SimEngine(PassRunner):
         return [(len(p), max_new_tokens or self.max_output_tokens) for p in prompts]
 
     def _step(self, prefill_tokens: int, decode_tokens: int) -> None:
-        watts = (self.alpha_j * prefill_tokens + self.beta_j * decode_tokens) / self.step_s
+        watts = self.busy_w + (self.alpha_j * prefill_tokens + self.beta_j * decode_tokens) / self.step_s
         t = self.clock() - self.fake.t0
         self.fake.steps = (*self.fake.steps, (t, watts), (t + self.step_s, self.idle_w))
         self.clock.advance(self.step_s)

@@ -7,7 +7,8 @@ matches it first. A rule is ``(command, first_argument or "*", action, times)``:
 - ``fail``: exit 1 with a controller error, without calling the real command;
 - ``hang``: sleep 30 s first (longer than any ``command_timeout_s`` a test sets), then fail;
 - ``kill-host``: SIGKILL the caller (the llem host) without calling the real command;
-- ``kill-host-after``: call the real command, then SIGKILL the caller before it reads the answer.
+- ``kill-host-after``: call the real command, then SIGKILL the caller before it reads the answer;
+- ``hang-after``: call the real command (its answer already written), then sleep 30 s (a timeout).
 
 Each rule fires on the first ``times`` calls it matches; counts live in ``bin_dir/counts.json``
 (under a lock), and every call is logged to ``bin_dir/calls.log``.
@@ -55,6 +56,8 @@ if action == "kill-host":
 proc = subprocess.run([REAL, *argv])
 if action == "kill-host-after":
     os.kill(os.getppid(), signal.SIGKILL)
+if action == "hang-after":
+    time.sleep(30)
 sys.exit(proc.returncode)
 """
 

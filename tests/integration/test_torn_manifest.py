@@ -59,3 +59,20 @@ def test_resume_rebuilds_an_empty_then_a_torn_manifest_and_runs_only_the_missing
         assert (d / names[lost]).read_bytes() != results[names[lost]]  # measured again: exactly the missing unit
         results[names[lost]] = (d / names[lost]).read_bytes()
         json.loads((d / "manifest.json").read_text())  # whole again
+    assert manifest(d)["executor"] == "local"
+
+    # A snapshot an older llem wrote does not say how the campaign ran: `resume` must be told.
+    snap = json.loads((d / "campaign.resolved.json").read_text())
+    assert (snap["executor"], snap["gpus"], snap["campaign_file"]) == ("local", None, str(camp))
+    for key in ("executor", "gpus", "campaign_file"):
+        del snap[key]
+    (d / "campaign.resolved.json").write_text(json.dumps(snap))
+    (d / "manifest.json").write_bytes(b"")
+    proc = llem("campaign", "resume", str(d), cwd=tmp_path, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines()[-1] == (
+        f"error: {d / 'manifest.json'}: manifest empty (0 bytes) and campaign.resolved.json cannot rebuild it "
+        "(it does not record the executor; resume with --executor local|docker|slurm)"
+    )
+    proc = llem("campaign", "resume", str(d), "--executor", "local", cwd=tmp_path)
+    assert proc.stdout == "nothing to do: all 2 units completed\n"

@@ -126,7 +126,7 @@ def preflight(plan: CampaignPlan, executor: Executor | None) -> list[str]:
 
 def resume_preflight(campaign_dir: Path, executor: Executor) -> list[str]:
     """The engine check of ``preflight`` for the backends a campaign's manifest still has to run."""
-    manifest = status(campaign_dir).manifest
+    manifest = status(campaign_dir, executor.name).manifest
     backend_of = {service: backend for backend, service in SERVICES.items()}
     left = [e for e in manifest.entries if e.status not in ("completed", "skipped")]
     problems = engine_problems(executor, [backend_of.get(e.service, e.service) for e in left])
@@ -190,7 +190,7 @@ def resume(
             )
             for note in notes:
                 on_event(Event("note", message=note))
-        check_executor(layout, store, executor, execution)
+        check_executor(layout, store, executor, execution, rebuilt=rebuilt is not None)
         recover(layout, store, executor, execution, lock.run_id, on_event)
         counts = store.manifest.counters()
         to_run = counts.pending + counts.running  # running: jobs a scheduler still runs, adopted
@@ -242,17 +242,28 @@ def _snapshot(layout: CampaignLayout) -> dict[str, object]:
 
 
 def check_executor(
-    layout: CampaignLayout, store: ManifestStore, executor: Executor, execution: ExecutionConfig
+    layout: CampaignLayout,
+    store: ManifestStore,
+    executor: Executor,
+    execution: ExecutionConfig,
+    rebuilt: bool = False,
 ) -> None:
-    """Refuse to resume under another executor while the one the campaign ran under still runs some of its units."""
+    """Refuse to resume under another executor while the one the campaign ran under still runs some of its units.
+
+    ``rebuilt``: the manifest was rebuilt and has lost its handles, so the recorded executor's
+    queued jobs of this campaign (``strays``, found by name) count as still running too.
+    """
     recorded = store.manifest.executor
     handles = [e.handle for e in store.manifest.entries if e.handle and e.status in ("running", "failed")]
-    if recorded == executor.name or not handles:
+    if recorded == executor.name or not (handles or rebuilt):
         return
     from llenergymeasure.dispatch.select import make_executor
 
     try:
-        live = make_executor(recorded, {e.service for e in store.manifest.entries}, execution.slurm).live(handles)
+        ran_by = make_executor(recorded, {e.service for e in store.manifest.entries}, execution.slurm)
+        live = ran_by.live(handles)
+        if rebuilt:
+            live |= {s.handle for s in ran_by.strays(layout.root, set())}
     except ExecutorError as exc:
         raise CampaignError(
             f"{layout.root}: started with --executor {recorded}, which cannot be asked whether its units still run "
@@ -292,6 +303,10 @@ def check_design(store: ManifestStore, force: bool) -> None:
         )
 
 
-def status(campaign_dir: Path) -> ManifestStore:
-    """Read a campaign's manifest for display; an empty or torn one is shown rebuilt, not written."""
-    return load_manifest(CampaignLayout(Path(campaign_dir)))[0]
+def status(campaign_dir: Path, executor: str | None = None) -> ManifestStore:
+    """Read a campaign's manifest; an empty or torn one is rebuilt, not written.
+
+    ``executor``: the one ``resume`` was given, if any; it stands in for the executor only in a
+    rebuild from an older snapshot that records none (without it, that rebuild is refused).
+    """
+    return load_manifest(CampaignLayout(Path(campaign_dir)), executor)[0]

@@ -92,16 +92,26 @@ def _populate(
         if data.get("scenario") == {"kind": "offline"}:
             del data["scenario"]
         write_atomic(path, yaml.safe_dump(data, sort_keys=False).encode())
+    source = str(campaign_file.resolve()) if campaign_file else None
+    # How it runs, beside what it is: a manifest rebuilt from the snapshot (rebuild.py) keeps its
+    # executor, so a torn Slurm manifest is not resumed by the local executor (SNAPSHOT_EXTRAS).
     write_json_atomic(
         layout.campaign_snapshot,
-        {**plan.config.model_dump(mode="json"), "shuffle_seed": plan.shuffle_seed, "varying": plan.varying},
+        {
+            **plan.config.model_dump(mode="json"),
+            "shuffle_seed": plan.shuffle_seed,
+            "varying": plan.varying,
+            "executor": executor,
+            "gpus": gpus,
+            "campaign_file": source,
+        },
     )
     entries = plan_entries(plan)
     manifest = CampaignManifest(
         campaign=plan.config.name,
         design_hash=plan.config.campaign_design_hash,
         llem_version=__version__,
-        campaign_file=str(campaign_file.resolve()) if campaign_file else None,
+        campaign_file=source,
         executor=executor,
         gpus=gpus,
         entries=entries,

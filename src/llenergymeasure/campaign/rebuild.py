@@ -4,8 +4,11 @@ A power cut can leave ``manifest.json`` empty or cut short (a filesystem without
 flush-on-rename), or an ``up`` killed between writing the snapshot and the manifest can leave
 none. Everything the manifest indexes can be derived again: the snapshot is the campaign as it was
 planned, so expanding and ordering it gives the same units in the same order, and a unit whose
-valid result file (its config hash and cycle) exists is done. What cannot be derived is named in
-the note: retry counts, failure reasons, handles of units that were running, and the executor.
+valid result file (its config hash and cycle) exists is done. How it ran is in the snapshot too
+(``executor``, ``gpus``, ``campaign_file``, written at ``up``); a snapshot of an older llem lacks
+them, and ``resume`` must then be told the executor. What cannot be derived is named in the note:
+retry counts and failure reasons. Handles of units that were running are lost as well: a
+scheduler's jobs are found again by their names (``recover``: strays, adopted when released).
 
 ``rebuilt_manifest`` is pure (snapshot in, all-pending manifest out); ``load_manifest`` reads the
 files and is what ``status`` and ``resume`` call.
@@ -32,16 +35,23 @@ from llenergymeasure.config.campaign import CampaignConfig
 from llenergymeasure.errors import CampaignError, ManifestError
 from llenergymeasure.results.reader import InvalidResultError, read_result
 
-# Keys of the snapshot that are not CampaignConfig input: derived, or the plan's own.
-SNAPSHOT_EXTRAS = ("campaign_design_hash", "shuffle_seed", "varying")
+# Keys of the snapshot that are not CampaignConfig input: derived, the plan's own, or how it runs.
+SNAPSHOT_EXTRAS = ("campaign_design_hash", "shuffle_seed", "varying", "executor", "gpus", "campaign_file")
+EXECUTORS = "local|docker|slurm"
 
 
-def rebuilt_manifest(snapshot: Mapping[str, Any], executor: str = "local") -> CampaignManifest:
+def rebuilt_manifest(snapshot: Mapping[str, Any], executor: str | None = None) -> CampaignManifest:
     """The manifest a campaign had when it was created, every unit pending, from its resolved snapshot.
 
+    The executor, GPUs and campaign file are the recorded ones; ``executor`` (what ``resume`` was
+    given) only stands in for a snapshot that records none (an older llem's).
     Raises ``ValueError`` with the reason when the snapshot does not give back the campaign it was
-    written for (another llem version, whose defaults hash differently, or an edited file).
+    written for (another llem version, whose defaults hash differently, or an edited file), or
+    when no executor is known.
     """
+    ran_by = snapshot.get("executor") or executor
+    if not ran_by:
+        raise ValueError(f"it does not record the executor; resume with --executor {EXECUTORS}")
     config = CampaignConfig.model_validate({k: v for k, v in snapshot.items() if k not in SNAPSHOT_EXTRAS})
     plan = build_plan(config)
     design = snapshot.get("campaign_design_hash")
@@ -54,7 +64,9 @@ def rebuilt_manifest(snapshot: Mapping[str, Any], executor: str = "local") -> Ca
         campaign=config.name,
         design_hash=config.campaign_design_hash,
         llem_version=__version__,
-        executor=executor,
+        campaign_file=snapshot.get("campaign_file"),
+        executor=ran_by,
+        gpus=snapshot.get("gpus"),
         entries=plan_entries(plan),
     )
 
@@ -82,8 +94,10 @@ def load_manifest(
     """The campaign's manifest, rebuilt when it is missing, empty or torn; and the one-line note if it was.
 
     A manifest that parses is loaded as it is (a foreign or invalid one is still an error, never
-    overwritten). ``write``: save the rebuilt manifest durably (only the lock holder, i.e. ``resume``).
-    ``status`` shows the rebuilt view without writing.
+    overwritten). ``executor``: the one ``resume`` was given (None: not given), used only where the
+    snapshot records none; without either, a rebuild is refused (``ManifestError`` naming the fix).
+    ``write``: save the rebuilt manifest durably (only the lock holder, i.e. ``resume``). ``status``
+    shows the rebuilt view without writing.
     """
     problem = manifest_problem(layout.manifest)
     if problem is None or not layout.campaign_snapshot.is_file():
@@ -91,7 +105,7 @@ def load_manifest(
     name = layout.campaign_snapshot.name
     try:
         snapshot = json.loads(layout.campaign_snapshot.read_text(encoding="utf-8"))
-        manifest = rebuilt_manifest(snapshot, executor or "local")
+        manifest = rebuilt_manifest(snapshot, executor)
     except (OSError, ValueError, ValidationError, CampaignError) as exc:
         reason = str(exc).splitlines()[0]
         raise ManifestError(f"{layout.manifest}: manifest {problem} and {name} cannot rebuild it ({reason})") from None

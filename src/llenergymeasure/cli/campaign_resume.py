@@ -56,10 +56,11 @@ def resume(
         from llenergymeasure.campaign.lock import break_lock as break_campaign_lock
 
         break_campaign_lock(directory, lambda line: click.echo(line, err=True))
-    manifest = status(directory).manifest
+    store = status(directory, executor)  # a torn manifest is rebuilt with the executor and GPUs `up` recorded
+    manifest = store.manifest
     spec = gpus or manifest.gpus
     slots = host_gpus(spec) if spec else ()
-    execution, _ = resume_execution(CampaignLayout(directory), status(directory), force)  # edited settings taken
+    execution, _ = resume_execution(CampaignLayout(directory), store, force)  # edited settings taken
     slurm = with_overrides(execution.slurm, slurm_partition, slurm_account, slurm_args)
     runner = make_executor(executor or manifest.executor, {e.service for e in manifest.entries}, slurm)
     if not no_preflight:

@@ -198,14 +198,15 @@ def serving_table(
     if not rows:
         return None
     out = table(
-        f"serving metrics per config (centre: geometric mean; {confidence:.0%} log-t CI across cycles)",
-        ["config", *(d.removeprefix("config.") for d in dims), "metric", "centre", "CI", "n"],
+        f"serving metrics per config ({confidence:.0%} CI across cycles; each row says its centre and interval)",
+        ["config", *(d.removeprefix("config.") for d in dims), "metric", "centre", "CI", "method", "n"],
     )
     for s in rows:
         for i, (metric, header) in enumerate((m, h) for m, h in SERVING_COLUMNS if m in s.metrics):
             m = s.metrics[metric]
             ident = [s.hash_label, *(_fmt(s.label.get(d)) for d in dims)] if i == 0 else [""] * (1 + len(dims))
-            out.add_row(*ident, header, f"{m.value:.4g}", spread_text(m, intervals_at_2), str(m.n))
+            method = f"{m.centre_kind}, {m.ci_method}" if m.ci_method else m.centre_kind
+            out.add_row(*ident, header, f"{m.value:.4g}", spread_text(m, intervals_at_2), method, str(m.n))
     return out
 
 

@@ -17,7 +17,10 @@ Exactly once, whatever fails:
   never cancels: the job is left to Slurm and ``resume`` asks again (``live``).
 - Job names are ``llem.<run id>.<unit>`` and jobs run in the campaign folder, so ``resume``
   finds jobs a host submitted but died before recording (``strays``): held ones are cancelled.
-- An adopted job that is still held (the host died between recording and release) is released.
+  An ``sbatch`` that times out may still have queued its job: it is looked up by that name and
+  cancelled at once.
+- A followed job (its id recorded) seen held by the user is released, on whichever poll sees it:
+  an adopted job whose host died between recording and release waits for no lucky first answer.
 """
 
 from __future__ import annotations
@@ -188,7 +191,7 @@ class SlurmExecutor(Executor):
         return job_id(handle)
 
     def run(self, job: UnitJob, on_started: Callable[[str], None]) -> JobOutcome:
-        """Submit held, record the job id durably, release it, and follow it; an adopted job is released if held."""
+        """Submit held, record the job id durably, release it, and follow it (a held adopted job is released there)."""
         jid = job_id(job.adopt)
         if jid is None:
             jid = self._submit(job)
@@ -205,11 +208,6 @@ class SlurmExecutor(Executor):
                 return JobOutcome(
                     exit_code=None, stopped="launch", message=f"Slurm job {jid} cancelled: it could not be released"
                 )
-        else:
-            st = self.state(jid)
-            if st.state == "PENDING" and st.reason == HELD_BY_USER:
-                logger.info("unit {}: adopted job {} is still held; releasing it", job.key, jid)
-                self._release(jid)
         return self._follow(job, jid)
 
     def _release(self, jid: str) -> bool:
@@ -256,11 +254,37 @@ class SlurmExecutor(Executor):
         env = {**os.environ, **job.env, "PYTHONUNBUFFERED": "1", RUN_ENV: job.run_id}
         answer = self._ask(argv, env)
         if answer.timed_out:
-            # It may have been queued: its name lets `resume` find it (a stray, cancelled there).
-            raise ExecutorError(f"sbatch gave no answer for {job.key} within {self.cfg.command_timeout_s:g} s")
+            # It may have been queued, held and unrecorded: found by its name and cancelled now, not at `resume`.
+            said = self._cancel_named(job_name(job), job.campaign_dir)
+            raise ExecutorError(f"sbatch gave no answer for {job.key} within {self.cfg.command_timeout_s:g} s; {said}")
         if answer.returncode != 0:
             raise ExecutorError(f"sbatch refused {job.key}: {answer.stderr.strip() or answer.stdout.strip()}")
         return answer.stdout.strip().split(";")[0]
+
+    def _cancel_named(self, name: str, campaign_dir: Path) -> str:
+        """Cancel the queued jobs named ``name`` that run in ``campaign_dir``; says what was done, for the error."""
+        try:
+            answer = self._squeue(["squeue", "--me", "--name", name, "-h", "-o", "%i|%Z"])
+        except ExecutorError as exc:
+            return f"{exc}; `llem campaign resume` cancels it if it was queued"
+        rows = (line.partition("|") for line in answer.stdout.splitlines())
+        ids = [jid for jid, _, workdir in rows if workdir.rstrip("/") == str(campaign_dir)]
+        for jid in ids:
+            self._cancel(jid)
+        if not ids:
+            return f"no job named {name} was queued"
+        return f"cancelled job {', '.join(ids)} it queued (found by its name {name})"
+
+    def _squeue(self, argv: Sequence[str]) -> Answer:
+        """``squeue``'s answer, asked again while it gives none (up to ``patience_s``); then ExecutorError."""
+        deadline = self.clock() + self.cfg.patience_s
+        while True:
+            answer = self._ask(argv)
+            if answer.ok:
+                return answer
+            if self.clock() >= deadline:
+                raise ExecutorError(f"squeue gave no answer ({answer.stderr.strip()})")
+            self.sleep(self.cfg.poll_s)
 
     def state(self, jid: str) -> JobState:
         """What Slurm knows of job ``jid``: a state, FORGOTTEN (it says it forgot it), or UNKNOWN (no answer)."""
@@ -312,6 +336,12 @@ class SlurmExecutor(Executor):
                 return JobOutcome(exit_code=None, message=f"Slurm job {jid} ended and Slurm no longer knows how")
             if not st.live:
                 return self._ended(jid, st)
+            if st.state == "PENDING" and st.reason == HELD_BY_USER:
+                # Recorded before it was ever released (the host died in between, or this is that
+                # host's job adopted by `resume`): a hold nobody lifts would be followed for ever.
+                logger.info("unit {}: job {} is held; releasing it", job.key, jid)
+                self._release(jid)  # cancelled when it never can be: the next poll sees it ended
+                return None
             if st.state == "RUNNING":
                 dog.start(now)
                 grown = job.log_file.stat().st_size if job.log_file.exists() else 0
@@ -346,15 +376,10 @@ class SlurmExecutor(Executor):
         ``squeue`` not answering is asked again up to ``patience_s``; then it is an ExecutorError:
         ``resume`` must not run units while a stray may still be queued.
         """
-        deadline = self.clock() + self.cfg.patience_s
-        argv = ["squeue", "--me", "-h", "-o", "%i|%j|%T|%r|%Z"]
-        while True:
-            answer = self._ask(argv)
-            if answer.ok:
-                break
-            if self.clock() >= deadline:
-                raise ExecutorError(f"squeue gave no answer ({answer.stderr.strip()}); cannot look for stray jobs")
-            self.sleep(self.cfg.poll_s)
+        try:
+            answer = self._squeue(["squeue", "--me", "-h", "-o", "%i|%j|%T|%r|%Z"])
+        except ExecutorError as exc:
+            raise ExecutorError(f"{exc}; cannot look for stray jobs") from None
         root = str(campaign_dir.resolve())
         out = []
         for line in answer.stdout.splitlines():

@@ -102,9 +102,10 @@ class MeasuredWindow:
     def target_s(self, requested: float | None) -> float:
         """How long the window must last: ``requested`` when set, else long enough for a 1 % resolution bound.
 
-        The bound is about one reading step of power at the edges (the counter's update period, or
-        the sampling interval where power is sampled), so the window is that step over
-        ``RESOLUTION_SHARE``. Without energy there is no bound to keep: one pass.
+        The counter's bound is half the two edges' brackets: at most about one update period of power
+        (the start edge is pinned to an update, the end's bracket is at most a period), so a window of
+        100 periods keeps it at or under 1 % (about 0.5 % typically); where power is sampled, the
+        sampling interval stands in for the period. Without energy there is no bound to keep: one pass.
         """
         if requested is not None:
             return requested

@@ -6,7 +6,8 @@ KV or prefix reuse never turns a later pass's prefill into a cache hit. Every pa
 engine-ready before the first window opens. The split's window (``split_output_tokens`` per
 request, the same prompt sets) runs after the main one in odd cycles and before it in even ones,
 so neither always meets the hotter GPU. ``phases.differential_split`` turns the two into prefill
-and decode.
+and decode. ``prepare_windows`` (inputs) and ``measure_windows`` (the windows) are two calls, so a
+caller can settle the GPU between them, right before the first window opens.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class MeasuredPasses:
         return SplitWindow(
             n_passes=self.n_passes,
             wall_s=self.wall_s,
+            input_tokens=sum(r.input_tokens for r in self.records),
             decode_tokens=self.decode_tokens,
             energy_j=m.total_energy_j if m is not None else None,
             uncertainty_j=m.total_energy_uncertainty_j if m is not None else None,
@@ -78,10 +80,11 @@ class OfflineWindows:
     split: PhaseSplit | None
     split_first: bool
     prompt_sets_distinct: int
+    split_prompt_sets_distinct: int | None
     notes: tuple[str, ...]
 
 
-class _Passes:
+class PassInputs:
     """Engine-ready inputs of a window's passes: pass k runs set k, cycling once the prepared sets run out."""
 
     def __init__(self, runner: Backend, sets: list[list[Any]], max_new_tokens: int | None) -> None:
@@ -89,10 +92,99 @@ class _Passes:
         self.inputs = [runner.prepare(s, max_new_tokens=max_new_tokens) for s in sets]
 
     def run(self, k: int) -> Any:
+        """Pass ``k``: its set's inputs through the engine (the window's content)."""
         return self.runner.execute(self.inputs[k % len(self.inputs)])
 
     def records(self, outputs: list[Any]) -> list[RequestRecord]:
+        """Every pass's per-request records, each from its own set's inputs (after the window)."""
         return [r for k, raw in enumerate(outputs) for r in self.runner.records(self.inputs[k % len(self.inputs)], raw)]
+
+
+@dataclass(frozen=True)
+class PreparedWindows:
+    """Every pass's engine-ready inputs of both windows, the window length, and the dataset's repeat note."""
+
+    main: PassInputs
+    short: PassInputs | None
+    short_tokens: int | None
+    target_s: float
+    dataset_distinct: int
+    dataset_note: str | None
+
+
+def prepare_windows(
+    runner: Backend, config: ExperimentConfig, measured: MeasuredWindow, est_pass_s: float | None
+) -> PreparedWindows:
+    """Draw and prepare every pass's prompt set of both windows (before either opens)."""
+    target = measured.target_s(config.energy.min_window_s)
+    short = config.split_tokens()
+    n_main = sets_needed(target, est_pass_s)
+    # A shorter pass needs more of them to fill the same window (roughly in proportion to its tokens).
+    n_short = sets_needed(target, est_pass_s * short / config.max_output_tokens if est_pass_s else None) if short else 0
+    drawn = select_prompt_sets(config, runner.vocab_size, max(n_main, n_short))
+    distinct = max(1, drawn.distinct)
+    main = PassInputs(runner, drawn.sets[: min(n_main, distinct)], None)
+    short_passes = PassInputs(runner, drawn.sets[: min(n_short, distinct)], short) if short else None
+    logger.info("window at least {:.3g} s; {} prompt sets prepared", target, len(main.inputs))
+    return PreparedWindows(main, short_passes, short, target, drawn.distinct, drawn.note)
+
+
+def measure_windows(
+    prepared: PreparedWindows,
+    config: ExperimentConfig,
+    measured: MeasuredWindow,
+    clock: Callable[[], float],
+    cycle: int,
+) -> OfflineWindows:
+    """Measure the main window and (when asked) the split's window, in the order the cycle's parity gives."""
+
+    def window(passes: PassInputs, tokens: int) -> MeasuredPasses:
+        measured.begin()
+        w = run_passes(passes.run, clock, prepared.target_s)
+        m = measured.end()
+        return MeasuredPasses(passes.records(w.outputs), w.n_passes, w.wall_s, m, tokens)
+
+    short_passes, short = prepared.short, prepared.short_tokens
+    split_first = short_passes is not None and cycle % 2 == 0
+    split_run = window(short_passes, short) if short_passes is not None and short and split_first else None
+    main = window(prepared.main, config.max_output_tokens)
+    if short_passes is not None and short and not split_first:
+        split_run = window(short_passes, short)
+    n_prepared = len(prepared.main.inputs)
+    notes = _repeat_notes(main.n_passes, n_prepared, prepared.dataset_distinct, prepared.dataset_note)
+    split = None
+    split_distinct = None
+    if split_run is not None and short_passes is not None:
+        logger.info("split window ({} tokens): {} passes in {:.3f} s", short, split_run.n_passes, split_run.wall_s)
+        split_distinct = min(split_run.n_passes, len(short_passes.inputs))
+        notes += [
+            f"split window: {n}"
+            for n in _repeat_notes(
+                split_run.n_passes, len(short_passes.inputs), prepared.dataset_distinct, prepared.dataset_note
+            )
+            if n not in notes
+        ]
+        split = differential_split(main.split_window(), split_run.split_window())
+        if split is None:
+            notes.append(
+                "no prefill/decode split: the split's window generated as many tokens per input token as the main "
+                "one (requests stopping at EOS?); set decoding.ignore_eos: true"
+            )
+        elif not config.decoding.ignore_eos:
+            notes.append(
+                "prefill/decode split with decoding.ignore_eos false: requests stopping at EOS make the two windows' "
+                "work differ in more than their output length (a static batch keeps stepping until its longest "
+                "request ends), which the split's bounds do not cover; set decoding.ignore_eos: true"
+            )
+    return OfflineWindows(
+        main=main,
+        split_run=split_run,
+        split=split,
+        split_first=split_first,
+        prompt_sets_distinct=min(main.n_passes, n_prepared),
+        split_prompt_sets_distinct=split_distinct,
+        notes=tuple(notes),
+    )
 
 
 def measure_offline(
@@ -103,47 +195,8 @@ def measure_offline(
     cycle: int,
     est_pass_s: float | None,
 ) -> OfflineWindows:
-    """Prepare every pass's inputs, then measure the main window and (when asked) the split's window."""
-    target = measured.target_s(config.energy.min_window_s)
-    short = config.split_tokens()
-    n_main = sets_needed(target, est_pass_s)
-    # A shorter pass needs more of them to fill the same window (roughly in proportion to its tokens).
-    n_short = sets_needed(target, est_pass_s * short / config.max_output_tokens if est_pass_s else None) if short else 0
-    drawn = select_prompt_sets(config, runner.vocab_size, max(n_main, n_short))
-    distinct = max(1, drawn.distinct)
-    main_passes = _Passes(runner, drawn.sets[: min(n_main, distinct)], None)
-    short_passes = _Passes(runner, drawn.sets[: min(n_short, distinct)], short) if short else None
-    logger.info("window at least {:.3g} s; {} prompt sets prepared", target, len(main_passes.inputs))
-
-    def window(passes: _Passes, tokens: int) -> MeasuredPasses:
-        measured.begin()
-        w = run_passes(passes.run, clock, target)
-        m = measured.end()
-        return MeasuredPasses(passes.records(w.outputs), w.n_passes, w.wall_s, m, tokens)
-
-    split_first = short_passes is not None and cycle % 2 == 0
-    split_run = window(short_passes, short) if short_passes is not None and short and split_first else None
-    main = window(main_passes, config.max_output_tokens)
-    if short_passes is not None and short and not split_first:
-        split_run = window(short_passes, short)
-    notes = _repeat_notes(main.n_passes, len(main_passes.inputs), drawn.distinct, drawn.note)
-    split = None
-    if split_run is not None:
-        logger.info("split window ({} tokens): {} passes in {:.3f} s", short, split_run.n_passes, split_run.wall_s)
-        split = differential_split(main.split_window(), split_run.split_window())
-        if split is None:
-            notes.append(
-                "no prefill/decode split: the split's window generated as many tokens per pass as the main one "
-                "(requests stopping at EOS?); set decoding.ignore_eos: true"
-            )
-    return OfflineWindows(
-        main=main,
-        split_run=split_run,
-        split=split,
-        split_first=split_first,
-        prompt_sets_distinct=min(main.n_passes, len(main_passes.inputs)),
-        notes=tuple(notes),
-    )
+    """``prepare_windows`` then ``measure_windows``, with nothing between them."""
+    return measure_windows(prepare_windows(runner, config, measured, est_pass_s), config, measured, clock, cycle)
 
 
 def _repeat_notes(n_passes: int, prepared: int, dataset_distinct: int, dataset_note: str | None) -> list[str]:

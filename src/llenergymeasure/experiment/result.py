@@ -233,7 +233,9 @@ def energy_sections(
     return energy, cpu_energy
 
 
-def with_phases(energy: Energy, split: PhaseSplit, run: MeasuredPasses, run_first: bool) -> Energy:
+def with_phases(
+    energy: Energy, split: PhaseSplit, run: MeasuredPasses, run_first: bool, run_distinct: int | None
+) -> Energy:
     """The energy section with its prefill/decode split added (and the split's notes); ``run`` is the split's window."""
     pm = run.measured.gpu
     notes = [*energy.notes, *split.notes, *(f"split window: {n}" for n in (pm.notes if pm is not None else []))]
@@ -252,6 +254,7 @@ def with_phases(energy: Energy, split: PhaseSplit, run: MeasuredPasses, run_firs
             # The energy section's lengths are the meter's (as duration_s is): its edges.
             "prefill_window_s": run.measured.duration_s,
             "prefill_passes": run.n_passes,
+            "split_prompt_sets_distinct": run_distinct,
             "prefill_window_start_monotonic_s": run.measured.start_s,
             "prefill_window_end_monotonic_s": run.measured.end_s,
             "prefill_window_start_unix_s": run.measured.start_unix_s,

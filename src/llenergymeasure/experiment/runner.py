@@ -34,7 +34,7 @@ from llenergymeasure.errors import EnergyUnavailableError
 from llenergymeasure.experiment.cooldown import cool_down_from_env
 from llenergymeasure.experiment.environment import collect_environment
 from llenergymeasure.experiment.measure import MeasuredWindow, save_timeseries
-from llenergymeasure.experiment.offline import measure_offline
+from llenergymeasure.experiment.offline import measure_windows, prepare_windows
 from llenergymeasure.experiment.prompts import select_prompts
 from llenergymeasure.experiment.result import (
     build_metrics,
@@ -42,7 +42,7 @@ from llenergymeasure.experiment.result import (
     nvml_peak_memory,
     with_phases,
 )
-from llenergymeasure.experiment.warmup import run_warmup
+from llenergymeasure.experiment.warmup import run_warmup, settle_warmup
 from llenergymeasure.models.tiny import ensure_tiny_model, is_tiny
 from llenergymeasure.results.schema import Cooldown, ExperimentResult
 
@@ -158,12 +158,17 @@ def _run(
         last_step_s.append(time.perf_counter() - t)
         return last_step_s[-1]
 
-    warm = run_warmup(config.warmup, warm_step, probe_of(devices, clock), clock)
+    # The count (or cv) rule first; settling, when asked, comes right before the windows (below).
+    warm = run_warmup(config.warmup.model_copy(update={"until_settled": False}), warm_step)
     logger.info("warmup done ({} runs of {} sequences)", warm.runs, len(batch))
     measured.prepare()
     baseline = measured.baseline(config.baseline) if config.baseline.enabled else None
     est_pass_s = last_step_s[-1] * math.ceil(config.n_prompts / concurrent) if last_step_s else None
-    windows = measure_offline(runner, config, measured, clock, cycle, est_pass_s)
+    inputs = prepare_windows(runner, config, measured, est_pass_s)
+    # warmup.until_settled: the idle baseline and input preparation cooled the GPUs; heat them to a
+    # settled state again with the measured shape, right before the first window opens.
+    settle = settle_warmup(config.warmup, warm_step, probe_of(devices, clock), clock)
+    windows = measure_windows(inputs, config, measured, clock, cycle)
     main, records = windows.main.measured, windows.main.records
 
     memory = runner.memory()
@@ -196,7 +201,7 @@ def _run(
     if windows.notes:
         energy = energy.model_copy(update={"notes": [*energy.notes, *windows.notes]})
     if main.gpu is not None and split is not None and windows.split_run is not None:
-        energy = with_phases(energy, split, windows.split_run, windows.split_first)
+        energy = with_phases(energy, split, windows.split_run, windows.split_first, windows.split_prompt_sets_distinct)
     result = ExperimentResult(
         llem_version=__version__,
         config_hash=config_hash,
@@ -204,9 +209,9 @@ def _run(
         config=config.model_dump(mode="json"),
         started_at=started,
         finished_at=utcnow(),
-        warmup_runs=warm.runs,
+        warmup_runs=warm.runs + (settle.runs if settle is not None else 0),
         warmup_final_cv=warm.final_cv,
-        warmup_settle=warm.settle,
+        warmup_settle=settle,
         cooldown=cooldown,
         metrics=metrics,
         energy=energy,

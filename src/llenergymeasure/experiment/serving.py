@@ -131,8 +131,6 @@ def run_server_experiment(
 
             one_round()
             warm_round = one_round
-        # warmup.until_settled: more rounds until the GPUs' temperature and power settle.
-        warm_settle = settle_warmup(config.warmup, warm_round, probe_of(devices, clock), clock)
         seed = arrival_seed(config.seed, cycle, scenario.arrival_schedule)
         offsets = arrival_offsets_s(len(prompts), scenario.request_rate, seed, scenario.burstiness)
         tracker = SteadyStateTracker(
@@ -140,6 +138,9 @@ def run_server_experiment(
         )
         measured.prepare()
         baseline = measured.baseline(config.baseline) if config.baseline.enabled else None
+        # warmup.until_settled: more rounds until the GPUs' temperature and power settle, after the idle
+        # baseline (which cools them) and right before the window.
+        warm_settle = settle_warmup(config.warmup, warm_round, probe_of(devices, clock), clock)
         measured.begin()
         # The load's clock origin is the window's start, so both windows share one time axis.
         t0 = measured.start_s

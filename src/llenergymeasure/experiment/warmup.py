@@ -100,7 +100,8 @@ def settle_warmup(
 ) -> WarmupSettle | None:
     """Repeat ``step`` (one round of a server's warmup requests) until the GPUs settle; None unless asked.
 
-    For warmups without a count/cv rule of their own (``run_warmup`` settles offline batches).
+    Run after the count/cv rule, the idle baseline and input preparation, right before the window
+    (offline batches and server rounds alike), so the window opens on the settled state.
     ``step`` None (no warmup requests to repeat) cannot heat anything: 'unavailable', no wait.
     """
     if not cfg.until_settled:

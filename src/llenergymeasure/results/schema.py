@@ -266,6 +266,10 @@ class Energy(_Model):
         None, description="Length of the split's window as the meter saw it (like duration_s for the main one)."
     )
     prefill_passes: int | None = Field(None, description="Passes in the split's window.")
+    split_prompt_sets_distinct: int | None = Field(
+        None,
+        description="Passes of the split's window whose prompts no earlier pass of it held (the rest repeat, noted).",
+    )
     prefill_window_start_monotonic_s: float | None = None
     prefill_window_end_monotonic_s: float | None = None
     prefill_window_start_unix_s: float | None = None

@@ -31,12 +31,14 @@ execution:
 """
 
 
-def made_campaign(tmp_path: Path) -> tuple[CampaignLayout, ManifestStore]:
+def made_campaign(
+    tmp_path: Path, executor: str = "local", gpus: str | None = None
+) -> tuple[CampaignLayout, ManifestStore]:
     """A campaign folder as `up` makes it (configs, snapshot, pending manifest), lock released."""
     src = tmp_path / "c.yaml"
     src.write_text(CAMPAIGN)
     plan = build_plan(load_campaign(src).config)
-    layout, store, lock = prepare_campaign(plan, tmp_path / "results", src, "local")
+    layout, store, lock = prepare_campaign(plan, tmp_path / "results", src, executor, gpus=gpus)
     lock.release()
     return layout, store
 
@@ -53,7 +55,7 @@ def write_result(layout: CampaignLayout, store: ManifestStore, index: int) -> st
 
 @pytest.mark.parametrize("cut", ["empty", "half", "missing"])
 def test_resume_rebuilds_the_manifest_with_the_units_that_have_a_result_done(tmp_path: Path, cut: str) -> None:
-    layout, original = made_campaign(tmp_path)
+    layout, original = made_campaign(tmp_path, "slurm", "0,1")
     done = {write_result(layout, original, 0), write_result(layout, original, 2)}
     data = layout.manifest.read_bytes()
     if cut == "missing":
@@ -66,7 +68,7 @@ def test_resume_rebuilds_the_manifest_with_the_units_that_have_a_result_done(tmp
         "missing": "missing",
     }[cut]
 
-    store, note = load_manifest(layout, "docker", write=True)
+    store, note = load_manifest(layout, "local", write=True)  # `resume --executor local`
 
     assert note == (
         f"manifest.json was {problem}; rebuilt from campaign.resolved.json and the result files: "
@@ -80,8 +82,11 @@ def test_resume_rebuilds_the_manifest_with_the_units_that_have_a_result_done(tmp
     fixed = ("config_hash", "config_file", "result_file", "service", "n_gpus", "config_summary")
     for got, want in zip(store.manifest.entries, original.manifest.entries, strict=True):
         assert got.model_dump(include=set(fixed)) == want.model_dump(include=set(fixed))
-    assert store.manifest.executor == "docker"
-    assert store.manifest.design_hash == original.manifest.design_hash
+    # How it ran comes from the snapshot, not from the executor `resume` was given.
+    recorded = ("executor", "gpus", "campaign_file", "design_hash")
+    assert store.manifest.model_dump(include=set(recorded)) == original.manifest.model_dump(include=set(recorded))
+    assert (store.manifest.executor, store.manifest.gpus) == ("slurm", "0,1")
+    assert store.manifest.campaign_file == str(tmp_path / "c.yaml")
     # Written durably, and read back as a whole manifest.
     assert ManifestStore.load(layout.manifest).render() == store.render()
     assert load_manifest(layout)[1] is None
@@ -122,6 +127,26 @@ def test_a_snapshot_that_gives_another_design_is_refused_with_one_line(tmp_path:
         f"{layout.manifest}: manifest empty (0 bytes) and campaign.resolved.json cannot rebuild it "
         f"(it gives design hash {design}, not the {'0' * 16} it was written with)"
     )
+    assert layout.manifest.read_bytes() == b""
+
+
+def test_an_older_snapshot_without_the_executor_is_rebuilt_only_when_resume_names_one(tmp_path: Path) -> None:
+    """A snapshot written before it recorded how the campaign ran: guessing `local` could run a Slurm job twice."""
+    layout, _ = made_campaign(tmp_path, "slurm")
+    layout.manifest.write_bytes(b"")
+    snap = json.loads(layout.campaign_snapshot.read_text())
+    assert (snap["executor"], snap["gpus"], snap["campaign_file"]) == ("slurm", None, str(tmp_path / "c.yaml"))
+    layout.campaign_snapshot.write_text(
+        json.dumps({k: v for k, v in snap.items() if k not in ("executor", "gpus", "campaign_file")})
+    )
+
+    with pytest.raises(ManifestError) as err:
+        status(layout.root)  # what `resume` without --executor reads first
+    assert str(err.value) == (
+        f"{layout.manifest}: manifest empty (0 bytes) and campaign.resolved.json cannot rebuild it "
+        "(it does not record the executor; resume with --executor local|docker|slurm)"
+    )
+    assert status(layout.root, "docker").manifest.executor == "docker"
     assert layout.manifest.read_bytes() == b""
 
 

@@ -35,36 +35,48 @@ def config(**energy: object) -> ExperimentConfig:
     )
 
 
-def measure(mode: str, cycle: int, tmp_path: Path, **energy: object):  # type: ignore[no-untyped-def]
+def measure(  # type: ignore[no-untyped-def]
+    mode: str, cycle: int, tmp_path: Path, est_pass_s: float | None = None, busy_w: float = 0.0, **energy: object
+):
     clock = ManualClock(start_s=0.0)
     fake = FakeNvml(clock=clock, profile="steps", steps=((0.0, 50.0),), counter_update_s=0.1)
     cfg = config(**energy)
-    engine = SimEngine(fake, clock, mode, cfg.max_output_tokens)
+    engine = SimEngine(fake, clock, mode, cfg.max_output_tokens, busy_w=busy_w)
     window = MeasuredWindow(NvmlDevices(fake), cfg.energy, tmp_path / "no-rapl", clock, clock.sleep, lambda: 0.0)
     window.prepare()
     try:
-        return measure_offline(engine, cfg, window, clock, cycle, est_pass_s=None), engine
+        return measure_offline(engine, cfg, window, clock, cycle, est_pass_s), engine
     finally:
         window.release()
 
 
-@pytest.mark.parametrize("mode", ["static", "continuous"])
-def test_split_recovers_known_prefill_and_decode_energy(mode: str, tmp_path: Path) -> None:
-    out, engine = measure(mode, 1, tmp_path)
+# A static pass of the simulated engine: 2 batches x (1 prefill + 15 decode steps) x 20 ms.
+STATIC_PASS_S = 0.64
+
+
+@pytest.mark.parametrize(("mode", "busy_w"), [("static", 0.0), ("static", 150.0), ("continuous", 0.0)])
+def test_split_recovers_known_prefill_and_decode_energy(mode: str, busy_w: float, tmp_path: Path) -> None:
+    out, engine = measure(mode, 1, tmp_path, STATIC_PASS_S, busy_w)
     split = out.split
     assert split is not None
     assert out.split_run is not None
     assert out.split_run.output_tokens == 4  # a quarter of 16
-    true_prefill_j = engine.alpha_j * INPUT_TOKENS * 8 * out.main.n_passes
+    # Static batches: a prefill step per batch of 4 (busy power for its 20 ms, plus its prompt
+    # tokens), and a decode step per further token of 4 requests.
+    step_j = busy_w * engine.step_s
+    batches = 2 * out.main.n_passes
+    true_prefill_j = step_j * batches + engine.alpha_j * INPUT_TOKENS * 8 * out.main.n_passes
+    true_decode_j = engine.beta_j + step_j / engine.slots
     assert split.prefill_uncertainty_j is not None
     assert split.energy_per_decode_token_uncertainty_j is not None
     assert abs(split.prefill_energy_j - true_prefill_j) <= split.prefill_uncertainty_j
-    assert abs(split.energy_per_decode_token_j - engine.beta_j) <= split.energy_per_decode_token_uncertainty_j
+    assert abs(split.energy_per_decode_token_j - true_decode_j) <= split.energy_per_decode_token_uncertainty_j
     # The bounds mean something even over 2 s windows (one 0.1 s counter update of power is ~5 % of
-    # each): under a quarter of prefill (a tenth of the window), under 6 % of a decode token.
+    # each): under a quarter of prefill, under 6 % of a decode token.
     assert split.prefill_uncertainty_j < 0.25 * true_prefill_j
-    assert split.energy_per_decode_token_uncertainty_j < 0.06 * engine.beta_j
+    assert split.energy_per_decode_token_uncertainty_j < 0.06 * true_decode_j
     assert split.decode_tokens == out.main.n_passes * 8 * 15
+    assert out.notes == ()  # the warmup-timed estimate prepared enough prompt sets for both windows
 
 
 def test_continuous_batching_mixes_prefill_into_decode_steps(tmp_path: Path) -> None:
@@ -89,9 +101,21 @@ def test_the_split_window_order_alternates_across_cycles(tmp_path: Path) -> None
 
 
 def test_no_pass_repeats_prompts_while_the_dataset_lasts(tmp_path: Path) -> None:
-    out, _ = measure("static", 1, tmp_path)
-    # No warmup timing: 8 prompt sets prepared; a 2 s window of 0.64 s passes needs 4 of them.
+    out, _ = measure("static", 1, tmp_path, STATIC_PASS_S)
+    # 6 sets prepared for the main window (1.5 x 2 s / 0.64 s, plus one), 20 for the 4-token one.
+    assert out.split_run is not None
     assert (out.main.n_passes, out.prompt_sets_distinct, out.notes) == (4, 4, ())
+    assert (out.split_run.n_passes, out.split_prompt_sets_distinct) == (13, 13)
+
+
+def test_passes_beyond_the_prepared_sets_are_noted_for_either_window(tmp_path: Path) -> None:
+    out, _ = measure("static", 1, tmp_path)  # no warmup timing: 8 sets each
+    assert out.split_run is not None
+    assert (out.main.n_passes, out.split_run.n_passes, out.split_prompt_sets_distinct) == (4, 13, 8)
+    assert out.notes == (
+        "split window: the window ran 13 passes over 8 prepared prompt sets (more passes than warmup's timing "
+        "predicted): later passes repeat prompts; KV/prefix reuse would make them cache hits",
+    )
 
 
 def test_split_off_measures_one_window(tmp_path: Path) -> None:
