@@ -37,6 +37,8 @@ def main(argv: list[str]) -> int:
             time.sleep(0.05)
             if mode == "chatty":
                 print("still working", flush=True)
+    if mode == "leave":  # exits 0 at once, leaving three processes that would outlive it
+        return leave(Path(rest[0]))
     if mode == "exit":
         sys.exit(int(rest[0]))
     if mode == "raise":
@@ -44,6 +46,32 @@ def main(argv: list[str]) -> int:
     if mode == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
     return 99
+
+
+def leave(pids: Path) -> int:
+    """Start what a unit may leave behind, write ``PID PGID IN_GROUP OWN_SESSION FORKED`` to ``pids``, exit 0.
+
+    ``IN_GROUP``: a program in the unit's process group. ``OWN_SESSION``: one in a session of its
+    own (``setsid``, as an engine server starts), out of the group's reach. ``FORKED``: a copy of
+    this process that never exec'd (a fork-started worker), in the unit's group; its command line
+    and environment block are the unit's own (under a fork server: the server's). None holds the
+    unit's output open, so its end is seen at once.
+    """
+    sleeper = [sys.executable, "-c", "import time; time.sleep(600)"]
+    null = subprocess.DEVNULL
+    in_group = subprocess.Popen(sleeper, stdin=null, stdout=null, stderr=null)
+    own_session = subprocess.Popen(sleeper, stdin=null, stdout=null, stderr=null, start_new_session=True)
+    forked = os.fork()
+    if forked == 0:  # pragma: no cover - the forked copy
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        time.sleep(600)
+        os._exit(0)
+    Path(f"{pids}.tmp").write_text(f"{os.getpid()} {os.getpgrp()} {in_group.pid} {own_session.pid} {forked}")
+    os.replace(f"{pids}.tmp", pids)
+    print("left three processes", flush=True)
+    return 0
 
 
 def from_env(argv: list[str]) -> int:

@@ -5,8 +5,9 @@ on a small machine that dwarfs everything else the host does per unit. The serve
 once (never touching CUDA, so every child still creates its own CUDA context) and forks a child
 for each request. The child is a new process in its own session: it runs ``llem-exp`` exactly as
 a fresh one would, its output goes straight to the requesting client's stdout and stderr (passed
-over the socket), and its exit status goes back to the client, which exits with it. If the client
-goes away, the child is killed; if the server dies, its children die with it.
+over the socket), and its exit status goes back to the client, which exits with it, once whatever
+the child left in its process group is killed. If the client goes away, the child is killed; if the
+server dies, its children die with it.
 
 ``python -m llenergymeasure.experiment.forkserver serve SOCKET --backend pytorch`` runs the server;
 ``python -m llenergymeasure.experiment.forkserver run SOCKET -- ARGS...`` is the client, which
@@ -223,6 +224,14 @@ class ForkServer:
             _killpg(unit.pid, int(json.loads(msg)["signal"]))
 
     def _on_exit(self, unit: _Unit) -> None:
+        """Kill what is left of the unit's group, then reap the unit and send the client its status.
+
+        A unit's workers started by fork without exec carry the server's command line and
+        environment block, so only the group finds them; the unit stays unreaped (``WNOWAIT``)
+        until its group is killed, so the group id cannot be reused by then.
+        """
+        os.waitid(os.P_PID, unit.pid, os.WEXITED | os.WNOWAIT)
+        _killpg(unit.pid, signal.SIGKILL)
         _, status = os.waitpid(unit.pid, 0)
         self.selector.unregister(unit.pidfd)
         os.close(unit.pidfd)

@@ -162,3 +162,44 @@ def test_a_unit_that_ignores_sigterm_is_killed_after_the_grace_period(tmp_path: 
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)  # its grandchild too, should the test fail
         proc.wait()
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie has ended: only its exit status is left)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def still_alive(pids: list[int], timeout_s: float = 5.0) -> list[int]:
+    """Wait until none of ``pids`` runs; returns the ones still running at the deadline (SIGKILL lands async)."""
+    deadline = time.monotonic() + timeout_s
+    while (left := [p for p in pids if alive(p)]) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return left
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
+@pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
+def test_a_unit_that_exits_leaves_no_process_behind_in_its_group_its_own_session_or_forked(
+    tmp_path: Path, fake_python: str, warm: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    pids_file = tmp_path / "pids"
+    unit = job(tmp_path, f"leave {pids_file}", 600.0, 600.0, warm)
+    executor = LocalExecutor(python=fake_python, poll_s=0.05)
+    try:
+        outcome = executor.run(unit, lambda _: None)
+        pid, pgid, in_group, own_session, forked = (int(x) for x in pids_file.read_text().split())
+        left = still_alive([in_group, own_session, forked])
+    finally:
+        executor.close()
+        for stray in [int(x) for x in pids_file.read_text().split()[2:]] if pids_file.exists() else []:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(stray, signal.SIGKILL)  # should the test fail: only what this test started
+    assert outcome == JobOutcome(exit_code=0)
+    assert pgid == pid  # the forked copy and the in-group program share it; the setsid one does not
+    assert left == []
+    assert unit.log_file.read_text().splitlines() == ["left three processes"]
