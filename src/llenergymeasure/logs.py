@@ -10,8 +10,10 @@ from loguru import logger
 
 FORMAT = "<green>{time:HH:mm:ss}</green> <level>{level: <7}</level> <cyan>{extra[unit]}</cyan>{message}"
 
-# A unit's warning line as FORMAT writes it, uncoloured: "12:00:00 WARNING [stem] message".
-_UNIT_WARNING = re.compile(r"^\d\d:\d\d:\d\d WARNING +\[[^\]]+\] (?P<message>.*)$")
+# A unit's own line as FORMAT writes it, uncoloured: "12:00:00 WARNING [stem] message". Anything
+# else a unit prints (the engine's logging, Python warnings, tracebacks) is engine output.
+_UNIT_LINE = re.compile(r"^\d\d:\d\d:\d\d (?P<level>[A-Z]+) +\[[^\]]+\] (?P<message>.*)$")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # The bare result path ``llem-exp`` prints last; the host says "completed -> file" itself.
 _RESULT_PATH = re.compile(r"^\S+_c\d+\.json$")
 
@@ -46,28 +48,33 @@ def quiet_progress_bars() -> None:
 
 
 class UnitEcho:
-    """What of the units' output the host shows: every line but repeats, which only the unit logs keep.
+    """What of the units' output the host shows: llem-exp's own lines, once each; the unit logs keep all.
 
-    Every unit of a campaign on one machine says the same things (no NVML here, bf16 on a CPU):
-    the host shows such a warning once per campaign run, and leaves out the result path each unit
-    prints, since the host reports each completed unit with its result file itself.
+    Engine output (vLLM's config dump and warnings, Python warnings, tracebacks) goes only to the
+    unit's log file unless ``verbose`` (``llem --verbose``); a failed unit's summary comes from its
+    error file. Every unit of a campaign on one machine says the same things (no NVML here, bf16
+    on a CPU): the host shows such a warning once per campaign run, and leaves out the result path
+    each unit prints, since the host reports each completed unit with its result file itself.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, verbose: bool = False) -> None:
+        self.verbose = verbose
         self._warned: set[str] = set()
 
     def filter(self, text: str) -> str:
-        """``text`` (one or more lines of unit output) less repeated warnings and result paths."""
+        """``text`` (whole lines of unit output) less engine output, repeated warnings and result paths."""
         kept = []
         for line in text.splitlines(keepends=True):
-            bare = line.rstrip("\r\n")
+            bare = _ANSI.sub("", line.rstrip("\r\n"))
             if _RESULT_PATH.match(bare):
                 continue
-            warning = _UNIT_WARNING.match(bare)
-            if warning:
-                if warning["message"] in self._warned:
+            own = _UNIT_LINE.match(bare)
+            if own is None and not self.verbose:
+                continue
+            if own is not None and own["level"] == "WARNING":
+                if own["message"] in self._warned:
                     continue
-                self._warned.add(warning["message"])
+                self._warned.add(own["message"])
             kept.append(line)
         return "".join(kept)
 
@@ -75,8 +82,13 @@ class UnitEcho:
 _ECHO = UnitEcho()  # one per host process, i.e. per campaign run
 
 
+def stream_engine_output(verbose: bool) -> None:
+    """``llem --verbose``: show the units' engine output on the host too, not only in their logs."""
+    _ECHO.verbose = verbose
+
+
 def echo_unit_output(data: bytes) -> None:
-    """Show a unit's output on the host log, less what ``UnitEcho`` leaves out."""
+    """Show whole lines of a unit's output on the host log, less what ``UnitEcho`` leaves out."""
     text = _ECHO.filter(data.decode(errors="replace"))
     if text:
         logger.opt(raw=True).info(text)

@@ -37,6 +37,8 @@ def main(argv: list[str]) -> int:
             time.sleep(0.05)
             if mode == "chatty":
                 print("still working", flush=True)
+    if mode == "engine":  # llem-exp's own lines among an engine's (vLLM's format), a warning and a traceback
+        return engine(int(rest[0]) if rest else 0)
     if mode == "leave":  # exits 0 at once, leaving three processes that would outlive it
         return leave(Path(rest[0]))
     if mode == "exit":
@@ -46,6 +48,33 @@ def main(argv: list[str]) -> int:
     if mode == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
     return 99
+
+
+ENGINE_LINES = (
+    "INFO 11-30 12:00:01 [config.py:1234] This model supports multiple tasks: {'generate'}.\n",
+    "WARNING 11-30 12:00:02 [cpu.py:98] Environment variable VLLM_CPU_KVCACHE_SPACE (GiB) is not set.\n",
+    "/venv/lib/python3.12/site-packages/torch/x.py:7: FutureWarning: `x` is deprecated\n",
+    "  warnings.warn(\n",
+)
+OWN_LINES = (
+    "12:00:00 INFO    [s] loading m on vllm at bf16\n",
+    "12:00:03 WARNING [s] energy unavailable: NVML could not start\n",
+)
+
+
+def engine(code: int) -> int:
+    """Print like a vLLM unit: llem-exp's loguru lines on stderr, the engine's around them; exit ``code``."""
+    sys.stderr.write(OWN_LINES[0])
+    for line in ENGINE_LINES[:2]:
+        sys.stderr.write(line)
+    sys.stderr.write(ENGINE_LINES[2][:30])  # a line in two writes, as a container's stream may split it
+    sys.stderr.flush()
+    sys.stderr.write(ENGINE_LINES[2][30:] + ENGINE_LINES[3])
+    sys.stderr.write(OWN_LINES[1])
+    if code:
+        sys.stderr.write("Traceback (most recent call last):\nRuntimeError: engine core died\n")
+    print("res/c_1/s_c1.json", flush=True)
+    return code
 
 
 def leave(pids: Path) -> int:

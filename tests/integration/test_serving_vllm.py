@@ -92,7 +92,9 @@ def test_concurrency_sweep_through_the_local_executor_with_energy_over_both_wind
         assert w["energy_j"] == pytest.approx(whole_truth, rel=2e-3)
         steady_truth = truth.energy_between_j(0, ss["start_monotonic_s"], ss["end_monotonic_s"])
         assert abs(ss["energy_j"] - steady_truth) <= ss["energy_uncertainty_j"]
-        assert ss["energy_j"] == pytest.approx(steady_truth, rel=2e-3)
+        # Its edges are read from the event loop as they are crossed: a busy machine delays a read by
+        # a few ms (inside the stated bound above), hence a looser match than the whole run's.
+        assert ss["energy_j"] == pytest.approx(steady_truth, rel=1e-2)
         assert ss["energy_per_output_token_j"] == pytest.approx(ss["energy_j"] / ss["output_tokens"])
         assert (d / s["server_log"]).read_text().count("Application startup complete") == 1
     assert sorted(seen) == [(1, 1), (4, 1)]

@@ -160,19 +160,23 @@ def test_a_torn_manifest_of_a_slurm_campaign_is_rebuilt_for_slurm_and_its_runnin
     host = start_host("campaign", "up", str(camp), "--executor", "slurm", cwd=tmp_path)
     assert host.wait(timeout=120) == -9
     d = only_campaign_dir(tmp_path / "results")
-    (released,) = [c.split()[2] for c in calls(bin_dir) if c.startswith("scontrol release ")]
+    # The host dies after the first release returns; a second submit thread may have released its
+    # job meanwhile: every released job must be adopted, none submitted again.
+    released = [c.split()[2] for c in calls(bin_dir) if c.startswith("scontrol release ")]
+    assert 1 <= len(released) <= 2
     (d / "manifest.json").write_bytes(b"")
     queued = campaign_jobs(d)
-    assert released in queued
+    assert [j in queued for j in released] == [True] * len(released)
     other = llem("campaign", "resume", str(d), "--executor", "local", cwd=tmp_path, check=False)
     assert other.returncode == 1
     assert f"error: {d}: {len(queued)} unit(s) still run under --executor slurm (" in other.stderr
     assert manifest(d)["executor"] == "slurm"  # rebuilt (written) before it was refused
     (d / "manifest.json").write_bytes(b"")
     proc = llem("campaign", "resume", str(d), cwd=tmp_path, timeout=300)
-    assert f"running as slurm:{released}, never recorded; waiting for it" in proc.stderr
+    for jid in released:
+        assert f"running as slurm:{jid}, never recorded; waiting for it" in proc.stderr
     entries = assert_exactly_once(d)
-    assert released in {e["job_id"] for e in entries.values()}
+    assert set(released) <= {e["job_id"] for e in entries.values()}
     assert manifest(d)["executor"] == "slurm"
 
 

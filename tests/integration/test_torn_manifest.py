@@ -44,7 +44,7 @@ def test_resume_rebuilds_an_empty_then_a_torn_manifest_and_runs_only_the_missing
         )
 
         status = llem("campaign", "status", str(d), cwd=tmp_path)
-        assert f"note: {note} (shown, not written: `llem campaign resume` writes it)" in status.stderr.splitlines()
+        assert f"note: {note} (shown, not written: `llem campaign resume {d}` writes it)" in status.stderr.splitlines()
         assert "2 units: 1 completed, 1 pending" in status.stdout
 
         proc = llem("campaign", "resume", str(d), "--executor", "local", cwd=tmp_path)

@@ -20,4 +20,4 @@ def test_a_warning_every_unit_repeats_is_shown_once_per_campaign_run() -> None:
 def test_the_result_path_a_unit_prints_is_left_to_the_host_line() -> None:
     echo = UnitEcho()
     assert echo.filter("res/c_2026/m_pytorch_fp32_acfb7c99_c1.json\n") == ""
-    assert echo.filter("not a path: x_c1.json\n") == "not a path: x_c1.json\n"
+    assert UnitEcho(verbose=True).filter("not a path: x_c1.json\n") == "not a path: x_c1.json\n"

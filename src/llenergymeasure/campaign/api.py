@@ -156,7 +156,10 @@ def up(
     those GPUs; ``gpus_spec`` (what the user wrote, e.g. ``all``) is kept in the manifest for ``resume``.
     """
     check_slots(plan, campaign_file, gpus)
-    layout, store, lock = prepare_campaign(plan, results_root, campaign_file, executor.name, gpus=gpus_spec)
+    images = campaign_images(executor.name, [SERVICES[e.config.backend] for e in plan.experiments])
+    layout, store, lock = prepare_campaign(
+        plan, results_root, campaign_file, executor.name, gpus=gpus_spec, images=images
+    )
     with lock:
         on_event(Event("created", message=str(layout.root)))
         run_pending(layout, store, executor, plan.config.execution, lock.run_id, on_event, gpus=gpus)
@@ -169,8 +172,12 @@ def resume(
     force: bool = False,
     on_event: EventSink = noop,
     gpus: Sequence[Gpu] = (),
+    allow_image_change: bool = False,
 ) -> CampaignRun:
     """Finish exactly what a campaign has left; refuses if another run holds it or its design changed.
+
+    Under the docker executor it also refuses images other than those recorded at ``up``
+    (``check_images``), unless ``allow_image_change``.
 
     The campaign lock is taken before anything is read for use or changed: a second ``up`` or
     ``resume`` on the same directory fails at once naming the holder (``CampaignBusyError``).
@@ -191,6 +198,9 @@ def resume(
             for note in notes:
                 on_event(Event("note", message=note))
         check_executor(layout, store, executor, execution, rebuilt=rebuilt is not None)
+        services = [e.service for e in store.manifest.entries]
+        for note in check_images(layout, campaign_images(executor.name, services), allow_image_change):
+            on_event(Event("note", message=note))
         recover(layout, store, executor, execution, lock.run_id, on_event)
         counts = store.manifest.counters()
         to_run = counts.pending + counts.running  # running: jobs a scheduler still runs, adopted
@@ -239,6 +249,36 @@ def resume_execution(
 def _snapshot(layout: CampaignLayout) -> dict[str, object]:
     loaded: dict[str, object] = json.loads(layout.campaign_snapshot.read_text())
     return loaded
+
+
+def campaign_images(executor: str, services: Sequence[str]) -> dict[str, str]:
+    """The image each service's units run in, where the executor runs images (docker); else empty."""
+    if executor != "docker":
+        return {}
+    from llenergymeasure.dispatch.docker import selected_images
+
+    return selected_images(services)
+
+
+def check_images(layout: CampaignLayout, selected: dict[str, str], allow: bool = False) -> list[str]:
+    """Refuse images other than the ones recorded at ``up``; with ``allow`` record the new ones and say so.
+
+    ``selected``: the images this run would use (``campaign_images``); empty: nothing to compare.
+    """
+    from llenergymeasure.dispatch.docker import image_change_problem
+
+    if not selected or not layout.campaign_snapshot.is_file():
+        return []
+    snapshot = _snapshot(layout)
+    stored = snapshot.get("images")
+    recorded = {str(k): str(v) for k, v in stored.items()} if isinstance(stored, dict) else {}
+    problem = image_change_problem(recorded, selected)
+    if problem is None:
+        return []
+    if not allow:
+        raise CampaignError(f"{layout.root}: {problem}")
+    write_json_atomic(layout.campaign_snapshot, {**snapshot, "images": {**recorded, **selected}})
+    return [f"--allow-image-change: {problem.split('; set LLEM_VERSION')[0]}; units from now run in the new image(s)"]
 
 
 def check_executor(

@@ -47,12 +47,12 @@ def space_problem(
     if free < need:
         return (
             f"{folder}: {mib(free)} free, but one unit needs {mib(need)} for its results and the manifest; "
-            "no further unit was started: free space there, then `llem campaign resume` it"
+            f"no further unit was started: free space there, then `llem campaign resume {folder}`"
         )
     if st.f_files > 0 and st.f_favail < UNIT_INODES:
         return (
             f"{folder}: {st.f_favail} free inodes, but one unit needs {UNIT_INODES} for its files; "
-            "no further unit was started: free some there, then `llem campaign resume` it"
+            f"no further unit was started: free some there, then `llem campaign resume {folder}`"
         )
     return None
 

@@ -31,6 +31,7 @@ from llenergymeasure.config.dotted import flatten, varying_keys
 from llenergymeasure.config.errors import describe_error, error_lines, is_union_tag, nested_models
 from llenergymeasure.config.experiment import BACKEND_SECTIONS, ExperimentConfig
 from llenergymeasure.config.identity import config_hash
+from llenergymeasure.config.inert import inert_fields
 from llenergymeasure.config.yamlsource import Loc, YamlDoc, field_path
 from llenergymeasure.errors import ConfigError
 
@@ -195,9 +196,11 @@ def expand(doc: YamlDoc, base: dict[str, Any] | None = None, resolve: Resolver |
     warnings: list[str] = []
     if n_grid and len(skipped) > SKIP_WARN_FRACTION * n_grid:
         warnings.append(f"{len(skipped)} of {n_grid} sweep configs are invalid and skipped")
+    if grid and isinstance(sweep, dict):
+        warnings.extend(_inert_axes(doc, sweep, [c for c, s in valid if s.startswith(_SWEEP_LABEL)]))
     unique, sources, duplicates = _dedupe(valid)
     if duplicates:
-        warnings.append(f"{len(duplicates)} duplicate configs will run once")
+        warnings.append(f"{len(duplicates)} duplicate config{'s' if len(duplicates) > 1 else ''} will run once")
     return Expansion(unique, sources, skipped, duplicates, warnings)
 
 
@@ -312,8 +315,39 @@ def _grid_points(sweep: dict[str, Any], backend: Any, listed: bool) -> list[dict
     return points
 
 
+_SWEEP_LABEL = "sweep "
+
+
 def _label_point(point: dict[str, Any]) -> str:
-    return "sweep " + json.dumps(point, separators=(", ", ": "), default=str)
+    return _SWEEP_LABEL + json.dumps(point, separators=(", ", ": "), default=str)
+
+
+def _inert_axes(doc: YamlDoc, sweep: dict[str, Any], grid: list[ExperimentConfig]) -> list[str]:
+    """One warning per sweep axis that cannot change the measurement (``config.inert``) in some of its configs.
+
+    Such points hash alike (identity counts an inert field as its default), so they merge into one
+    experiment; the line names the field that makes the axis inert and how to make it count.
+    """
+    lines = []
+    for key in sweep:
+        axis = str(key)
+        owner = _owner(axis)
+        configs = [c for c in grid if owner in (None, c.backend)]
+        rules = [rule for c in configs if (rule := inert_fields(c).get(axis)) is not None]
+        if not rules:
+            continue
+        where = doc.where(("sweep", key))
+        rule = rules[0]  # one rule per field: every config names the same one
+        if len(rules) == len(configs):
+            lines.append(
+                f"{where}: sweep {axis} has no effect: {rule.reason} in every config; {rule.fix} or drop the axis"
+            )
+        else:
+            lines.append(
+                f"{where}: sweep {axis} has no effect where {rule.reason} ({len(rules)} of {len(configs)} configs); "
+                "those merge into fewer experiments"
+            )
+    return lines
 
 
 def _explicit(

@@ -96,7 +96,7 @@ class CampaignLock:
                 who = _describe_holder(path)
                 remote = holder_record(root)
                 way_out = (
-                    "; if that host died, `llem campaign resume --break-lock` breaks it"
+                    f"; if that host died, `llem campaign resume {root} --break-lock` breaks it"
                     if remote is not None and remote.host != socket.gethostname()
                     else ""
                 )

@@ -186,13 +186,15 @@ def ordering_note(n_experiments: int, n_cycles: int, order: CycleOrder) -> str |
     length = len(williams_rows(n_experiments))
     if n_cycles % length == 0:
         return None
-    whole = n_cycles // length
+    whole, rest = divmod(n_cycles, length)
+    rows = f"its first {rest} row{'s' if rest != 1 else ''}"
+    runs = f"runs it {whole} time{'s' if whole != 1 else ''} plus {rows}" if whole else f"runs only {rows}"
     balanced = (
         f"carryover is balanced over the first {whole * length} cycles only" if whole else "carryover is not balanced"
     )
     return (
         f"latin_square: the Williams design for {n_experiments} configs has {length} rows; "
-        f"n_cycles={n_cycles} runs it {whole} time(s) plus its first {n_cycles % length} row(s), so {balanced}; "
+        f"n_cycles={n_cycles} {runs}, so {balanced}; "
         f"use a multiple of {length} cycles for full balance"
     )
 

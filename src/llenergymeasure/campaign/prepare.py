@@ -29,19 +29,21 @@ def prepare_campaign(
     executor: str,
     run_id: str | None = None,
     gpus: str | None = None,
+    images: dict[str, str] | None = None,
 ) -> tuple[CampaignLayout, ManifestStore, CampaignLock]:
     """Create the campaign directory, lock it, and write unit configs, a resolved snapshot and a pending manifest.
 
     The lock is taken right after the directory is made, before anything is written into it; the
     caller releases it when the run ends. All or nothing: if any of it cannot be written (disk full,
     say), the new directory is removed again, so a failed start leaves no half-made campaign for
-    ``resume`` to trip over.
+    ``resume`` to trip over. ``images``: service -> image the units run in (docker executor), kept in
+    the snapshot so ``resume`` can refuse other images.
     """
     layout = create_campaign_dir(results_root, plan.config.name)
     lock: CampaignLock | None = None
     try:
         lock = CampaignLock.acquire(layout.root, run_id)
-        return layout, _populate(layout, plan, campaign_file, executor, gpus), lock
+        return layout, _populate(layout, plan, campaign_file, executor, gpus, images or {}), lock
     except OSError as exc:
         _discard(layout, lock)
         raise CampaignError(
@@ -81,7 +83,12 @@ def _discard(layout: CampaignLayout, lock: CampaignLock | None) -> None:
 
 
 def _populate(
-    layout: CampaignLayout, plan: CampaignPlan, campaign_file: Path | None, executor: str, gpus: str | None
+    layout: CampaignLayout,
+    plan: CampaignPlan,
+    campaign_file: Path | None,
+    executor: str,
+    gpus: str | None,
+    images: dict[str, str],
 ) -> ManifestStore:
     for exp in plan.experiments:
         path = layout.configs / f"{exp.exp_id}.yaml"
@@ -104,6 +111,7 @@ def _populate(
             "executor": executor,
             "gpus": gpus,
             "campaign_file": source,
+            "images": images,
         },
     )
     entries = plan_entries(plan)

@@ -36,7 +36,15 @@ from llenergymeasure.errors import CampaignError, ManifestError
 from llenergymeasure.results.reader import InvalidResultError, read_result
 
 # Keys of the snapshot that are not CampaignConfig input: derived, the plan's own, or how it runs.
-SNAPSHOT_EXTRAS = ("campaign_design_hash", "shuffle_seed", "varying", "executor", "gpus", "campaign_file")
+SNAPSHOT_EXTRAS = (
+    "campaign_design_hash",
+    "shuffle_seed",
+    "varying",
+    "executor",
+    "gpus",
+    "campaign_file",
+    "images",
+)
 EXECUTORS = "local|docker|slurm"
 
 

@@ -37,5 +37,16 @@ def settle(layout: CampaignLayout, entry: ManifestEntry, job: UnitJob, outcome: 
         except InvalidResultError:
             pass
     error = UnitError.read(layout.error(job.stem))
-    fallback = outcome.message or f"llem-exp exited with code {outcome.exit_code}"  # e.g. a Slurm job's end state
+    fallback = outcome.message or f"llem-exp exited with code {outcome.exit_code}{last_output(job)}"
     return mf.fail(entry, error.error_type if error else "ExitCode", error.error_message if error else fallback)
+
+
+def last_output(job: UnitJob) -> str:
+    """``; last output: LINE``, the unit log's last line (an engine's own error), for a unit that left no error file."""
+    try:
+        with open(job.log_file, "rb") as f:
+            f.seek(max(0, f.seek(0, 2) - 4096))
+            lines = f.read().decode(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return f"; last output: {lines[-1].strip()[:300]}" if lines else ""

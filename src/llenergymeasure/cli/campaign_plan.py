@@ -18,7 +18,7 @@ import click
 )
 @click.option(
     "--executor",
-    type=click.Choice(["auto", "local", "docker"]),
+    type=click.Choice(["auto", "local", "docker", "slurm"]),
     default="auto",
     show_default=True,
     help="Executor whose images or engines are checked, as `up` would choose it.",
@@ -30,13 +30,13 @@ def plan(campaign_file: Path, as_json: bool, executor: str) -> None:
     without an image or engine.
     """
     from llenergymeasure.campaign.api import plan_campaign, preflight
-    from llenergymeasure.cli.render import console, plan_table
+    from llenergymeasure.cli.render import console, counted, plan_table
     from llenergymeasure.dispatch.select import make_executor
     from llenergymeasure.errors import ExecutorError
 
     loaded, p = plan_campaign(campaign_file)
     try:
-        problems = preflight(p, make_executor(executor, {u.service for u in p.units}))
+        problems = preflight(p, make_executor(executor, {u.service for u in p.units}, p.config.execution.slurm))
     except ExecutorError as exc:
         problems = [*preflight(p, None), str(exc)]
     for problem in problems:
@@ -57,7 +57,7 @@ def plan(campaign_file: Path, as_json: bool, executor: str) -> None:
     ex = cfg.execution
     seed = f", seed {p.shuffle_seed}" if ex.cycle_order == "shuffled" else ""
     out.print(
-        f"{len(p.experiments)} experiments x {ex.n_cycles} cycles = {len(p.units)} units "
-        f"({ex.cycle_order}{seed}); {len(cfg.skipped_configs)} skipped; {len(cfg.duplicate_configs)} duplicates "
-        f"merged; design hash {cfg.campaign_design_hash}"
+        f"{counted(len(p.experiments), 'experiment')} x {counted(ex.n_cycles, 'cycle')} = "
+        f"{counted(len(p.units), 'unit')} ({ex.cycle_order}{seed}); {len(cfg.skipped_configs)} skipped; "
+        f"{counted(len(cfg.duplicate_configs), 'duplicate')} merged; design hash {cfg.campaign_design_hash}"
     )

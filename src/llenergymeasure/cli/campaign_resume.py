@@ -21,6 +21,11 @@ from llenergymeasure.cli.slurm_options import slurm_options, with_overrides
 )
 @click.option("--force", is_flag=True, help="Resume even if the campaign file's design hash changed.")
 @click.option("--gpus", default=None, metavar="all|0,1,...", help="Default: the GPUs the campaign was started with.")
+@click.option(
+    "--allow-image-change",
+    is_flag=True,
+    help="Resume under other images than the ones recorded at `up` (docker executor); results record each.",
+)
 @click.option("--no-preflight", is_flag=True, help="Skip the check that each backend's image or engine is there.")
 @click.option(
     "--break-lock",
@@ -35,6 +40,7 @@ def resume(
     executor: str | None,
     force: bool,
     gpus: str | None,
+    allow_image_change: bool,
     no_preflight: bool,
     break_lock: bool,
     slurm_partition: str | None,
@@ -66,8 +72,10 @@ def resume(
     if not no_preflight:
         refuse(resume_preflight(directory, runner), f"{directory}: not resumed")
     c = manifest.counters()
-    with progress_events(total=c.total, done=c.completed) as sink:
-        run = run_resume(directory, runner, force=force, on_event=sink, gpus=slots)
+    with progress_events(total=c.total, done=c.completed, root=directory) as sink:
+        run = run_resume(
+            directory, runner, force=force, on_event=sink, gpus=slots, allow_image_change=allow_image_change
+        )
     final = run.store.manifest.counters()
     if as_json:
         click.echo(run.store.render().decode())

@@ -17,12 +17,12 @@ def status(campaign_dir: Path | None, results_dir: Path, as_json: bool) -> None:
     from llenergymeasure.campaign.layout import CampaignLayout
     from llenergymeasure.campaign.rebuild import load_manifest
     from llenergymeasure.cli.campaign_dir import resolve_campaign_dir
-    from llenergymeasure.cli.render import console, counts_line, manifest_table
+    from llenergymeasure.cli.render import console, counts_line, manifest_table, resume_command
 
     directory = resolve_campaign_dir(campaign_dir, results_dir)
     store, rebuilt = load_manifest(CampaignLayout(directory))
     if rebuilt:
-        click.echo(f"note: {rebuilt} (shown, not written: `llem campaign resume` writes it)", err=True)
+        click.echo(f"note: {rebuilt} (shown, not written: `{resume_command(directory)}` writes it)", err=True)
     if as_json:
         click.echo(store.render().decode())
         return

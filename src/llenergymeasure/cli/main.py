@@ -8,17 +8,53 @@ import click
 
 from llenergymeasure import __version__
 
+DEBUG_HELP = "Debug logs and full tracebacks."
+VERBOSE_HELP = "Stream the units' engine output (vLLM's logs, warnings) to the terminal too; logs/ keeps it always."
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--debug", is_flag=True, help="Verbose logs and full tracebacks.")
+@click.option("--debug", is_flag=True, help=DEBUG_HELP)
+@click.option("--verbose", "-v", is_flag=True, help=VERBOSE_HELP)
 @click.version_option(__version__, prog_name="llem")
 @click.pass_context
-def cli(ctx: click.Context, debug: bool) -> None:
+def cli(ctx: click.Context, debug: bool, verbose: bool) -> None:
     """Measure the energy efficiency of LLM inference."""
     from llenergymeasure import logs
 
     ctx.meta["llem.debug"] = debug
     logs.configure("DEBUG" if debug else "INFO")
+    logs.stream_engine_output(verbose)
+
+
+def _set_debug(ctx: click.Context, _: click.Parameter, value: bool) -> None:
+    """``--debug`` given after the subcommand (``llem campaign up x.yaml --debug``)."""
+    if value:
+        from llenergymeasure import logs
+
+        ctx.meta["llem.debug"] = True
+        logs.configure("DEBUG")
+
+
+def _set_verbose(_: click.Context, __: click.Parameter, value: bool) -> None:
+    """``--verbose`` given after the subcommand."""
+    if value:
+        from llenergymeasure import logs
+
+        logs.stream_engine_output(True)
+
+
+def _global_options(command: click.Command, verbose: bool) -> click.Command:
+    """Accept ``llem``'s own ``--debug`` (and ``--verbose`` where units run) after the subcommand too."""
+    command.params.append(
+        click.Option(["--debug"], is_flag=True, expose_value=False, callback=_set_debug, help=DEBUG_HELP)
+    )
+    if verbose:
+        command.params.append(
+            click.Option(
+                ["--verbose", "-v"], is_flag=True, expose_value=False, callback=_set_verbose, help=VERBOSE_HELP
+            )
+        )
+    return command
 
 
 @cli.group()
@@ -37,13 +73,13 @@ def _register() -> None:
         results,
     )
 
-    campaign.add_command(campaign_plan.plan)
-    campaign.add_command(campaign_up.up)
-    campaign.add_command(campaign_resume.resume)
-    campaign.add_command(campaign_status.status)
-    cli.add_command(doctor.doctor)
-    cli.add_command(results.results)
-    cli.add_command(report.report)
+    campaign.add_command(_global_options(campaign_plan.plan, verbose=False))
+    campaign.add_command(_global_options(campaign_up.up, verbose=True))
+    campaign.add_command(_global_options(campaign_resume.resume, verbose=True))
+    campaign.add_command(_global_options(campaign_status.status, verbose=False))
+    cli.add_command(_global_options(doctor.doctor, verbose=False))
+    cli.add_command(_global_options(results.results, verbose=False))
+    cli.add_command(_global_options(report.report, verbose=False))
 
 
 _register()
@@ -65,8 +101,8 @@ def main(argv: list[str] | None = None) -> None:
         _fail(f"{exc.format_message()}{where}", 2)
     except click.ClickException as exc:
         _fail(exc.format_message(), exc.exit_code)
-    except (click.Abort, KeyboardInterrupt):
-        _fail("interrupted; `llem campaign resume` finishes what is left", 130)
+    except (click.Abort, KeyboardInterrupt):  # `up` and `resume` say which campaign to resume themselves
+        _fail("interrupted", 130)
     except LlemError as exc:
         if debug:
             raise

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -97,11 +98,22 @@ def counts_line(manifest: CampaignManifest) -> str:
     return f"{c.total} units: " + ", ".join(parts)
 
 
+def counted(n: int, noun: str) -> str:
+    """``1 experiment``, ``2 experiments``: a count with its noun in the right number."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def resume_command(root: Path) -> str:
+    """``llem campaign resume DIR``: the folder named, so it works whatever --results-dir was."""
+    return f"llem campaign resume {shlex.quote(str(root))}"
+
+
 def next_steps(root: Path, failed: int) -> list[str]:
     """What to run after a campaign, with its real directory, so the first result is one paste away."""
-    lines = ["next:", f"  llem campaign status {root}", f"  llem results {root}", f"  llem report {root}"]
+    where = shlex.quote(str(root))
+    lines = ["next:", f"  llem campaign status {where}", f"  llem results {where}", f"  llem report {where}"]
     if failed:
-        lines.insert(1, f"  llem campaign resume {root}   # retries the {failed} failed")
+        lines.insert(1, f"  {resume_command(root)}   # retries the {failed} failed")
     return lines
 
 

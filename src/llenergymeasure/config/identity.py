@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from llenergymeasure.config.experiment import ExperimentConfig
+from llenergymeasure.config.inert import normalise
 
 HASH_LEN = 16
 _CHUNK = 1 << 20
@@ -31,9 +32,11 @@ def identity(config: ExperimentConfig) -> dict[str, Any]:
 
     A jsonl dataset whose content digest is known is identified by that digest, not by where the
     file lies, so the same campaign hashes alike on every machine and in every folder, and two
-    prompt files of the same name are never confused.
+    prompt files of the same name are never confused. A field that cannot change the measurement
+    under the others (``config.inert``: ``decoding.temperature`` without ``do_sample``) counts as its
+    default, so configs that differ only there are one experiment.
     """
-    data = config.model_dump(mode="json")
+    data = normalise(config.model_dump(mode="json"), config)
     # The offline scenario predates the field: leaving it out keeps every older config's hash.
     if data.get("scenario") == {"kind": "offline"}:
         del data["scenario"]

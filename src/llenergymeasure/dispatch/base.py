@@ -222,21 +222,27 @@ def supervise(
 
 
 def pump(open_stream: Callable[[], Iterable[bytes]], job: UnitJob, dog: Watchdog) -> threading.Thread:
-    """Start copying a unit's output into its log and the host log, poking ``dog``; returns the thread.
+    """Start copying a unit's output into its log, and its own lines to the host log, poking ``dog``.
 
-    A stream that breaks (a container removed under it) ends the copy; the supervision loop
-    reports the outcome.
+    Returns the thread. Every byte goes to the log file as it arrives; the host sees whole lines
+    (a container's stream may split one), filtered by ``logs.UnitEcho``. A stream that breaks (a
+    container removed under it) ends the copy; the supervision loop reports the outcome.
     """
 
     def copy() -> None:
+        partial = b""
         try:
             with UnitLog(job.log_file, job.key) as log:
                 for chunk in open_stream():
                     dog.poke(time.monotonic())
                     log.write(chunk)
-                    echo_unit_output(chunk)
+                    whole, _, partial = (partial + chunk).rpartition(b"\n")
+                    if whole:
+                        echo_unit_output(whole + b"\n")
         except Exception as exc:
             logger.debug("output of {} ended: {}", job.key, exc)
+        if partial:
+            echo_unit_output(partial + b"\n")
 
     thread = threading.Thread(target=copy, name=f"llem-pump-{job.key}", daemon=True)
     thread.start()

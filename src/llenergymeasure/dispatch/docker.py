@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +68,26 @@ def image_for(service: str, environ: Mapping[str, str] | None = None) -> str:
     env = os.environ if environ is None else environ
     default = f"llenergymeasure/{service}:{env.get('LLEM_VERSION') or __version__}"
     return env.get(f"LLEM_IMAGE_{service.upper()}", default)
+
+
+def selected_images(services: Iterable[str], environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The image ``image_for`` picks for each service: what a campaign records at ``up``."""
+    return {service: image_for(service, environ) for service in sorted(set(services))}
+
+
+def image_change_problem(recorded: Mapping[str, str], selected: Mapping[str, str]) -> str | None:
+    """One line naming each service whose image differs from the one the campaign recorded, or None.
+
+    A service the campaign recorded no image for (an older campaign, another executor) is not compared.
+    """
+    changed = [(s, recorded[s], img) for s, img in sorted(selected.items()) if recorded.get(s, img) != img]
+    if not changed:
+        return None
+    said = "; ".join(f"{s}: campaign ran {was}, this shell selects {now}" for s, was, now in changed)
+    return (
+        f"image changed since `up` ({said}); set LLEM_VERSION (or LLEM_IMAGE_<SERVICE>) back to resume with "
+        "the campaign's images, or pass --allow-image-change to mix images in one campaign"
+    )
 
 
 def host_hf_cache() -> Path:

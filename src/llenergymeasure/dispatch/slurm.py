@@ -266,7 +266,7 @@ class SlurmExecutor(Executor):
         try:
             answer = self._squeue(["squeue", "--me", "--name", name, "-h", "-o", "%i|%Z"])
         except ExecutorError as exc:
-            return f"{exc}; `llem campaign resume` cancels it if it was queued"
+            return f"{exc}; `llem campaign resume {campaign_dir}` cancels it if it was queued"
         rows = (line.partition("|") for line in answer.stdout.splitlines())
         ids = [jid for jid, _, workdir in rows if workdir.rstrip("/") == str(campaign_dir)]
         for jid in ids:
@@ -327,7 +327,8 @@ class SlurmExecutor(Executor):
                         exit_code=None,
                         message=(
                             f"Slurm gave no answer about job {jid} for {self.cfg.patience_s:g} s ({st.detail}); "
-                            "the job is left to Slurm and `llem campaign resume` asks about it again"
+                            f"the job is left to Slurm and `llem campaign resume {job.campaign_dir}` asks about it "
+                            "again"
                         ),
                     )
                 return None

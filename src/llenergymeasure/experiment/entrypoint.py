@@ -18,7 +18,7 @@ import signal
 import sys
 import threading
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import FrameType
 
@@ -130,7 +130,26 @@ def _run(config_file: Path, out_dir: Path, cycle: int, config_hash: str | None, 
         if debug or not expected:
             traceback.print_exc()
         sys.exit(exc.exit_code if isinstance(exc, (LlemError, Terminated)) else 1)
-    click.echo(str(outcome.result_path))
+    click.echo(host_path(outcome.result_path, os.environ))
+
+
+def host_path(path: Path, environ: Mapping[str, str]) -> str:
+    """``path`` as the host names it, for the line printed after ``docker compose run``.
+
+    Under ``LLEM_RESULTS_DIR`` (the container's mount), ``LLEM_HOST_RESULTS`` (the host folder
+    mounted there, set by docker-compose.yml) takes its place; any other path is printed as is.
+
+    >>> host_path(Path("/results/a.json"), {"LLEM_RESULTS_DIR": "/results", "LLEM_HOST_RESULTS": "./results"})
+    './results/a.json'
+    """
+    mount, host = environ.get("LLEM_RESULTS_DIR"), environ.get("LLEM_HOST_RESULTS")
+    if not mount or not host:
+        return str(path)
+    try:
+        rel = Path(path).relative_to(mount)
+    except ValueError:
+        return str(path)
+    return f"{host.rstrip('/')}/{rel.as_posix()}"
 
 
 def run_argv(argv: list[str]) -> int:

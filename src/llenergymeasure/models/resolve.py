@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from llenergymeasure.models.tiny import TINY_MODELS, is_tiny
+from llenergymeasure.models.tiny import TINY_MODELS, is_tiny, unknown_builtin
 
 ModelKind = Literal["builtin", "path", "hub", "invalid"]
 
@@ -48,6 +48,8 @@ def model_problem(
     kind = classify(model, Path(model).expanduser().exists())
     if kind == "builtin":
         return None
+    if kind != "path" and (hint := unknown_builtin(model)):
+        return hint
     if kind == "path":
         path = Path(model).expanduser()
         if not path.is_dir():
@@ -77,16 +79,27 @@ def _cached(model: str, cache_dir: str | None) -> bool:
 
 
 def _hub_problem(model: str, env: Mapping[str, str], timeout_s: float, fetch: str) -> str | None:
-    """One metadata request, no retries: a missing, gated or unreachable model is named at once."""
-    from huggingface_hub import HfApi
+    """One metadata request (and a file request for a gated model), no retries: a bad model named at once.
+
+    A gated model's metadata is public, so only asking for a file tells whether this token may
+    download it.
+    """
+    from huggingface_hub import HfApi, get_hf_file_metadata, hf_hub_url
     from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
 
     endpoint = env.get("HF_ENDPOINT") or None
     token = env.get("HF_TOKEN") or env.get("HUGGING_FACE_HUB_TOKEN") or None
+    gated = (
+        f"model {model}: gated on the Hub; accept its licence at {endpoint or 'https://huggingface.co'}/{model} "
+        "and set HF_TOKEN to a token of the account that accepted it"
+    )
     try:
-        HfApi(endpoint=endpoint, token=token).model_info(model, timeout=timeout_s)
+        info = HfApi(endpoint=endpoint, token=token).model_info(model, timeout=timeout_s)
+        if info.gated:  # the metadata of a gated model is public; its files are not: ask for one
+            url = hf_hub_url(model, "config.json", endpoint=endpoint)
+            get_hf_file_metadata(url, token=token, timeout=timeout_s, endpoint=endpoint)
     except GatedRepoError:
-        return f"model {model}: gated on the Hub; accept its licence on huggingface.co and set HF_TOKEN"
+        return gated
     except RepositoryNotFoundError:
         return f"model {model}: not found on the Hugging Face Hub (or private: set HF_TOKEN); check the spelling"
     except HfHubHTTPError as exc:

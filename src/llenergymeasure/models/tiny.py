@@ -8,6 +8,7 @@ renaming a finished temp directory, so concurrent builders never see half a mode
 
 from __future__ import annotations
 
+import difflib
 import os
 import shutil
 import tempfile
@@ -24,6 +25,16 @@ def is_tiny(model: str) -> bool:
     return model in TINY_MODELS
 
 
+def unknown_builtin(model: str) -> str | None:
+    """The hint for a name in the built-ins' ``llem/`` namespace that is none of them, else None. Pure."""
+    if is_tiny(model) or not model.lower().startswith("llem/"):
+        return None
+    close = difflib.get_close_matches(model.lower(), TINY_MODELS, n=1, cutoff=0.6)
+    if close:
+        return f"unknown built-in model {model}; did you mean {close[0]}?"
+    return f"unknown built-in model {model}; the built-ins are {', '.join(TINY_MODELS)}"
+
+
 def cache_root() -> Path:
     """``$LLEM_CACHE_DIR`` or ``~/.cache/llenergymeasure``."""
     env = os.environ.get("LLEM_CACHE_DIR")
@@ -33,7 +44,9 @@ def cache_root() -> Path:
 def ensure_tiny_model(model: str, root: Path | None = None) -> Path:
     """Path of the built tiny model, building it first if it is not cached yet."""
     if not is_tiny(model):
-        raise ValueError(f"{model!r} is not a built-in tiny model; known: {', '.join(TINY_MODELS)}")
+        raise ValueError(
+            unknown_builtin(model) or f"{model!r} is not a built-in tiny model; known: {', '.join(TINY_MODELS)}"
+        )
     root = root or cache_root()
     target = root / "models" / f"{model.split('/')[-1]}-{_BUILD_VERSION}"
     if (target / "config.json").is_file():

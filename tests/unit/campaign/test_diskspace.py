@@ -42,14 +42,14 @@ def test_enough_room_is_no_problem(tmp_path: Path) -> None:
 def test_too_little_room_names_the_folder_the_free_and_the_needed_space(tmp_path: Path) -> None:
     assert space_problem(tmp_path, MIB, statvfs_with(17 * MIB)) == (
         f"{tmp_path}: 17.0 MiB free, but one unit needs 18.0 MiB for its results and the manifest; "
-        "no further unit was started: free space there, then `llem campaign resume` it"
+        f"no further unit was started: free space there, then `llem campaign resume {tmp_path}`"
     )
 
 
 def test_no_free_inodes_is_a_problem_too(tmp_path: Path) -> None:
     assert space_problem(tmp_path, 0, statvfs_with(100 * MIB, free_inodes=3)) == (
         f"{tmp_path}: 3 free inodes, but one unit needs 8 for its files; "
-        "no further unit was started: free some there, then `llem campaign resume` it"
+        f"no further unit was started: free some there, then `llem campaign resume {tmp_path}`"
     )
     assert space_problem(tmp_path, 0, statvfs_with(100 * MIB, free_inodes=0, total_inodes=0)) is None  # btrfs: no count
 

@@ -391,3 +391,25 @@ def test_the_config_cap_counts_explicit_experiments_too(tmp_path: Path) -> None:
         f"{p}:5: experiments: the campaign gives 10001 configs (sweep points and experiments, per backend), more "
         "than the limit of 10000; split the campaign"
     )
+
+
+def test_inert_sweep_axes_are_warned_about_and_merge(tmp_path: Path) -> None:
+    p = write(
+        tmp_path,
+        "model: m\nbackend: vllm\nvllm: {kv_cache_memory_bytes: 1048576}\nsweep:\n"
+        "  vllm.gpu_memory_utilization: [0.5, 0.9]\n  decoding.do_sample: [false, true]\n"
+        "  decoding.top_p: [0.5, 1.0]\n",
+    )
+    loaded = load_campaign(p)
+    assert loaded.warnings == [
+        f"{p}:5: sweep vllm.gpu_memory_utilization has no effect: vllm.kv_cache_memory_bytes is set in every config; "
+        "unset vllm.kv_cache_memory_bytes (it sizes the KV cache instead) or drop the axis",
+        f"{p}:7: sweep decoding.top_p has no effect where decoding.do_sample is false (4 of 8 configs); "
+        "those merge into fewer experiments",
+        "5 duplicate configs will run once",
+    ]
+    assert [(e.decoding.do_sample, e.decoding.top_p) for e in loaded.config.experiments] == [
+        (False, 0.5),
+        (True, 0.5),
+        (True, 1.0),
+    ]

@@ -183,7 +183,8 @@ def test_break_lock_names_a_dead_remote_holder_then_moves_its_file_aside(tmp_pat
         with pytest.raises(CampaignBusyError) as err:
             CampaignLock.acquire(tmp_path, mounts="")
         assert str(err.value).endswith(
-            "; wait for it to finish or stop it; if that host died, `llem campaign resume --break-lock` breaks it"
+            "; wait for it to finish or stop it; if that host died, "
+            f"`llem campaign resume {tmp_path} --break-lock` breaks it"
         )
         said: list[str] = []
         assert break_lock(tmp_path, said.append, now="2026-11-30T05:06:07Z")

@@ -147,8 +147,8 @@ def test_degenerate_latin_squares() -> None:
             4,
             6,
             "latin_square",
-            "latin_square: the Williams design for 4 configs has 4 rows; n_cycles=6 runs it 1 time(s) plus its "
-            "first 2 row(s), so carryover is balanced over the first 4 cycles only; use a multiple of 4 cycles "
+            "latin_square: the Williams design for 4 configs has 4 rows; n_cycles=6 runs it 1 time plus its "
+            "first 2 rows, so carryover is balanced over the first 4 cycles only; use a multiple of 4 cycles "
             "for full balance",
         ),
         (4, 3, "reverse", "reverse: 3 cycles is odd, so the forward order runs once more than the backward one"),

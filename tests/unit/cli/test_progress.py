@@ -35,18 +35,20 @@ def entry(key: str, **over: object) -> ManifestEntry:
 
 def test_each_event_is_logged_once_with_its_outcome(logged: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with progress_events(total=3, done=0) as sink:
-        sink(Event("created", message="campaign folder res/c_1"))
+        sink(Event("created", message="res/c_1"))
         sink(Event("unit_started", entry("exp001_c1", status="running")))
         sink(Event("unit_finished", entry("exp001_c1", status="completed", result_file="r1.json")))
-        failed = entry("exp002_c1", status="failed", error_type="ExitCode", error_message="exit 1")
+        failed = entry(
+            "exp002_c1", status="failed", error_type="ExitCode", error_message="exit 1", result_file="r2.json"
+        )
         sink(Event("unit_finished", failed))
         sink(Event("adopted", entry("exp003_c1"), "finished before the crash; result kept"))
         sink(Event("lost", entry("exp001_c1"), "result vanished; queued again"))
         sink(Event("gap"))  # nothing to say: nothing logged
     assert logged == [
-        "INFO campaign folder res/c_1",
+        "INFO res/c_1",
         "INFO exp001_c1 completed -> r1.json",
-        "ERROR exp002_c1 failed: ExitCode: exit 1",
+        "ERROR exp002_c1 failed: ExitCode: exit 1 (its output: res/c_1/logs/r2.log)",
         "INFO exp003_c1 finished before the crash; result kept",
         "WARNING exp001_c1 result vanished; queued again",
     ]

@@ -40,3 +40,14 @@ def test_every_field_is_part_of_the_hash_at_any_value() -> None:
     assert identity(default)["energy"]["min_window_s"] is None
     assert identity(zero)["energy"]["min_window_s"] == 0.0
     assert [config_hash(zero) != PINNED, config_hash(on) != PINNED] == [True, True]
+
+
+def test_inert_fields_hash_as_their_defaults() -> None:
+    # Greedy decoding ignores temperature: both configs measure the same thing, so they are one experiment.
+    greedy = ExperimentConfig(model="m", backend="pytorch", decoding={"temperature": 0.7})  # type: ignore[arg-type]
+    assert config_hash(greedy) == PINNED
+    assert identity(greedy)["decoding"]["temperature"] == 1.0
+    sampled = ExperimentConfig(model="m", backend="pytorch", decoding={"do_sample": True, "temperature": 0.7})  # type: ignore[arg-type]
+    sampled_default = ExperimentConfig(model="m", backend="pytorch", decoding={"do_sample": True})  # type: ignore[arg-type]
+    assert config_hash(sampled) != config_hash(sampled_default)
+    assert identity(sampled)["decoding"]["temperature"] == 0.7

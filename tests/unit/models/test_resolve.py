@@ -89,6 +89,10 @@ class _Hub(BaseHTTPRequestHandler):
             body = b'{"id": "org/exists", "sha": "abc123", "siblings": []}'
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
+        elif repo.startswith("org/licence"):  # as the Hub does: public metadata, files behind the licence
+            body = b'{"id": "org/licence", "sha": "abc123", "siblings": [], "gated": "manual"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
         elif repo.startswith("org/gated"):
             body = b'{"error": "gated"}'
             self.send_response(403)
@@ -100,6 +104,13 @@ class _Hub(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def do_HEAD(self) -> None:
+        """A file of org/licence: refused until the licence is accepted."""
+        self.send_response(403 if self.path.startswith("/org/licence/") else 200)
+        self.send_header("X-Error-Code", "GatedRepo")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def log_message(self, *args: object) -> None:
         pass
@@ -122,8 +133,24 @@ def test_hub_answers(hub: str, tmp_path: Path) -> None:
     assert model_problem("org/typo", env, cache_dir=cache) == (
         "model org/typo: not found on the Hugging Face Hub (or private: set HF_TOKEN); check the spelling"
     )
-    assert model_problem("org/gated", env, cache_dir=cache) == (
-        "model org/gated: gated on the Hub; accept its licence on huggingface.co and set HF_TOKEN"
+    for gated in ("org/gated", "org/licence"):
+        assert model_problem(gated, env, cache_dir=cache) == (
+            f"model {gated}: gated on the Hub; accept its licence at {hub}/{gated} and set HF_TOKEN to a token of "
+            "the account that accepted it"
+        )
+
+
+def test_a_misspelt_builtin_gets_did_you_mean() -> None:
+    assert (
+        model_problem("llem/tiny-lama", OFFLINE)
+        == "unknown built-in model llem/tiny-lama; did you mean llem/tiny-llama?"
+    )
+    assert (
+        model_problem("llem/tiny-gtp2", OFFLINE)
+        == "unknown built-in model llem/tiny-gtp2; did you mean llem/tiny-gpt2?"
+    )
+    assert model_problem("llem/mistral", OFFLINE) == (
+        "unknown built-in model llem/mistral; the built-ins are llem/tiny-llama, llem/tiny-gpt2"
     )
 
 
