@@ -171,7 +171,7 @@ execution: {unit_timeout_s: 6, idle_timeout_s: 3, warm_start: false}
     got = {
         e["config_summary"]["model"]: (e["status"], e["error_type"], e["error_message"]) for e in manifest(d)["entries"]
     }
-    assert got["fault/exit"] == ("failed", "ExitCode", "llem-exp exited with code 3")
+    assert got["fault/exit"] == ("failed", "ExitCode", "llem-exp exited with code 3; last output: boom")
     assert got["fault/hang"][:2] == ("failed", "Timeout")
     assert "unit timeout of 6 s" in got["fault/hang"][2]
     assert got["fault/silent"][:2] == ("failed", "Hung")

@@ -11,6 +11,7 @@ leaves a measuring process behind.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -238,7 +239,9 @@ class _Server:
     def start(
         cls, python: str, backend: str, log_file: Path, run_id: str = "", commands: Commands = COMMANDS
     ) -> _Server:
-        sock_dir = tempfile.mkdtemp(prefix=SOCKET_DIR_PREFIX)
+        # A fresh name only: the server makes the folder once its signal handlers are in, so a server
+        # stopped while the interpreter is still starting (the host killed early) leaves nothing behind.
+        sock_dir = os.path.join(tempfile.gettempdir(), SOCKET_DIR_PREFIX + secrets.token_hex(6))
         try:
             with open(log_file, "ab") as log:
                 # SIGTERM, not SIGKILL, when the host dies: the server kills its units and cleans up.

@@ -288,9 +288,11 @@ def _killpg(pid: int, sig: int) -> None:
 
 
 def remove_socket_dir(sock_path: str) -> None:
-    """Remove the socket's private dir when it is one of ours (``llem-fork-*``) and now empty."""
+    """Remove the socket's private dir when it is one of ours (``llem-fork-*``), socket included."""
     parent = os.path.dirname(sock_path)
     if os.path.basename(parent).startswith(SOCKET_DIR_PREFIX):
+        with contextlib.suppress(OSError):
+            os.unlink(sock_path)
         with contextlib.suppress(OSError):
             os.rmdir(parent)
 
@@ -325,6 +327,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         signal.signal(signal.SIGTERM, _exit_on_signal)
         signal.signal(signal.SIGINT, _exit_on_signal)
         try:
+            # The socket's private folder is made here, after the handlers, so every path that made
+            # it also removes it (the host only names it).
+            os.makedirs(os.path.dirname(args[1]) or ".", mode=0o700, exist_ok=True)
             backend = opts.get("--backend", "pytorch")
             modules = opts["--preload"].split(",") if "--preload" in opts else warm_imports(backend)
             print(f"preloaded {len(modules)} modules for {backend} in {preload(modules):.2f} s", flush=True)
