@@ -38,7 +38,7 @@ FAULT_SCRIPT = r"""#!/bin/sh
 cfg="$1"; out=""; stem=""
 while [ $# -gt 0 ]; do case "$1" in --out) out="$2"; shift;; --stem) stem="$2"; shift;; esac; shift; done
 case "$(cat "$cfg")" in
-  *fault/exit*) [ -n "$HF_TOKEN" ] && echo "hf token present"; echo "boom" >&2; exit 3;;
+  *fault/exit*) [ -n "$HF_TOKEN" ] && echo "hf token present" >&2; echo "boom" >&2; exit 3;;
   *fault/hang*) while true; do echo "still working"; sleep 0.5; done;;
   *fault/silent*) echo "starting"; sleep 600;;
   *fault/corrupt*) printf '{"schema_version": "1", "trunc' > "$out/$stem.json"; exit 0;;
@@ -181,6 +181,9 @@ execution: {unit_timeout_s: 6, idle_timeout_s: 3, warm_start: false}
     assert labelled(client, d) == []
     # The token reached the container but nothing the host wrote.
     assert "hf token present" in "".join(p.read_text() for p in (d / "logs").iterdir())
+    # The units' own output stays in their logs: the terminal holds llem's lines only (no --verbose).
+    terminal = (proc.stdout + proc.stderr).splitlines()
+    assert [line for line in terminal if "hf token present" in line or line.strip() == "boom"] == []
     for path in d.rglob("*"):
         if path.is_file():
             assert "hf_SECRET" not in path.read_text(errors="replace"), path
