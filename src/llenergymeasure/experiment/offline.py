@@ -6,8 +6,8 @@ KV or prefix reuse never turns a later pass's prefill into a cache hit. Every pa
 engine-ready before the first window opens. The split's window (``split_output_tokens`` per
 request, the same prompt sets) runs after the main one in odd cycles and before it in even ones,
 so neither always meets the hotter GPU. ``phases.differential_split`` turns the two into prefill
-and decode. ``prepare_windows`` (inputs) and ``measure_windows`` (the windows) are two calls, so a
-caller can settle the GPU between them, right before the first window opens.
+and decode. ``prepare_windows`` (inputs) and ``measure_windows`` (the windows) are two calls, so the
+runner settles the GPU between them, right before the first window opens.
 """
 
 from __future__ import annotations
@@ -62,7 +62,6 @@ class MeasuredPasses:
         """The window as one side of the differential split."""
         m = self.measured.gpu
         return SplitWindow(
-            n_passes=self.n_passes,
             wall_s=self.wall_s,
             input_tokens=sum(r.input_tokens for r in self.records),
             decode_tokens=self.decode_tokens,
@@ -87,9 +86,10 @@ class OfflineWindows:
 class PassInputs:
     """Engine-ready inputs of a window's passes: pass k runs set k, cycling once the prepared sets run out."""
 
-    def __init__(self, runner: Backend, sets: list[list[Any]], max_new_tokens: int | None) -> None:
+    def __init__(self, runner: Backend, sets: list[list[Any]], output_tokens: int) -> None:
         self.runner = runner
-        self.inputs = [runner.prepare(s, max_new_tokens=max_new_tokens) for s in sets]
+        self.output_tokens = output_tokens  # per request, in every pass
+        self.inputs = [runner.prepare(s, max_new_tokens=output_tokens) for s in sets]
 
     def run(self, k: int) -> Any:
         """Pass ``k``: its set's inputs through the engine (the window's content)."""
@@ -106,7 +106,6 @@ class PreparedWindows:
 
     main: PassInputs
     short: PassInputs | None
-    short_tokens: int | None
     target_s: float
     dataset_distinct: int
     dataset_note: str | None
@@ -123,10 +122,10 @@ def prepare_windows(
     n_short = sets_needed(target, est_pass_s * short / config.max_output_tokens if est_pass_s else None) if short else 0
     drawn = select_prompt_sets(config, runner.vocab_size, max(n_main, n_short))
     distinct = max(1, drawn.distinct)
-    main = PassInputs(runner, drawn.sets[: min(n_main, distinct)], None)
+    main = PassInputs(runner, drawn.sets[: min(n_main, distinct)], config.max_output_tokens)
     short_passes = PassInputs(runner, drawn.sets[: min(n_short, distinct)], short) if short else None
     logger.info("window at least {:.3g} s; {} prompt sets prepared", target, len(main.inputs))
-    return PreparedWindows(main, short_passes, short, target, drawn.distinct, drawn.note)
+    return PreparedWindows(main, short_passes, target, drawn.distinct, drawn.note)
 
 
 def measure_windows(
@@ -138,24 +137,29 @@ def measure_windows(
 ) -> OfflineWindows:
     """Measure the main window and (when asked) the split's window, in the order the cycle's parity gives."""
 
-    def window(passes: PassInputs, tokens: int) -> MeasuredPasses:
+    def window(passes: PassInputs) -> MeasuredPasses:
         measured.begin()
         w = run_passes(passes.run, clock, prepared.target_s)
         m = measured.end()
-        return MeasuredPasses(passes.records(w.outputs), w.n_passes, w.wall_s, m, tokens)
+        return MeasuredPasses(passes.records(w.outputs), w.n_passes, w.wall_s, m, passes.output_tokens)
 
-    short_passes, short = prepared.short, prepared.short_tokens
+    short_passes = prepared.short
     split_first = short_passes is not None and cycle % 2 == 0
-    split_run = window(short_passes, short) if short_passes is not None and short and split_first else None
-    main = window(prepared.main, config.max_output_tokens)
-    if short_passes is not None and short and not split_first:
-        split_run = window(short_passes, short)
+    split_run = window(short_passes) if short_passes is not None and split_first else None
+    main = window(prepared.main)
+    if short_passes is not None and not split_first:
+        split_run = window(short_passes)
     n_prepared = len(prepared.main.inputs)
     notes = _repeat_notes(main.n_passes, n_prepared, prepared.dataset_distinct, prepared.dataset_note)
     split = None
     split_distinct = None
     if split_run is not None and short_passes is not None:
-        logger.info("split window ({} tokens): {} passes in {:.3f} s", short, split_run.n_passes, split_run.wall_s)
+        logger.info(
+            "split window ({} tokens): {} passes in {:.3f} s",
+            short_passes.output_tokens,
+            split_run.n_passes,
+            split_run.wall_s,
+        )
         split_distinct = min(split_run.n_passes, len(short_passes.inputs))
         notes += [
             f"split window: {n}"
@@ -185,18 +189,6 @@ def measure_windows(
         split_prompt_sets_distinct=split_distinct,
         notes=tuple(notes),
     )
-
-
-def measure_offline(
-    runner: Backend,
-    config: ExperimentConfig,
-    measured: MeasuredWindow,
-    clock: Callable[[], float],
-    cycle: int,
-    est_pass_s: float | None,
-) -> OfflineWindows:
-    """``prepare_windows`` then ``measure_windows``, with nothing between them."""
-    return measure_windows(prepare_windows(runner, config, measured, est_pass_s), config, measured, clock, cycle)
 
 
 def _repeat_notes(n_passes: int, prepared: int, dataset_distinct: int, dataset_note: str | None) -> list[str]:

@@ -39,9 +39,8 @@ METHOD = "differential"
 
 @dataclass(frozen=True)
 class SplitWindow:
-    """One window of the split, whole-window figures: passes, wall time, input and decode tokens, energy, bound."""
+    """One window of the split, whole-window figures: wall time, input and decode tokens, energy, bound."""
 
-    n_passes: int
     wall_s: float
     input_tokens: int
     decode_tokens: int

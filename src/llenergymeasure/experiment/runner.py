@@ -104,9 +104,7 @@ def run_experiment(
     cooldown = cool_down_from_env(os.environ, devices, no_energy_reason, out_dir, clock, sleep)
     measured = MeasuredWindow(devices, config.energy, powercap_root, clock, sleep, proc_root=proc_root)
     try:
-        return _run(
-            config, out_dir, stem, config_hash, cycle, devices, no_energy_reason, measured, clock, sleep, cooldown
-        )
+        return _run(config, out_dir, stem, config_hash, cycle, devices, no_energy_reason, measured, clock, cooldown)
     finally:
         measured.release()
 
@@ -121,7 +119,6 @@ def _run(
     no_energy_reason: str | None,
     measured: MeasuredWindow,
     clock: Callable[[], float],
-    sleep: Callable[[float], None],
     cooldown: Cooldown | None = None,
 ) -> ExperimentOutcome:
     """The scenario's body, with the unit's measured window."""

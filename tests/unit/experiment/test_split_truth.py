@@ -2,7 +2,7 @@
 
 A simulated engine (``tests/fakes/sim_engine``) draws a known energy per prefill token and per
 decode token from the fake NVML on a manual clock, under static and continuous batching; the
-windows are measured by the real ``MeasuredWindow`` and split by the real ``measure_offline``.
+windows are measured by the real ``MeasuredWindow`` and split by the real ``prepare_windows`` and ``measure_windows``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,13 @@ import pytest
 from llenergymeasure.config.experiment import ExperimentConfig
 from llenergymeasure.energy.nvml import NvmlDevices
 from llenergymeasure.experiment.measure import MeasuredWindow
-from llenergymeasure.experiment.offline import MAX_PROMPT_SETS, UNKNOWN_PASS_SETS, measure_offline, sets_needed
+from llenergymeasure.experiment.offline import (
+    MAX_PROMPT_SETS,
+    UNKNOWN_PASS_SETS,
+    measure_windows,
+    prepare_windows,
+    sets_needed,
+)
 from tests.fakes.clock import ManualClock
 from tests.fakes.nvml import FakeNvml
 from tests.fakes.sim_engine import SimEngine
@@ -45,7 +51,7 @@ def measure(  # type: ignore[no-untyped-def]
     window = MeasuredWindow(NvmlDevices(fake), cfg.energy, tmp_path / "no-rapl", clock, clock.sleep, lambda: 0.0)
     window.prepare()
     try:
-        return measure_offline(engine, cfg, window, clock, cycle, est_pass_s), engine
+        return measure_windows(prepare_windows(engine, cfg, window, est_pass_s), cfg, window, clock, cycle), engine
     finally:
         window.release()
 
