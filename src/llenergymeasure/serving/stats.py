@@ -17,6 +17,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from llenergymeasure.results.schema import Distribution, ServedRequest, ServingWindow, distribution
+from llenergymeasure.serving.arrivals import schedule_rate_per_s
 
 # Sends later than this at p99 (ms behind their due time) get a note: the offered load was not the
 # schedule. A few ms is what one busy event-loop turn costs; more means the client fell behind.
@@ -196,9 +197,7 @@ def achieved_rate_per_s(requests: Sequence[StreamedRequest]) -> float:
     The estimator ``arrivals.schedule_rate_per_s`` applies to the due times, so an open loop that kept
     its schedule achieves that schedule's rate exactly.
     """
-    sends = sorted(r.sent_s for r in requests)
-    span = sends[-1] - sends[0] if len(sends) > 1 else 0.0
-    return (len(sends) - 1) / span if span > 0 else 0.0
+    return schedule_rate_per_s([r.sent_s for r in requests]) or 0.0
 
 
 def lateness_distribution_ms(requests: Sequence[StreamedRequest]) -> Distribution | None:
