@@ -6,7 +6,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -16,6 +16,15 @@ from llenergymeasure.campaign.manifest import CampaignManifest
 from llenergymeasure.campaign.store import joined_document
 
 ROOT = Path(__file__).resolve().parents[2]
+
+SHIM = ROOT / "tests" / "fakes" / "pynvml_shim"
+
+
+def use_fake_nvml(monkeypatch: pytest.MonkeyPatch, base_w: Sequence[float]) -> None:
+    """Every process the test starts (host, units, Slurm jobs) imports the fake ``pynvml`` (steady at ``base_w``)."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(SHIM), str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("LLEM_FAKE_NVML", json.dumps({"n_gpus": len(base_w), "base_w": list(base_w), "amp_w": 0.0}))
+
 
 FAST = """
 model: llem/tiny-llama

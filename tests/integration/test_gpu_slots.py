@@ -16,26 +16,24 @@ import pytest
 
 from tests.integration.conftest import (
     FAST,
-    ROOT,
     attempts_that_measured,
     kill_when_running,
     llem,
     manifest,
     only_campaign_dir,
+    use_fake_nvml,
     wait_running,
 )
 
 pytestmark = pytest.mark.slow
 
 POWER_W = (100.0, 200.0, 400.0)  # GPU 0, 1, 2: every sum of two or more differs from each one
-SHIM = ROOT / "tests" / "fakes" / "pynvml_shim"
 
 
 @pytest.fixture
 def fake_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every process the test starts (host and units) imports the fake ``pynvml`` with 3 GPUs."""
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(SHIM), str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    monkeypatch.setenv("LLEM_FAKE_NVML", json.dumps({"n_gpus": 3, "base_w": POWER_W, "amp_w": 0.0}))
+    use_fake_nvml(monkeypatch, POWER_W)
 
 
 def campaign(tmp_path: Path, warm_s: float, n_cycles: int = 1, baseline: bool = False) -> Path:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -14,24 +12,22 @@ from llenergymeasure.config.campaign import SlurmConfig
 from llenergymeasure.dispatch.slurm import SlurmExecutor
 from tests.integration.conftest import (
     FAST,
-    ROOT,
     attempts_that_measured,
     kill_when_running,
     llem,
     manifest,
     only_campaign_dir,
     start_host,
+    use_fake_nvml,
 )
 
 pytestmark = [pytest.mark.xdist_group("slurm"), pytest.mark.slurm, pytest.mark.slow]
-SHIM = ROOT / "tests" / "fakes" / "pynvml_shim"
 
 
 @pytest.fixture
 def fake_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every process (host and jobs, sbatch --export=ALL) imports the fake ``pynvml``: one steady GPU."""
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(SHIM), str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    monkeypatch.setenv("LLEM_FAKE_NVML", json.dumps({"n_gpus": 1, "base_w": [150.0], "amp_w": 0.0}))
+    use_fake_nvml(monkeypatch, [150.0])
 
 
 def campaign(tmp_path: Path, warm_s: float) -> Path:

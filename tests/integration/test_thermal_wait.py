@@ -9,15 +9,13 @@ tests (tests/unit/experiment/test_cooldown.py, test_warmup.py); this checks the 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import ROOT, llem, manifest, only_campaign_dir
+from tests.integration.conftest import llem, manifest, only_campaign_dir, use_fake_nvml
 
 pytestmark = pytest.mark.slow
-SHIM = ROOT / "tests" / "fakes" / "pynvml_shim"
 
 CAMPAIGN = """name: cool
 model: llem/tiny-llama
@@ -36,8 +34,7 @@ execution: {n_cycles: 2, cooldown: {enabled: true, poll_s: 0.1, max_wait_s: 30}}
 @pytest.fixture
 def fake_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
     """Host and units import the fake ``pynvml``: one GPU at a steady 200 W and 55 °C."""
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(SHIM), str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    monkeypatch.setenv("LLEM_FAKE_NVML", json.dumps({"n_gpus": 1, "base_w": [200.0], "amp_w": 0.0}))
+    use_fake_nvml(monkeypatch, [200.0])
 
 
 def test_the_host_passes_the_cooldown_to_each_unit_which_waits_and_records_it(tmp_path: Path, fake_gpu: None) -> None:
