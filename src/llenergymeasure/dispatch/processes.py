@@ -64,10 +64,10 @@ class Commands:
         parent_death: int = signal.SIGKILL,
     ) -> subprocess.Popen[bytes]:
         """Start a child in its own session (its group is killed as one); it gets ``parent_death`` if the host dies."""
-        pdeath = parent_death
+        pdeath, parent = parent_death, os.getpid()
 
         def on_fork() -> None:
-            die_with_parent(pdeath)
+            die_with_parent(pdeath, parent)
 
         return subprocess.Popen(
             list(argv),

@@ -297,11 +297,17 @@ def remove_socket_dir(sock_path: str) -> None:
             os.rmdir(parent)
 
 
-def die_with_parent(sig: int = signal.SIGKILL) -> None:
-    """The child dies with the server, as the server dies with the host (Linux; no-op elsewhere)."""
+def die_with_parent(sig: int = signal.SIGKILL, parent_pid: int | None = None) -> None:
+    """The child dies with the server, as the server dies with the host (Linux; no-op elsewhere).
+
+    A parent that died between the fork and ``prctl`` sends no signal: with ``parent_pid`` (the
+    parent's pid, taken before the fork) the child sees it has been reparented and signals itself.
+    """
     if sys.platform == "linux":
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, sig)
+        if parent_pid is not None and os.getppid() != parent_pid:
+            os.kill(os.getpid(), sig)
 
 
 def _exit_on_signal(signum: int, _frame: Any) -> None:
