@@ -1,8 +1,16 @@
 # llenergymeasure pytorch service: runs exactly one experiment per container (llem-exp CONFIG).
 # PyTorch CUDA runtime image; torch comes from the base, transformers from the [pytorch] extra.
 # Tests substitute a local Debian base via --build-arg BASE_IMAGE=... and install from
-# docker/wheels with --build-arg PIP_ARGS=--no-index (build containers reach no registry there).
+# a wheelhouse image with --build-arg WHEELS_IMAGE=... PIP_ARGS=--no-index (build containers reach
+# no registry there).
 ARG BASE_IMAGE=pytorch/pytorch:2.13.0-cuda13.0-cudnn9-runtime
+# Wheels pip may install from, as a stage of its own: the context's docker/wheels (empty but for
+# .gitkeep: .dockerignore) on top of WHEELS_IMAGE. The CPU variant (docker-compose.cpu.yml) names
+# an image holding the local wheelhouse, which no build context has to carry.
+ARG WHEELS_IMAGE=scratch
+FROM ${WHEELS_IMAGE} AS wheels
+COPY docker/wheels/ /wheels/
+
 FROM ${BASE_IMAGE}
 
 ARG RESULT_SCHEMA=1
@@ -15,7 +23,7 @@ LABEL org.llenergymeasure.result-schema=${RESULT_SCHEMA} \
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
     HF_HOME=/hf-cache LLEM_CACHE_DIR=/hf-cache/llem LLEM_RESULTS_DIR=/results
 
-COPY docker/wheels/ /tmp/wheels/
+COPY --from=wheels /wheels/ /tmp/wheels/
 COPY pyproject.toml README.md /src/llem/
 # A venv that sees the base image's engine (torch/vLLM/TensorRT-LLM) and adds only llem on top.
 # Dependencies first, installed through an empty package, in a layer of their own: a change to

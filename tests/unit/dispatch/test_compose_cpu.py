@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from tests.conftest import IN_CI
-from tests.dockerimage import BASE_IMAGE, ROOT, VLLM_BASE_LATEST
+from tests.dockerimage import BASE_IMAGE, ROOT, VLLM_BASE_LATEST, WHEELHOUSE_LATEST
 
 
 def merged_config() -> dict:
@@ -43,6 +43,11 @@ def test_the_cpu_variant_builds_vllm_and_pytorch_from_the_cpu_bases_under_the_cp
         assert svc["build"]["dockerfile"] == f"docker/{name}.Dockerfile"
         assert svc["build"]["args"]["BASE_IMAGE"] == base
         assert svc["build"]["args"]["LLEM_VERSION"] == "cpu-test"
+        # Offline, from the wheelhouse image tests/dockerimage.py (scripts/build-cpu-images.sh) makes.
+        assert (svc["build"]["args"]["WHEELS_IMAGE"], svc["build"]["args"]["PIP_ARGS"]) == (
+            WHEELHOUSE_LATEST,
+            "--no-index",
+        )
         assert svc["environment"]["LLEM_IMAGE"] == f"llenergymeasure/{name}:cpu-test"
         assert svc["environment"]["LLEM_HOST_RESULTS"] == "./results"
         assert "deploy" not in svc or not svc["deploy"]
