@@ -520,5 +520,6 @@ def test_report_draws_swept_strings_with_maths_syntax_as_written(tmp_path: Path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == [str(done.relative_to(tmp_path) / "report.html")]
     text = (done / "report.html").read_text()
-    assert "<td>$\\frac{$</td>" in text  # the swept value, as written
-    assert "<figcaption>Output throughput (tokens/s) by config.dataset.field</figcaption>" in text
+    assert "<td class='t'>$\\frac{$</td>" in text  # the swept value, as written
+    assert "<img class='plot' alt='Output throughput by dataset.field'" in text
+    assert (done / "figures" / "output-throughput-by-dataset-field.svg").read_text().count("frac{") >= 1

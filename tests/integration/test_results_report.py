@@ -50,7 +50,7 @@ def test_results_table_stats_and_ranking(campaign_dir: Path) -> None:
     assert "skipped broken_pytorch_fp32_deadbeef_c1.json: unreadable or not JSON" in proc.stderr
     assert "skipped partial_pytorch_fp32_deadbeef_c2.json: invalid at" in proc.stderr
     assert re.search(r"6 results, 2 configs -> .*results.parquet", proc.stdout)
-    assert proc.stdout.splitlines()[0] == "ranked by energy.energy_per_output_token_j (lower is better)"
+    assert proc.stdout.splitlines()[0].startswith("Ranked by energy per output token (J), lower is better.")
     table = pq.read_table(campaign_dir / "results.parquet")
     assert table.num_rows == 6
     assert {
@@ -60,7 +60,7 @@ def test_results_table_stats_and_ranking(campaign_dir: Path) -> None:
         "cycle",
     } <= set(table.column_names)
 
-    stats = json.loads(llem("results", str(campaign_dir), "--json", cwd=campaign_dir).stdout)
+    stats = json.loads(llem("results", str(campaign_dir), "--json", cwd=campaign_dir).stdout)["configs"]
     assert len(stats) == 2
     for s in stats:
         m = s["metrics"]["energy.energy_per_output_token_j"]
@@ -88,15 +88,17 @@ def test_report_is_self_contained_and_shows_its_plots(campaign_dir: Path, tmp_pa
     out = Path(llem("report", str(campaign_dir), cwd=campaign_dir).stdout.strip())
     text = out.read_text()
     # energy vs throughput, J/token and tokens/s by batch size, power
-    assert re.findall(r"<img class='plot' alt='([^']*)'", text) == [
-        "Energy vs throughput",
-        "Energy per output token (J) by config.pytorch.batch_size",
-        "Output throughput (tokens/s) by config.pytorch.batch_size",
-        "Power timeseries",
+    alts = re.findall(r"<img class='plot' alt='([^']*)'", text)
+    assert alts[:3] == [
+        "Energy per output token vs output throughput",
+        "Energy per output token by pytorch.batch_size",
+        "Output throughput by pytorch.batch_size",
     ]
+    assert re.fullmatch(r"Power draw of llem--tiny-llama_pytorch_fp32_[0-9a-f]{8}_c1\.json", alts[3])
+    assert len(alts) == 4
     assert "<dt>Model(s)</dt><dd>llem/tiny-llama</dd>" in text
-    assert re.search(r"<dt>Backend\(s\)</dt><dd>pytorch \(torch [^,]+, transformers [^)]+\)</dd>", text)
-    assert "<dt>Hardware</dt><dd>GPU: Fake H100</dd>" in text
+    assert re.search(r"<dt>Engines</dt><dd>pytorch \(torch [^,]+, transformers [^)]+\)</dd>", text)
+    assert "<dt>Hardware</dt><dd>GPU: Fake H100; CPU: " in text
     assert "<dt>llem</dt><dd>" in text
     assert "<th>Energy per output token (J)</th>" in text
     assert "http" not in text.replace("http-equiv", "")  # nothing loaded from elsewhere
@@ -168,15 +170,16 @@ def test_cpu_only_campaign_report_says_energy_unavailable(tmp_path: Path) -> Non
     assert text.count("energy unavailable") == 0
     assert (
         "No energy data: these runs were measured without NVML (no NVIDIA GPU), so configs are ranked by "
-        "Output throughput (tokens/s); throughput and latency are shown below." in text
+        "output throughput (tokens/s); throughput and latency are shown below." in text
     )
-    assert "<dt>Hardware</dt><dd>CPU only: " in text
+    assert "<dt>Hardware</dt><dd>no GPU; CPU: " in text
     stdout = llem("results", str(tmp_path), cwd=tmp_path).stdout
-    assert stdout.splitlines()[0] == (
-        "ranked by metrics.output_tokens_per_s (higher is better); energy unavailable in every result (no NVML),"
-        " so ranked by metrics.output_tokens_per_s instead of energy.energy_per_output_token_j"
+    assert stdout.splitlines()[0].startswith("Ranked by output throughput (tokens/s), higher is better.")
+    assert (
+        "energy unavailable in every result (no NVML), so ranked by output throughput (tokens/s) instead of"
+        " energy per output token (J)" in stdout
     )
-    assert "CI method" in stdout
+    assert "geometric mean" not in stdout.split("n = 2")[0].split("CV")[1]  # 2 cycles: ranges, not intervals
     # Two cycles: their range stands in for the interval, and a note says why; asked for, the log-t interval.
     assert "range of 2 cycles" in stdout
     assert "n = 2: the range of the two cycles is shown instead of a 95% interval" in stdout

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -24,6 +28,25 @@ def campaign_dir_options(fn: F) -> F:
         help="Where to look for the latest campaign when DIR is omitted.",
     )(fn)
     return click.argument("campaign_dir", type=click.Path(path_type=Path), required=False)(fn)
+
+
+def campaign_dirs_options(fn: F) -> F:
+    """``[CAMPAIGN_DIR]...`` plus ``--results-dir``: one campaign (the latest when none is named), or several."""
+    fn = click.option(
+        "--results-dir",
+        type=click.Path(path_type=Path),
+        default=Path("results"),
+        show_default=True,
+        help="Where to look for the latest campaign when no DIR is given.",
+    )(fn)
+    return click.argument("campaign_dirs", type=click.Path(path_type=Path), nargs=-1)(fn)
+
+
+def resolve_campaign_dirs(campaign_dirs: tuple[Path, ...], results_dir: Path) -> list[Path]:
+    """Each named campaign directory (a folder of campaigns means its latest), or the latest one when none is named."""
+    if not campaign_dirs:
+        return [resolve_campaign_dir(None, results_dir)]
+    return [resolve_campaign_dir(d, results_dir) for d in campaign_dirs]
 
 
 def rank_by_option(fn: F) -> F:
@@ -71,3 +94,50 @@ def read_results(directory: Path) -> ResultsTable:
     if not table.rows:
         raise click.ClickException(f"{directory}: no valid result files")
     return table
+
+
+@dataclass(frozen=True)
+class CampaignData:
+    """What the results views of one campaign are built from: its rows and, where present, its manifest and plan."""
+
+    directory: Path
+    table: ResultsTable
+    manifest: dict[str, Any] | None
+    snapshot: dict[str, Any] | None
+
+    @property
+    def name(self) -> str:
+        """The campaign's own name (its folder's where there is no manifest)."""
+        return str((self.manifest or {}).get("campaign") or self.directory.name)
+
+
+def _json_file(path: Path) -> dict[str, Any] | None:
+    """A JSON object file, or None when absent or damaged (a folder of bare result files has neither)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def read_campaign(directory: Path) -> CampaignData:
+    """The campaign's results (``read_results``) with its manifest.json and campaign.resolved.json."""
+    from llenergymeasure.campaign.layout import CampaignLayout
+    from llenergymeasure.campaign.store import joined_document
+
+    layout = CampaignLayout(directory)
+    table = read_results(directory)
+    manifest = _json_file(layout.manifest)
+    # Entries as the manifest model has them, each with its experiment's config hash; a damaged
+    # manifest costs the header its exp ids, never the results.
+    with contextlib.suppress(Exception):
+        manifest = joined_document(manifest) if manifest is not None else None
+    return CampaignData(directory, table, manifest, _json_file(layout.campaign_snapshot))
+
+
+def builtin_prompts_digest() -> str:
+    """sha256 of the prompt set this llem ships (what ``dataset: builtin`` measured, for this llem version)."""
+    from importlib import resources
+
+    data = resources.files("llenergymeasure.experiment").joinpath("data/prompts.jsonl").read_bytes()
+    return hashlib.sha256(data).hexdigest()

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from llenergymeasure.campaign.manifest import ManifestEntry
 
 
 @click.command()
@@ -23,13 +27,22 @@ import click
     show_default=True,
     help="Executor whose images or engines are checked, as `up` would choose it.",
 )
-def plan(campaign_file: Path, as_json: bool, executor: str) -> None:
+@click.option(
+    "--results-dir",
+    type=click.Path(path_type=Path),
+    default=Path("results"),
+    show_default=True,
+    help="Where earlier campaigns are read for unit times, to estimate the duration.",
+)
+def plan(campaign_file: Path, as_json: bool, executor: str, results_dir: Path) -> None:
     """Expand CAMPAIGN_FILE and show experiments, skipped configs, counts and design hash.
 
     Also warns (on stderr) about what `up` would refuse: models that cannot be resolved and backends
-    without an image or engine.
+    without an image or engine; and estimates the duration from the gaps and the unit times of
+    earlier campaigns under --results-dir that ran these configs (same design hash or same config hashes).
     """
     from llenergymeasure.campaign.api import plan_campaign, preflight
+    from llenergymeasure.campaign.eta import Gaps, Step, by_config, plan_estimate, plan_line
     from llenergymeasure.cli.render import console, counted, plan_table
     from llenergymeasure.dispatch.select import make_executor
     from llenergymeasure.errors import ExecutorError
@@ -61,3 +74,22 @@ def plan(campaign_file: Path, as_json: bool, executor: str) -> None:
         f"{counted(len(p.units), 'unit')} ({ex.cycle_order}{seed}); {len(cfg.skipped_configs)} skipped; "
         f"{counted(len(cfg.duplicate_configs), 'duplicate')} merged; design hash {cfg.campaign_design_hash}"
     )
+    order = [Step(u.key, u.experiment.exp_id, u.cycle) for u in p.units]
+    known = by_config(earlier_entries(results_dir))
+    hashes = [u.experiment.config_hash for u in p.units]
+    out.print(plan_line(plan_estimate(order, hashes, known, Gaps(ex.config_gap_seconds, ex.cycle_gap_seconds))))
+
+
+def earlier_entries(results_dir: Path) -> list[ManifestEntry]:
+    """Every unit of the campaigns under ``results_dir``; unreadable manifests are passed over (an estimate only)."""
+    from llenergymeasure.campaign.layout import MANIFEST_NAME
+    from llenergymeasure.campaign.store import ManifestStore
+    from llenergymeasure.errors import ManifestError
+
+    entries: list[ManifestEntry] = []
+    for path in sorted(results_dir.glob(f"*/{MANIFEST_NAME}")):
+        try:
+            entries += ManifestStore.load(path).manifest.entries
+        except ManifestError:
+            continue
+    return entries

@@ -50,6 +50,7 @@ def resume(
     """Resume CAMPAIGN_DIR (default: the most recently active campaign under --results-dir)."""
     from llenergymeasure.campaign.api import refuse, resume_execution, resume_preflight, status
     from llenergymeasure.campaign.api import resume as run_resume
+    from llenergymeasure.campaign.eta import Countdown, Gaps, lanes
     from llenergymeasure.campaign.layout import CampaignLayout
     from llenergymeasure.cli.campaign_dir import resolve_campaign_dir
     from llenergymeasure.cli.progress import progress_events
@@ -71,8 +72,9 @@ def resume(
     runner = make_executor(executor or manifest.executor, {e.service for e in manifest.entries}, slurm)
     if not no_preflight:
         refuse(resume_preflight(directory, runner), f"{directory}: not resumed")
-    c = manifest.counters()
-    with progress_events(total=c.total, done=c.completed, root=directory) as sink:
+    gaps = Gaps(execution.config_gap_seconds, execution.cycle_gap_seconds)
+    countdown = Countdown.from_entries(manifest.entries, gaps, lanes(len(slots), (e.n_gpus for e in manifest.entries)))
+    with progress_events(countdown, root=directory) as sink:
         run = run_resume(
             directory, runner, force=force, on_event=sink, gpus=slots, allow_image_change=allow_image_change
         )

@@ -64,6 +64,8 @@ def up(
     """
     from llenergymeasure.campaign.api import check_slots, plan_campaign, preflight, refuse, repeat_notes
     from llenergymeasure.campaign.api import up as run_up
+    from llenergymeasure.campaign.eta import Countdown, Gaps, Step, lanes
+    from llenergymeasure.campaign.slots import gpus_per_unit
     from llenergymeasure.cli.progress import progress_events
     from llenergymeasure.cli.render import console, counts_line, manifest_table, next_steps
     from llenergymeasure.dispatch.gpus import host_gpus
@@ -80,7 +82,13 @@ def up(
     runner = make_executor(executor, {u.service for u in plan.units}, slurm)
     if not no_preflight:
         refuse(preflight(plan, runner), f"{campaign_file}: not started")
-    with progress_events(total=len(plan.units), done=0) as sink:
+    ex = plan.config.execution
+    countdown = Countdown(
+        [Step(u.key, u.experiment.exp_id, u.cycle) for u in plan.units],
+        Gaps(ex.config_gap_seconds, ex.cycle_gap_seconds),
+        lanes(len(slots), (gpus_per_unit(e.config) for e in plan.experiments)),
+    )
+    with progress_events(countdown) as sink:
         run = run_up(plan, campaign_file, results_dir, runner, sink, gpus=slots, gpus_spec=gpus)
     if as_json:
         click.echo(run.store.render().decode())

@@ -1,4 +1,4 @@
-"""``llem report``: a self-contained HTML report with plots."""
+"""``llem report``: a self-contained HTML report with its figures; several campaigns: a comparison report."""
 
 from __future__ import annotations
 
@@ -7,25 +7,56 @@ from typing import TYPE_CHECKING
 
 import click
 
-from llenergymeasure.cli.campaign_dir import campaign_dir_options, rank_by_option
-from llenergymeasure.cli.results import intervals_at_2_option
+from llenergymeasure.cli.campaign_dir import campaign_dirs_options, rank_by_option
+from llenergymeasure.cli.results import intervals_at_2_option, match_option
 
 if TYPE_CHECKING:
     from llenergymeasure.results.stats import RankBy
 
 
 @click.command()
-@campaign_dir_options
+@campaign_dirs_options
 @click.option("--unit", default=None, help="Result file whose power timeseries is plotted (default: the first).")
 @rank_by_option
 @intervals_at_2_option
+@click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True)
+@match_option
 def report(
-    campaign_dir: Path | None, results_dir: Path, unit: str | None, rank_by: RankBy, intervals_at_2: bool
+    campaign_dirs: tuple[Path, ...],
+    results_dir: Path,
+    unit: str | None,
+    rank_by: RankBy,
+    intervals_at_2: bool,
+    confidence: float,
+    match_fields: str | None,
 ) -> None:
-    """Write CAMPAIGN_DIR/report.html: ranking, energy vs throughput, J/token by dimension, power."""
-    from llenergymeasure.cli.campaign_dir import read_results, resolve_campaign_dir
+    """Write CAMPAIGN_DIR/report.html and its figures (PNG, SVG, PDF under figures/).
+
+    Several CAMPAIGN_DIRs: comparison.html in the first, the same configs side by side per campaign.
+    """
+    from llenergymeasure.cli.campaign_dir import builtin_prompts_digest, read_campaign, resolve_campaign_dirs
+
+    directories = resolve_campaign_dirs(campaign_dirs, results_dir)
+    if len(directories) > 1:
+        from llenergymeasure.cli.compare import comparison_view, load_campaigns
+        from llenergymeasure.results.report import render_comparison_report
+
+        view = comparison_view(directories, match_fields, confidence)
+        campaigns = load_campaigns(directories)
+        click.echo(str(render_comparison_report(directories[0], campaigns, view, confidence, intervals_at_2)))
+        return
     from llenergymeasure.results.report import render_report
 
-    directory = resolve_campaign_dir(campaign_dir, results_dir)
-    table = read_results(directory)
-    click.echo(str(render_report(directory, table, unit, rank_by, intervals_at_2)))
+    data = read_campaign(directories[0])
+    out = render_report(
+        data.directory,
+        data.table,
+        data.manifest,
+        data.snapshot,
+        unit=unit,
+        rank_by=rank_by,
+        intervals_at_2=intervals_at_2,
+        confidence=confidence,
+        builtin_digest=builtin_prompts_digest(),
+    )
+    click.echo(str(out))

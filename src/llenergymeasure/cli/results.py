@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from llenergymeasure.cli.campaign_dir import campaign_dir_options, rank_by_option
+from llenergymeasure.cli.campaign_dir import campaign_dirs_options, rank_by_option
 
 if TYPE_CHECKING:
     from llenergymeasure.results.stats import RankBy
@@ -29,8 +28,22 @@ def intervals_at_2_option(fn: F) -> F:
     )(fn)
 
 
+def match_option(fn: F) -> F:
+    """``--match FIELDS``: how configs of several campaigns are paired (by config hash unless named)."""
+    return click.option(
+        "--match",
+        "match_fields",
+        default=None,
+        metavar="FIELDS",
+        help=(
+            "With several campaigns: pair configs by these comma-separated fields (as the campaign file names"
+            " them, e.g. model,backend,precision) instead of by config hash."
+        ),
+    )(fn)
+
+
 @click.command()
-@campaign_dir_options
+@campaign_dirs_options
 @click.option(
     "--cv-threshold",
     type=float,
@@ -42,50 +55,64 @@ def intervals_at_2_option(fn: F) -> F:
 @rank_by_option
 @intervals_at_2_option
 @click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print per-config statistics as JSON, in ranked order: rank, centre, interval, method, paired comparison.",
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "md", "latex", "json"]),
+    default="table",
+    show_default=True,
+    help=(
+        "table: for the terminal; csv, md, latex: the ranked table to paste (4 significant figures);"
+        " json: ranked, with rank, centre, interval, method, n, exp id and the campaign's metadata."
+    ),
 )
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@match_option
 def results(
-    campaign_dir: Path | None,
+    campaign_dirs: tuple[Path, ...],
     results_dir: Path,
     cv_threshold: float,
     confidence: float,
     rank_by: RankBy,
     intervals_at_2: bool,
+    fmt: str,
     as_json: bool,
+    match_fields: str | None,
 ) -> None:
-    """Collect CAMPAIGN_DIR's results into results.parquet and rank configs by J/token (tokens/s without energy)."""
-    from llenergymeasure.cli.campaign_dir import read_results, resolve_campaign_dir
-    from llenergymeasure.cli.render import console, ranking_line, serving_table, stats_notes, stats_table
-    from llenergymeasure.config.dotted import varying_keys
-    from llenergymeasure.results.drift import baseline_drift, drift_line
-    from llenergymeasure.results.stats import by_config, ranked_item, ranked_order, ranking_metric
-    from llenergymeasure.results.table import write_table
+    """Collect CAMPAIGN_DIR's results into results.parquet and rank configs by J/token (tokens/s without energy).
 
-    directory = resolve_campaign_dir(campaign_dir, results_dir)
-    table = read_results(directory)
-    path = write_table(directory, table)
-    dims = varying_keys(table.rows, "config.")
-    stats = by_config(table.rows, dims, cv_threshold, confidence)
-    ranking = ranking_metric(stats, rank_by)
-    if as_json:
-        ordered = ranked_order(stats, ranking.metric, confidence)
-        click.echo(json.dumps([ranked_item(r, ranking.metric, confidence) for r in ordered], indent=2))
+    Several CAMPAIGN_DIRs: their configs side by side, each later campaign against the first.
+    """
+    from llenergymeasure.cli.campaign_dir import builtin_prompts_digest, read_campaign, resolve_campaign_dirs
+    from llenergymeasure.cli.render import console
+    from llenergymeasure.cli.results_render import print_view
+    from llenergymeasure.results.export import render
+    from llenergymeasure.results.table import write_table
+    from llenergymeasure.results.view import build_view
+
+    fmt = "json" if as_json else fmt
+    directories = resolve_campaign_dirs(campaign_dirs, results_dir)
+    if len(directories) > 1:
+        from llenergymeasure.cli.compare import print_comparison
+
+        print_comparison(directories, match_fields, confidence, fmt)
+        return
+    data = read_campaign(directories[0])
+    path = write_table(data.directory, data.table)
+    view = build_view(
+        data.table.rows,
+        data.manifest,
+        data.snapshot,
+        campaign=data.name,
+        rank_by=rank_by,
+        confidence=confidence,
+        cv_threshold=cv_threshold,
+        intervals_at_2=intervals_at_2,
+        problems=data.table.problems,
+        builtin_digest=builtin_prompts_digest(),
+    )
+    if fmt != "table":
+        click.echo(render(view, fmt), nl=False)  # type: ignore[arg-type]
         return
     out = console()
-    out.print(ranking_line(ranking))
-    out.print(stats_table(stats, dims, ranking, confidence, intervals_at_2))
-    served = serving_table(stats, dims, confidence, intervals_at_2)
-    if served is not None:
-        out.print(served)
-    for note in stats_notes(stats, ranking, confidence, intervals_at_2):
-        out.print(note, markup=False)
-    for s in stats:
-        if s.high_cv:
-            out.print(f"[yellow]high variation[/] {s.hash_label}: {', '.join(s.high_cv)} CV > {cv_threshold:.0%}")
-    for drift in baseline_drift(table.rows):
-        if drift.flagged:
-            out.print(drift_line(drift), style="yellow", markup=False)
-    out.print(f"{len(table.rows)} results, {len(stats)} configs -> {path}")
+    print_view(view, out)
+    out.print(f"{len(data.table.rows)} results, {len(view.rows)} configs -> {path}")

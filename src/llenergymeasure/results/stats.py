@@ -21,61 +21,17 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from llenergymeasure.errors import MissingDependencyError
+from llenergymeasure.results.metrics import BY_KEY, MetricSpec
 from llenergymeasure.results.naming import SHORT_HASH_LEN, short_hashes
 
 CI_T = "t"
 CI_LOG_T = "log-t"
 
 
-@dataclass(frozen=True)
-class Metric:
-    """How one summarised metric is ranked and which interval suits it."""
-
-    lower_better: bool
-    positive: bool  # strictly positive by construction: the log-t interval applies
-
-
-# Metrics summarised per config (display order).
-METRICS: dict[str, Metric] = {
-    "energy.energy_per_output_token_j": Metric(lower_better=True, positive=True),
-    # Total minus idle baseline: zero or negative when the load drew no more than idle (plain t interval).
-    "energy.adjusted_energy_per_output_token_j": Metric(lower_better=True, positive=False),
-    "energy.energy_per_request_j": Metric(lower_better=True, positive=True),
-    "energy.energy_per_decode_token_j": Metric(lower_better=True, positive=False),
-    "energy.co2e_g_per_1k_tokens": Metric(lower_better=True, positive=True),
-    "metrics.output_tokens_per_s": Metric(lower_better=False, positive=True),
-    "metrics.decode_tokens_per_s": Metric(lower_better=False, positive=True),
-    "metrics.latency_s.mean": Metric(lower_better=True, positive=True),
-    "metrics.ttft_s.mean": Metric(lower_better=True, positive=True),
-    "metrics.itl_s.mean": Metric(lower_better=True, positive=True),
-}
-
-# Server mode (scenario.kind: server): latency percentiles from the stream, throughput, goodput and
-# energy over both windows. An ITL percentile or goodput of 0 falls back to the t interval (summarize).
-SERVING_METRICS: dict[str, Metric] = {
-    "serving.ttft_ms.p50": Metric(lower_better=True, positive=True),
-    "serving.ttft_ms.p90": Metric(lower_better=True, positive=True),
-    "serving.ttft_ms.p99": Metric(lower_better=True, positive=True),
-    "serving.itl_ms.p50": Metric(lower_better=True, positive=True),
-    "serving.itl_ms.p90": Metric(lower_better=True, positive=True),
-    "serving.itl_ms.p99": Metric(lower_better=True, positive=True),
-    "serving.tpot_ms.p50": Metric(lower_better=True, positive=True),
-    "serving.tpot_ms.p90": Metric(lower_better=True, positive=True),
-    "serving.e2e_ms.p90": Metric(lower_better=True, positive=True),
-    "serving.whole_run.requests_per_s": Metric(lower_better=False, positive=True),
-    "serving.whole_run.output_tokens_per_s": Metric(lower_better=False, positive=True),
-    "serving.request_goodput_per_s": Metric(lower_better=False, positive=True),
-    "serving.goodput_output_tokens_per_s": Metric(lower_better=False, positive=True),
-    "serving.whole_run.energy_per_output_token_j": Metric(lower_better=True, positive=True),
-    "serving.steady_state.energy_per_output_token_j": Metric(lower_better=True, positive=True),
-    "serving.steady_state.energy_per_request_j": Metric(lower_better=True, positive=True),
-    "serving.energy_per_goodput_token_j": Metric(lower_better=True, positive=True),
-    "serving.steady_state.energy_per_goodput_token_j": Metric(lower_better=True, positive=True),
-    # Send minus due time: can be 0 (or a timer's resolution below it), so the t interval.
-    "serving.send_lateness_ms.p50": Metric(lower_better=True, positive=False),
-    "serving.send_lateness_ms.p99": Metric(lower_better=True, positive=False),
-}
-METRICS.update(SERVING_METRICS)
+# Metrics summarised per config, in display order, with direction and interval (results/metrics.py).
+METRICS: dict[str, MetricSpec] = dict(BY_KEY)
+# Server mode (scenario.kind: server): an ITL percentile or goodput of 0 falls back to the t interval (summarize).
+SERVING_METRICS: dict[str, MetricSpec] = {k: m for k, m in METRICS.items() if m.serving}
 
 
 @dataclass(frozen=True)
@@ -111,7 +67,7 @@ class Summary:
         return float(self.centre if self.centre is not None else self.mean)
 
 
-def t_critical(confidence: float, dof: int) -> float:
+def t_critical(confidence: float, dof: float) -> float:
     """Two-sided Student-t critical value."""
     try:
         from scipy import stats
@@ -415,7 +371,8 @@ def ranking_metric(stats: list[ConfigStats], rank_by: RankBy = "total") -> Ranki
         return Ranking(FALLBACK_METRIC, False, None, beside=ENERGY_METRIC if with_energy else None)
     if not with_energy:
         note = (
-            f"energy unavailable in every result (no NVML), so ranked by {FALLBACK_METRIC} instead of {ENERGY_METRIC}"
+            f"energy unavailable in every result (no NVML), so ranked by {BY_KEY[FALLBACK_METRIC].phrase}"
+            f" instead of {BY_KEY[ENERGY_METRIC].phrase}"
         )
         return Ranking(FALLBACK_METRIC, False, note)
     if rank_by == "above-idle":
@@ -423,8 +380,8 @@ def ranking_metric(stats: list[ConfigStats], rank_by: RankBy = "total") -> Ranki
         if not missing:
             return Ranking(ADJUSTED_METRIC, True, None, beside=ENERGY_METRIC)
         note = (
-            f"{missing} of {len(with_energy)} configs have no idle baseline, so all are ranked by total"
-            f" {ENERGY_METRIC} instead of {ADJUSTED_METRIC}"
+            f"{missing} of {len(with_energy)} configs have no idle baseline, so all are ranked by"
+            f" {BY_KEY[ENERGY_METRIC].phrase} instead of {BY_KEY[ADJUSTED_METRIC].phrase}"
         )
         return Ranking(ENERGY_METRIC, True, note, beside=adjusted)
     return Ranking(ENERGY_METRIC, True, None, beside=adjusted)

@@ -24,7 +24,7 @@ RESULT_FILE = re.compile(r".+_c\d+\.json$")
 TABLE_NAME = "results.parquet"
 # What of a result's environment becomes columns: what a report header and a reader need to say
 # where the numbers came from (engine versions, device, launch), not the whole host description.
-ENVIRONMENT_COLUMNS = ("llem_version", "device", "cpu", "packages", "container_image", "launch")
+ENVIRONMENT_COLUMNS = ("llem_version", "device", "cpu", "packages", "container_image", "container_image_id", "launch")
 
 
 @dataclass
@@ -57,6 +57,7 @@ def collect(campaign_dir: Path) -> ResultsTable:
             continue
         row: dict[str, Any] = {"file": path.name, "config_hash": result.config_hash, "cycle": result.cycle}
         row["started_at"] = result.started_at
+        row["finished_at"] = result.finished_at
         row.update(flatten(result.config, "config.", join_lists=True))
         # One row per unit: the per-request samples stay in the result file (their distributions are columns).
         row.update(flatten(result.metrics.model_dump(mode="json", exclude={"requests"}), "metrics.", join_lists=True))

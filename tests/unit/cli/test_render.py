@@ -47,8 +47,8 @@ def test_narrow_terminal_wraps_every_cell_and_cuts_none() -> None:
     text = render(60)
     assert max(len(line) for line in text.splitlines()) <= 60
     assert "…" not in text
-    assert column(text, 6).replace(" ", "") == f"LaunchError: {ERROR}".replace(" ", "")
-    assert column(text, 5).replace(" ", "") == "model=meta-llama/Llama-3.2-1B-Instruct-with-a-long-fine-tune-name"
+    assert column(text, 9).replace(" ", "") == f"LaunchError: {ERROR}".replace(" ", "")
+    assert column(text, 8).replace(" ", "") == "model=meta-llama/Llama-3.2-1B-Instruct-with-a-long-fine-tune-name"
 
 
 def test_piped_output_keeps_each_row_on_one_line() -> None:
@@ -91,17 +91,15 @@ def ranking_text(
     rank_by: str, rows: list[dict[str, object]] | None = None, intervals_at_2: bool = False
 ) -> list[list[str]]:
     """``llem results``' first line, then the table's header and body rows as lists of cells, then its notes."""
-    from llenergymeasure.cli.render import ranking_line, stats_notes, stats_table
-    from llenergymeasure.results.stats import by_config, ranking_metric
+    from llenergymeasure.cli.results_render import ranked_table
+    from llenergymeasure.results.view import build_view
 
-    stats = by_config(ranked_rows() if rows is None else rows, ["config.x"])
-    ranking = ranking_metric(stats, rank_by)  # type: ignore[arg-type]
+    view = build_view(ranked_rows() if rows is None else rows, rank_by=rank_by, intervals_at_2=intervals_at_2)  # type: ignore[arg-type]
     buf = io.StringIO()
     console = Console(file=buf, width=300, highlight=False, color_system=None)
-    console.print(stats_table(stats, ["config.x"], ranking, 0.95, intervals_at_2))
+    console.print(ranked_table(view))
     cells = [[c.strip() for c in line.split(line[0])[1:-1]] for line in buf.getvalue().splitlines() if line[:1] in "┃│"]
-    notes = [[n] for n in stats_notes(stats, ranking, 0.95, intervals_at_2)]
-    return [[ranking_line(ranking)], *cells, *notes]
+    return [[view.method_line], *cells, *([n] for n in view.notes)]
 
 
 PAIRED = (
@@ -114,28 +112,123 @@ RANGE = (
 )
 
 
+METHOD = (
+    "Ranked by {}, {} is better. Centres: geometric means for quantities that cannot be negative, with 95% log-t"
+    " intervals across cycles; arithmetic means with t intervals otherwise{}."
+)
+RANGES = "; 2 cycles: their range, not an interval"
+HEAD = ["rank", "exp", "config", "x"]
+SPREAD = ["low", "high", "spread", "method", "n", "CV"]
+
+
 def test_results_rank_by_total_by_default_with_above_idle_beside() -> None:
     assert ranking_text("total") == [
-        ["ranked by energy.energy_per_output_token_j (lower is better)"],
+        [METHOD.format("energy per output token (J)", "lower", RANGES)],
+        [*HEAD, "J/tok", *SPREAD, "J/tok above idle", "tok/s"],
         # Positive metrics are centred on their geometric mean, the centre of a log-t interval:
         # sqrt(0.10 x 0.11) = 0.1049; with 2 cycles the table shows their range, not that interval.
-        ["#", "config", "x", "centre", "CI", "CI method", "n", "CV", "J/tok above idle", "tok/s"],
-        ["1", "cccccccc", "c", "0.1049", "0.1–0.11", "range of 2 cycles", "2", "6.7%", "0.02", "20.5"],
-        ["2", "bbbbbbbb", "b", "0.405", "0.4–0.41", "range of 2 cycles", "2", "1.7%", "0.355", "30.5"],
+        [
+            "1",
+            "-",
+            "cccccccc",
+            "c",
+            "0.1049",
+            "0.1000",
+            "0.1100",
+            "range",
+            "range of 2 cycles",
+            "2",
+            "6.7%",
+            "0.02000",
+            "20.49",
+        ],
+        [
+            "2",
+            "-",
+            "bbbbbbbb",
+            "b",
+            "0.4050",
+            "0.4000",
+            "0.4100",
+            "range",
+            "range of 2 cycles",
+            "2",
+            "1.7%",
+            "0.3550",
+            "30.50",
+        ],
         # a's cycles are b's x 1.25 and x 1.27: paired, distinguishable though the intervals overlap.
-        ["3", "aaaaaaaa", "a", "0.5099", "0.5–0.52", "range of 2 cycles", "2", "2.8%", "0.305", "10.5"],
+        [
+            "3",
+            "-",
+            "aaaaaaaa",
+            "a",
+            "0.5099",
+            "0.5000",
+            "0.5200",
+            "range",
+            "range of 2 cycles",
+            "2",
+            "2.8%",
+            "0.3050",
+            "10.49",
+        ],
         [PAIRED],
         [RANGE],
     ]
 
 
 def test_results_at_2_cycles_print_the_interval_when_asked() -> None:
-    assert ranking_text("total", intervals_at_2=True)[2:5] == [
-        ["1", "cccccccc", "c", "0.1049", "0.05724–0.1922", "log-t", "2", "6.7%", "0.02", "20.5"],
-        ["2", "bbbbbbbb", "b", "0.405", "0.3462–0.4738", "log-t", "2", "1.7%", "0.355", "30.5"],
-        ["3", "aaaaaaaa", "a", "0.5099", "0.3974–0.6542", "log-t", "2", "2.8%", "0.305", "10.5"],
+    text = ranking_text("total", intervals_at_2=True)
+    assert text[0] == [METHOD.format("energy per output token (J)", "lower", "")]
+    assert text[2:] == [
+        [
+            "1",
+            "-",
+            "cccccccc",
+            "c",
+            "0.1049",
+            "0.05724",
+            "0.1922",
+            "95% CI",
+            "geometric mean, log-t",
+            "2",
+            "6.7%",
+            "0.02000",
+            "20.49",
+        ],
+        [
+            "2",
+            "-",
+            "bbbbbbbb",
+            "b",
+            "0.4050",
+            "0.3462",
+            "0.4738",
+            "95% CI",
+            "geometric mean, log-t",
+            "2",
+            "1.7%",
+            "0.3550",
+            "30.50",
+        ],
+        [
+            "3",
+            "-",
+            "aaaaaaaa",
+            "a",
+            "0.5099",
+            "0.3974",
+            "0.6542",
+            "95% CI",
+            "geometric mean, log-t",
+            "2",
+            "2.8%",
+            "0.3050",
+            "10.49",
+        ],
+        [PAIRED],
     ]
-    assert ranking_text("total", intervals_at_2=True)[5:] == [[PAIRED]]
 
 
 def test_results_mark_neighbours_the_cycles_do_not_tell_apart_and_say_one_cycle_has_no_interval() -> None:
@@ -145,12 +238,12 @@ def test_results_mark_neighbours_the_cycles_do_not_tell_apart_and_say_one_cycle_
         for c, v in enumerate(values, start=1)
     ]
     assert ranking_text("total", rows) == [
-        ["ranked by energy.energy_per_output_token_j (lower is better)"],
-        ["#", "config", "x", "centre", "CI", "CI method", "n", "CV", "tok/s"],
+        [METHOD.format("energy per output token (J)", "lower", "")],
+        [*HEAD, "J/tok", *SPREAD, "tok/s"],
         # scipy: exp of t.interval(0.95, 2) of the logs; ttest_rel of b's logs on a's: p = 0.849.
-        ["1", "aaaaaaaa", "a", "1.026", "0.7147–1.473", "log-t", "3", "14.8%", "-"],
-        ["2 ≈", "bbbbbbbb", "b", "1.049", "0.9321–1.181", "log-t", "3", "4.8%", "-"],
-        ["3 ?", "cccccccc", "c", "2", "one cycle: no interval", "-", "1", "-", "-"],
+        ["1", "-", "aaaaaaaa", "a", "1.026", "0.7147", "1.473", "95% CI", "geometric mean, log-t", "3", "14.8%", "-"],
+        ["2 ≈", "-", "bbbbbbbb", "b", "1.049", "0.9321", "1.181", "95% CI", "geometric mean, log-t", "3", "4.8%", "-"],
+        ["3 ?", "-", "cccccccc", "c", "2.000", "-", "-", "none", "one cycle: no interval", "1", "-", "-"],
         [f"{PAIRED}; ?: not compared (fewer than 2 cycles in common)"],
     ]
 
@@ -158,11 +251,39 @@ def test_results_mark_neighbours_the_cycles_do_not_tell_apart_and_say_one_cycle_
 def test_results_rank_by_above_idle_with_the_total_beside_and_a_negative_config_unranked() -> None:
     reason = "energy above idle negative in some cycle (below the idle baseline): not ranked"
     assert ranking_text("above-idle") == [
-        ["ranked by energy.adjusted_energy_per_output_token_j (lower is better)"],
-        ["#", "config", "x", "centre", "CI", "CI method", "n", "CV", "total J/tok", "tok/s"],
-        ["1", "aaaaaaaa", "a", "0.305", "0.3–0.31", "range of 2 cycles", "2", "2.3%", "0.5099", "10.5"],
-        ["2", "bbbbbbbb", "b", "0.355", "0.35–0.36", "range of 2 cycles", "2", "2.0%", "0.405", "30.5"],
-        ["-", "cccccccc", "c", "0.02", reason, "-", "2", "-", "0.1049", "20.5"],
+        [METHOD.format("energy per output token above idle (J)", "lower", RANGES)],
+        [*HEAD, "J/tok above idle", *SPREAD, "J/tok", "tok/s"],
+        [
+            "1",
+            "-",
+            "aaaaaaaa",
+            "a",
+            "0.3050",
+            "0.3000",
+            "0.3100",
+            "range",
+            "range of 2 cycles",
+            "2",
+            "2.3%",
+            "0.5099",
+            "10.49",
+        ],
+        [
+            "2",
+            "-",
+            "bbbbbbbb",
+            "b",
+            "0.3550",
+            "0.3500",
+            "0.3600",
+            "range",
+            "range of 2 cycles",
+            "2",
+            "2.0%",
+            "0.4050",
+            "30.50",
+        ],
+        ["-", "-", "cccccccc", "c", "0.02000", "-", "-", "-", reason, "2", "-", "0.1049", "20.49"],
         [PAIRED],
         [RANGE],
     ]
@@ -170,25 +291,28 @@ def test_results_rank_by_above_idle_with_the_total_beside_and_a_negative_config_
 
 def test_results_rank_by_throughput_higher_first_with_the_total_beside() -> None:
     assert ranking_text("throughput") == [
-        ["ranked by metrics.output_tokens_per_s (higher is better)"],
-        ["#", "config", "x", "centre", "CI", "CI method", "n", "CV", "total J/tok"],
-        ["1", "bbbbbbbb", "b", "30.5", "30–31", "range of 2 cycles", "2", "2.3%", "0.405"],
-        ["2", "cccccccc", "c", "20.49", "20–21", "range of 2 cycles", "2", "3.4%", "0.1049"],
-        ["3", "aaaaaaaa", "a", "10.49", "10–11", "range of 2 cycles", "2", "6.7%", "0.5099"],
+        [METHOD.format("output throughput (tokens/s)", "higher", RANGES)],
+        [*HEAD, "tok/s", *SPREAD, "J/tok"],
+        ["1", "-", "bbbbbbbb", "b", "30.50", "30.00", "31.00", "range", "range of 2 cycles", "2", "2.3%", "0.4050"],
+        ["2", "-", "cccccccc", "c", "20.49", "20.00", "21.00", "range", "range of 2 cycles", "2", "3.4%", "0.1049"],
+        ["3", "-", "aaaaaaaa", "a", "10.49", "10.00", "11.00", "range", "range of 2 cycles", "2", "6.7%", "0.5099"],
         [PAIRED],
         [RANGE],
     ]
 
 
 def test_serving_cells_mark_a_two_cycle_range_and_a_single_cycle() -> None:
-    from llenergymeasure.cli.render import spread_text
-    from llenergymeasure.results.stats import summarize
+    from llenergymeasure.results.stats import Summary, summarize
+    from llenergymeasure.results.view import cell
+
+    def spread_text(s: Summary, intervals_at_2: bool = False) -> str:
+        return cell(s, intervals_at_2).spread_text
 
     two, three, one = summarize([8.0, 9.0], positive=True), summarize([8.0, 9.0, 10.0]), summarize([8.0])
     assert two is not None
     assert three is not None
     assert one is not None
-    assert spread_text(two) == "8–9 (range)"
+    assert spread_text(two) == "8.000–9.000 (range)"
     assert spread_text(two, intervals_at_2=True) == "4.015–17.93"  # exp(2.1383 +- 12.706 x 0.0589)
     assert spread_text(three) == "6.516–11.48"
     assert spread_text(one) == "one cycle"

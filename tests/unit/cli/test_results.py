@@ -40,18 +40,19 @@ def test_results_ranks_by_total_and_names_the_drifting_gpu(rows: list[dict[str, 
     result = CliRunner().invoke(cli, ["results", str(tmp_path)])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0] == "ranked by energy.energy_per_output_token_j (lower is better)"
+    assert lines[0].startswith("Ranked by energy per output token (J), lower is better. Centres: geometric means")
     assert lines[-2:] == [DRIFT, f"6 results, 3 configs -> {tmp_path / 'results.parquet'}"]
 
 
-def test_results_json_is_a_list_in_ranked_order_with_each_rank(rows: list[dict[str, object]], tmp_path: Path) -> None:
-    items = json.loads(CliRunner().invoke(cli, ["results", str(tmp_path), "--json"]).output)
+def test_results_json_is_in_ranked_order_with_each_rank(rows: list[dict[str, object]], tmp_path: Path) -> None:
+    items = json.loads(CliRunner().invoke(cli, ["results", str(tmp_path), "--json"]).output)["configs"]
     assert [(i["config_hash"][:1], i["rank"], i["ranking_metric"]) for i in items] == [
         ("c", 1, "energy.energy_per_output_token_j"),
         ("b", 2, "energy.energy_per_output_token_j"),
         ("a", 3, "energy.energy_per_output_token_j"),
     ]
-    items = json.loads(CliRunner().invoke(cli, ["results", str(tmp_path), "--json", "--rank-by", "above-idle"]).output)
+    argv = ["results", str(tmp_path), "--json", "--rank-by", "above-idle"]
+    items = json.loads(CliRunner().invoke(cli, argv).output)["configs"]
     assert [(i["config_hash"][:1], i["rank"], i["ranking_metric"]) for i in items] == [
         ("a", 1, "energy.adjusted_energy_per_output_token_j"),
         ("b", 2, "energy.adjusted_energy_per_output_token_j"),
@@ -96,19 +97,28 @@ def test_report_ranks_as_asked_and_notes_the_drift(rows: list[dict[str, object]]
     text = (tmp_path / "report.html").read_text()
     assert f"<p class='note'>{html.escape(DRIFT)}</p>" in text
     head = (
-        "<table><tr><th>#</th><th>x</th><th>Energy per output token above idle (J)</th><th>95% CI</th>"
-        "<th>CI method</th><th>n</th><th>CV</th><th>Energy per output token (J)</th></tr>"
+        "<tr><th>rank</th><th class='t'>exp</th><th class='t'>config</th><th class='t'>x</th>"
+        "<th>Energy per output token above idle (J)</th><th>low</th><th>high</th><th class='t'>spread</th>"
+        "<th class='t'>method</th><th>n</th><th>CV</th><th>Energy per output token (J)</th>"
+        "<th>Output throughput (tokens/s)</th></tr>"
     )
     assert head in text
     # Two cycles: their range, not the t interval 0.2415-0.3685, unless --intervals-at-2.
-    row = "<tr><td>1</td><td>a</td><td>0.305</td><td>0.3 – 0.31</td><td>range of 2 cycles</td><td>2</td><td>2.3%</td>"
+    row = (
+        "<tr><td>1</td><td class='t'>-</td><td class='t'>aaaaaaaa</td><td class='t'>a</td><td>0.3050</td>"
+        "<td>0.3000</td><td>0.3100</td><td class='t'>range</td><td class='t'>range of 2 cycles</td><td>2</td>"
+    )
     assert row in text
     assert (
-        "<p class='note'>n = 2: the range of the two cycles is shown instead of a 95% interval, which from 2 cycles"
+        "<p>n = 2: the range of the two cycles is shown instead of a 95% interval, which from 2 cycles"
         " spans +-12.7 standard errors; run more cycles (--intervals-at-2 shows it)</p>"
     ) in text
     result = CliRunner().invoke(cli, ["report", str(tmp_path), "--rank-by", "above-idle", "--intervals-at-2"])
     assert result.exit_code == 0, result.output
     text = (tmp_path / "report.html").read_text()
-    assert "<tr><td>1</td><td>a</td><td>0.305</td><td>0.2415 – 0.3685</td><td>t</td><td>2</td><td>2.3%</td>" in text
+    row = (
+        "<tr><td>1</td><td class='t'>-</td><td class='t'>aaaaaaaa</td><td class='t'>a</td><td>0.3050</td>"
+        "<td>0.2415</td><td>0.3685</td><td class='t'>95% CI</td><td class='t'>mean, t</td><td>2</td>"
+    )
+    assert row in text
     assert "n = 2: the range" not in text

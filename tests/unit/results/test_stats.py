@@ -79,8 +79,8 @@ def test_ranking_metric_says_when_energy_is_missing() -> None:
     assert ranking_metric(without) == Ranking(
         "metrics.output_tokens_per_s",
         False,
-        "energy unavailable in every result (no NVML), so ranked by metrics.output_tokens_per_s"
-        " instead of energy.energy_per_output_token_j",
+        "energy unavailable in every result (no NVML), so ranked by output throughput (tokens/s)"
+        " instead of energy per output token (J)",
     )
 
 
@@ -315,16 +315,16 @@ def test_above_idle_with_a_config_without_baseline_ranks_by_totals_and_says_so()
     assert ranking_metric(stats, "above-idle") == Ranking(
         TOTAL,
         True,
-        "2 of 3 configs have no idle baseline, so all are ranked by total energy.energy_per_output_token_j"
-        " instead of energy.adjusted_energy_per_output_token_j",
+        "2 of 3 configs have no idle baseline, so all are ranked by energy per output token (J)"
+        " instead of energy per output token above idle (J)",
         beside=ADJUSTED,
     )
     assert ranking_metric(stats) == Ranking(TOTAL, True, None, beside=ADJUSTED)
     no_baseline = by_config([_row("a", 0.5, None)], [])
     assert ranking_metric(no_baseline) == Ranking(TOTAL, True, None)
     assert ranking_metric(no_baseline, "above-idle").note == (
-        "1 of 1 configs have no idle baseline, so all are ranked by total energy.energy_per_output_token_j"
-        " instead of energy.adjusted_energy_per_output_token_j"
+        "1 of 1 configs have no idle baseline, so all are ranked by energy per output token (J)"
+        " instead of energy per output token above idle (J)"
     )
 
 
@@ -334,8 +334,8 @@ def test_energy_rankings_fall_back_to_throughput_without_energy(rank_by: str) ->
     assert ranking_metric(without, rank_by) == Ranking(  # type: ignore[arg-type]
         TPS,
         False,
-        "energy unavailable in every result (no NVML), so ranked by metrics.output_tokens_per_s"
-        " instead of energy.energy_per_output_token_j",
+        "energy unavailable in every result (no NVML), so ranked by output throughput (tokens/s)"
+        " instead of energy per output token (J)",
     )
     assert ranking_metric(without, "throughput") == Ranking(TPS, False, None)
 
