@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from itertools import pairwise
 
 from llenergymeasure.campaign.manifest import ManifestEntry
@@ -43,13 +43,17 @@ class Gaps:
 
 
 def parse_time(stamp: str | None) -> datetime | None:
-    """A manifest timestamp as a datetime; None when absent or unreadable (an adopted unit's odd stamp)."""
+    """A manifest timestamp as an aware datetime in UTC; None when absent or unreadable (an adopted unit's odd stamp).
+
+    A stamp without a zone is read as UTC (what llem writes), so stamps of either kind compare.
+    """
     if not stamp:
         return None
     try:
-        return datetime.fromisoformat(stamp)
+        t = datetime.fromisoformat(stamp)
     except ValueError:
         return None
+    return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
 
 
 def duration_s(entry: ManifestEntry) -> float | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 from collections.abc import Callable
@@ -123,16 +122,35 @@ def _json_file(path: Path) -> dict[str, Any] | None:
 def read_campaign(directory: Path) -> CampaignData:
     """The campaign's results (``read_results``) with its manifest.json and campaign.resolved.json."""
     from llenergymeasure.campaign.layout import CampaignLayout
-    from llenergymeasure.campaign.store import joined_document
 
     layout = CampaignLayout(directory)
     table = read_results(directory)
     manifest = _json_file(layout.manifest)
-    # Entries as the manifest model has them, each with its experiment's config hash; a damaged
-    # manifest costs the header its exp ids, never the results.
-    with contextlib.suppress(Exception):
-        manifest = joined_document(manifest) if manifest is not None else None
-    return CampaignData(directory, table, manifest, _json_file(layout.campaign_snapshot))
+    return CampaignData(
+        directory, table, _valid_manifest(manifest, layout.manifest), _json_file(layout.campaign_snapshot)
+    )
+
+
+def _valid_manifest(raw: dict[str, Any] | None, path: Path) -> dict[str, Any] | None:
+    """The manifest as the manifest model reads it (each entry with its config hash), or None, said on stderr.
+
+    A damaged manifest costs the header its design hash and exp ids, never the results.
+    """
+    from pydantic import ValidationError
+
+    from llenergymeasure.campaign.manifest import CampaignManifest
+    from llenergymeasure.campaign.store import joined_document
+
+    if raw is None:
+        return None
+    try:
+        return CampaignManifest.model_validate(joined_document(raw)).model_dump(mode="json")
+    except (ValidationError, ValueError, TypeError, KeyError) as exc:
+        first = str(exc).splitlines()[0]
+        click.echo(
+            f"warning: {path}: not a valid manifest ({first}); its design hash and exp ids are left out", err=True
+        )
+        return None
 
 
 def builtin_prompts_digest() -> str:

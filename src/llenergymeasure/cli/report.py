@@ -32,18 +32,22 @@ def report(
 ) -> None:
     """Write CAMPAIGN_DIR/report.html and its figures (PNG, SVG, PDF under figures/).
 
-    Several CAMPAIGN_DIRs: comparison.html in the first, the same configs side by side per campaign.
+    Several CAMPAIGN_DIRs: FIRST/compare-with-OTHERS.html, the same configs side by side per campaign.
     """
+    from llenergymeasure import __version__
     from llenergymeasure.cli.campaign_dir import builtin_prompts_digest, read_campaign, resolve_campaign_dirs
+    from llenergymeasure.cli.compare import one_campaign_only
 
     directories = resolve_campaign_dirs(campaign_dirs, results_dir)
+    one_campaign_only(click.get_current_context(), ("rank_by", "unit"), len(directories))
     if len(directories) > 1:
-        from llenergymeasure.cli.compare import comparison_view, load_campaigns
+        from llenergymeasure.cli.compare import campaign_names, comparison_view
         from llenergymeasure.results.report import render_comparison_report
 
-        view = comparison_view(directories, match_fields, confidence)
-        campaigns = load_campaigns(directories)
-        click.echo(str(render_comparison_report(directories[0], campaigns, view, confidence, intervals_at_2)))
+        campaigns, view = comparison_view(directories, match_fields, confidence)
+        stem = "compare-with-" + "-".join(campaign_names(directories)[1:]).replace("/", "_")
+        out = render_comparison_report(directories[0], stem, campaigns, view, confidence, intervals_at_2)
+        click.echo(str(out))
         return
     from llenergymeasure.results.report import render_report
 
@@ -58,5 +62,6 @@ def report(
         intervals_at_2=intervals_at_2,
         confidence=confidence,
         builtin_digest=builtin_prompts_digest(),
+        builtin_llem=__version__,
     )
     click.echo(str(out))

@@ -82,7 +82,9 @@ def results(
 
     Several CAMPAIGN_DIRs: their configs side by side, each later campaign against the first.
     """
+    from llenergymeasure import __version__
     from llenergymeasure.cli.campaign_dir import builtin_prompts_digest, read_campaign, resolve_campaign_dirs
+    from llenergymeasure.cli.compare import one_campaign_only
     from llenergymeasure.cli.render import console
     from llenergymeasure.cli.results_render import print_view
     from llenergymeasure.results.export import render
@@ -91,6 +93,7 @@ def results(
 
     fmt = "json" if as_json else fmt
     directories = resolve_campaign_dirs(campaign_dirs, results_dir)
+    one_campaign_only(click.get_current_context(), ("rank_by", "cv_threshold", "intervals_at_2"), len(directories))
     if len(directories) > 1:
         from llenergymeasure.cli.compare import print_comparison
 
@@ -109,6 +112,7 @@ def results(
         intervals_at_2=intervals_at_2,
         problems=data.table.problems,
         builtin_digest=builtin_prompts_digest(),
+        builtin_llem=__version__,
     )
     if fmt != "table":
         click.echo(render(view, fmt), nl=False)  # type: ignore[arg-type]

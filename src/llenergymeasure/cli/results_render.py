@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from llenergymeasure.cli.render import table
 from llenergymeasure.results.export import ranked_cells, ranked_columns
@@ -15,7 +16,7 @@ def ranked_table(view: ResultsView) -> Table:
     """Configs in ranked order: the same columns and digits as the CSV/Markdown/LaTeX exports."""
     out = table(f"{view.campaign}: {view.ranked_spec.label} per config", ranked_columns(view))
     for row in view.rows:
-        out.add_row(*ranked_cells(view, row))
+        out.add_row(*(Text(c) for c in ranked_cells(view, row)))
     return out
 
 
@@ -35,7 +36,8 @@ def serving_table(view: ResultsView) -> Table | None:
                 continue
             ident = [s.exp_id or "-", s.short_hash, *(s.fields[a] for a in view.axes)]
             ident = ident if first else [""] * len(ident)
-            out.add_row(*ident, spec.short, sig(c.centre), c.spread_text, c.method, str(c.n))
+            cells = [*ident, spec.short, sig(c.centre), c.spread_text, c.method, str(c.n)]
+            out.add_row(*(Text(x) for x in cells))
             first = False
     return out
 

@@ -6,7 +6,7 @@ with its interval.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from llenergymeasure.results.axes import NOT_APPLICABLE, applies, axis_name, scope_of, value_text
 from llenergymeasure.results.compare import (
@@ -21,6 +21,7 @@ from llenergymeasure.results.compare import (
     missing_note,
 )
 from llenergymeasure.results.metrics import HEADLINE, sig, spec
+from llenergymeasure.results.view import Fact
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class ComparisonView:
     method_line: str
     comparisons: list[Comparison]
     matched: list[MatchedConfig]
+    facts: list[tuple[str, list[str]]] = field(default_factory=list)  # each campaign's header facts, side by side
 
 
 def config_label(mc: MatchedConfig) -> str:
@@ -58,7 +60,10 @@ def _centre(mc: MatchedConfig, i: int, metric: str) -> str:
 
 
 def build_comparison(
-    campaigns: list[CampaignStats], fields: list[str] | None = None, confidence: float = 0.95
+    campaigns: list[CampaignStats],
+    fields: list[str] | None = None,
+    confidence: float = 0.95,
+    facts: list[list[Fact]] | None = None,
 ) -> ComparisonView:
     """Match configs (by hash, or ``fields``), then each headline metric: every campaign's centre and the change."""
     matched = match(campaigns, fields)
@@ -68,8 +73,8 @@ def build_comparison(
     base = campaigns[0].name
     later = [c.name for c in campaigns[1:]]
     columns = ["config", "metric", *(c.name for c in campaigns)]
-    for name in later:
-        columns += [f"{name} vs {base}", f"{confidence:.0%} CI", "differs"]
+    for name in later:  # each later campaign's own headers: no two columns share a name (CSV readers)
+        columns += [f"{name} vs {base}", f"{name} {confidence:.0%} CI", f"{name} differs"]
     rows = []
     for comp in comparisons:
         if all(_centre(comp.config, i, comp.metric) == "-" for i in range(len(campaigns))):
@@ -77,10 +82,12 @@ def build_comparison(
         cells = [config_label(comp.config), spec(comp.metric).short]
         cells += [_centre(comp.config, i, comp.metric) for i in range(len(campaigns))]
         for ch in comp.changes:
-            sign = "x" if ch.kind == "ratio" else "+"
-            estimate = (
-                "-" if ch.estimate is None else (f"{sig(ch.estimate)}{sign}" if sign == "x" else sig(ch.estimate))
-            )
+            if ch.estimate is None:
+                estimate = "-"
+            elif ch.kind == "ratio":
+                estimate = f"{sig(ch.estimate)}x"
+            else:  # a difference later - first, signed either way
+                estimate = sig(ch.estimate) if ch.estimate < 0 else f"+{sig(ch.estimate)}"
             ci = "-" if ch.ci_low is None or ch.ci_high is None else f"{sig(ch.ci_low)}–{sig(ch.ci_high)}"
             differs = {True: "yes", False: "no", None: "-"}[ch.distinguishable]
             cells += [estimate, ci, differs]
@@ -89,10 +96,10 @@ def build_comparison(
     notes += sorted({ch.note for comp in comparisons for ch in comp.changes if ch.note and "cycle" in ch.note})
     method = (
         f"Each later campaign against {base}: ratios (x) of geometric means for quantities that cannot be negative,"
-        f" differences of means otherwise, with {confidence:.0%} Welch intervals across cycles (unpaired: campaigns"
-        " share no cycles); differs: the interval excludes no change."
+        f" differences of means (+: later minus {base}) otherwise, with {confidence:.0%} Welch intervals across"
+        " cycles (unpaired: campaigns share no cycles); differs: the interval excludes no change."
     )
-    text = {"config", "metric", "differs"}
+    text = {"config", "metric", *(f"{name} differs" for name in later)}
     return ComparisonView(
         [c.name for c in campaigns],
         columns,
@@ -104,4 +111,20 @@ def build_comparison(
         method,
         comparisons,
         matched,
+        side_by_side(facts) if facts else [],
     )
+
+
+# The header facts a comparison shows per campaign (where the numbers came from and under what design).
+COMPARED_FACTS = ("design_hash", "campaign_file", "fixed", "dataset", "slo", "cycles", "images", "started", "ended")
+
+
+def side_by_side(facts: list[list[Fact]]) -> list[tuple[str, list[str]]]:
+    """Each compared header fact with its text in every campaign (``-`` where a campaign has none)."""
+    out = []
+    for key in COMPARED_FACTS:
+        found = [next((f for f in per if f.key == key), None) for per in facts]
+        if any(found):
+            name = next(f.name for f in found if f is not None)
+            out.append((name, [f.text if f is not None else "-" for f in found]))
+    return out

@@ -65,17 +65,19 @@ def csv_text(columns: list[str], rows: list[list[str]]) -> str:
 
 
 def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|")
+    """A cell that stays one cell: backslash first, then the pipe, no line breaks, no raw HTML."""
+    return " ".join(text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").splitlines())
 
 
-def markdown_text(columns: list[str], rows: list[list[str]], text_columns: set[str], footer: str) -> str:
-    """A pipe table (numbers right-aligned) and the line saying how it was computed."""
+def markdown_text(columns: list[str], rows: list[list[str]], text_columns: set[str], footer: list[str]) -> str:
+    """A pipe table (numbers right-aligned), then the lines saying how it was computed and how to read it."""
     lines = [
         "| " + " | ".join(_md_escape(c) for c in columns) + " |",
         "|" + "|".join("---" if c in text_columns else "---:" for c in columns) + "|",
     ]
     lines += ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in rows]
-    lines += ["", footer]
+    for line in footer:
+        lines += ["", _md_escape(line)]
     return "\n".join(lines) + "\n"
 
 
@@ -90,6 +92,9 @@ LATEX_SPECIAL = {
     "}": r"\}",
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "|": r"\textbar{}",
     "≈": r"$\approx$",
     "–": "--",
 }
@@ -100,12 +105,14 @@ def latex_escape(text: str) -> str:
     return "".join(LATEX_SPECIAL.get(ch, ch) for ch in text)
 
 
-def latex_text(columns: list[str], rows: list[list[str]], text_columns: set[str], footer: str, source: str) -> str:
-    """A booktabs ``tabular``; the line saying how it was computed goes in a comment above it."""
+def latex_text(
+    columns: list[str], rows: list[list[str]], text_columns: set[str], footer: list[str], source: str
+) -> str:
+    """A booktabs ``tabular``; the lines saying how it was computed and how to read it go in comments above it."""
     align = "".join("l" if c in text_columns else "r" for c in columns)
     lines = [
         f"% {source}: needs \\usepackage{{booktabs}}",
-        f"% {latex_escape(footer)}",
+        *(f"% {' '.join(line.splitlines())}" for line in footer),
         f"\\begin{{tabular}}{{{align}}}",
         "\\toprule",
         " & ".join(latex_escape(c) for c in columns) + " \\\\",
@@ -123,21 +130,28 @@ def _ranked(view: ResultsView) -> tuple[list[str], list[list[str]], set[str]]:
 
 
 def to_csv(view: ResultsView) -> str:
-    """The ranked table as CSV."""
+    """The ranked table as CSV: data only, ``rank`` a number (or empty) and its mark (≈, ?) a column of its own."""
     cols, rows, _ = _ranked(view)
-    return csv_text(cols, rows)
+    split = [[*r[0].partition(" ")[::2], *r[1:]] for r in rows]
+    split = [["" if row[0] == "-" else row[0], *row[1:]] for row in split]
+    return csv_text(["rank", "mark", *cols[1:]], split)
+
+
+def footer(view: ResultsView) -> list[str]:
+    """What a pasted table needs under it: how it was computed, what its marks mean, what to beware of."""
+    return [view.method_line, *view.notes, *view.warnings]
 
 
 def to_markdown(view: ResultsView) -> str:
-    """The ranked table as Markdown, with the method line under it."""
+    """The ranked table as Markdown, with the method line and the notes under it."""
     cols, rows, text = _ranked(view)
-    return markdown_text(cols, rows, text, view.method_line)
+    return markdown_text(cols, rows, text, footer(view))
 
 
 def to_latex(view: ResultsView) -> str:
-    """The ranked table as a booktabs tabular."""
+    """The ranked table as a booktabs tabular, the method line and the notes in comments above it."""
     cols, rows, text = _ranked(view)
-    return latex_text(cols, rows, text, view.method_line, "llem results --format latex")
+    return latex_text(cols, rows, text, footer(view), "llem results --format latex")
 
 
 def _cell_json(c: Cell | None) -> dict[str, Any] | None:

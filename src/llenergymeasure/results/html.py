@@ -11,6 +11,7 @@ import html
 from collections.abc import Sequence
 from pathlib import Path
 
+from llenergymeasure.results.compare_view import ComparisonView
 from llenergymeasure.results.export import ranked_cells, ranked_columns
 from llenergymeasure.results.metrics import sig
 from llenergymeasure.results.plots import WrittenFigure
@@ -142,3 +143,37 @@ def render_html(view: ResultsView, figures: Sequence[WrittenFigure], report_dir:
         parts.append(figures_html(figures, report_dir))
     parts.append("</body></html>")
     return "\n".join(p for p in parts if p)
+
+
+def render_comparison_html(view: ComparisonView, figures: Sequence[WrittenFigure], report_dir: Path) -> str:
+    """The comparison page: the campaigns' facts side by side (differences marked), the table, the figures."""
+    facts = [*view.facts, *view.environment]
+    fact_rows = "".join(
+        f"<tr{' class=differs' if len(set(values)) > 1 else ''}><th class='t'>{_e(name)}</th>"
+        + "".join(f"<td class='t'>{_e(v)}</td>" for v in values)
+        + "</tr>"
+        for name, values in facts
+    )
+    text = [c in view.text_columns for c in view.columns]
+    table = [_row(view.columns, [True] * len(view.columns), "th"), *(_row(r, text) for r in view.rows)]
+    title = " vs ".join(view.campaigns)
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        f"<title>llem comparison: {_e(title)}</title>",
+        f"<style>{STYLE}tr.differs th,tr.differs td{{background:#fff3d6}}</style></head><body>",
+        f"<h1>{_e(title)}</h1>",
+        "<h2>Campaigns</h2><p>Rows that differ between campaigns are highlighted.</p>",
+        "<table><tr><th class='t'>fact</th>" + "".join(f"<th class='t'>{_e(c)}</th>" for c in view.campaigns) + "</tr>",
+        fact_rows,
+        "</table>",
+        f"<p class='method'>{_e(view.method_line)}</p>",
+        "<table class='compare'>",
+        *table,
+        "</table>",
+        *(f"<p class='note'>{_e(n)}</p>" for n in view.notes),
+    ]
+    if figures:
+        parts += ["<h2>Figures</h2>", figures_html(figures, report_dir)]
+    parts.append("</body></html>")
+    return "\n".join(parts)

@@ -7,7 +7,6 @@ manifest and the campaign plan, never reads them.
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from llenergymeasure.atomic import write_atomic
 from llenergymeasure.results.compare import CampaignStats
 from llenergymeasure.results.compare_plot import plot_compare
 from llenergymeasure.results.compare_view import ComparisonView
-from llenergymeasure.results.html import STYLE, render_html
+from llenergymeasure.results.html import render_comparison_html, render_html
 from llenergymeasure.results.metrics import spec
 from llenergymeasure.results.plots import Figure, figures, write_figures
 from llenergymeasure.results.stats import FALLBACK_METRIC, RankBy
@@ -38,6 +37,7 @@ def render_report(
     intervals_at_2: bool = False,
     confidence: float = 0.95,
     builtin_digest: str | None = None,
+    builtin_llem: str | None = None,
 ) -> Path:
     """Write ``report.html`` and ``figures/*.{png,svg,pdf}`` into ``campaign_dir``; return the page's path."""
     rows = table.rows
@@ -51,6 +51,7 @@ def render_report(
         intervals_at_2=intervals_at_2,
         problems=table.problems,
         builtin_digest=builtin_digest,
+        builtin_llem=builtin_llem,
     )
     figs = report_figures(view, rows, campaign_dir, unit)
     written = write_figures(figs, campaign_dir / FIGURES_DIR)
@@ -74,9 +75,14 @@ def report_figures(
 
 
 def render_comparison_report(
-    out_dir: Path, campaigns: list[CampaignStats], view: ComparisonView, confidence: float, intervals_at_2: bool
+    out_dir: Path,
+    stem: str,
+    campaigns: list[CampaignStats],
+    view: ComparisonView,
+    confidence: float,
+    intervals_at_2: bool,
 ) -> Path:
-    """Write ``comparison.html`` with one figure per headline metric: the same configs side by side per campaign."""
+    """Write ``STEM.html`` and ``STEM-figures/``: one figure per headline metric, the same configs side by side."""
     figs = []
     for metric in dict.fromkeys(c.metric for c in view.comparisons):
         fig = plot_compare(campaigns, view.matched, metric, confidence, intervals_at_2)
@@ -84,48 +90,7 @@ def render_comparison_report(
             s = spec(metric)
             caption = f"each config's centre in each campaign, in {s.unit}; the table above gives the ratios"
             figs.append(Figure(f"compare-{metric.replace('.', '-')}", f"{s.name} across campaigns", caption, fig))
-    written = write_figures(figs, out_dir / "comparison-figures")
-    e = html.escape
-    env_rows = "".join(
-        f"<tr{' class=differs' if len(set(values)) > 1 else ''}><th class='t'>{e(name)}</th>"
-        + "".join(f"<td class='t'>{e(v)}</td>" for v in values)
-        + "</tr>"
-        for name, values in view.environment
-    )
-    head = "".join(f"<th class='t'>{e(c)}</th>" for c in view.columns)
-    body = "".join(
-        "<tr>"
-        + "".join(
-            f"<td{' class=t' if col in view.text_columns else ''}>{e(c)}</td>"
-            for c, col in zip(row, view.columns, strict=True)
-        )
-        + "</tr>"
-        for row in view.rows
-    )
-    fig_html = "".join(
-        f"<figure><img class='plot' alt='{e(f.title)}' src='data:image/png;base64,{f.png_base64}'>"
-        f"<figcaption><b>{e(f.title)}.</b> {e(f.caption)} (<a href='{e(str(f.svg.relative_to(out_dir)))}'>SVG</a>"
-        f" <a href='{e(str(f.pdf.relative_to(out_dir)))}'>PDF</a>)</figcaption></figure>"
-        for f in written
-    )
-    page = "\n".join(
-        [
-            "<!doctype html><html><head><meta charset='utf-8'>",
-            f"<title>llem comparison: {e(' vs '.join(view.campaigns))}</title>",
-            f"<style>{STYLE}tr.differs th,tr.differs td{{background:#fff3d6}}</style></head><body>",
-            f"<h1>{e(' vs '.join(view.campaigns))}</h1>",
-            "<h2>Environments</h2><p>Rows that differ between campaigns are highlighted.</p>",
-            "<table><tr><th class='t'>fact</th>"
-            + "".join(f"<th class='t'>{e(c)}</th>" for c in view.campaigns)
-            + f"</tr>{env_rows}</table>",
-            f"<p class='method'>{e(view.method_line)}</p>",
-            f"<table><tr>{head}</tr>{body}</table>",
-            *(f"<p class='note'>{e(n)}</p>" for n in view.notes),
-            "<h2>Figures</h2>" if written else "",
-            fig_html,
-            "</body></html>",
-        ]
-    )
-    out = out_dir / "comparison.html"
-    write_atomic(out, page.encode())
+    written = write_figures(figs, out_dir / f"{stem}-figures")
+    out = out_dir / f"{stem}.html"
+    write_atomic(out, render_comparison_html(view, written, out_dir).encode())
     return out

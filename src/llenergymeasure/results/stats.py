@@ -223,7 +223,7 @@ def unranked(stats: list[ConfigStats], metric: str) -> list[tuple[ConfigStats, s
     out = []
     for s in stats:
         if metric not in s.metrics:
-            out.append((s, f"no {metric}"))
+            out.append((s, f"no {BY_KEY[metric].phrase if metric in BY_KEY else metric}"))
         elif metric == ADJUSTED_METRIC and s.negative_adjusted:
             out.append((s, "energy above idle negative in some cycle (below the idle baseline): not ranked"))
     return out

@@ -220,7 +220,11 @@ def _engines(rows: list[dict[str, Any]]) -> tuple[str, dict[str, dict[str, str]]
     return "; ".join(text), value
 
 
-def _dataset(rows: list[dict[str, Any]], builtin_digest: str | None) -> tuple[str, list[dict[str, Any]]]:
+def _dataset(
+    rows: list[dict[str, Any]], builtin_digest: str | None, builtin_llem: str | None
+) -> tuple[str, list[dict[str, Any]]]:
+    """The prompts measured; a built-in set's digest only where this llem is the one that measured (same prompts)."""
+    measured = _distinct(r.get("environment.llem_version") for r in rows)
     seen: dict[str, dict[str, Any]] = {}
     for r in rows:
         d = {k.removeprefix("config.dataset."): v for k, v in r.items() if k.startswith("config.dataset.")}
@@ -236,8 +240,13 @@ def _dataset(rows: list[dict[str, Any]], builtin_digest: str | None) -> tuple[st
             text = f"synthetic, {d.get('input_tokens')} tokens per prompt (seeded; no file)"
             digest = None
         else:
-            digest = builtin_digest
-            text = f"built-in {d.get('name', 'default')}" + (f", sha256 {digest}" if digest else "")
+            digest = builtin_digest if builtin_digest and builtin_llem and measured == [builtin_llem] else None
+            text = f"built-in {d.get('name', 'default')}"
+            if digest:
+                text += f", sha256 {digest}"
+            elif builtin_digest and builtin_llem:
+                was = "/".join(measured) or "unknown"
+                text += f" of llem {was} (no digest: only this llem {builtin_llem}'s own set can be hashed here)"
         texts.append(text)
         values.append({**d, "digest": digest})
     return "; ".join(texts) or "unknown", values
@@ -249,6 +258,7 @@ def header_facts(
     snapshot: dict[str, Any] | None,
     dims: list[str],
     builtin_digest: str | None = None,
+    builtin_llem: str | None = None,
 ) -> list[Fact]:
     """Where the numbers come from and under what fixed settings: the header a reviewer asks for."""
     man = manifest or {}
@@ -272,12 +282,12 @@ def header_facts(
     facts.append(
         Fact("fixed", "Fixed settings", ", ".join(f"{k}={value_text(v)}" for k, v in fixed.items()) or "none", fixed)
     )
-    text, datasets = _dataset(rows, builtin_digest)
+    text, datasets = _dataset(rows, builtin_digest, builtin_llem)
     facts.append(Fact("dataset", "Dataset", text, datasets))
     slo = {
-        axis_name(k): v
+        axis_name(k): " or ".join(vs)
         for k in ("config.scenario.slo.ttft_ms", "config.scenario.slo.tpot_ms")
-        for v in _distinct(r.get(k) for r in rows)[:1]
+        if (vs := _distinct(r.get(k) for r in rows if r.get("config.scenario.kind") == "server"))
     }
     servers = any(r.get("config.scenario.kind") == "server" for r in rows)
     slo_text = ", ".join(f"{k.removeprefix('scenario.slo.')} <= {v} ms" for k, v in slo.items())
@@ -306,8 +316,12 @@ def header_facts(
     facts.append(Fact("executor", "Executor", executor + (f" ({'/'.join(launch)} launch)" if launch else ""), executor))
     llem = _distinct(r.get("environment.llem_version") for r in rows)
     facts.append(Fact("llem", "llem", ", ".join(llem) or "unknown", llem))
-    starts = [str(r["started_at"]) for r in rows if r.get("started_at")]
-    ends = [str(r["finished_at"]) for r in rows if r.get("finished_at")]
+    # The campaign's span as `llem campaign status` shows it (units' starts and ends), else the measurements'.
+    entries = [e for e in man.get("entries") or [] if isinstance(e, dict)]
+    starts = [str(e["started_at"]) for e in entries if e.get("started_at")]
+    ends = [str(e["completed_at"]) for e in entries if e.get("completed_at")]
+    starts = starts or [str(r["started_at"]) for r in rows if r.get("started_at")]
+    ends = ends or [str(r["finished_at"]) for r in rows if r.get("finished_at")]
     first = min(starts, key=_utc_key) if starts else None
     last = max(ends, key=_utc_key) if ends else None
     facts.append(Fact("started", "Started", when(first) or "unknown", first))
@@ -315,15 +329,24 @@ def header_facts(
     return facts
 
 
-def method_line(ranked: MetricSpec, confidence: float, ranges: bool) -> str:
-    """One line: what was ranked, which way, and how every interval was computed."""
-    line = (
-        f"Ranked by {ranked.phrase}, {ranked.direction}. Centres: geometric means for quantities that cannot"
-        f" be negative, with {confidence:.0%} log-t intervals across cycles; arithmetic means with t intervals"
-        " otherwise"
-    )
-    line += "; 2 cycles: their range, not an interval" if ranges else ""
-    return line + "."
+def method_line(ranked: MetricSpec, confidence: float, shown: list[Cell]) -> str:
+    """One line: what was ranked, which way, and how the intervals shown were computed (only those shown)."""
+    line = f"Ranked by {ranked.phrase}, {ranked.direction}."
+    methods = {c.interval_method for c in shown if c.kind == "interval"}
+    parts = []
+    if "log-t" in methods:
+        parts.append(
+            f"geometric means with {confidence:.0%} log-t intervals across cycles (quantities that cannot be negative)"
+        )
+    if "t" in methods:
+        parts.append(f"arithmetic means with {confidence:.0%} t intervals (quantities that can be zero or negative)")
+    if parts:
+        line += " Centres: " + "; ".join(parts)
+    if any(c.kind == "range" for c in shown):
+        line += ("; " if parts else " ") + "2 cycles: their range, not an interval"
+    if any(c.kind == "none" for c in shown):
+        line += ("; " if parts or any(c.kind == "range" for c in shown) else " ") + "1 cycle: no interval"
+    return line + ("." if not line.endswith(".") else "")
 
 
 def build_view(
@@ -338,12 +361,15 @@ def build_view(
     intervals_at_2: bool = False,
     problems: list[str] | None = None,
     builtin_digest: str | None = None,
+    builtin_llem: str | None = None,
 ) -> ResultsView:
     """The view of one campaign: ranking, rows, serving rows, header facts, notes."""
     dims = varying_keys(rows, "config.")
     stats = by_config(rows, dims, cv_threshold, confidence)
     ranking = ranking_metric(stats, rank_by)
-    exp_ids = {e.get("config_hash"): e.get("exp_id") for e in (manifest or {}).get("entries", [])}
+    exp_ids = {
+        e.get("config_hash"): e.get("exp_id") for e in (manifest or {}).get("entries") or [] if isinstance(e, dict)
+    }
     backend_of = {str(r["config_hash"]): str(r.get("config.backend") or "") for r in rows}
 
     def fields(s: ConfigStats) -> dict[str, str]:
@@ -403,7 +429,7 @@ def build_view(
     name = campaign or str((manifest or {}).get("campaign") or "")
     return ResultsView(
         campaign=name,
-        facts=header_facts(rows, manifest, snapshot, dims, builtin_digest),
+        facts=header_facts(rows, manifest, snapshot, dims, builtin_digest, builtin_llem),
         ranking=ranking,
         ranked_spec=ranked_spec,
         beside_spec=spec(ranking.beside) if ranking.beside else None,
@@ -412,7 +438,7 @@ def build_view(
         rows=out_rows,
         serving_specs=[spec(k) for k in serving_keys],
         serving_rows=serving_rows,
-        method_line=method_line(ranked_spec, confidence, any(c.kind == "range" for c in ranged)),
+        method_line=method_line(ranked_spec, confidence, ranged),
         notes=notes,
         warnings=warnings,
         confidence=confidence,

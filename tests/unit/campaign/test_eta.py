@@ -74,7 +74,7 @@ def test_a_unit_time_needs_both_stamps_in_order() -> None:
     assert duration_s(entry("a_c1", "running", start=at("12:00:00"))) is None
     assert duration_s(entry("a_c1", start=at("12:00:00"), end=at("11:00:00"))) is None
     assert duration_s(entry("a_c1", start="garbage", end=at("12:00:00"))) is None
-    assert duration_s(entry("a_c1", start="2025-01-02T12:00:00", end=at("12:00:01"))) is None  # naive vs aware
+    assert duration_s(entry("a_c1", start="2025-01-02T12:00:00", end=at("12:00:01"))) == 1.0  # naive: read as UTC
 
 
 def test_gaps_ahead_are_the_ones_before_units_not_yet_started() -> None:

@@ -15,6 +15,8 @@ from llenergymeasure.cli.progress import progress_events
 
 @pytest.fixture
 def logged() -> Iterator[list[str]]:
+    """Log lines through this sink only: a `cli` invocation earlier in the worker leaves its stderr sink behind."""
+    logger.remove()
     lines: list[str] = []
     sink = logger.add(lambda m: lines.append(m.rstrip("\n")), format="{level} {message}", level="DEBUG")
     yield lines

@@ -112,18 +112,15 @@ RANGE = (
 )
 
 
-METHOD = (
-    "Ranked by {}, {} is better. Centres: geometric means for quantities that cannot be negative, with 95% log-t"
-    " intervals across cycles; arithmetic means with t intervals otherwise{}."
-)
-RANGES = "; 2 cycles: their range, not an interval"
+LOG_T = "Centres: geometric means with 95% log-t intervals across cycles (quantities that cannot be negative)"
+RANGES = "2 cycles: their range, not an interval."
 HEAD = ["rank", "exp", "config", "x"]
 SPREAD = ["low", "high", "spread", "method", "n", "CV"]
 
 
 def test_results_rank_by_total_by_default_with_above_idle_beside() -> None:
     assert ranking_text("total") == [
-        [METHOD.format("energy per output token (J)", "lower", RANGES)],
+        [f"Ranked by energy per output token (J), lower is better. {RANGES}"],
         [*HEAD, "J/tok", *SPREAD, "J/tok above idle", "tok/s"],
         # Positive metrics are centred on their geometric mean, the centre of a log-t interval:
         # sqrt(0.10 x 0.11) = 0.1049; with 2 cycles the table shows their range, not that interval.
@@ -180,7 +177,7 @@ def test_results_rank_by_total_by_default_with_above_idle_beside() -> None:
 
 def test_results_at_2_cycles_print_the_interval_when_asked() -> None:
     text = ranking_text("total", intervals_at_2=True)
-    assert text[0] == [METHOD.format("energy per output token (J)", "lower", "")]
+    assert text[0] == [f"Ranked by energy per output token (J), lower is better. {LOG_T}."]
     assert text[2:] == [
         [
             "1",
@@ -238,7 +235,7 @@ def test_results_mark_neighbours_the_cycles_do_not_tell_apart_and_say_one_cycle_
         for c, v in enumerate(values, start=1)
     ]
     assert ranking_text("total", rows) == [
-        [METHOD.format("energy per output token (J)", "lower", "")],
+        [f"Ranked by energy per output token (J), lower is better. {LOG_T}; 1 cycle: no interval."],
         [*HEAD, "J/tok", *SPREAD, "tok/s"],
         # scipy: exp of t.interval(0.95, 2) of the logs; ttest_rel of b's logs on a's: p = 0.849.
         ["1", "-", "aaaaaaaa", "a", "1.026", "0.7147", "1.473", "95% CI", "geometric mean, log-t", "3", "14.8%", "-"],
@@ -251,7 +248,7 @@ def test_results_mark_neighbours_the_cycles_do_not_tell_apart_and_say_one_cycle_
 def test_results_rank_by_above_idle_with_the_total_beside_and_a_negative_config_unranked() -> None:
     reason = "energy above idle negative in some cycle (below the idle baseline): not ranked"
     assert ranking_text("above-idle") == [
-        [METHOD.format("energy per output token above idle (J)", "lower", RANGES)],
+        [f"Ranked by energy per output token above idle (J), lower is better. {RANGES}"],
         [*HEAD, "J/tok above idle", *SPREAD, "J/tok", "tok/s"],
         [
             "1",
@@ -291,7 +288,7 @@ def test_results_rank_by_above_idle_with_the_total_beside_and_a_negative_config_
 
 def test_results_rank_by_throughput_higher_first_with_the_total_beside() -> None:
     assert ranking_text("throughput") == [
-        [METHOD.format("output throughput (tokens/s)", "higher", RANGES)],
+        [f"Ranked by output throughput (tokens/s), higher is better. {RANGES}"],
         [*HEAD, "tok/s", *SPREAD, "J/tok"],
         ["1", "-", "bbbbbbbb", "b", "30.50", "30.00", "31.00", "range", "range of 2 cycles", "2", "2.3%", "0.4050"],
         ["2", "-", "cccccccc", "c", "20.49", "20.00", "21.00", "range", "range of 2 cycles", "2", "3.4%", "0.1049"],

@@ -40,7 +40,7 @@ def test_results_ranks_by_total_and_names_the_drifting_gpu(rows: list[dict[str, 
     result = CliRunner().invoke(cli, ["results", str(tmp_path)])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0].startswith("Ranked by energy per output token (J), lower is better. Centres: geometric means")
+    assert lines[0] == "Ranked by energy per output token (J), lower is better. 2 cycles: their range, not an interval."
     assert lines[-2:] == [DRIFT, f"6 results, 3 configs -> {tmp_path / 'results.parquet'}"]
 
 

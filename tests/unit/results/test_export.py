@@ -61,7 +61,8 @@ def test_json_is_ranked_with_exp_ids_intervals_and_the_campaigns_facts(campaign:
         "tests/data/campaigns/two-backend.yaml",
     )
     assert meta["cycles"] == {"n_cycles": 3, "cycle_order": "interleaved"}
-    assert (meta["started"], meta["ended"]) == ("2026-12-01T00:47:11+00:00", "2026-12-01T00:49:30+00:00")
+    # The campaign's span as `llem campaign status` shows it: its units' first start and last end.
+    assert (meta["started"], meta["ended"]) == ("2026-12-01T00:47:06+00:00", "2026-12-01T00:49:30+00:00")
 
 
 def test_json_flag_is_the_json_format(campaign: Path) -> None:
@@ -100,7 +101,11 @@ def test_results_of_two_campaigns_print_matched_rows_and_their_ratios(two_campai
     assert result.stdout == (DATA / "expected" / "compare-a-b.md").read_text()
     table = CliRunner().invoke(cli, ["results", *map(str, two_campaigns)], env={"COLUMNS": "300"}).stdout
     lines = table.splitlines()
-    assert lines[0] == "same environment in every campaign (GPU, CPU, engine versions, images, llem)"
+    assert lines[:3] == [
+        "Started: two-backend-a: 2026-12-01 00:47:06 UTC | two-backend-b: 2026-12-01 00:50:06 UTC",
+        "Ended: two-backend-a: 2026-12-01 00:49:30 UTC | two-backend-b: 2026-12-01 00:52:50 UTC",
+        "same environment in every campaign (GPU, CPU, engine versions, images, llem)",
+    ]
     row = next(line for line in lines if "3fffaef5" in line and "tok/s" in line)
     assert [c.strip() for c in row.split("│")[1:-1]] == [
         "3fffaef5 (backend=vllm, max_num_seqs=4)",
@@ -134,10 +139,12 @@ def test_report_of_two_campaigns_shows_their_environments_and_the_same_configs_s
     result = CliRunner().invoke(cli, ["report", *map(str, two_campaigns)])
     assert result.exit_code == 0, result.output
     page = Path(result.stdout.strip()).read_text()
-    assert Path(result.stdout.strip()) == two_campaigns[0] / "comparison.html"
+    assert Path(result.stdout.strip()) == two_campaigns[0] / "compare-with-two-backend-b.html"
     assert "<h1>two-backend-a vs two-backend-b</h1>" in page
     assert "<tr><th class='t'>llem</th><td class='t'>0.1.0</td><td class='t'>0.1.0</td></tr>" in page
-    figures = sorted(p.name for p in (two_campaigns[0] / "comparison-figures").iterdir())
+    assert "<tr class=differs><th class='t'>Started</th>" in page
+    assert "<tr><th class='t'>Design hash</th><td class='t'>437d8d5867be8546</td>" in page
+    figures = sorted(p.name for p in (two_campaigns[0] / "compare-with-two-backend-b-figures").iterdir())
     assert figures == [
         f"compare-metrics-{m}.{ext}"
         for m in ("latency_s-mean", "output_tokens_per_s", "ttft_s-mean")
