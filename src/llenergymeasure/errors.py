@@ -51,3 +51,7 @@ class MissingDependencyError(LlemError):
 
 class ServerError(LlemError):
     """An engine's server (scenario.kind: server) did not become healthy, or died during the load."""
+
+
+class GpuSettingsError(LlemError):
+    """A GPU setting (power limit, locked clocks) could not be read, applied or put back; names GPU and field."""

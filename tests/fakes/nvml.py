@@ -55,6 +55,37 @@ Other NVML readings, each with today's values by default:
   (``nvmlDeviceGetCudaComputeCapability``), ``enforced_limit_mw``/``management_limit_mw`` (the power
   limits); None raises ``NVMLError(NVML_ERROR_NOT_SUPPORTED)``.
 
+Settings, as a real driver enforces and records them (for ``gpu.*`` experiment fields):
+
+- ``limit_constraints_mw`` (min, max) is what ``nvmlDeviceGetPowerManagementLimitConstraints`` gives
+  and ``nvmlDeviceSetPowerManagementLimit`` accepts (else ``NVML_ERROR_INVALID_ARGUMENT``); once set,
+  ``nvmlDeviceGetPowerManagementLimit`` and ``nvmlDeviceGetEnforcedPowerLimit`` both read the set
+  limit (before that, ``management_limit_mw``/``enforced_limit_mw``: the initial values). With
+  ``management_limit_mw=None`` power management is not supported: the constraints, the default
+  limit and the set call raise ``NVML_ERROR_NOT_SUPPORTED``. ``default_limit_mw`` is
+  ``nvmlDeviceGetPowerManagementDefaultLimit``.
+- ``supported_mem_clocks`` and ``supported_sm_clocks`` (MHz, descending) are what
+  ``nvmlDeviceGetSupportedMemoryClocks`` and ``nvmlDeviceGetSupportedGraphicsClocks(h, mem)`` give
+  (the same SM list for every supported memory clock; another memory clock is
+  ``NVML_ERROR_NOT_FOUND``). ``nvmlDeviceSetGpuLockedClocks(h, min, max)`` and
+  ``nvmlDeviceSetMemoryLockedClocks(h, min, max)`` take only values from those lists with
+  ``min <= max`` (else ``NVML_ERROR_INVALID_ARGUMENT``); the ``Reset*LockedClocks`` calls unlock.
+  While locked, ``nvmlDeviceGetClockInfo`` reads the locked max (SM and graphics, or memory). An
+  empty list means that kind of lock is not supported: its calls raise ``NVML_ERROR_NOT_SUPPORTED``.
+- ``can_set=False`` is a non-root user: every set and reset call raises
+  ``NVML_ERROR_NO_PERMISSION`` (reads still work).
+- ``kill_at_change`` ``(n, "before" | "after")``: the process SIGKILLs itself at its n-th set or reset
+  call, before the driver changes anything or after the change is made and recorded: the points
+  where a host can die around a GPU setting (crash torture).
+- Every set and reset call, failed ones included, is recorded in ``settings_calls`` as
+  ``{"gpu", "call", "args", "t" (the fake's clock), "error" (NVML code or None)}``. With
+  ``settings_file`` (a path) the per-GPU settings (``power_limit_mw``, ``sm_clocks``,
+  ``mem_clocks``; None: never set or unlocked) live in that JSON file instead of in memory, read
+  on every get and rewritten atomically on every successful set, under an ``flock`` of
+  ``settings_file + ".lock"``; each call is also appended as one JSON line to
+  ``settings_file + ".calls"`` (flushed and fsynced). Several processes (the host, units, a host
+  restarted after SIGKILL) then share one "driver state", and a test reads the exact call sequence.
+
 ``fake_args_from_json`` turns a JSON object (the pynvml shim's ``LLEM_FAKE_NVML``) into ``FakeNvml``
 arguments.
 """
@@ -62,14 +93,21 @@ arguments.
 from __future__ import annotations
 
 import bisect
+import contextlib
+import fcntl
 import itertools
 import json
 import math
+import os
+import signal
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from llenergymeasure.atomic import write_atomic
 
 
 class NVMLError(Exception):
@@ -81,6 +119,8 @@ class NVMLError(Exception):
 NVML_SUCCESS = 0
 NVML_ERROR_INVALID_ARGUMENT = 2
 NVML_ERROR_NOT_SUPPORTED = 3
+NVML_ERROR_NO_PERMISSION = 4
+NVML_ERROR_NOT_FOUND = 6
 NVML_ERROR_GPU_IS_LOST = 15
 
 NVML_VALUE_TYPE_DOUBLE = 0
@@ -211,6 +251,17 @@ class FakeNvml:
     compute_capability: tuple[int, int] | str | None = "matching"
     enforced_limit_mw: int | None = 650_000
     management_limit_mw: int | None = 700_000
+    limit_constraints_mw: tuple[int, int] = (100_000, 700_000)
+    default_limit_mw: int = 700_000
+    supported_mem_clocks: tuple[int, ...] = (2619, 1593)
+    supported_sm_clocks: tuple[int, ...] = (1980, 1890, 1755, 1620, 1530, 1410, 1305, 1200, 1095, 990, 900, 810, 705)
+    can_set: bool = True
+    settings_file: str | None = None
+    # Crash torture: SIGKILL this process at its n-th set/reset call (counted from 1), "before" the
+    # driver changes anything or "after" the change is made and recorded.
+    kill_at_change: tuple[int, str] | None = None
+    changes_seen: int = 0
+    settings_calls: list[dict[str, Any]] = field(default_factory=list)
     thermal_tau_s: float = 0.0  # 0: no temperature model, a fixed 55 + h °C
     ambient_c: float = 30.0
     c_per_w: float = 0.1  # °C above ambient per W of (lagged) power
@@ -222,6 +273,8 @@ class FakeNvml:
     NVML_SUCCESS = NVML_SUCCESS
     NVML_ERROR_INVALID_ARGUMENT = NVML_ERROR_INVALID_ARGUMENT
     NVML_ERROR_NOT_SUPPORTED = NVML_ERROR_NOT_SUPPORTED
+    NVML_ERROR_NO_PERMISSION = NVML_ERROR_NO_PERMISSION
+    NVML_ERROR_NOT_FOUND = NVML_ERROR_NOT_FOUND
     NVML_ERROR_GPU_IS_LOST = NVML_ERROR_GPU_IS_LOST
     NVML_VALUE_TYPE_DOUBLE = NVML_VALUE_TYPE_DOUBLE
     NVML_VALUE_TYPE_UNSIGNED_INT = NVML_VALUE_TYPE_UNSIGNED_INT
@@ -258,6 +311,74 @@ class FakeNvml:
         if self.profile == "square" and not (self.period_s > 0 and 0.0 <= self.duty <= 1.0):
             raise ValueError("profile 'square' needs period_s > 0 and 0 <= duty <= 1")
         self.violation_shares = {int(p): float(s) for p, s in self.violation_shares.items()}
+        self._settings: dict[str, dict[str, Any]] = {}  # without settings_file: the driver state
+
+    # driver settings ----------------------------------------------------
+    def settings(self, gpu: int) -> dict[str, Any]:
+        """GPU ``gpu``'s settings now: ``power_limit_mw``, ``sm_clocks``, ``mem_clocks`` (None: unset)."""
+        return {**_NO_SETTINGS, **self._read_settings().get(str(gpu), {})}
+
+    def _read_settings(self) -> dict[str, dict[str, Any]]:
+        if self.settings_file is None:
+            return self._settings
+        try:
+            state: dict[str, dict[str, Any]] = json.loads(Path(self.settings_file).read_text())
+        except FileNotFoundError:
+            return {}
+        return state
+
+    @contextlib.contextmanager
+    def _settings_lock(self) -> Iterator[None]:
+        """Serialise read-modify-write of the shared settings file across processes."""
+        if self.settings_file is None:
+            yield
+            return
+        with open(self.settings_file + ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _change(self, h: int, call: str, args: list[int], change: Callable[[dict[str, Any]], int | None]) -> None:
+        """One set/reset call as a driver runs it: permission, ``change`` (an NVML error code or None), record."""
+        self._handle(h)
+        self.changes_seen += 1
+        kill = self.kill_at_change is not None and self.kill_at_change[0] == self.changes_seen
+        if kill and self.kill_at_change is not None and self.kill_at_change[1] == "before":
+            os.kill(os.getpid(), signal.SIGKILL)
+        with self._settings_lock():
+            state = self._read_settings()
+            gpu = {**_NO_SETTINGS, **state.get(str(h), {})}
+            error = NVML_ERROR_NO_PERMISSION if not self.can_set else change(gpu)
+            if error is None:
+                state[str(h)] = gpu
+                if self.settings_file is None:
+                    self._settings = state
+                else:
+                    write_atomic(Path(self.settings_file), json.dumps(state, sort_keys=True).encode(), sync="data")
+            self._record({"gpu": h, "call": call, "args": args, "t": self.clock(), "error": error})
+        if kill:
+            os.kill(os.getpid(), signal.SIGKILL)
+        if error is not None:
+            raise NVMLError(error)
+
+    def _record(self, entry: dict[str, Any]) -> None:
+        self.settings_calls.append(entry)
+        if self.settings_file is not None:
+            with open(self.settings_file + ".calls", "a") as log:
+                log.write(json.dumps(entry) + "\n")
+                log.flush()
+                os.fsync(log.fileno())
+
+    def _handle(self, h: int) -> None:
+        if not (isinstance(h, int) and 0 <= h < self.n_gpus):
+            raise NVMLError(NVML_ERROR_INVALID_ARGUMENT)
+
+    def _locked(self, h: int, key: str) -> int | None:
+        """The locked max clock of kind ``key`` (``sm_clocks``/``mem_clocks``), None when unlocked."""
+        pair = self.settings(h)[key]
+        return None if pair is None else int(pair[1])
 
     # ground truth -------------------------------------------------------
     def amp(self, gpu: int) -> float:
@@ -463,19 +584,87 @@ class FakeNvml:
         return value
 
     def nvmlDeviceGetPowerManagementLimit(self, h: int) -> int:
-        return self._supported(self.management_limit_mw)
+        initial = self._supported(self.management_limit_mw)
+        limit = self.settings(h)["power_limit_mw"]
+        return initial if limit is None else int(limit)
 
     def nvmlDeviceGetEnforcedPowerLimit(self, h: int) -> int:
-        return self._supported(self.enforced_limit_mw)
+        initial = self._supported(self.enforced_limit_mw)
+        limit = self.settings(h)["power_limit_mw"]
+        return initial if limit is None else int(limit)
 
     def nvmlDeviceGetPowerManagementDefaultLimit(self, h: int) -> int:
-        return self._supported(self.management_limit_mw)
+        self._supported(self.management_limit_mw)
+        return self.default_limit_mw
+
+    def nvmlDeviceGetPowerManagementLimitConstraints(self, h: int) -> list[int]:
+        self._supported(self.management_limit_mw)
+        return list(self.limit_constraints_mw)
+
+    def nvmlDeviceSetPowerManagementLimit(self, h: int, limit: int) -> None:
+        def change(gpu: dict[str, Any]) -> int | None:
+            if self.management_limit_mw is None:
+                return NVML_ERROR_NOT_SUPPORTED
+            lo, hi = self.limit_constraints_mw
+            if not lo <= limit <= hi:
+                return NVML_ERROR_INVALID_ARGUMENT
+            gpu["power_limit_mw"] = int(limit)
+            return None
+
+        self._change(h, "nvmlDeviceSetPowerManagementLimit", [limit], change)
+
+    def nvmlDeviceGetSupportedMemoryClocks(self, h: int) -> list[int]:
+        self._handle(h)
+        if not self.supported_mem_clocks:
+            raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
+        return list(self.supported_mem_clocks)
+
+    def nvmlDeviceGetSupportedGraphicsClocks(self, h: int, memoryClockMHz: int) -> list[int]:
+        if memoryClockMHz not in self.nvmlDeviceGetSupportedMemoryClocks(h):
+            raise NVMLError(NVML_ERROR_NOT_FOUND)
+        return list(self.supported_sm_clocks)
+
+    def _lock(self, h: int, call: str, key: str, supported: tuple[int, ...], lo: int, hi: int | None) -> None:
+        """Lock (``hi`` given) or reset (``hi`` None) one kind of clock, checked against ``supported``."""
+
+        def change(gpu: dict[str, Any]) -> int | None:
+            if not supported:
+                return NVML_ERROR_NOT_SUPPORTED
+            if hi is None:
+                gpu[key] = None
+                return None
+            if lo not in supported or hi not in supported or lo > hi:
+                return NVML_ERROR_INVALID_ARGUMENT
+            gpu[key] = [int(lo), int(hi)]
+            return None
+
+        self._change(h, call, [] if hi is None else [lo, hi], change)
+
+    def nvmlDeviceSetGpuLockedClocks(self, h: int, minGpuClockMHz: int, maxGpuClockMHz: int) -> None:
+        sm = self.supported_sm_clocks
+        self._lock(h, "nvmlDeviceSetGpuLockedClocks", "sm_clocks", sm, minGpuClockMHz, maxGpuClockMHz)
+
+    def nvmlDeviceResetGpuLockedClocks(self, h: int) -> None:
+        self._lock(h, "nvmlDeviceResetGpuLockedClocks", "sm_clocks", self.supported_sm_clocks, 0, None)
+
+    def nvmlDeviceSetMemoryLockedClocks(self, h: int, minMemClockMHz: int, maxMemClockMHz: int) -> None:
+        mem = self.supported_mem_clocks
+        self._lock(h, "nvmlDeviceSetMemoryLockedClocks", "mem_clocks", mem, minMemClockMHz, maxMemClockMHz)
+
+    def nvmlDeviceResetMemoryLockedClocks(self, h: int) -> None:
+        self._lock(h, "nvmlDeviceResetMemoryLockedClocks", "mem_clocks", self.supported_mem_clocks, 0, None)
 
     def nvmlDeviceGetPersistenceMode(self, h: int) -> int:
         return 1
 
     def nvmlDeviceGetClockInfo(self, h: int, kind: int) -> int:
-        return self.sm_clock_mhz if kind == NVML_CLOCK_SM else self.mem_clock_mhz
+        if kind in (NVML_CLOCK_SM, NVML_CLOCK_GRAPHICS):
+            locked = self._locked(h, "sm_clocks")
+            if locked is None:  # graphics read as memory before settings existed: kept
+                return self.sm_clock_mhz if kind == NVML_CLOCK_SM else self.mem_clock_mhz
+            return locked
+        locked = self._locked(h, "mem_clocks")
+        return self.mem_clock_mhz if locked is None else locked
 
     def nvmlDeviceGetCudaComputeCapability(self, h: int) -> tuple[int, int]:
         if not isinstance(self.compute_capability, tuple):
@@ -492,7 +681,17 @@ class FakeNvml:
         raise AttributeError(name)
 
 
-_TUPLE_ARGS = ("base_w", "amps_w", "counter_phase_s", "idle_w", "compute_capability")
+_NO_SETTINGS: dict[str, Any] = {"power_limit_mw": None, "sm_clocks": None, "mem_clocks": None}
+_TUPLE_ARGS = (
+    "base_w",
+    "amps_w",
+    "counter_phase_s",
+    "idle_w",
+    "compute_capability",
+    "limit_constraints_mw",
+    "supported_mem_clocks",
+    "supported_sm_clocks",
+)
 
 
 def fake_args_from_json(text: str) -> dict[str, Any]:

@@ -41,13 +41,18 @@ baseline: {enabled: false}
 def llem(
     *args: str, cwd: Path, check: bool = True, env: dict[str, str] | None = None, timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:
-    """Run the real CLI in a subprocess, as a user would."""
+    """Run the real CLI in a subprocess, as a user would, its output piped (tables at their natural width).
+
+    A ``COLUMNS`` the test runner's environment carries (pytest-xdist workers have one) would make
+    tables wrap cells as on a narrow terminal; a pipe has none.
+    """
+    merged = {k: v for k, v in {**os.environ, **(env or {})}.items() if k not in ("COLUMNS", "LINES")}
     proc = subprocess.run(
         [sys.executable, "-m", "llenergymeasure.cli.main", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
-        env={**os.environ, **(env or {})},
+        env=merged,
         timeout=timeout,
     )
     if check and proc.returncode != 0:

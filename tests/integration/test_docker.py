@@ -357,3 +357,30 @@ def test_a_unit_cannot_write_the_campaigns_control_files_and_gets_its_own_shm(
     _, shm_kb, _, ipc = shm_line.split()[-4:]
     assert int(shm_kb) == 8 * 1024 * 1024  # DockerExecutor's shm_size, 8g
     assert ipc != os.readlink("/proc/self/ns/ipc")  # not the host's IPC namespace
+
+
+def test_gpu_settings_under_docker_are_put_back_after_the_host_is_killed(
+    tmp_path: Path,
+    docker_env: dict[str, str],
+    client,  # type: ignore[no-untyped-def]
+) -> None:
+    """The host sets gpu.* around each container (no capability inside it); killed mid-unit, resume puts it back."""
+    from tests.integration.test_gpu_settings import CAMPAIGN, ORIGINAL, calls, driver, fake_env
+
+    (tmp_path / "c.yaml").write_text(CAMPAIGN)
+    up = ("campaign", "up", "c.yaml", "--executor", "docker", "--results-dir", "res")
+    env = {**fake_env(tmp_path, kill_at_change=[3, "before"]), **docker_env}  # dies with the GPU at 300 W
+    killed = llem(*up, cwd=tmp_path, env=env, check=False)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert driver(tmp_path)["power_limit_mw"] == 300_000
+    d = only_campaign_dir(tmp_path / "res")
+    llem("campaign", "resume", str(d), "--executor", "docker", cwd=tmp_path, env={**fake_env(tmp_path), **docker_env})
+    assert driver(tmp_path) == {"power_limit_mw": ORIGINAL, "sm": None, "mem": None}
+    assert [e["status"] for e in manifest(d)["entries"]] == ["completed", "completed"]
+    assert calls(tmp_path)[-4:] == [
+        ("nvmlDeviceSetPowerManagementLimit", [400_000]),
+        ("nvmlDeviceSetPowerManagementLimit", [ORIGINAL]),
+        ("nvmlDeviceResetGpuLockedClocks", []),
+        ("nvmlDeviceResetMemoryLockedClocks", []),
+    ]
+    assert labelled(client, d) == []  # no container left behind

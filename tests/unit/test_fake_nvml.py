@@ -235,7 +235,13 @@ def test_constants_match_pynvml() -> None:
         n for n in dir(real) if n.startswith(("NVML_PERF_POLICY_", "NVML_VALUE_TYPE_")) and not n.endswith("COUNT")
     ]
     names += ["NVML_FI_DEV_POWER_INSTANT", "NVML_FI_DEV_POWER_AVERAGE", "NVML_SUCCESS", "NVML_ERROR_NOT_SUPPORTED"]
-    names += ["NVML_CLOCK_SM", "NVML_CLOCK_MEM"]
+    names += ["NVML_CLOCK_SM", "NVML_CLOCK_MEM", "NVML_CLOCK_GRAPHICS"]
+    names += [
+        "NVML_ERROR_INVALID_ARGUMENT",
+        "NVML_ERROR_NO_PERMISSION",
+        "NVML_ERROR_NOT_FOUND",
+        "NVML_ERROR_GPU_IS_LOST",
+    ]
     assert len(names) > 20
     assert {n: getattr(fake, n) for n in names} == {n: getattr(real, n) for n in names}
 
@@ -299,3 +305,50 @@ def test_the_shim_builds_its_fake_from_the_environment(monkeypatch: pytest.Monke
     [instant] = shim.nvmlDeviceGetFieldValues(1, [shim.NVML_FI_DEV_POWER_INSTANT])
     assert (instant.nvmlReturn, instant.value.uiVal) == (0, 130_000)
     assert shim.nvmlDeviceGetViolationStatus(0, 0).violationTime > 0
+
+
+def test_settings_getters_keep_todays_values_until_something_is_set() -> None:
+    fake = FakeNvml(clock=ManualClock())
+    readings = (
+        fake.nvmlDeviceGetPowerManagementLimit(0),
+        fake.nvmlDeviceGetEnforcedPowerLimit(0),
+        fake.nvmlDeviceGetPowerManagementDefaultLimit(0),
+        [fake.nvmlDeviceGetClockInfo(0, kind) for kind in (0, 1, 2)],
+    )
+    assert readings == (700_000, 650_000, 700_000, [2619, 1980, 2619])  # graphics read as memory: kept
+    fake.nvmlDeviceResetGpuLockedClocks(0)  # nothing locked: a reset changes no reading
+    fake.nvmlDeviceResetMemoryLockedClocks(0)
+    assert fake.nvmlDeviceGetEnforcedPowerLimit(0) == 650_000
+    assert [fake.nvmlDeviceGetClockInfo(0, kind) for kind in (0, 1, 2)] == [2619, 1980, 2619]
+
+
+def test_settings_are_enforced_and_read_back_like_a_driver() -> None:
+    fake = FakeNvml(clock=ManualClock(), n_gpus=2)
+    assert fake.nvmlDeviceGetPowerManagementLimitConstraints(0) == [100_000, 700_000]
+    assert fake.nvmlDeviceGetSupportedMemoryClocks(0) == [2619, 1593]
+    assert fake.nvmlDeviceGetSupportedGraphicsClocks(0, 1593)[:3] == [1980, 1890, 1755]
+    fake.nvmlDeviceSetPowerManagementLimit(1, 300_000)
+    fake.nvmlDeviceSetGpuLockedClocks(1, 900, 1200)
+    fake.nvmlDeviceSetMemoryLockedClocks(1, 1593, 1593)
+    assert (fake.nvmlDeviceGetPowerManagementLimit(1), fake.nvmlDeviceGetEnforcedPowerLimit(1)) == (300_000, 300_000)
+    assert [fake.nvmlDeviceGetClockInfo(1, kind) for kind in (0, 1, 2)] == [1200, 1200, 1593]
+    assert fake.nvmlDeviceGetEnforcedPowerLimit(0) == 650_000  # the other GPU is untouched
+    for bad, code in (
+        (lambda: fake.nvmlDeviceSetPowerManagementLimit(0, 99_999), 2),
+        (lambda: fake.nvmlDeviceSetGpuLockedClocks(0, 1200, 900), 2),
+        (lambda: fake.nvmlDeviceSetGpuLockedClocks(0, 1000, 1000), 2),
+        (lambda: fake.nvmlDeviceSetMemoryLockedClocks(0, 1600, 1600), 2),
+        (lambda: fake.nvmlDeviceGetSupportedGraphicsClocks(0, 1600), 6),
+        (lambda: FakeNvml(clock=ManualClock(), can_set=False).nvmlDeviceResetGpuLockedClocks(0), 4),
+        (lambda: FakeNvml(clock=ManualClock(), management_limit_mw=None).nvmlDeviceSetPowerManagementLimit(0, 1), 3),
+        (lambda: FakeNvml(clock=ManualClock(), supported_mem_clocks=()).nvmlDeviceResetMemoryLockedClocks(0), 3),
+    ):
+        with pytest.raises(NVMLError) as err:
+            bad()
+        assert err.value.value == code
+    fake.nvmlDeviceResetGpuLockedClocks(1)
+    assert fake.settings(1) == {"power_limit_mw": 300_000, "sm_clocks": None, "mem_clocks": [1593, 1593]}
+    assert fake_args_from_json('{"supported_sm_clocks": [1500], "limit_constraints_mw": [1, 2]}') == {
+        "supported_sm_clocks": (1500,),
+        "limit_constraints_mw": (1, 2),
+    }

@@ -19,6 +19,8 @@ FORBIDDEN = {
     "config": ("campaign", "dispatch", "cli", "experiment", "results"),
     "models": ("campaign", "dispatch", "cli"),
     "serving": ("campaign", "dispatch", "cli", "experiment", "backends"),
+    # the GPU settings layer sits beside energy: campaign and the runner call it, never the reverse
+    "gpu": ("campaign", "dispatch", "cli", "experiment", "backends", "config", "results"),
 }
 
 

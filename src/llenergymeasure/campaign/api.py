@@ -9,6 +9,7 @@ from pathlib import Path
 
 from llenergymeasure.atomic import write_json_atomic
 from llenergymeasure.backends.registry import SERVICES
+from llenergymeasure.campaign import gpu_guard
 from llenergymeasure.campaign.events import Event, EventSink, noop
 from llenergymeasure.campaign.layout import MANIFEST_NAME, CampaignLayout
 from llenergymeasure.campaign.loader import LoadedCampaign, load_campaign
@@ -28,6 +29,7 @@ from llenergymeasure.dispatch.preflight import engine_problems, model_path_probl
 from llenergymeasure.energy.nvml import visible_gpu_count
 from llenergymeasure.energy.scope import host_gpu_index_errors
 from llenergymeasure.errors import CampaignError, ConfigError, ExecutorError, ManifestError
+from llenergymeasure.gpu.journal import Journal
 from llenergymeasure.models.resolve import model_problem
 
 
@@ -121,6 +123,8 @@ def preflight(plan: CampaignPlan, executor: Executor | None) -> list[str]:
         problems += engine_problems(executor, [e.config.backend for e in plan.experiments])
         problems += scheduler_problems(executor, [gpus_per_unit(e.config) for e in plan.experiments])
         problems += model_path_problems(executor, models)  # a local model folder the units could not reach
+        configs = [(e.source or e.exp_id, e.config) for e in plan.experiments]
+        problems += gpu_guard.plan_problems(configs, executor.name)  # limits, clocks, permission, per GPU
     return problems
 
 
@@ -156,6 +160,8 @@ def up(
     those GPUs; ``gpus_spec`` (what the user wrote, e.g. ``all``) is kept in the manifest for ``resume``.
     """
     check_slots(plan, campaign_file, gpus)
+    for campaign, record in gpu_guard.restore_crashed():  # a dead campaign's GPU settings, before anything else
+        on_event(Event("note", message=f"put back GPU {record.uuid}'s settings, left changed by {campaign}"))
     images = campaign_images(executor.name, [SERVICES[e.config.backend] for e in plan.experiments])
     layout, store, lock = prepare_campaign(
         plan, results_root, campaign_file, executor.name, gpus=gpus_spec, images=images
@@ -186,6 +192,8 @@ def resume(
     if not layout.manifest.is_file() and not layout.campaign_snapshot.is_file():
         ManifestStore.load(layout.manifest)  # raises the one-line "no manifest here" error
     with CampaignLock.acquire(layout.root) as lock:
+        for record in gpu_guard.restore_journal(Journal(layout.root)):  # before anything else: GPUs as they were
+            on_event(Event("note", message=f"put back GPU {record.uuid}'s settings, left changed by {record.unit}"))
         store, rebuilt = load_manifest(layout, executor.name, write=True)  # an empty or torn one is rebuilt
         if rebuilt:
             on_event(Event("rebuilt", message=rebuilt))

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from llenergymeasure.campaign import manifest as mf
 from llenergymeasure.campaign.diskspace import require_space
 from llenergymeasure.campaign.events import Event, EventSink, noop
+from llenergymeasure.campaign.gpu_guard import UnitSettings, unit_config
 from llenergymeasure.campaign.layout import CampaignLayout
 from llenergymeasure.campaign.manifest import ManifestEntry
 from llenergymeasure.campaign.settle import settle
@@ -24,7 +25,7 @@ from llenergymeasure.campaign.store import ManifestStore
 from llenergymeasure.config.campaign import ExecutionConfig
 from llenergymeasure.dispatch.base import Executor, JobOutcome, RecordError, UnitJob
 from llenergymeasure.dispatch.gpus import Gpu
-from llenergymeasure.errors import CampaignError, ManifestError
+from llenergymeasure.errors import CampaignError, GpuSettingsError, ManifestError
 from llenergymeasure.experiment.cooldown import cooldown_env
 
 
@@ -178,6 +179,7 @@ class _Dispatcher:
         self.running: dict[str, tuple[Slot, UnitJob]] = {}
         self.done: queue.Queue[tuple[str, JobOutcome]] = queue.Queue()
         self.cancel = threading.Event()
+        self.gpu = UnitSettings(layout.root)  # gpu.* around each unit, journalled in the campaign folder
 
     def _job(self, entry: ManifestEntry, slot: Slot, adopt: str | None = None) -> UnitJob:
         return job_for(entry, self.layout, self.execution, self.run_id, slot, self.cancel, adopt, self.concurrent_units)
@@ -221,7 +223,13 @@ class _Dispatcher:
                 raise RecordError(str(exc)) from None
 
         try:
-            outcome = self.executor.run(job, started)
+            if self.executor.max_in_flight > 1:  # a scheduler's node: gpu.* is refused there before `up`
+                outcome = self.executor.run(job, started)
+            else:
+                with self.gpu.applied(job.key, unit_config(job.config_file), job.gpu_uuids):
+                    outcome = self.executor.run(job, started)
+        except GpuSettingsError as exc:  # could not set, or could not put back: the unit does not count
+            outcome = JobOutcome(exit_code=None, stopped="launch", message=f"GpuSettingsError: {exc}")
         except Exception as exc:  # executor broke before the unit could run
             outcome = JobOutcome(exit_code=None, stopped="launch", message=f"{type(exc).__name__}: {exc}")
         self.done.put((job.key, outcome))

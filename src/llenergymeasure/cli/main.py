@@ -69,6 +69,7 @@ def _register() -> None:
         campaign_status,
         campaign_up,
         doctor,
+        gpu,
         report,
         results,
     )
@@ -80,6 +81,8 @@ def _register() -> None:
     cli.add_command(_global_options(doctor.doctor, verbose=False))
     cli.add_command(_global_options(results.results, verbose=False))
     cli.add_command(_global_options(report.report, verbose=False))
+    gpu.gpu.add_command(_global_options(gpu.restore, verbose=False))
+    cli.add_command(gpu.gpu)
 
 
 _register()

@@ -159,6 +159,48 @@ class BaselineConfig(_Strict):
     )
 
 
+class GpuSettings(_Strict):
+    """GPU settings a unit runs under, put back after it: a power limit and locked clocks (sweepable).
+
+    Applied to the unit's own GPUs before its warmup and idle baseline, checked against what each GPU
+    allows before anything starts, journalled in the campaign folder and restored after the unit on
+    every path (and by ``resume`` after a crash). Unset: the GPU runs as it is, untouched.
+    """
+
+    power_limit_w: float | None = Field(
+        None,
+        gt=0,
+        le=5000,
+        description=(
+            "Power limit (W) for every GPU of the unit; must lie within the GPU's limit constraints "
+            "(nvidia-smi -q -d POWER). None: the GPU's own limit, untouched."
+        ),
+    )
+    sm_clock_mhz: int | tuple[int, int] | None = Field(
+        None,
+        description=(
+            "Locked graphics (SM) clocks, MHz: one value, or [min, max]; each must be a supported clock "
+            "(nvidia-smi -q -d SUPPORTED_CLOCKS). None: clocks free."
+        ),
+    )
+    memory_clock_mhz: int | None = Field(
+        None, gt=0, description="Locked memory clock, MHz: a supported memory clock. None: free."
+    )
+
+    @model_validator(mode="after")
+    def _clock_pair(self) -> GpuSettings:
+        clocks = self.sm_clock_mhz
+        if isinstance(clocks, tuple) and not 0 < clocks[0] <= clocks[1]:
+            raise ValueError(f"gpu.sm_clock_mhz [{clocks[0]}, {clocks[1]}] must be [min, max] with 0 < min <= max")
+        if isinstance(clocks, int) and clocks <= 0:
+            raise ValueError(f"gpu.sm_clock_mhz {clocks} must be a positive clock in MHz")
+        return self
+
+    def is_empty(self) -> bool:
+        """Whether this asks to change nothing (every field unset)."""
+        return self.power_limit_w is None and self.sm_clock_mhz is None and self.memory_clock_mhz is None
+
+
 class EnergyConfig(_Strict):
     """How energy is measured over the window."""
 
@@ -351,6 +393,9 @@ class ExperimentConfig(_Strict):
     warmup: WarmupConfig = Field(default_factory=WarmupConfig)
     baseline: BaselineConfig = Field(default_factory=BaselineConfig)
     energy: EnergyConfig = Field(default_factory=EnergyConfig)
+    gpu: GpuSettings = Field(
+        default_factory=GpuSettings, description="GPU power limit and locked clocks for the unit, restored after it."
+    )
     scenario: ScenarioConfig = Field(
         default_factory=OfflineScenario,
         description="'offline' (the engine's offline API, default) or 'server' (its OpenAI server under load).",

@@ -47,3 +47,23 @@ def collect_environment(devices: NvmlDevices | None, versions: dict[str, str]) -
         env["gpus"] = [asdict(g) for g in devices.info()]
         env.update(devices.driver())
     return env
+
+
+def settings_notes(requested_limit_w: float | None, gpus: list[dict[str, Any]]) -> list[str]:
+    """Where the unit runs, the check that the power limit its campaign asked for is the one its GPUs hold.
+
+    The host sets ``gpu.power_limit_w`` before starting the unit; a GPU that holds another limit (a
+    setting lost, another tool, another node) is named in the result rather than trusted silently.
+    """
+    if requested_limit_w is None:
+        return []
+    notes = []
+    for gpu in gpus:
+        held = gpu.get("enforced_power_limit_w")
+        if held is None or abs(float(held) - requested_limit_w) > 1.0:
+            shown = "an unreadable limit" if held is None else f"{float(held):g} W"
+            notes.append(
+                f"gpu.power_limit_w {requested_limit_w:g} W was asked, but GPU {gpu.get('index')} ({gpu.get('uuid')})"
+                f" held {shown} when the unit started: its figures are not at the asked limit"
+            )
+    return notes

@@ -32,7 +32,7 @@ from llenergymeasure.energy.scope import gpu_targets, parse_visible
 from llenergymeasure.energy.thermal import probe_of
 from llenergymeasure.errors import EnergyUnavailableError
 from llenergymeasure.experiment.cooldown import cool_down_from_env
-from llenergymeasure.experiment.environment import collect_environment
+from llenergymeasure.experiment.environment import collect_environment, settings_notes
 from llenergymeasure.experiment.measure import MeasuredWindow, save_timeseries
 from llenergymeasure.experiment.offline import measure_windows, prepare_windows
 from llenergymeasure.experiment.prompts import select_prompts
@@ -199,6 +199,9 @@ def _run(
         energy = energy.model_copy(update={"notes": [*energy.notes, *windows.notes]})
     if main.gpu is not None and split is not None and windows.split_run is not None:
         energy = with_phases(energy, split, windows.split_run, windows.split_first, windows.split_prompt_sets_distinct)
+    environment = collect_environment(devices, versions) | {"device": described.get("device")}
+    if notes := settings_notes(config.gpu.power_limit_w, environment["gpus"]):
+        energy = energy.model_copy(update={"notes": [*energy.notes, *notes]})
     result = ExperimentResult(
         llem_version=__version__,
         config_hash=config_hash,
@@ -213,7 +216,7 @@ def _run(
         metrics=metrics,
         energy=energy,
         cpu_energy=cpu_energy,
-        environment=collect_environment(devices, versions) | {"device": described.get("device")},
+        environment=environment,
     )
     path = out_dir / f"{stem}.json"
     write_json_atomic(path, result.model_dump(mode="json"))

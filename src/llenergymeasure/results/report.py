@@ -16,7 +16,7 @@ from llenergymeasure.results.compare_plot import plot_compare
 from llenergymeasure.results.compare_view import ComparisonView
 from llenergymeasure.results.html import render_comparison_html, render_html
 from llenergymeasure.results.metrics import spec
-from llenergymeasure.results.plots import Figure, figures, write_figures
+from llenergymeasure.results.plots import Figure, figures, scatter_figure, write_figures
 from llenergymeasure.results.stats import FALLBACK_METRIC, RankBy
 from llenergymeasure.results.table import ResultsTable
 from llenergymeasure.results.view import ResultsView, build_view
@@ -69,9 +69,19 @@ def report_figures(
     companions = (ENERGY, FALLBACK_METRIC) if has_energy else (FALLBACK_METRIC, LATENCY)
     shown = [ranked, *(m for m in companions if m != ranked)]
     backend_of = {str(r["config_hash"]): str(r.get("config.backend") or "") for r in rows}
-    return figures(
+    figs = figures(
         view.stats, rows, view.dims, ranked, shown, view.confidence, view.intervals_at_2, backend_of, campaign_dir, unit
     )
+    if has_energy and any(d.startswith("config.gpu.") for d in view.dims):
+        # A power-limit or clock study: which caps give the least energy for the latency they cost.
+        drawn = scatter_figure(
+            view.stats, LATENCY, ENERGY, backend_of, view.confidence, view.intervals_at_2, True, True, view.dims
+        )
+        if drawn is not None:
+            fig, caption = drawn
+            title = f"{spec(ENERGY).name} vs {spec(LATENCY).name.lower()} across GPU settings"
+            figs.insert(0, Figure("energy-latency-frontier", title, caption, fig))
+    return figs
 
 
 def render_comparison_report(

@@ -15,7 +15,12 @@ process; ``fake_args_from_json`` maps it onto the fields:
 - ``violation_shares``: ``{"<perf policy>": fraction of time in violation}`` (keys become ints),
   ``violation_supported``: ``nvmlDeviceGetViolationStatus``'s cumulative throttle time, in ns;
 - ``sm_clock_mhz``, ``mem_clock_mhz``, ``compute_capability`` ([major, minor] or null),
-  ``enforced_limit_mw``, ``management_limit_mw`` (null: not supported).
+  ``enforced_limit_mw``, ``management_limit_mw`` (null: not supported);
+- driver settings (``gpu.*`` fields): ``limit_constraints_mw`` ([min, max]), ``default_limit_mw``,
+  ``supported_mem_clocks``/``supported_sm_clocks`` (lists of MHz; [] means that clock lock is not
+  supported), ``can_set`` (false: every set/reset raises ``NVML_ERROR_NO_PERMISSION``) and
+  ``settings_file`` (a path: every process shares the settings through that JSON file, and appends
+  each set/reset call to ``settings_file + ".calls"``, one JSON line per call).
 
 Lists become the tuples the fields hold. The fake's time origin is CLOCK_MONOTONIC's zero, which
 every process on the machine shares, so a test can compute the ground truth of any window a result
