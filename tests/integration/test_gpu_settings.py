@@ -84,8 +84,7 @@ def test_each_unit_runs_under_its_limit_and_the_gpu_is_put_back_after_it(tmp_pat
     campaign = only_campaign_dir(tmp_path / "res")
     assert limits_seen(campaign) == {"300.0": 300.0, "400.0": 400.0}  # set before the unit started
     assert driver(tmp_path) == {"power_limit_mw": ORIGINAL, "sm": None, "mem": None}
-    journal = json.loads((campaign / JOURNAL_NAME).read_text())
-    assert [g["phase"] for g in journal["gpus"].values()] == ["restored"]
+    assert json.loads((campaign / JOURNAL_NAME / "GPU-fake-0.json").read_text())["phase"] == "restored"
     assert not (tmp_path / "state" / "gpu-owners" / "GPU-fake-0").exists()
     # The report draws the figures against the limit, and the frontier across limits.
     llem("report", str(campaign), cwd=tmp_path, env=fake_env(tmp_path))
@@ -113,7 +112,7 @@ def test_a_host_killed_around_a_setting_leaves_nothing_changed_after_resume(
     resumed = llem("campaign", "resume", str(campaign), "--executor", "local", cwd=tmp_path, env=fake_env(tmp_path))
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert driver(tmp_path) == {"power_limit_mw": ORIGINAL, "sm": None, "mem": None}
-    assert json.loads((campaign / JOURNAL_NAME).read_text())["gpus"]["GPU-fake-0"]["phase"] == "restored"
+    assert json.loads((campaign / JOURNAL_NAME / "GPU-fake-0.json").read_text())["phase"] == "restored"
     # Exactly once: each unit's result, once; and each ran under its own limit.
     assert [e["status"] for e in manifest(campaign)["entries"]] == ["completed", "completed"]
     assert limits_seen(campaign) == {"300.0": 300.0, "400.0": 400.0}

@@ -98,3 +98,40 @@ def _wait_gone(jid: str, timeout_s: float = 60) -> None:
             return
         time.sleep(0.2)
     raise AssertionError(f"job {jid} still queued after scancel")
+
+
+def test_gpu_settings_are_set_and_put_back_by_each_job_on_its_node_even_when_the_host_dies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """gpu.* under Slurm: the job sets them on its node around llem-exp and puts them back on exit, host or not."""
+    from tests.integration.test_gpu_settings import ORIGINAL, RESTORE, calls, driver, fake_env
+
+    for key, value in fake_env(tmp_path).items():  # sbatch --export=ALL: the jobs share the fake driver state
+        monkeypatch.setenv(key, value)
+    p = tmp_path / "caps.yaml"
+    body = FAST.replace("warmup: {n_runs: 0}", "warmup: {n_runs: 0, until_settled: true, settle_window_s: 4.0}")
+    p.write_text(
+        f"name: caps\n{body}energy: {{min_window_s: 0.2, prefill_split: false}}\n"
+        "sweep:\n  gpu.power_limit_w: [300, 400]\n"
+        "execution: {warm_start: false, slurm: {poll_s: 0.2, gpus_per_unit: 0, max_jobs: 1, share_nodes: true}}\n"
+    )
+    host = start_host("campaign", "up", str(p), "--executor", "slurm", cwd=tmp_path)
+    d = kill_when_running(host, tmp_path / "results", 1, field="job_id")  # the first job runs on, unwatched
+    llem("campaign", "resume", str(d), cwd=tmp_path)
+    entries = manifest(d)["entries"]
+    assert [e["status"] for e in entries] == ["completed", "completed"]
+    assert driver(tmp_path) == {"power_limit_mw": ORIGINAL, "sm": None, "mem": None}
+    set_calls = [c for c in calls(tmp_path) if c != ("nvmlDeviceSetPowerManagementLimit", [ORIGINAL])]
+    assert set_calls == [
+        ("nvmlDeviceSetPowerManagementLimit", [300_000]),
+        *RESTORE[1:],
+        ("nvmlDeviceSetPowerManagementLimit", [400_000]),
+        *RESTORE[1:],
+    ]
+    for e in entries:  # each job ran under its own limit, read where it ran
+        import json
+
+        result = json.loads((d / e["result_file"]).read_text())
+        asked = result["config"]["gpu"]["power_limit_w"]
+        assert result["environment"]["gpus"][0]["enforced_power_limit_w"] == asked
+        assert result["energy"]["notes"] == [n for n in result["energy"]["notes"] if "gpu.power_limit_w" not in n]

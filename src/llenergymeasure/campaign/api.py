@@ -29,7 +29,6 @@ from llenergymeasure.dispatch.preflight import engine_problems, model_path_probl
 from llenergymeasure.energy.nvml import visible_gpu_count
 from llenergymeasure.energy.scope import host_gpu_index_errors
 from llenergymeasure.errors import CampaignError, ConfigError, ExecutorError, ManifestError
-from llenergymeasure.gpu.journal import Journal
 from llenergymeasure.models.resolve import model_problem
 
 
@@ -192,11 +191,27 @@ def resume(
     if not layout.manifest.is_file() and not layout.campaign_snapshot.is_file():
         ManifestStore.load(layout.manifest)  # raises the one-line "no manifest here" error
     with CampaignLock.acquire(layout.root) as lock:
-        for record in gpu_guard.restore_journal(Journal(layout.root)):  # before anything else: GPUs as they were
-            on_event(Event("note", message=f"put back GPU {record.uuid}'s settings, left changed by {record.unit}"))
         store, rebuilt = load_manifest(layout, executor.name, write=True)  # an empty or torn one is rebuilt
         if rebuilt:
             on_event(Event("rebuilt", message=rebuilt))
+        # Before any unit runs: GPUs as they were. Slurm jobs that outlived their host still hold
+        # theirs and put them back themselves on their node.
+        jobs = (
+            [e.key for e in store.manifest.entries if e.status == "running" and e.job_id] if executor.on_nodes else []
+        )
+        restored, elsewhere = gpu_guard.host_restore(layout.root, jobs)
+        for record in restored:
+            on_event(Event("note", message=f"put back GPU {record.uuid}'s settings, left changed by {record.unit}"))
+        for record in elsewhere:  # a node's GPU: its job puts it back on exit; here it cannot be confirmed
+            on_event(
+                Event(
+                    "note",
+                    message=(
+                        f"GPU {record.uuid} on {record.host}: restore not confirmed (changed by {record.unit},"
+                        f" {record.phase}); if its job is gone, run `llem gpu restore {layout.root}` on {record.host}"
+                    ),
+                )
+            )
         check_design(store, force)
         execution, notes = resume_execution(layout, store, force)
         if notes:

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from llenergymeasure.campaign import manifest as mf
 from llenergymeasure.campaign.diskspace import require_space
 from llenergymeasure.campaign.events import Event, EventSink, noop
-from llenergymeasure.campaign.gpu_guard import UnitSettings, unit_config
+from llenergymeasure.campaign.gpu_guard import target_of, unit_config, unit_indices, unit_settings
 from llenergymeasure.campaign.layout import CampaignLayout
 from llenergymeasure.campaign.manifest import ManifestEntry
 from llenergymeasure.campaign.settle import settle
@@ -179,7 +179,7 @@ class _Dispatcher:
         self.running: dict[str, tuple[Slot, UnitJob]] = {}
         self.done: queue.Queue[tuple[str, JobOutcome]] = queue.Queue()
         self.cancel = threading.Event()
-        self.gpu = UnitSettings(layout.root)  # gpu.* around each unit, journalled in the campaign folder
+        self.gpu = unit_settings(layout.root)  # gpu.* around each unit, journalled in the campaign folder
 
     def _job(self, entry: ManifestEntry, slot: Slot, adopt: str | None = None) -> UnitJob:
         return job_for(entry, self.layout, self.execution, self.run_id, slot, self.cancel, adopt, self.concurrent_units)
@@ -223,10 +223,12 @@ class _Dispatcher:
                 raise RecordError(str(exc)) from None
 
         try:
-            if self.executor.max_in_flight > 1:  # a scheduler's node: gpu.* is refused there before `up`
-                outcome = self.executor.run(job, started)
+            config = unit_config(job.config_file)
+            if config is None or config.gpu.is_empty() or self.executor.on_nodes:
+                outcome = self.executor.run(job, started)  # a scheduler's node applies gpu.* itself (gpunode)
             else:
-                with self.gpu.applied(job.key, unit_config(job.config_file), job.gpu_uuids):
+                indices = lambda nvml: unit_indices(nvml, job.gpu_uuids, config)  # noqa: E731
+                with self.gpu.applied(job.key, target_of(config.gpu), indices):
                     outcome = self.executor.run(job, started)
         except GpuSettingsError as exc:  # could not set, or could not put back: the unit does not count
             outcome = JobOutcome(exit_code=None, stopped="launch", message=f"GpuSettingsError: {exc}")

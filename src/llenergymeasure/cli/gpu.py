@@ -23,7 +23,6 @@ def restore(campaign_dir: Path | None) -> None:
     """
     from llenergymeasure.campaign import gpu_guard
     from llenergymeasure.campaign.lock import CampaignLock
-    from llenergymeasure.gpu.journal import Journal
 
     if campaign_dir is None:
         done = gpu_guard.restore_crashed()
@@ -32,7 +31,9 @@ def restore(campaign_dir: Path | None) -> None:
         click.echo(f"{len(done)} GPU(s) put back" if done else "no campaign left a GPU changed on this machine")
         return
     with CampaignLock.acquire(campaign_dir):
-        records = gpu_guard.restore_journal(Journal(campaign_dir))
+        records, elsewhere = gpu_guard.host_restore(campaign_dir)
     for record in records:
         click.echo(f"put back GPU {record.uuid} (changed by {record.unit})")
-    click.echo(f"{len(records)} GPU(s) put back" if records else f"{campaign_dir}: no GPU left changed")
+    for record in elsewhere:
+        click.echo(f"GPU {record.uuid} is on {record.host}: run this there to put it back")
+    click.echo(f"{len(records)} GPU(s) put back" if records else f"{campaign_dir}: no GPU of this host left changed")

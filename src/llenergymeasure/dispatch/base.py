@@ -90,6 +90,7 @@ class Executor:
 
     name: str = "executor"
     max_in_flight: int = 1  # > 1: a scheduler places units itself; the host only bounds how many are queued
+    on_nodes: bool = False  # units run on machines the host cannot reach (Slurm): they set gpu.* themselves
 
     def run(self, job: UnitJob, on_started: Callable[[str], None]) -> JobOutcome:
         """Run ``job`` to completion (or until stopped) and report how it ended."""

@@ -32,15 +32,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import yaml
 from loguru import logger
 
 from llenergymeasure.atomic import write_atomic
 from llenergymeasure.config.campaign import SlurmConfig
+from llenergymeasure.config.experiment import ExperimentConfig
 from llenergymeasure.dispatch.base import Executor, JobOutcome, RecordError, Stray, UnitJob, Watchdog, supervise
 from llenergymeasure.dispatch.interpreters import python_for
 from llenergymeasure.dispatch.local import ENTRYPOINT, exp_command
 from llenergymeasure.dispatch.processes import COMMANDS, RUN_ENV, Answer, Commands
 from llenergymeasure.errors import ExecutorError
+from llenergymeasure.experiment import gpunode
 
 HANDLE = "slurm:"
 JOB_PREFIX = "llem."  # job names: llem.<run id>.<unit key>
@@ -77,6 +80,15 @@ class JobState:
 def job_id(handle: str | None) -> str | None:
     """The Slurm job id of a manifest handle ``slurm:123``."""
     return handle[len(HANDLE) :] if handle and handle.startswith(HANDLE) else None
+
+
+def sets_gpu(config_file: Path) -> bool:
+    """Whether the unit's config asks for GPU settings (gpu.*): its job then runs under the node wrapper."""
+    try:
+        config = ExperimentConfig.model_validate(yaml.safe_load(config_file.read_text(encoding="utf-8")))
+    except (OSError, ValueError, yaml.YAMLError):
+        return False  # llem-exp reports an unreadable config itself
+    return not config.gpu.is_empty()
 
 
 def job_name(job: UnitJob) -> str:
@@ -176,6 +188,7 @@ class SlurmExecutor(Executor):
     ) -> None:
         self.cfg = cfg
         self.max_in_flight = cfg.max_jobs  # Slurm places units; the host only bounds how many are queued
+        self.on_nodes = True  # each job sets and puts back its unit's gpu.* on its node (experiment.gpunode)
         self.commands = commands
         self.clock = clock
         self.sleep = sleep
@@ -250,6 +263,11 @@ class SlurmExecutor(Executor):
         command = [*self.cfg.container, "llem-exp", *args] if self.cfg.container else [
             python_for(job.backend), "-m", ENTRYPOINT, *args
         ]  # fmt: skip
+        if sets_gpu(job.config_file):  # the node sets gpu.* around the unit and puts it back (experiment.gpunode)
+            inner = command[len(self.cfg.container) :]  # the unit's own command, inside any container
+            python = "python" if self.cfg.container else python_for(job.backend)
+            wrapper = gpunode.command(str(job.campaign_dir), job.key, str(job.config_file), inner, python)
+            command = [*self.cfg.container, *wrapper]
         argv = sbatch_argv(self.cfg, job, len(job.gpu_uuids) or job.n_gpus, script, command)
         env = {**os.environ, **job.env, "PYTHONUNBUFFERED": "1", RUN_ENV: job.run_id}
         answer = self._ask(argv, env)

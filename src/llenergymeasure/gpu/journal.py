@@ -27,7 +27,7 @@ from llenergymeasure.atomic import write_atomic
 from llenergymeasure.errors import GpuSettingsError
 from llenergymeasure.gpu.settings import State
 
-JOURNAL_NAME = "gpu-settings.journal.json"
+JOURNAL_NAME = "gpu-journal"  # a folder: one file per GPU UUID, so units on other nodes never race on one file
 Phase = Literal["applying", "applied", "restored"]
 
 
@@ -71,29 +71,35 @@ class Journal:
         self.path = self.campaign_dir / JOURNAL_NAME
         self.owners = owners if owners is not None else state_dir() / "gpu-owners"
 
-    def records(self) -> dict[str, Record]:
-        """Every GPU this campaign ever changed, by UUID; a damaged journal is an error, never guessed at."""
+    def _file(self, uuid: str) -> Path:
+        return self.path / f"{uuid}.json"
+
+    def _read(self, path: Path) -> Record:
         try:
-            raw = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as exc:
+            return _record(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
             raise GpuSettingsError(
-                f"{self.path}: unreadable GPU settings journal ({exc}); the GPUs it names may still hold changed"
-                " settings: check them with nvidia-smi -q -d POWER,CLOCK and reset with nvidia-smi -rgc / -pl"
+                f"{path}: unreadable GPU settings journal ({exc}); the GPU it names may still hold changed settings:"
+                " check it with nvidia-smi -q -d POWER,CLOCK and reset it with nvidia-smi -pl / -rgc / -rmc"
             ) from None
-        try:
-            return {uuid: _record(r) for uuid, r in raw["gpus"].items()}
-        except (KeyError, TypeError, ValueError) as exc:
-            raise GpuSettingsError(f"{self.path}: damaged GPU settings journal ({exc!r})") from None
+
+    def records(self) -> dict[str, Record]:
+        """Every GPU this campaign ever changed, by UUID; a damaged entry is an error, never guessed at."""
+        if not self.path.is_dir():
+            return {}
+        out = {}
+        for path in sorted(self.path.glob("*.json")):
+            record = self._read(path)
+            out[record.uuid] = record
+        return out
 
     def open_records(self) -> list[Record]:
         """GPUs whose restore is not confirmed: what ``restore`` puts back."""
         return [r for r in self.records().values() if r.open]
 
-    def _write(self, records: dict[str, Record]) -> None:
-        doc = {"gpus": {uuid: asdict(r) for uuid, r in records.items()}}
-        write_atomic(self.path, json.dumps(doc, indent=1, sort_keys=True).encode())
+    def _write(self, record: Record) -> None:
+        self.path.mkdir(exist_ok=True)
+        write_atomic(self._file(record.uuid), json.dumps(asdict(record), indent=1, sort_keys=True).encode())
 
     def before_change(self, index: int, original: State, unit: str, host: str) -> Record:
         """Claim the GPU for this campaign and journal its original state, before anything is set.
@@ -102,20 +108,17 @@ class Journal:
         this campaign's settings, not its own.
         """
         self._claim(original.uuid)
-        records = self.records()
-        kept = records.get(original.uuid)
+        path = self._file(original.uuid)
+        kept = self._read(path) if path.exists() else None
         base = kept.original if kept is not None and kept.open else original
         record = Record(original.uuid, index, base, "applying", unit, host)
-        records[original.uuid] = record
-        self._write(records)
+        self._write(record)
         return record
 
     def mark(self, uuid: str, phase: Phase) -> None:
         """Record that the GPU's settings were applied, or put back; a restored GPU is released to others."""
-        records = self.records()
-        current = records[uuid]
-        records[uuid] = Record(current.uuid, current.index, current.original, phase, current.unit, current.host)
-        self._write(records)
+        current = self._read(self._file(uuid))
+        self._write(Record(current.uuid, current.index, current.original, phase, current.unit, current.host))
         if phase == "restored":
             self._release(uuid)
 
@@ -150,12 +153,14 @@ class Journal:
         raise GpuSettingsError(f"GPU {uuid}: could not take its owner file {path}")
 
     def holds(self, uuid: str) -> bool:
-        """Whether this campaign's journal has the GPU open (an unreadable journal counts as holding it)."""
+        """Whether this campaign's journal has the GPU open (an unreadable entry counts as holding it)."""
+        path = self._file(uuid)
+        if not path.exists():
+            return False
         try:
-            record = self.records().get(uuid)
+            return self._read(path).open
         except GpuSettingsError:
-            return self.path.exists()
-        return record is not None and record.open
+            return True
 
     def _release(self, uuid: str) -> None:
         path = self._owner_file(uuid)

@@ -19,18 +19,14 @@ def test_the_original_is_on_disk_before_the_change_and_released_after_restore(tm
     journal = Journal(tmp_path / "c1", owners)
     (tmp_path / "c1").mkdir()
     journal.before_change(0, A, "exp001_c1", "node1")
-    on_disk = json.loads((tmp_path / "c1" / JOURNAL_NAME).read_text())
+    on_disk = json.loads((tmp_path / "c1" / JOURNAL_NAME / "GPU-a.json").read_text())
     assert on_disk == {
-        "gpus": {
-            "GPU-a": {
-                "uuid": "GPU-a",
-                "index": 0,
-                "original": {"uuid": "GPU-a", "index": 0, "power_limit_mw": 300_000},
-                "phase": "applying",
-                "unit": "exp001_c1",
-                "host": "node1",
-            }
-        }
+        "uuid": "GPU-a",
+        "index": 0,
+        "original": {"uuid": "GPU-a", "index": 0, "power_limit_mw": 300_000},
+        "phase": "applying",
+        "unit": "exp001_c1",
+        "host": "node1",
     }
     assert (owners / "GPU-a").read_text() == str((tmp_path / "c1").resolve())
     journal.mark("GPU-a", "applied")
@@ -81,7 +77,9 @@ def test_a_stale_owner_is_taken_over(tmp_path: Path) -> None:
 
 
 def test_a_damaged_journal_is_an_error_never_a_guess(tmp_path: Path) -> None:
-    (tmp_path / JOURNAL_NAME).write_text('{"gpus": ')
+    (tmp_path / JOURNAL_NAME).mkdir()
+    (tmp_path / JOURNAL_NAME / "GPU-a.json").write_text('{"uuid": ')
     with pytest.raises(GpuSettingsError) as err:
         Journal(tmp_path, tmp_path / "owners").records()
-    assert str(err.value).startswith(f"{tmp_path / JOURNAL_NAME}: unreadable GPU settings journal (")
+    assert str(err.value).startswith(f"{tmp_path / JOURNAL_NAME / 'GPU-a.json'}: unreadable GPU settings journal (")
+    assert Journal(tmp_path, tmp_path / "owners").holds("GPU-a")  # unreadable: never taken as free

@@ -1,0 +1,115 @@
+"""Settings applied around one unit, journalled first, put back however it ends; and restore from a journal.
+
+Config-free: callers pass the ``Target`` and the NVML indices of the unit's GPUs. The host uses this
+around units of the local and docker executors (campaign/gpu_guard.py); under Slurm the node does,
+around ``llem-exp`` (experiment/gpunode.py), so the node that changed a GPU is the one that puts it back.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from llenergymeasure.errors import EnergyUnavailableError, GpuSettingsError
+from llenergymeasure.gpu import control
+from llenergymeasure.gpu.journal import Journal, Record
+from llenergymeasure.gpu.settings import Target
+
+NvmlLoader = Callable[[], Any]
+_JOURNAL_LOCK = threading.Lock()  # units on several slots journal from worker threads of one host
+
+
+def uuid_of(nvml: Any, index: int) -> str:
+    """The UUID of NVML's GPU ``index`` as text."""
+    raw = nvml.nvmlDeviceGetUUID(nvml.nvmlDeviceGetHandleByIndex(index))
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
+class UnitSettings:
+    """Applies one unit's target to its GPUs and puts them back; every step journalled first."""
+
+    def __init__(self, campaign_dir: Path, nvml_loader: NvmlLoader, owners: Path | None = None) -> None:
+        self.journal = Journal(campaign_dir, owners)
+        self.nvml_loader = nvml_loader
+        self.host = socket.gethostname()
+
+    @contextmanager
+    def applied(self, unit: str, target: Target, indices: Callable[[Any], Sequence[int]]) -> Iterator[None]:
+        """Within this block the GPUs ``indices(nvml)`` names run under ``target``; on leaving they are put back."""
+        if target.is_empty:
+            yield
+            return
+        nvml = self.nvml_loader()
+        changed: list[int] = []
+        try:
+            for index in indices(nvml):
+                state = control.read_state(nvml, index)
+                with _JOURNAL_LOCK:
+                    self.journal.before_change(index, state, unit, self.host)
+                changed.append(index)
+                control.apply(nvml, index, target)
+                with _JOURNAL_LOCK:
+                    self.journal.mark(state.uuid, "applied")
+            yield
+        finally:
+            self._put_back(nvml, changed)
+
+    def _put_back(self, nvml: Any, indices: Sequence[int]) -> None:
+        records = {r.index: r for r in self.journal.records().values() if r.host == self.host}
+        failures = []
+        for index in indices:
+            record = records[index]
+            try:
+                control.restore(nvml, index, record.original)
+            except GpuSettingsError as exc:
+                failures.append(str(exc))
+                continue
+            with _JOURNAL_LOCK:
+                self.journal.mark(record.uuid, "restored")
+        if failures:
+            raise GpuSettingsError("; ".join(failures) + f"; the journal {self.journal.path} keeps them open")
+
+
+def restore_journal(
+    journal: Journal, nvml_loader: NvmlLoader, running: Collection[str] = ()
+) -> tuple[list[Record], list[Record]]:
+    """Put back every GPU of this host ``journal`` has open; (restored, open on other hosts), in order.
+
+    Run before anything else by ``resume`` and ``llem gpu restore``. A GPU of this host that cannot
+    be put back (no NVML, no permission) raises: the campaign must not run on a GPU in an unknown
+    state. A GPU another host (a Slurm node) changed cannot be reached from here: it is returned for
+    the caller to report, as a node whose restore is not confirmed; so is one whose unit is in
+    ``running`` (a Slurm job that outlived its host still holds its GPU, and puts it back itself).
+    """
+    here = socket.gethostname()
+    open_records = journal.open_records()
+    mine = [r for r in open_records if r.host == here and r.unit not in running]
+    elsewhere = [r for r in open_records if r not in mine]
+    if not mine:
+        return [], elsewhere
+    try:
+        nvml = nvml_loader()
+    except EnergyUnavailableError as exc:
+        names = ", ".join(r.uuid for r in mine)
+        raise GpuSettingsError(
+            f"{journal.path}: GPUs {names} may still hold this campaign's settings, and they cannot be put back"
+            f" here ({exc}); run `llem gpu restore {journal.campaign_dir}` where NVML works"
+        ) from None
+    by_uuid = {uuid_of(nvml, i): i for i in range(int(nvml.nvmlDeviceGetCount()))}
+    done = []
+    for record in mine:
+        index = by_uuid.get(record.uuid)
+        if index is None:
+            raise GpuSettingsError(
+                f"{journal.path}: GPU {record.uuid} (changed by {record.unit}) is not visible to NVML on {here};"
+                f" run `llem gpu restore {journal.campaign_dir}` where it is"
+            )
+        control.restore(nvml, index, record.original)
+        with _JOURNAL_LOCK:
+            journal.mark(record.uuid, "restored")
+        done.append(record)
+    return done, elsewhere
