@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from pathlib import Path
 
 import pytest
 
 from llenergymeasure.campaign.lock import CampaignLock
 from llenergymeasure.gpu.journal import JOURNAL_NAME
-from tests.integration.conftest import FAST, ROOT, SHIM, llem, manifest, only_campaign_dir
+from tests.integration.conftest import FAST, ROOT, SHIM, llem, manifest, only_campaign_dir, start_host, wait_running
 
 CAMPAIGN = (
     "name: caps\n"
@@ -91,6 +92,7 @@ def test_each_unit_runs_under_its_limit_and_the_gpu_is_put_back_after_it(tmp_pat
     names = sorted(p.stem for p in (campaign / "figures").glob("*.svg"))
     assert "energy-latency-frontier" in names
     assert "energy-per-output-token-by-gpu-power-limit-w" in names
+    assert "mean-request-latency-by-gpu-power-limit-w" in names
 
 
 @pytest.mark.parametrize(
@@ -159,3 +161,37 @@ def test_values_the_gpu_cannot_take_are_refused_before_anything_starts(tmp_path:
         " host process sets them, under --executor docker too) or with CAP_SYS_ADMIN, or drop gpu.* from the"
         " campaign" in denied.stderr
     )
+
+
+SLOW = CAMPAIGN.replace("warmup: {n_runs: 0}", "warmup: {n_runs: 0, until_settled: true, settle_window_s: 30.0}")
+
+
+def test_ctrl_c_while_a_unit_runs_puts_the_gpu_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in fake_env(tmp_path).items():
+        monkeypatch.setenv(key, value)
+    (tmp_path / "c.yaml").write_text(SLOW)
+    host = start_host(*UP, cwd=tmp_path)
+    try:
+        wait_running(tmp_path / "res", 1)
+        assert driver(tmp_path)["power_limit_mw"] == 300_000  # set before the unit started, held while it runs
+        host.send_signal(signal.SIGINT)
+        assert host.wait(timeout=120) == 130
+    finally:
+        host.kill()
+    assert driver(tmp_path) == {"power_limit_mw": ORIGINAL, "sm": None, "mem": None}
+    assert calls(tmp_path) == [*PROBE, ("nvmlDeviceSetPowerManagementLimit", [300_000]), *RESTORE]
+
+
+def test_a_unit_that_times_out_still_puts_the_gpu_back(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text(SLOW + "execution: {unit_timeout_s: 3, max_retries: 0}\n")
+    llem(*UP, cwd=tmp_path, env=fake_env(tmp_path), check=False)
+    campaign = only_campaign_dir(tmp_path / "res")
+    assert [e["status"] for e in manifest(campaign)["entries"]] == ["failed", "failed"]
+    assert driver(tmp_path) == {"power_limit_mw": ORIGINAL, "sm": None, "mem": None}
+    assert calls(tmp_path) == [
+        *PROBE,
+        ("nvmlDeviceSetPowerManagementLimit", [300_000]),
+        *RESTORE,
+        ("nvmlDeviceSetPowerManagementLimit", [400_000]),
+        *RESTORE,
+    ]

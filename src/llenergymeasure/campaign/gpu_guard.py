@@ -1,11 +1,11 @@
-"""A unit's GPU settings (``gpu.*``) applied by the host around the unit, journalled, and always put back.
+"""A unit's GPU settings (``gpu.*``) as the host handles them: checked before ``up``, applied around units.
 
-The host sets them on the unit's own GPUs before it starts the unit (so before the unit's warmup and
-idle baseline) and puts them back when the unit ends, however it ends: result, failure, timeout,
-Ctrl-C. The host, not the unit, holds NVML for this: under Docker the container needs no extra
-capability, and a host killed mid-unit leaves a journal (gpu/journal.py) that ``resume``, the next
+Under the local and docker executors the host sets them on the unit's own GPUs before it starts the
+unit (so before the unit's warmup and idle baseline) and puts them back when the unit ends, however
+it ends (gpu/guard.py): the host, not the unit, holds NVML for this, so a container needs no extra
+capability. A host killed mid-unit leaves a journal (gpu/journal.py) that ``resume``, the next
 ``up`` and ``llem gpu restore DIR`` put back before anything else. Slurm units run on nodes the host
-cannot reach: ``gpu.*`` is refused there before anything starts.
+cannot reach: their jobs do the same on their node (experiment/gpunode.py).
 """
 
 from __future__ import annotations

@@ -67,6 +67,8 @@ def report_figures(
     has_energy = any(r.get("energy.available") for r in rows)
     ranked = view.ranking.metric
     companions = (ENERGY, FALLBACK_METRIC) if has_energy else (FALLBACK_METRIC, LATENCY)
+    if any(d.startswith("config.gpu.") for d in view.dims):  # a power or clock study: what a cap costs in latency
+        companions = (*companions, LATENCY)
     shown = [ranked, *(m for m in companions if m != ranked)]
     backend_of = {str(r["config_hash"]): str(r.get("config.backend") or "") for r in rows}
     figs = figures(
