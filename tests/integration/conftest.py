@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -176,3 +177,33 @@ def fill(path: Path) -> None:
                 fh.write(b"\0" * 1024)
         except OSError:
             pass
+
+
+def chromium() -> str:
+    """Headless Chromium's path; a skip elsewhere and a failure under CI=true when it is missing."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("chromium missing under CI; scripts/ensure-chromium.sh installs it")
+        pytest.skip("chromium not installed: cannot render the report headless")
+    return browser
+
+
+def headless(browser: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Chromium run headless, offline, with a profile of its own (tests run in parallel)."""
+    return subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

@@ -9,9 +9,7 @@ every plot. Headless Chromium renders the page at 1280 px.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +20,9 @@ from llenergymeasure.cli.campaign_dir import read_campaign
 from llenergymeasure.cli.main import cli
 from llenergymeasure.results.report import report_figures
 from llenergymeasure.results.view import build_view
+from tests.integration.conftest import chromium, headless
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "campaigns"
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 HEADER = [
     "Design hash",
     "Campaign file",
@@ -119,34 +117,6 @@ def test_report_writes_every_figure_three_ways_and_a_complete_header(tmp_path: P
         "<p class='method'>Ranked by output throughput (tokens/s), higher is better. 2 cycles: their range, not an"
         " interval.</p>"
     ) in page
-
-
-def chromium() -> str:
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        if IN_CI:
-            pytest.fail("chromium missing under CI; scripts/ensure-chromium.sh installs it")
-        pytest.skip("chromium not installed: cannot render the report headless")
-    return browser
-
-
-def headless(browser: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            browser,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--no-first-run",
-            f"--user-data-dir={profile}",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def test_report_fits_1280_px_in_a_browser(tmp_path: Path) -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -18,7 +16,7 @@ from llenergymeasure.config.identity import config_hash
 from llenergymeasure.experiment.runner import run_experiment
 from llenergymeasure.results.naming import result_stem
 from tests.fakes.nvml import FakeNvml
-from tests.integration.conftest import FAST, llem
+from tests.integration.conftest import FAST, chromium, headless, llem
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # One worker under pytest-xdist: the tests read one campaign, made once per worker that runs them.
@@ -80,10 +78,6 @@ def test_table_loads_in_pandas_and_polars(campaign_dir: Path) -> None:
     assert pl.read_parquet(campaign_dir / "results.parquet").height == 6
 
 
-def chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 def test_report_is_self_contained_and_shows_its_plots(campaign_dir: Path, tmp_path: Path) -> None:
     out = Path(llem("report", str(campaign_dir), cwd=campaign_dir).stdout.strip())
     text = out.read_text()
@@ -103,10 +97,6 @@ def test_report_is_self_contained_and_shows_its_plots(campaign_dir: Path, tmp_pa
     assert "<th>Energy per output token (J)</th>" in text
     assert "http" not in text.replace("http-equiv", "")  # nothing loaded from elsewhere
     browser = chromium()
-    if browser is None:
-        if IN_CI:
-            pytest.fail("chromium missing under CI; scripts/test.sh installs it")
-        pytest.skip("chromium not installed: cannot render the report headless")
     probe = tmp_path / "probe.html"
     probe.write_text(
         text.replace(
@@ -115,42 +105,10 @@ def test_report_is_self_contained_and_shows_its_plots(campaign_dir: Path, tmp_pa
             "[...document.images].filter(i=>i.complete&&i.naturalWidth>100).length})</script></body>",
         )
     )
-    dom = subprocess.run(
-        [
-            browser,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--no-first-run",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--virtual-time-budget=5000",
-            "--dump-dom",
-            probe.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    dom = headless(browser, tmp_path / "profile", "--virtual-time-budget=5000", "--dump-dom", probe.as_uri())
     assert "<title>loaded:4</title>" in dom.stdout, dom.stderr[-2000:]
     shot = tmp_path / "report.png"
-    subprocess.run(
-        [
-            browser,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--no-first-run",
-            f"--user-data-dir={tmp_path / 'profile2'}",
-            f"--screenshot={shot}",
-            "--window-size=1400,2000",
-            out.as_uri(),
-        ],
-        capture_output=True,
-        timeout=120,
-    )
+    headless(browser, tmp_path / "profile2", f"--screenshot={shot}", "--window-size=1400,2000", out.as_uri())
     assert shot.stat().st_size > 20_000  # a rendered page with plots, not a blank one
 
 

@@ -12,6 +12,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from itertools import pairwise
+from typing import Protocol
 
 from llenergymeasure.campaign.manifest import ManifestEntry
 
@@ -25,14 +26,28 @@ class Step:
     cycle: int
 
 
+class Placed(Protocol):
+    """A unit as the gap rule sees it (a planned ``Step`` or a manifest entry)."""
+
+    @property
+    def exp_id(self) -> str:
+        """The unit's experiment."""
+        ...
+
+    @property
+    def cycle(self) -> int:
+        """The unit's cycle."""
+        ...
+
+
 @dataclass(frozen=True)
 class Gaps:
-    """The configured pauses, as the scheduler applies them (``schedule._gap``)."""
+    """The configured pauses: what the scheduler waits between two units, and what an estimate adds."""
 
     config_s: float = 0.0
     cycle_s: float = 0.0
 
-    def between(self, prev: Step, nxt: Step) -> float:
+    def between(self, prev: Placed, nxt: Placed) -> float:
         """Config gap when the experiment changes, cycle gap when the cycle changes; the larger if both."""
         gaps = [0.0]
         if prev.exp_id != nxt.exp_id:

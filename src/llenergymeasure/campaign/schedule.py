@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from llenergymeasure.campaign import manifest as mf
 from llenergymeasure.campaign.diskspace import require_space
+from llenergymeasure.campaign.eta import Gaps
 from llenergymeasure.campaign.events import Event, EventSink, noop
 from llenergymeasure.campaign.gpu_guard import target_of, unit_config, unit_indices, unit_settings
 from llenergymeasure.campaign.layout import CampaignLayout
@@ -93,7 +94,8 @@ def run_pending(
     if lanes > 1:  # every job a dead run left running is followed at once, however many
         gpus = ()
         lanes = max(lanes, sum(1 for e in store.manifest.entries if e.status == "running"))
-    board = SlotBoard(tuple(gpus), lambda a, b: _gap(a, b, execution), lanes)
+    gaps = Gaps(execution.config_gap_seconds, execution.cycle_gap_seconds)
+    board = SlotBoard(tuple(gpus), gaps.between, lanes)
     to_run = [e for e in store.manifest.entries if e.status in ("pending", "running")]
     concurrent = board.concurrency(e.n_gpus if gpus else 1 for e in to_run)
     dispatcher = _Dispatcher(layout, store, executor, execution, run_id, on_event, concurrent)
@@ -279,13 +281,3 @@ class _Dispatcher:
             entry = self.store.entry(key)
             if entry.status == "running":
                 self.store.put(mf.requeue(entry))
-
-
-def _gap(prev: ManifestEntry, nxt: ManifestEntry, ex: ExecutionConfig) -> float:
-    """Config gap when the experiment changes, cycle gap when the cycle changes; the larger if both."""
-    gaps = [0.0]
-    if prev.exp_id != nxt.exp_id:
-        gaps.append(ex.config_gap_seconds)
-    if prev.cycle != nxt.cycle:
-        gaps.append(ex.cycle_gap_seconds)
-    return max(gaps)

@@ -7,8 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from llenergymeasure.cli.render import table
-from llenergymeasure.results.export import ranked_cells, ranked_columns
-from llenergymeasure.results.metrics import sig
+from llenergymeasure.results.export import ranked_cells, ranked_columns, serving_cells, serving_columns
 from llenergymeasure.results.view import ResultsView
 
 
@@ -26,19 +25,10 @@ def serving_table(view: ResultsView) -> Table | None:
         return None
     out = table(
         f"serving metrics per config ({view.confidence:.0%} CI across cycles; each row says its centre and interval)",
-        ["exp", "config", *view.axes, "metric", "centre", "CI", "method", "n"],
+        serving_columns(view),
     )
-    for s in view.serving_rows:
-        first = True
-        for spec in view.serving_specs:
-            c = s.cells.get(spec.key)
-            if c is None:
-                continue
-            ident = [s.exp_id or "-", s.short_hash, *(s.fields[a] for a in view.axes)]
-            ident = ident if first else [""] * len(ident)
-            cells = [*ident, spec.short, sig(c.centre), c.spread_text, c.method, str(c.n)]
-            out.add_row(*(Text(x) for x in cells))
-            first = False
+    for row in serving_cells(view, lambda spec: spec.short):
+        out.add_row(*(Text(x) for x in row))
     return out
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any, Literal
 
@@ -53,6 +54,23 @@ def ranked_cells(view: ResultsView, row: ConfigRow) -> list[str]:
     if view.throughput_spec is not None:
         cells.append(_centre(row.throughput))
     return cells
+
+
+def serving_columns(view: ResultsView) -> list[str]:
+    """Headers of the serving table: one row per config and metric, narrow at any count of metrics."""
+    return ["exp", "config", *view.axes, "metric", "centre", "CI", "method", "n"]
+
+
+def serving_cells(view: ResultsView, metric_name: Callable[[MetricSpec], str]) -> list[list[str]]:
+    """The serving table's rows; a config's identity only on its first row. ``metric_name``: short or full label."""
+    rows = []
+    for s in view.serving_rows:
+        ident = [s.exp_id or "-", s.short_hash, *(s.fields[a] for a in view.axes)]
+        for spec in (sp for sp in view.serving_specs if sp.key in s.cells):
+            c = s.cells[spec.key]
+            rows.append([*ident, metric_name(spec), sig(c.centre), c.spread_text, c.method, str(c.n)])
+            ident = [""] * len(ident)
+    return rows
 
 
 def csv_text(columns: list[str], rows: list[list[str]]) -> str:

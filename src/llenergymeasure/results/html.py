@@ -12,8 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from llenergymeasure.results.compare_view import ComparisonView
-from llenergymeasure.results.export import ranked_cells, ranked_columns
-from llenergymeasure.results.metrics import sig
+from llenergymeasure.results.export import ranked_cells, ranked_columns, serving_cells, serving_columns
 from llenergymeasure.results.plots import WrittenFigure
 from llenergymeasure.results.view import ResultsView
 
@@ -76,27 +75,15 @@ def serving_table_html(view: ResultsView) -> str:
     """Server-mode figures, one row per config and metric (human name with unit): narrow at any count."""
     if not view.serving_rows:
         return ""
-    cols = ["exp", "config", *view.axes, "metric", "centre", "CI", "method", "n"]
+    cols = serving_columns(view)
+    text = _text(cols, view)
     lines = [
         f"<h2>Serving (centre and {view.confidence:.0%} CI across cycles)</h2>",
         "<table class='serving'>",
-        _row(cols, _text(cols, view), "th"),
+        _row(cols, text, "th"),
+        *(_row(row, text) for row in serving_cells(view, lambda spec: spec.label)),
+        "</table>",
     ]
-    for s in view.serving_rows:
-        first = True
-        for spec in view.serving_specs:
-            c = s.cells.get(spec.key)
-            if c is None:
-                continue
-            ident = (
-                [s.exp_id or "-", s.short_hash, *(s.fields[a] for a in view.axes)]
-                if first
-                else [""] * (2 + len(view.axes))
-            )
-            cells = [*ident, spec.label, sig(c.centre), c.spread_text, c.method, str(c.n)]
-            lines.append(_row(cells, _text(cols, view)))
-            first = False
-    lines.append("</table>")
     return "\n".join(lines)
 
 

@@ -66,7 +66,7 @@ def report_figures(
     """The report's figures: the ranked metric and its companions by each swept axis, scatter plots, power."""
     has_energy = any(r.get("energy.available") for r in rows)
     ranked = view.ranking.metric
-    companions = (ENERGY, FALLBACK_METRIC) if has_energy else (FALLBACK_METRIC, LATENCY)
+    companions: tuple[str, ...] = (ENERGY, FALLBACK_METRIC) if has_energy else (FALLBACK_METRIC, LATENCY)
     if any(d.startswith("config.gpu.") for d in view.dims):  # a power or clock study: what a cap costs in latency
         companions = (*companions, LATENCY)
     shown = [ranked, *(m for m in companions if m != ranked)]

@@ -112,3 +112,33 @@ def test_every_metric_has_one_human_name_with_its_unit() -> None:
         assert s.unit in ("J", "s", "ms", "tokens/s", "requests/s", "gCO2e")
         assert "config." not in s.short
         assert "None" not in s.short
+
+
+def test_serving_rows_name_each_config_once_with_each_metrics_centre_and_spread() -> None:
+    from llenergymeasure.results.export import serving_cells, serving_columns
+    from llenergymeasure.results.html import serving_table_html
+
+    rows = [
+        {
+            "config_hash": f"{c}".ljust(16, "0"),
+            "cycle": cycle,
+            "config.backend": "vllm",
+            "config.scenario.kind": "server",
+            "config.scenario.concurrency": c,
+            "serving.tpot_ms.p90": 10.0 * c + cycle,
+            "serving.steady_state.energy_per_output_token_j": 0.5 / c,
+        }
+        for c in (1, 4)
+        for cycle in (1, 2, 3)
+    ]
+    view = build_view(rows, rank_by="throughput")
+    assert serving_columns(view) == ["exp", "config", "scenario.concurrency", "metric", "centre", "CI", "method", "n"]
+    assert serving_cells(view, lambda s: s.short) == [
+        # scipy: exp of t.interval(0.95, 2) of log(11, 12, 13)
+        ["-", "10000000", "1", "p90 TPOT ms", "11.97", "9.728–14.73", "geometric mean, log-t", "3"],
+        ["", "", "", "steady J/tok", "0.5000", "0.5000–0.5000", "geometric mean, log-t", "3"],
+        ["-", "40000000", "4", "p90 TPOT ms", "41.99", "39.58–44.55", "geometric mean, log-t", "3"],
+        ["", "", "", "steady J/tok", "0.1250", "0.1250–0.1250", "geometric mean, log-t", "3"],
+    ]
+    page = serving_table_html(view)
+    assert "<td class='t'>p90 time per output token (ms)</td><td>11.97</td>" in page
