@@ -29,6 +29,7 @@ HEADER = [
     "Model(s)",
     "Fixed settings",
     "Dataset",
+    "SLOs (goodput)",
     "Cycles",
     "Engines",
     "Images",
@@ -109,6 +110,7 @@ def test_report_writes_every_figure_three_ways_and_a_complete_header(tmp_path: P
     for field in HEADER:
         assert f"<dt>{field}</dt><dd>" in page
     assert "<dt>Cycles</dt><dd>3, interleaved</dd>" in page  # as planned; 2 of them here
+    assert "<dt>SLOs (goodput)</dt><dd>none: offline runs have no goodput</dd>" in page
     assert "<dt>Campaign file</dt><dd>tests/data/campaigns/two-backend.yaml</dd>" in page
     assert "<dt>Started</dt><dd>2026-12-01 00:47:06 UTC</dd>" in page
     assert "None" not in page

@@ -104,7 +104,11 @@ def test_concurrency_sweep_through_the_local_executor_with_energy_over_both_wind
     assert "p90 TPOT ms" in results.stdout
     report = llem("report", str(d), cwd=tmp_path)
     html = Path(report.stdout.strip()).read_text()
-    assert "Pareto: J / output token (steady state) vs p90 TPOT" in html
+    assert (
+        "<img class='plot' alt='Pareto frontier: Energy per output token, steady state vs p90 time per output token'"
+        in html
+    )
+    assert (d / "figures" / "pareto.pdf").read_bytes()[:4] == b"%PDF"
 
 
 OPEN_LOOP = """

@@ -291,8 +291,9 @@ def header_facts(
     }
     servers = any(r.get("config.scenario.kind") == "server" for r in rows)
     slo_text = ", ".join(f"{k.removeprefix('scenario.slo.')} <= {v} ms" for k, v in slo.items())
-    if servers:
-        facts.append(Fact("slo", "SLOs (goodput)", slo_text or "none set: goodput counts every request", slo))
+    if not servers:
+        slo_text = "none: offline runs have no goodput"
+    facts.append(Fact("slo", "SLOs (goodput)", slo_text or "none set: goodput counts every request", slo))
     n_cycles = execution.get("n_cycles") or max((int(r.get("cycle") or 0) for r in rows), default=0)
     order = execution.get("cycle_order")
     cycles_text = f"{n_cycles}, {order}" if order else f"{n_cycles} (order not recorded)"
