@@ -175,17 +175,19 @@ def test_every_energy_figure_lies_within_its_bound(
         e["baseline_power_uncertainty_w"] * e["duration_s"]
     )
     if prefill:
-        # The differential split of the true energies: per pass, the line through the two windows'
-        # (decode tokens, energy); prefill is its intercept, decode J/token its slope.
+        # The differential split of the true energies (experiment/phases.py): per input token of each
+        # window's prompts, the line through the two windows' (decode tokens, energy); prefill is its
+        # intercept times the main window's input tokens, decode J/token its slope. Per input token, not
+        # per pass: how many passes (so which prompt sets) fit a window depends on the machine's load,
+        # and the sets' lengths differ; a per-pass truth disagreed with the method on a loaded machine.
         m = result["metrics"]
         p0, p1 = e["prefill_window_start_monotonic_s"], e["prefill_window_end_monotonic_s"]
         split_truth = fake.energy_between_j(0, p0, p1)
-        per_pass_requests = m["n_requests"] / m["n_passes"]
-        x_long = m["decode_tokens"] / m["n_passes"]
-        x_short = per_pass_requests * (e["split_output_tokens"] - 1)
-        e_long, e_short = truth / m["n_passes"], split_truth / e["prefill_passes"]
+        n_long, n_short = m["input_tokens"], e["split_window_input_tokens"]
+        x_long, x_short = m["decode_tokens"] / n_long, e["split_window_decode_tokens"] / n_short
+        e_long, e_short = truth / n_long, split_truth / n_short
         slope = (e_long - e_short) / (x_long - x_short)
-        prefill_truth = (e_short - slope * x_short) * m["n_passes"]
+        prefill_truth = (e_short - slope * x_short) * n_long
         assert e["phase_split_method"] == "differential"
         within("prefill_energy_j", e["prefill_energy_j"], prefill_truth, e["prefill_energy_uncertainty_j"], failures)
         within(

@@ -254,6 +254,8 @@ def with_phases(
             # The energy section's lengths are the meter's (as duration_s is): its edges.
             "prefill_window_s": run.measured.duration_s,
             "prefill_passes": run.n_passes,
+            "split_window_input_tokens": run.split_window().input_tokens,
+            "split_window_decode_tokens": run.decode_tokens,
             "split_prompt_sets_distinct": run_distinct,
             "prefill_window_start_monotonic_s": run.measured.start_s,
             "prefill_window_end_monotonic_s": run.measured.end_s,

@@ -266,6 +266,12 @@ class Energy(_Model):
         None, description="Length of the split's window as the meter saw it (like duration_s for the main one)."
     )
     prefill_passes: int | None = Field(None, description="Passes in the split's window.")
+    split_window_input_tokens: int | None = Field(
+        None, description="Input tokens of the split window's prompts: its figures are per input token of these."
+    )
+    split_window_decode_tokens: int | None = Field(
+        None, description="Decode tokens of the split's window (output tokens after each request's first)."
+    )
     split_prompt_sets_distinct: int | None = Field(
         None,
         description="Passes of the split's window whose prompts no earlier pass of it held (the rest repeat, noted).",
