@@ -14,13 +14,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from llenergymeasure.config.experiment import ExperimentConfig, GpuSettings
 from llenergymeasure.energy.nvml import load_pynvml
 from llenergymeasure.errors import CampaignBusyError, EnergyUnavailableError, GpuSettingsError
 from llenergymeasure.gpu import control
-from llenergymeasure.gpu.guard import UnitSettings, restore_journal, uuid_of
+from llenergymeasure.gpu.guard import restore_journal, uuid_of
 from llenergymeasure.gpu.journal import Journal, Record, state_dir
 from llenergymeasure.gpu.settings import Capabilities, Target, problems
 
@@ -100,21 +98,8 @@ def restore_crashed(owners: Path | None = None, nvml_loader: NvmlLoader = load_p
     return done
 
 
-def unit_settings(campaign_dir: Path, nvml_loader: NvmlLoader = load_pynvml) -> UnitSettings:
-    """The host's guard of the units of ``campaign_dir`` (local and docker executors)."""
-    return UnitSettings(campaign_dir, nvml_loader)
-
-
 def host_restore(
     campaign_dir: Path, running: Sequence[str] = (), nvml_loader: NvmlLoader = load_pynvml
 ) -> tuple[list[Record], list[Record]]:
     """``restore_journal`` of the campaign's own journal (``resume``, ``llem gpu restore DIR``)."""
     return restore_journal(Journal(campaign_dir), nvml_loader, running)
-
-
-def unit_config(path: Path) -> ExperimentConfig | None:
-    """The unit's config as ``llem-exp`` will read it; None when it cannot be read (``llem-exp`` says why)."""
-    try:
-        return ExperimentConfig.model_validate(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
-    except (OSError, ValueError, yaml.YAMLError):
-        return None

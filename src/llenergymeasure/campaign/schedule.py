@@ -17,17 +17,19 @@ from llenergymeasure.campaign import manifest as mf
 from llenergymeasure.campaign.diskspace import require_space
 from llenergymeasure.campaign.eta import Gaps
 from llenergymeasure.campaign.events import Event, EventSink, noop
-from llenergymeasure.campaign.gpu_guard import target_of, unit_config, unit_indices, unit_settings
+from llenergymeasure.campaign.gpu_guard import target_of, unit_indices
 from llenergymeasure.campaign.layout import CampaignLayout
 from llenergymeasure.campaign.manifest import ManifestEntry
 from llenergymeasure.campaign.settle import settle
 from llenergymeasure.campaign.slots import Slot, SlotBoard
 from llenergymeasure.campaign.store import ManifestStore
 from llenergymeasure.config.campaign import ExecutionConfig
+from llenergymeasure.config.loader import read_unit_config
 from llenergymeasure.dispatch.base import Executor, JobOutcome, RecordError, UnitJob
 from llenergymeasure.dispatch.gpus import Gpu
 from llenergymeasure.errors import CampaignError, GpuSettingsError, ManifestError
 from llenergymeasure.experiment.cooldown import cooldown_env
+from llenergymeasure.gpu.guard import UnitSettings
 
 
 def job_for(
@@ -181,7 +183,7 @@ class _Dispatcher:
         self.running: dict[str, tuple[Slot, UnitJob]] = {}
         self.done: queue.Queue[tuple[str, JobOutcome]] = queue.Queue()
         self.cancel = threading.Event()
-        self.gpu = unit_settings(layout.root)  # gpu.* around each unit, journalled in the campaign folder
+        self.gpu = UnitSettings(layout.root)  # gpu.* around each unit, journalled in the campaign folder
 
     def _job(self, entry: ManifestEntry, slot: Slot, adopt: str | None = None) -> UnitJob:
         return job_for(entry, self.layout, self.execution, self.run_id, slot, self.cancel, adopt, self.concurrent_units)
@@ -225,9 +227,10 @@ class _Dispatcher:
                 raise RecordError(str(exc)) from None
 
         try:
-            config = unit_config(job.config_file)
-            if config is None or config.gpu.is_empty() or self.executor.on_nodes:
-                outcome = self.executor.run(job, started)  # a scheduler's node applies gpu.* itself (gpunode)
+            # A scheduler's node applies gpu.* itself (experiment.gpunode): its unit config is not read here.
+            config = None if self.executor.on_nodes else read_unit_config(job.config_file)
+            if config is None or config.gpu.is_empty():
+                outcome = self.executor.run(job, started)
             else:
                 indices = lambda nvml: unit_indices(nvml, job.gpu_uuids, config)  # noqa: E731
                 with self.gpu.applied(job.key, target_of(config.gpu), indices):

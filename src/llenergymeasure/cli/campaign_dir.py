@@ -17,27 +17,21 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _results_dir_option(fn: F, help_text: str) -> F:
+    return click.option(
+        "--results-dir", type=click.Path(path_type=Path), default=Path("results"), show_default=True, help=help_text
+    )(fn)
+
+
 def campaign_dir_options(fn: F) -> F:
     """``[CAMPAIGN_DIR]`` plus ``--results-dir``, where the latest campaign is looked up when DIR is omitted."""
-    fn = click.option(
-        "--results-dir",
-        type=click.Path(path_type=Path),
-        default=Path("results"),
-        show_default=True,
-        help="Where to look for the latest campaign when DIR is omitted.",
-    )(fn)
+    fn = _results_dir_option(fn, "Where to look for the latest campaign when DIR is omitted.")
     return click.argument("campaign_dir", type=click.Path(path_type=Path), required=False)(fn)
 
 
 def campaign_dirs_options(fn: F) -> F:
     """``[CAMPAIGN_DIR]...`` plus ``--results-dir``: one campaign (the latest when none is named), or several."""
-    fn = click.option(
-        "--results-dir",
-        type=click.Path(path_type=Path),
-        default=Path("results"),
-        show_default=True,
-        help="Where to look for the latest campaign when no DIR is given.",
-    )(fn)
+    fn = _results_dir_option(fn, "Where to look for the latest campaign when no DIR is given.")
     return click.argument("campaign_dirs", type=click.Path(path_type=Path), nargs=-1)(fn)
 
 

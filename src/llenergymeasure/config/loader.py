@@ -73,3 +73,15 @@ def resolve_dataset(config: ExperimentConfig, doc: YamlDoc, digests: dict[str, s
             f"{dataset.sha256[:16]}; restore the file or update the digest"
         )
     return config.model_copy(update={"dataset": dataset.model_copy(update={"sha256": digest})})
+
+
+def read_unit_config(path: Path) -> ExperimentConfig | None:
+    """A unit config the campaign wrote, as it stands; None when it cannot be read or validated.
+
+    For the host's and a node's look at a unit's ``gpu`` and GPU fields before ``llem-exp`` runs:
+    ``llem-exp`` loads the same file with ``load_experiment`` and reports whatever is wrong with it.
+    """
+    try:
+        return ExperimentConfig.model_validate(read_yaml(Path(path)).data)
+    except (ConfigError, ValidationError):
+        return None

@@ -32,12 +32,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import yaml
 from loguru import logger
 
 from llenergymeasure.atomic import write_atomic
 from llenergymeasure.config.campaign import SlurmConfig
-from llenergymeasure.config.experiment import ExperimentConfig
+from llenergymeasure.config.loader import read_unit_config
 from llenergymeasure.dispatch.base import Executor, JobOutcome, RecordError, Stray, UnitJob, Watchdog, supervise
 from llenergymeasure.dispatch.interpreters import python_for
 from llenergymeasure.dispatch.local import ENTRYPOINT, exp_command
@@ -84,11 +83,8 @@ def job_id(handle: str | None) -> str | None:
 
 def sets_gpu(config_file: Path) -> bool:
     """Whether the unit's config asks for GPU settings (gpu.*): its job then runs under the node wrapper."""
-    try:
-        config = ExperimentConfig.model_validate(yaml.safe_load(config_file.read_text(encoding="utf-8")))
-    except (OSError, ValueError, yaml.YAMLError):
-        return False  # llem-exp reports an unreadable config itself
-    return not config.gpu.is_empty()
+    config = read_unit_config(config_file)  # None: llem-exp reports an unreadable config itself
+    return config is not None and not config.gpu.is_empty()
 
 
 def job_name(job: UnitJob) -> str:

@@ -19,9 +19,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import yaml
-
 from llenergymeasure.config.experiment import ExperimentConfig
+from llenergymeasure.config.loader import read_unit_config
 from llenergymeasure.energy.nvml import load_pynvml
 from llenergymeasure.energy.scope import gpu_targets, parse_visible
 from llenergymeasure.errors import EnergyUnavailableError, GpuSettingsError, LlemError
@@ -48,7 +47,9 @@ def unit_indices(nvml: Any, config: ExperimentConfig) -> list[int]:
 
 def run(campaign_dir: Path, unit: str, config_file: Path, argv: Sequence[str]) -> int:
     """Check, apply, run ``argv``, put back; the command's exit status (2: the settings could not be applied)."""
-    config = ExperimentConfig.model_validate(yaml.safe_load(config_file.read_text(encoding="utf-8")))
+    config = read_unit_config(config_file)
+    if config is None:  # llem-exp says what is wrong with it
+        os.execvp(argv[0], list(argv))
     target = Target.of(config.gpu.power_limit_w, config.gpu.sm_clock_mhz, config.gpu.memory_clock_mhz)
     if target.is_empty:
         os.execvp(argv[0], list(argv))

@@ -1,7 +1,7 @@
 """Settings applied around one unit, journalled first, put back however it ends; and restore from a journal.
 
 Config-free: callers pass the ``Target`` and the NVML indices of the unit's GPUs. The host uses this
-around units of the local and docker executors (campaign/gpu_guard.py); under Slurm the node does,
+around units of the local and docker executors (campaign/schedule.py); under Slurm the node does,
 around ``llem-exp`` (experiment/gpunode.py), so the node that changed a GPU is the one that puts it back.
 """
 
@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from llenergymeasure.energy.nvml import load_pynvml
 from llenergymeasure.errors import EnergyUnavailableError, GpuSettingsError
 from llenergymeasure.gpu import control
 from llenergymeasure.gpu.journal import Journal, Record
@@ -32,7 +33,7 @@ def uuid_of(nvml: Any, index: int) -> str:
 class UnitSettings:
     """Applies one unit's target to its GPUs and puts them back; every step journalled first."""
 
-    def __init__(self, campaign_dir: Path, nvml_loader: NvmlLoader, owners: Path | None = None) -> None:
+    def __init__(self, campaign_dir: Path, nvml_loader: NvmlLoader = load_pynvml, owners: Path | None = None) -> None:
         self.journal = Journal(campaign_dir, owners)
         self.nvml_loader = nvml_loader
         self.host = socket.gethostname()

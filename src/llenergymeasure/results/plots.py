@@ -107,35 +107,34 @@ def _apply_view(ax: Any, which: str, view: View) -> None:
     (ax.set_ylim if which == "y" else ax.set_xlim)(view.low, view.high)
 
 
-def _vertical_bars(ax: Any, xs: list[float], bars: list[Any], view: View, colour: str) -> bool:
-    """Bars at ``xs`` (None: none), caps at whole ends, triangles at ends cut by the view; True if any was cut."""
-    drawn = [(x, b) for x, b in zip(xs, bars, strict=True) if b is not None]
+def _bars(ax: Any, at: list[float], bars: list[Any], view: View, colour: str, vertical: bool) -> bool:
+    """Bars at positions ``at`` (None: none) along the value axis, y when ``vertical`` else x; True if any was cut.
+
+    Caps mark whole ends; an end cut by the view gets a triangle at the view's edge instead
+    (▲ / ▼ on y, ▶ / ◀ on x).
+    """
+    drawn = [(pos, b) for pos, b in zip(at, bars, strict=True) if b is not None]
     if not drawn:
         return False
-    ax.vlines([x for x, _ in drawn], [b.low for _, b in drawn], [b.high for _, b in drawn], colors=colour, lw=1.2)
-    caps = [(x, y) for x, b in drawn for y, cut in ((b.low, b.cut_low), (b.high, b.cut_high)) if not cut]
-    if caps:
-        ax.plot([c[0] for c in caps], [c[1] for c in caps], ls="none", marker="_", ms=8, color=colour, label="_caps")
-    for edge, marker, name in ((view.high, "^", "_cut_high"), (view.low, "v", "_cut_low")):
-        cut = [x for x, b in drawn if (b.cut_high if marker == "^" else b.cut_low)]
-        if cut:
-            ax.plot(cut, [edge] * len(cut), ls="none", marker=marker, ms=6, color=colour, clip_on=False, label=name)
-    return any(b.cut_low or b.cut_high for _, b in drawn)
 
+    def xy(positions: list[float], values: list[float]) -> tuple[list[float], list[float]]:
+        return (positions, values) if vertical else (values, positions)
 
-def _horizontal_bars(ax: Any, ys: list[float], bars: list[Any], view: View, colour: str) -> bool:
-    """As ``_vertical_bars`` along x: triangles ◀ / ▶ at ends cut by the view."""
-    drawn = [(y, b) for y, b in zip(ys, bars, strict=True) if b is not None]
-    if not drawn:
-        return False
-    ax.hlines([y for y, _ in drawn], [b.low for _, b in drawn], [b.high for _, b in drawn], colors=colour, lw=1.2)
-    caps = [(x, y) for y, b in drawn for x, cut in ((b.low, b.cut_low), (b.high, b.cut_high)) if not cut]
+    lines = ax.vlines if vertical else ax.hlines
+    lines([pos for pos, _ in drawn], [b.low for _, b in drawn], [b.high for _, b in drawn], colors=colour, lw=1.2)
+    caps = [(pos, v) for pos, b in drawn for v, cut in ((b.low, b.cut_low), (b.high, b.cut_high)) if not cut]
     if caps:
-        ax.plot([c[0] for c in caps], [c[1] for c in caps], ls="none", marker="|", ms=8, color=colour, label="_caps")
-    for edge, marker, name in ((view.high, ">", "_cut_high"), (view.low, "<", "_cut_low")):
-        cut = [y for y, b in drawn if (b.cut_high if marker == ">" else b.cut_low)]
+        cap = "_" if vertical else "|"
+        ax.plot(
+            *xy([c[0] for c in caps], [c[1] for c in caps]), ls="none", marker=cap, ms=8, color=colour, label="_caps"
+        )
+    up, down = ("^", "v") if vertical else (">", "<")
+    for edge, marker, name in ((view.high, up, "_cut_high"), (view.low, down, "_cut_low")):
+        cut = [pos for pos, b in drawn if (b.cut_high if marker == up else b.cut_low)]
         if cut:
-            ax.plot([edge] * len(cut), cut, ls="none", marker=marker, ms=6, color=colour, clip_on=False, label=name)
+            ax.plot(
+                *xy(cut, [edge] * len(cut)), ls="none", marker=marker, ms=6, color=colour, clip_on=False, label=name
+            )
     return any(b.cut_low or b.cut_high for _, b in drawn)
 
 
@@ -180,7 +179,7 @@ def dimension_figure(
             label=name or "_centre",
         )
         bars = [bar_in_view(spread(p.summary, intervals_at_2), view) for p in pts]
-        cut |= _vertical_bars(ax, xs, bars, view, colour)
+        cut |= _bars(ax, xs, bars, view, colour, vertical=True)
         cx = [x + d for x, p in zip(xs, pts, strict=True) for d in cycle_offsets(len(p.cycles), step)]
         cy = [v for p in pts for v in p.cycles]
         ax.scatter(
@@ -282,8 +281,8 @@ def _pair_bars(ax: Any, sel: list[Pair], xview: View, yview: View, colour: str, 
     ybars = [bar_in_view(spread(p.y, intervals_at_2), yview) for p in sel]
     xbars = [bar_in_view(spread(p.x, intervals_at_2), xview) for p in sel]
     # A centre outside the other axis's view has no bar drawn along it (it would lie beyond the frame).
-    ycut = _vertical_bars(ax, xs, ybars, yview, colour)
-    xcut = _horizontal_bars(ax, ys, xbars, xview, colour)
+    ycut = _bars(ax, xs, ybars, yview, colour, vertical=True)
+    xcut = _bars(ax, ys, xbars, xview, colour, vertical=False)
     return ycut or xcut
 
 

@@ -70,7 +70,7 @@ def report_figures(
     if any(d.startswith("config.gpu.") for d in view.dims):  # a power or clock study: what a cap costs in latency
         companions = (*companions, LATENCY)
     shown = [ranked, *(m for m in companions if m != ranked)]
-    backend_of = {str(r["config_hash"]): str(r.get("config.backend") or "") for r in rows}
+    backend_of = {r.config_hash: r.backend for r in view.rows}
     figs = figures(
         view.stats, rows, view.dims, ranked, shown, view.confidence, view.intervals_at_2, backend_of, campaign_dir, unit
     )
