@@ -6,9 +6,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from llenergymeasure.experiment.prompts import Prompt
-
 T = TypeVar("T")
+
+# A prompt is text, or token ids (synthetic prompts skip tokenization so their length is exact).
+Prompt = str | list[int]
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,8 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from llenergymeasure.backends.base import RequestRecord
+from llenergymeasure.backends.base import Prompt, RequestRecord
 from llenergymeasure.config.experiment import DecodingConfig
-from llenergymeasure.experiment.prompts import Prompt
 
 
 def encode_prompts(tokenizer: Any, prompts: Sequence[Prompt], max_input_tokens: int) -> list[list[int]]:

@@ -387,7 +387,24 @@ class ExperimentConfig(_Strict):
     n_prompts: int = Field(10, ge=1, le=1_000_000, description="Requests in the measured window.")
     dataset: DatasetConfig = Field(default_factory=BuiltinDataset, description="Prompt source.")
     max_input_tokens: int = Field(512, ge=1, le=1_000_000, description="Prompts are truncated to this.")
-    max_output_tokens: int = Field(64, ge=1, le=1_000_000, description="Tokens generated per request.")
+    max_output_tokens: int = Field(
+        64,
+        ge=1,
+        le=1_000_000,
+        description=(
+            "Tokens generated per request (output_lengths fixed); the cap of a natural length; under output_lengths "
+            "dataset, the length of a request whose dataset row gives none."
+        ),
+    )
+    output_lengths: Literal["fixed", "dataset", "natural"] = Field(
+        "fixed",
+        description=(
+            "'fixed': every request generates max_output_tokens (with decoding.ignore_eos, the default). 'dataset': "
+            "each request generates its own length from the dataset (a ShareGPT reference reply's tokens, a file's "
+            "output-length column, a synthetic output distribution), not capped. 'natural': each request stops at "
+            "EOS, capped by max_output_tokens (decoding.ignore_eos has no effect). Results record the lengths that ran."
+        ),
+    )
     decoding: DecodingConfig = Field(default_factory=DecodingConfig)
     seed: int = Field(42, ge=0, description="Seeds prompt sampling and the engine.")
     warmup: WarmupConfig = Field(default_factory=WarmupConfig)
@@ -450,6 +467,10 @@ class ExperimentConfig(_Strict):
         if self.backend == "vllm" and self.vllm is not None and self.vllm.quantization and (self.precision == "fp32"):
             raise ValueError("vllm.quantization needs precision fp16 or bf16, not fp32")
         return self
+
+    def ignores_eos(self) -> bool:
+        """Whether requests run to their length past EOS: ``decoding.ignore_eos``, unless lengths are natural."""
+        return self.decoding.ignore_eos and self.output_lengths != "natural"
 
     def backend_section(self) -> PyTorchConfig | VllmConfig | TrtllmConfig:
         """The settings of this experiment's backend (always present: validation fills in defaults)."""

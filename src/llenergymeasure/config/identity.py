@@ -40,6 +40,9 @@ def identity(config: ExperimentConfig) -> dict[str, Any]:
     # The offline scenario predates the field: leaving it out keeps every older config's hash.
     if data.get("scenario") == {"kind": "offline"}:
         del data["scenario"]
+    # And fixed output lengths, the only kind before output_lengths.
+    if data.get("output_lengths") == "fixed":
+        del data["output_lengths"]
     # So does a GPU left as it is (no gpu.* field set).
     if not any((data.get("gpu") or {}).values()):
         data.pop("gpu", None)

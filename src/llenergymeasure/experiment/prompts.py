@@ -8,11 +8,9 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from llenergymeasure.backends.base import Prompt
 from llenergymeasure.config.experiment import BuiltinDataset, ExperimentConfig, JsonlDataset, SyntheticDataset
 from llenergymeasure.errors import ConfigError
-
-# A prompt is text, or token ids (synthetic prompts skip tokenization so their length is exact).
-Prompt = str | list[int]
 
 
 def builtin_prompts() -> list[str]:

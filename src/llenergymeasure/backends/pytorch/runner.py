@@ -13,12 +13,11 @@ from loguru import logger
 from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, StoppingCriteriaList
 from transformers.utils import logging as hf_logging
 
-from llenergymeasure.backends.base import MemoryReading, PassRunner, RequestRecord, chunks
+from llenergymeasure.backends.base import MemoryReading, PassRunner, Prompt, RequestRecord, chunks
 from llenergymeasure.backends.common import encode_prompts, package_versions
 from llenergymeasure.backends.pytorch.config import PyTorchConfig, cpu_precision_warning
 from llenergymeasure.config.experiment import ExperimentConfig
 from llenergymeasure.errors import BackendError
-from llenergymeasure.experiment.prompts import Prompt
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 

@@ -13,12 +13,11 @@ from typing import Any
 
 from loguru import logger
 
-from llenergymeasure.backends.base import MemoryReading, PassRunner, RequestRecord
+from llenergymeasure.backends.base import MemoryReading, PassRunner, Prompt, RequestRecord
 from llenergymeasure.backends.common import base_sampling, encode_prompts, package_versions, record_from_timestamps
 from llenergymeasure.backends.trtllm.config import TrtllmConfig
 from llenergymeasure.config.experiment import DecodingConfig, ExperimentConfig
 from llenergymeasure.config.identity import stable_hash
-from llenergymeasure.experiment.prompts import Prompt
 
 DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 

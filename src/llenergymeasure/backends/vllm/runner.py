@@ -11,11 +11,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from llenergymeasure.backends.base import MemoryReading, PassRunner, RequestRecord
+from llenergymeasure.backends.base import MemoryReading, PassRunner, Prompt, RequestRecord
 from llenergymeasure.backends.common import base_sampling, encode_prompts, package_versions
 from llenergymeasure.backends.vllm.config import VllmConfig
 from llenergymeasure.config.experiment import DecodingConfig, ExperimentConfig
-from llenergymeasure.experiment.prompts import Prompt
 from llenergymeasure.models.tiny import is_tiny
 
 DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
