@@ -4,8 +4,8 @@
 # CUDA build; override with TORCH_SPEC="torch==X" (or TORCH_SPEC=skip to keep an installed one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-extras="pytorch,report"
-[ "${1:-}" = "--dev" ] && extras="pytorch,report,dev"
+extras="pytorch,report,workloads"
+[ "${1:-}" = "--dev" ] && extras="pytorch,report,workloads,dev"
 python=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true

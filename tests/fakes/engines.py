@@ -108,12 +108,21 @@ class RequestStateStats:
     first_token_latency: float = 0.0
 
 
-def _vllm_outputs(prompts: list[Any], max_tokens: int, with_stats: bool) -> list[Any]:
+def _lengths(params: Any, n: int) -> list[int]:
+    """Each request's max_tokens: one SamplingParams for all, or a list with one per request (both engines)."""
+    if isinstance(params, list):
+        assert len(params) == n, f"{len(params)} SamplingParams for {n} prompts"
+        return [q.max_tokens for q in params]
+    return [params.max_tokens] * n
+
+
+def _vllm_outputs(prompts: list[Any], lengths: list[int], with_stats: bool) -> list[Any]:
     """Request i's first token comes 10 ms x (i + 1) after arrival, then one token every 5 ms."""
     wall0, mono0 = time.time(), 1000.0
     time.sleep(0.05)  # the "GPU" works; the fake NVML integrates power meanwhile
     out = []
     for i, p in enumerate(prompts):
+        max_tokens = lengths[i]
         ids = p["prompt_token_ids"]
         first = mono0 + 0.01 * (i + 1)
         stats = (
@@ -161,11 +170,15 @@ def fake_vllm(log: FakeEngineLog, with_stats: bool = True) -> types.ModuleType:
             return FakeTokenizer()
 
         def generate(
-            self, prompts: list[Any], sampling_params: SamplingParams | None = None, *, use_tqdm: bool = True
+            self,
+            prompts: list[Any],
+            sampling_params: SamplingParams | list[SamplingParams] | None = None,
+            *,
+            use_tqdm: bool = True,
         ) -> list[Any]:
             assert sampling_params is not None
             log.prompts.extend(prompts)
-            return _vllm_outputs(prompts, sampling_params.max_tokens, with_stats and self.log_stats)
+            return _vllm_outputs(prompts, _lengths(sampling_params, len(prompts)), with_stats and self.log_stats)
 
     mod.LLM = LLM  # type: ignore[attr-defined]
     mod.SamplingParams = SamplingParams  # type: ignore[attr-defined]
@@ -199,11 +212,15 @@ def fake_tensorrt_llm(log: FakeEngineLog) -> tuple[types.ModuleType, types.Modul
             self.tokenizer = FakeTokenizer()
 
         def generate(
-            self, inputs: list[Any], sampling_params: SamplingParams | None = None, use_tqdm: bool = True
+            self,
+            inputs: list[Any],
+            sampling_params: SamplingParams | list[SamplingParams] | None = None,
+            use_tqdm: bool = True,
         ) -> list[Any]:
             assert sampling_params is not None
             log.prompts.extend(inputs)
-            return _trt_outputs(inputs, sampling_params.max_tokens, sampling_params.return_perf_metrics)
+            first = sampling_params[0] if isinstance(sampling_params, list) else sampling_params
+            return _trt_outputs(inputs, _lengths(sampling_params, len(inputs)), first.return_perf_metrics)
 
         def save(self, path: str) -> None:
             (Path(path) / "config.json").write_text("{}")
@@ -220,12 +237,13 @@ def fake_tensorrt_llm(log: FakeEngineLog) -> tuple[types.ModuleType, types.Modul
     return mod, llmapi
 
 
-def _trt_outputs(prompts: list[Any], max_tokens: int, with_perf: bool) -> list[Any]:
+def _trt_outputs(prompts: list[Any], lengths: list[int], with_perf: bool) -> list[Any]:
     """Like TensorRT-LLM's RequestOutput: steady-clock ``timedelta`` stamps under request_perf_metrics."""
     time.sleep(0.05)
     t0 = timedelta(seconds=500.0)
     out = []
     for i, ids in enumerate(prompts):
+        max_tokens = lengths[i]
         perf = (
             types.SimpleNamespace(
                 timing_metrics=types.SimpleNamespace(

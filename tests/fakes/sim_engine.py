@@ -50,8 +50,14 @@ class SimEngine(PassRunner):
     def load(self, model_path: str) -> None:
         return None
 
-    def prepare(self, prompts: Sequence[Any], max_new_tokens: int | None = None) -> list[tuple[int, int]]:
-        return [(len(p), max_new_tokens or self.max_output_tokens) for p in prompts]
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [len(t.split()) for t in texts]
+
+    def prepare(
+        self, prompts: Sequence[Any], max_new_tokens: int | None = None, output_tokens: Sequence[int] | None = None
+    ) -> list[tuple[int, int]]:
+        own = list(output_tokens) if output_tokens is not None else [self.max_output_tokens] * len(prompts)
+        return [(len(p), min(n, max_new_tokens) if max_new_tokens else n) for p, n in zip(prompts, own, strict=True)]
 
     def _step(self, prefill_tokens: int, decode_tokens: int) -> None:
         watts = self.busy_w + (self.alpha_j * prefill_tokens + self.beta_j * decode_tokens) / self.step_s

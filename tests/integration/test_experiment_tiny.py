@@ -368,3 +368,32 @@ def test_the_last_batchs_ttft_includes_the_earlier_batches() -> None:
     assert last.ttft_s > timed[1].end_s - submitted  # type: ignore[operator]
     assert [r.ttft_s for r in records[:2]] == [timed[0].first_token_s - submitted] * 2  # type: ignore[operator]
     assert last.service_s == timed[2].end_s - timed[2].start_s
+
+
+@pytest.mark.parametrize("ignore_eos", [True, False])
+def test_each_request_of_a_static_batch_stops_at_its_own_length(ignore_eos: bool) -> None:
+    from llenergymeasure.backends.pytorch.runner import PyTorchRunner
+    from llenergymeasure.experiment.prompts import select_prompts
+    from llenergymeasure.experiment.runner import resolve_model
+
+    c = cfg(
+        n_prompts=5,
+        pytorch={"batch_size": 3},
+        max_output_tokens=8,
+        decoding={"ignore_eos": ignore_eos},
+    )
+    runner = PyTorchRunner(c)
+    runner.load(resolve_model(c.model))
+    prompts = select_prompts(c, runner.vocab_size)
+    prepared = runner.prepare(prompts, output_tokens=[3, 9, 5, 2, 2])
+    assert [b.gen["max_new_tokens"] for b in prepared.batches] == [9, 2]
+    records = runner.records(prepared, runner.execute(prepared))
+    outputs = [r.output_tokens for r in records]
+    if ignore_eos:
+        assert outputs == [3, 9, 5, 2, 2]
+    else:  # EOS may end a request early, never late
+        assert [n <= cap for n, cap in zip(outputs, [3, 9, 5, 2, 2], strict=True)] == [True] * 5
+    # The split's shorter window caps every request alike; shorter ones keep their own length.
+    capped = runner.prepare(prompts, max_new_tokens=4, output_tokens=[3, 9, 5, 2, 2])
+    if ignore_eos:
+        assert [r.output_tokens for r in runner.records(capped, runner.execute(capped))] == [3, 4, 4, 2, 2]

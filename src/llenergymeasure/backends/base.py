@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
+
+from pydantic import BaseModel
+
+from llenergymeasure.backends.registry import spec
+from llenergymeasure.errors import BackendError
+
+if TYPE_CHECKING:
+    from llenergymeasure.config.experiment import ExperimentConfig
 
 T = TypeVar("T")
+C = TypeVar("C", bound=BaseModel)
 
 # A prompt is text, or token ids (synthetic prompts skip tokenization so their length is exact).
 Prompt = str | list[int]
@@ -49,6 +58,9 @@ class Backend(Protocol):
 
     name: str
 
+    def __init__(self, config: ExperimentConfig) -> None:
+        """Keep the config and check its backend section; load nothing."""
+
     def load(self, model_path: str) -> None:
         """Load weights and tokenizer; not part of the measured window."""
 
@@ -56,11 +68,17 @@ class Backend(Protocol):
     def vocab_size(self) -> int:
         """Vocabulary size, for synthetic prompts."""
 
-    def prepare(self, prompts: Sequence[Prompt], max_new_tokens: int | None = None) -> Any:
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Tokens of each text alone, by the model's tokenizer (reference replies, length filters)."""
+
+    def prepare(
+        self, prompts: Sequence[Prompt], max_new_tokens: int | None = None, output_tokens: Sequence[int] | None = None
+    ) -> Any:
         """Engine-ready inputs for every prompt with the config's batching and decoding settings.
 
-        ``max_new_tokens`` overrides ``max_output_tokens``: the shorter passes of the window that
-        splits a window's energy into prefill and decode (``experiment.phases``).
+        ``output_tokens``: each request's own length (``output_lengths: dataset``), else
+        ``max_output_tokens`` for all. ``max_new_tokens`` caps them: the shorter passes of the window
+        that splits a window's energy into prefill and decode (``experiment.phases``).
         """
 
     def execute(self, prepared: Any) -> Any:
@@ -69,7 +87,9 @@ class Backend(Protocol):
     def records(self, prepared: Any, raw: Any) -> list[RequestRecord]:
         """Per-request records of one ``execute``, built after the window."""
 
-    def run(self, prompts: Sequence[Prompt], max_new_tokens: int | None = None) -> list[RequestRecord]:
+    def run(
+        self, prompts: Sequence[Prompt], max_new_tokens: int | None = None, output_tokens: Sequence[int] | None = None
+    ) -> list[RequestRecord]:
         """``prepare``, ``execute`` and ``records`` in one call (warmup, tests)."""
 
     def memory(self) -> MemoryReading:
@@ -85,10 +105,41 @@ class Backend(Protocol):
         """Release the engine and its GPU memory."""
 
 
-class PassRunner:
-    """``run`` for runners that implement the three steps of a pass (see ``Backend``)."""
+class ServerModule(Protocol):
+    """The server seam of a backend with ``scenario.kind: server`` (its ``BackendSpec.server`` module)."""
 
-    def prepare(self, prompts: Sequence[Prompt], max_new_tokens: int | None = None) -> Any:  # pragma: no cover
+    def server_argv(self, config: ExperimentConfig, model_path: str, host: str, port: int) -> list[str]:
+        """The command that serves ``model_path`` as ``config.model`` on ``host:port``."""
+
+    def request_extras(self, config: ExperimentConfig) -> dict[str, Any]:
+        """Fields every completion request of this experiment adds to its body."""
+
+
+class PassRunner(Generic[C]):
+    """The common part of a runner: its checked settings, and ``run`` from the three steps of a pass.
+
+    ``settings`` is the config's backend section, typed ``C`` (the runner's settings model): taken
+    once here and checked against the registry row of the runner's ``name``.
+    """
+
+    name: str
+    config: ExperimentConfig
+    settings: C
+
+    def __init__(self, config: ExperimentConfig) -> None:
+        model = spec(self.name).config_model
+        section = config.backend_section()
+        if config.backend != self.name or not isinstance(section, model):
+            raise BackendError(
+                f"{type(self).__name__} runs backend {self.name!r} with {model.__name__} settings; "
+                f"this config is for backend {config.backend!r} ({type(section).__name__})"
+            )
+        self.config = config
+        self.settings = cast(C, section)
+
+    def prepare(  # pragma: no cover
+        self, prompts: Sequence[Prompt], max_new_tokens: int | None = None, output_tokens: Sequence[int] | None = None
+    ) -> Any:
         """Engine-ready inputs, built before the window."""
         raise NotImplementedError
 
@@ -100,9 +151,11 @@ class PassRunner:
         """Per-request records of one execute, built after the window."""
         raise NotImplementedError
 
-    def run(self, prompts: Sequence[Prompt], max_new_tokens: int | None = None) -> list[RequestRecord]:
+    def run(
+        self, prompts: Sequence[Prompt], max_new_tokens: int | None = None, output_tokens: Sequence[int] | None = None
+    ) -> list[RequestRecord]:
         """One pass, records included: for warmup and tests, never inside a measured window."""
-        prepared = self.prepare(prompts, max_new_tokens)
+        prepared = self.prepare(prompts, max_new_tokens, output_tokens)
         return self.records(prepared, self.execute(prepared))
 
 

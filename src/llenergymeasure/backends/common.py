@@ -23,6 +23,23 @@ def encode_prompts(tokenizer: Any, prompts: Sequence[Prompt], max_input_tokens: 
     return out
 
 
+def request_lengths(n: int, default: int, own: Sequence[int] | None, cap: int | None) -> list[int]:
+    """Each request's output length: its own (``output_lengths: dataset``) or ``default``, under ``cap``.
+
+    ``cap`` is the shorter output length of the prefill/decode split's window, which shortens every
+    request alike; a request already shorter keeps its own length there.
+    """
+    if own is not None and len(own) != n:
+        raise ValueError(f"{len(own)} output lengths for {n} prompts")
+    lengths = list(own) if own is not None else [default] * n
+    return [min(length, cap) for length in lengths] if cap is not None else lengths
+
+
+def count_tokens(tokenizer: Any, texts: Sequence[str]) -> list[int]:
+    """Tokens of each text on its own, without special tokens: a reference reply's length, a filter's measure."""
+    return [len(tokenizer.encode(t, add_special_tokens=False)) for t in texts]
+
+
 def package_versions(*names: str) -> dict[str, str]:
     """Installed versions of ``names`` (distribution names); missing ones are left out."""
     found: dict[str, str] = {}
@@ -48,14 +65,20 @@ def record_from_timestamps(
     return RequestRecord(n_in, n_out, finished_s - arrival_s, ttft, itl)
 
 
-def base_sampling(decoding: DecodingConfig, max_tokens: int, seed: int) -> dict[str, Any]:
-    """Sampling arguments vLLM and TensorRT-LLM name alike; ``ignore_eos`` also pins the length."""
+def base_sampling(
+    decoding: DecodingConfig, max_tokens: int, seed: int, ignore_eos: bool | None = None
+) -> dict[str, Any]:
+    """Sampling arguments vLLM and TensorRT-LLM name alike; ``ignore_eos`` also pins the length.
+
+    ``ignore_eos`` None: ``decoding.ignore_eos`` (natural output lengths pass False).
+    """
+    ignore = decoding.ignore_eos if ignore_eos is None else ignore_eos
     kwargs: dict[str, Any] = {
         "max_tokens": max_tokens,
-        "ignore_eos": decoding.ignore_eos,
+        "ignore_eos": ignore,
         "repetition_penalty": decoding.repetition_penalty,
         "seed": seed,
     }
-    if decoding.ignore_eos:
+    if ignore:
         kwargs["min_tokens"] = max_tokens
     return kwargs

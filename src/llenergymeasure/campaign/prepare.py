@@ -18,8 +18,10 @@ from llenergymeasure.campaign.plan import CampaignPlan
 from llenergymeasure.campaign.slots import gpus_per_unit
 from llenergymeasure.campaign.store import ManifestStore
 from llenergymeasure.config.campaign import ExecutionConfig
-from llenergymeasure.config.experiment import ExperimentConfig, JsonlDataset
+from llenergymeasure.config.datasets import FILE_DATASETS, HfDataset, JsonlDataset
+from llenergymeasure.config.experiment import ExperimentConfig, ServerScenario
 from llenergymeasure.errors import CampaignError
+from llenergymeasure.workload.readers import hf_snapshot_bytes
 
 
 def prepare_campaign(
@@ -92,7 +94,7 @@ def _populate(
 ) -> ManifestStore:
     for exp in plan.experiments:
         path = layout.configs / f"{exp.exp_id}.yaml"
-        cfg = _portable(exp.config, layout.configs)
+        cfg = _portable_trace(_portable(exp.config, layout.configs), layout.configs)
         data = cfg.model_dump(mode="json", exclude_none=True)
         # The offline default is left out, as in the identity, so an image older than server mode
         # still reads the unit configs of an offline campaign.
@@ -130,26 +132,64 @@ def _populate(
 
 
 def _portable(cfg: ExperimentConfig, configs_dir: Path) -> ExperimentConfig:
-    """Copy a jsonl dataset next to the unit configs, named by its content, so the folder is self-contained.
+    """Copy a dataset next to the unit configs, named by its content, so the folder is self-contained.
 
-    Content-addressed: two prompt files of the same name in different folders get two copies, and
-    the copy is checked against the digest the plan was made with (a file edited between planning
-    and start is refused rather than measured under the wrong identity).
+    Content-addressed (``dataset_{digest}`` keeping the file's extension; a jsonl file is always
+    ``.jsonl``): two files of the same name in different folders get two copies, and the copy is
+    checked against the digest the plan was made with (a file edited between planning and start is
+    refused rather than measured under the wrong identity). A Hugging Face dataset is written as its
+    canonical JSONL and named in ``snapshot``, so units read that file and never need ``datasets``.
     """
-    if not isinstance(cfg.dataset, JsonlDataset):
+    ds = cfg.dataset
+    if isinstance(ds, HfDataset):
+        src = Path(ds.snapshot) if ds.snapshot is not None else None
+        suffix = ".jsonl"
+    elif isinstance(ds, FILE_DATASETS):
+        src = Path(ds.path)
+        suffix = ".jsonl" if isinstance(ds, JsonlDataset) else src.suffix.lower()
+    else:
         return cfg
-    src = Path(cfg.dataset.path)
+    if src is None:
+        assert isinstance(ds, HfDataset)
+        data = hf_snapshot_bytes(ds)
+        where = ds.path or f"hf dataset {ds.name}"
+    else:
+        try:
+            data = src.read_bytes()
+        except OSError as exc:
+            raise CampaignError(f"{src}: cannot read dataset ({exc.strerror or exc})") from None
+        where = str(src)
+    digest = hashlib.sha256(data).hexdigest()
+    if ds.sha256 is not None and digest != ds.sha256:
+        raise CampaignError(
+            f"{where}: dataset changed while the campaign was being planned; run `llem campaign up` anew"
+        )
+    dst = configs_dir / f"dataset_{digest[:16]}{suffix}"
+    if not dst.exists():
+        write_atomic(dst, data)
+    field = "snapshot" if isinstance(ds, HfDataset) else "path"
+    return cfg.model_copy(update={"dataset": ds.model_copy(update={field: dst.name, "sha256": digest})})
+
+
+def _portable_trace(cfg: ExperimentConfig, configs_dir: Path) -> ExperimentConfig:
+    """Copy a replayed trace next to the unit configs as ``trace_{digest}.jsonl``, checked as a dataset is."""
+    scenario = cfg.scenario
+    replay = scenario.replay if isinstance(scenario, ServerScenario) else None
+    if replay is None:
+        return cfg
+    src = Path(replay.path)
     try:
         data = src.read_bytes()
     except OSError as exc:
-        raise CampaignError(f"{src}: cannot read dataset ({exc.strerror or exc})") from None
+        raise CampaignError(f"{src}: cannot read trace ({exc.strerror or exc})") from None
     digest = hashlib.sha256(data).hexdigest()
-    if cfg.dataset.sha256 is not None and digest != cfg.dataset.sha256:
-        raise CampaignError(f"{src}: dataset changed while the campaign was being planned; run `llem campaign up` anew")
-    dst = configs_dir / f"dataset_{digest[:16]}.jsonl"
+    if replay.sha256 is not None and digest != replay.sha256:
+        raise CampaignError(f"{src}: trace changed while the campaign was being planned; run `llem campaign up` anew")
+    dst = configs_dir / f"trace_{digest[:16]}.jsonl"
     if not dst.exists():
         write_atomic(dst, data)
-    return cfg.model_copy(update={"dataset": cfg.dataset.model_copy(update={"path": dst.name, "sha256": digest})})
+    moved = replay.model_copy(update={"path": dst.name, "sha256": digest})
+    return cfg.model_copy(update={"scenario": scenario.model_copy(update={"replay": moved})})
 
 
 def load_execution(layout: CampaignLayout) -> ExecutionConfig:

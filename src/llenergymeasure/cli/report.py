@@ -17,6 +17,14 @@ if TYPE_CHECKING:
 @click.command()
 @campaign_dirs_options
 @click.option("--unit", default=None, help="Result file whose power timeseries is plotted (default: the first).")
+@click.option(
+    "--timeline",
+    "timeline",
+    metavar="EXP_ID",
+    default=None,
+    help="Unit whose power and running requests are plotted: a result file, its stem or a config hash "
+    "(default: the first with engine telemetry).",
+)
 @rank_by_option
 @intervals_at_2_option
 @click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True)
@@ -25,6 +33,7 @@ def report(
     campaign_dirs: tuple[Path, ...],
     results_dir: Path,
     unit: str | None,
+    timeline: str | None,
     rank_by: RankBy,
     intervals_at_2: bool,
     confidence: float,
@@ -39,7 +48,7 @@ def report(
     from llenergymeasure.cli.compare import one_campaign_only
 
     directories = resolve_campaign_dirs(campaign_dirs, results_dir)
-    one_campaign_only(click.get_current_context(), ("rank_by", "unit"), len(directories))
+    one_campaign_only(click.get_current_context(), ("rank_by", "unit", "timeline"), len(directories))
     if len(directories) > 1:
         from llenergymeasure.cli.compare import campaign_names, comparison_view
         from llenergymeasure.results.report import render_comparison_report
@@ -58,6 +67,7 @@ def report(
         data.manifest,
         data.snapshot,
         unit=unit,
+        timeline=timeline,
         rank_by=rank_by,
         intervals_at_2=intervals_at_2,
         confidence=confidence,

@@ -15,7 +15,7 @@ def describe_error(err: Any, model: type[BaseModel] | None) -> str:
     loc: Loc = tuple(p for p in err["loc"] if not is_union_tag(p))
     path = field_path(loc)
     if err["type"] == "extra_forbidden":
-        valid = _valid_fields(model, loc[:-1]) if model else []
+        valid = _valid_fields(model, tuple(err["loc"])[:-1]) if model else []  # union tags pick the variant
         name = str(loc[-1]) if loc else "?"
         hint = difflib.get_close_matches(name, valid, n=1)
         fix = f"did you mean '{hint[0]}'? " if hint else ""
@@ -50,7 +50,8 @@ def error_lines(errors: list[Any], model: type[BaseModel], doc: YamlDoc | None, 
     return lines
 
 
-UNION_TAGS = frozenset({"builtin", "jsonl", "synthetic", "offline", "server"})  # dataset and scenario kinds
+# dataset and scenario kinds
+UNION_TAGS = frozenset({"builtin", "jsonl", "sharegpt", "table", "hf", "synthetic", "offline", "server"})
 
 
 def is_union_tag(part: Any) -> bool:
@@ -61,17 +62,28 @@ def is_union_tag(part: Any) -> bool:
 def _valid_fields(model: type[BaseModel], loc: Loc) -> list[str]:
     """Field names at ``loc`` inside ``model``, walking nested models."""
     current: Any = model
+    annotation: Any = None
     for part in loc:
-        if isinstance(part, int) or is_union_tag(part):
+        if isinstance(part, int):
+            continue
+        if is_union_tag(part):  # the variant of a discriminated union (dataset, scenario) the error is in
+            variants = [m for m in nested_models(annotation) if _kind(m) == part]
+            current = variants[0] if variants else current
             continue
         fields = getattr(current, "model_fields", None)
         if not fields or part not in fields:
             return []
-        current = nested_model(fields[part].annotation)
+        annotation = fields[part].annotation
+        current = nested_model(annotation)
         if current is None:
             return []
     fields = getattr(current, "model_fields", None)
     return sorted(fields) if fields else []
+
+
+def _kind(model: type[BaseModel]) -> Any:
+    field = model.model_fields.get("kind")
+    return None if field is None else field.default
 
 
 def nested_models(annotation: Any) -> list[type[BaseModel]]:

@@ -12,49 +12,45 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from llenergymeasure.backends.pytorch.config import PyTorchConfig
-from llenergymeasure.backends.registry import BackendName
+from llenergymeasure.backends.registry import BackendName, backend_names, server_backend_names
 from llenergymeasure.backends.trtllm.config import TrtllmConfig
 from llenergymeasure.backends.vllm.config import VllmConfig
+from llenergymeasure.config.datasets import (
+    BuiltinDataset,
+    DatasetConfig,
+    HfDataset,
+    JsonlDataset,
+    LengthDistribution,
+    LengthFilter,
+    ShareGptDataset,
+    SyntheticDataset,
+    TableDataset,
+    carries_output_lengths,
+    with_base_dir,
+)
+from llenergymeasure.config.load import RampUp, Saturation, TraceReplay
+from llenergymeasure.config.telemetry import EngineTelemetryConfig
+
+__all__ = [
+    "BuiltinDataset",
+    "DatasetConfig",
+    "ExperimentConfig",
+    "HfDataset",
+    "JsonlDataset",
+    "LengthDistribution",
+    "LengthFilter",
+    "ShareGptDataset",
+    "SyntheticDataset",
+    "TableDataset",
+]
 
 Precision = Literal["fp32", "fp16", "bf16"]
-BACKEND_SECTIONS: tuple[str, ...] = ("pytorch", "vllm", "trtllm")
+# Each backend's settings section is named after it (backends.registry).
+BACKEND_SECTIONS: tuple[str, ...] = tuple(backend_names())
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class BuiltinDataset(_Strict):
-    """A prompt set shipped inside the package, so a campaign runs with no files and no network."""
-
-    kind: Literal["builtin"] = "builtin"
-    name: Literal["default"] = Field("default", description="Name of the shipped prompt set.")
-
-
-class JsonlDataset(_Strict):
-    """Prompts read from a JSON-lines file, one object per line."""
-
-    kind: Literal["jsonl"] = "jsonl"
-    path: str = Field(description="Path of the .jsonl file; relative paths resolve from the config file.")
-    field: str = Field("prompt", description="Key of each line's object that holds the prompt text.")
-    sha256: str | None = Field(
-        None,
-        pattern=r"^[0-9a-f]{64}$",
-        description=(
-            "Content digest of the file. Filled in when a config is loaded and checked when given, so an "
-            "experiment is identified by its prompts, not by a file name; changing the file is a new design."
-        ),
-    )
-
-
-class SyntheticDataset(_Strict):
-    """Random token prompts of a fixed length, for controlled input-length sweeps."""
-
-    kind: Literal["synthetic"] = "synthetic"
-    input_tokens: int = Field(128, ge=1, le=1_000_000, description="Tokens per synthetic prompt.")
-
-
-DatasetConfig = Annotated[BuiltinDataset | JsonlDataset | SyntheticDataset, Field(discriminator="kind")]
 
 
 class DecodingConfig(_Strict):
@@ -347,6 +343,22 @@ class ServerScenario(_Strict):
     request_timeout_s: float = Field(
         600.0, gt=0.0, le=86_400.0, description="A request still streaming after this long is failed and counted."
     )
+    ramp_up: RampUp | None = Field(
+        None, description="Grow the arrival rate linearly from ramp_up.start_rate to request_rate; needs request_rate."
+    )
+    replay: TraceReplay | None = Field(
+        None,
+        description=(
+            "Replay a timestamped trace (JSON lines): its requests at its times, instead of the dataset and a rate."
+        ),
+    )
+    saturation: Saturation | None = Field(
+        None,
+        description=(
+            "Sweep the load in one unit (synchronous, throughput, then rates between) to find the highest sustained "
+            "rate; the result holds the curve."
+        ),
+    )
 
     @field_validator("burstiness")
     @classmethod
@@ -359,10 +371,23 @@ class ServerScenario(_Strict):
             )
         return value
 
+    @model_validator(mode="after")
+    def _one_load_shape(self) -> ServerScenario:
+        """A ramp shapes a rate; a trace and a saturation sweep each decide the arrivals alone."""
+        if self.ramp_up is not None and self.request_rate is None:
+            raise ValueError("scenario.ramp_up needs scenario.request_rate (the rate it ramps up to); set request_rate")
+        if self.replay is not None and (self.request_rate is not None or self.saturation is not None):
+            raise ValueError(
+                "scenario.replay sends the trace's requests at the trace's times: remove request_rate and saturation"
+            )
+        if self.saturation is not None and self.request_rate is not None:
+            raise ValueError("scenario.saturation chooses its own rates: remove request_rate (and ramp_up)")
+        return self
+
     @property
     def open_loop(self) -> bool:
-        """Arrivals follow a schedule (a request rate) rather than completions."""
-        return self.request_rate is not None
+        """Arrivals follow a schedule (a request rate or a trace) rather than completions."""
+        return self.request_rate is not None or self.replay is not None
 
     @property
     def max_in_flight(self) -> int | None:
@@ -373,9 +398,9 @@ class ServerScenario(_Strict):
 
 
 ScenarioConfig = Annotated[OfflineScenario | ServerScenario, Field(discriminator="kind")]
-# Backends whose engine ships an OpenAI-compatible server llem can drive. transformers' `serve` is
-# experimental (extra deps, no continuous batching by default), so pytorch is offline only.
-SERVER_BACKENDS: tuple[str, ...] = ("vllm", "trtllm")
+# Backends whose engine ships an OpenAI-compatible server llem can drive: those whose registry row
+# names a server module (backends.registry).
+SERVER_BACKENDS: tuple[str, ...] = tuple(server_backend_names())
 
 
 class ExperimentConfig(_Strict):
@@ -416,6 +441,9 @@ class ExperimentConfig(_Strict):
     scenario: ScenarioConfig = Field(
         default_factory=OfflineScenario,
         description="'offline' (the engine's offline API, default) or 'server' (its OpenAI server under load).",
+    )
+    telemetry: EngineTelemetryConfig = Field(
+        default_factory=EngineTelemetryConfig, description="The engine's own metrics recorded beside power."
     )
     pytorch: PyTorchConfig | None = Field(None, description="PyTorch settings (backend: pytorch only).")
     vllm: VllmConfig | None = Field(None, description="vLLM settings (backend: vllm only).")
@@ -468,6 +496,17 @@ class ExperimentConfig(_Strict):
             raise ValueError("vllm.quantization needs precision fp16 or bf16, not fp32")
         return self
 
+    @model_validator(mode="after")
+    def _dataset_output_lengths(self) -> ExperimentConfig:
+        """``output_lengths: dataset`` needs a dataset that gives each request an output length."""
+        if self.output_lengths == "dataset" and not carries_output_lengths(self.dataset):
+            raise ValueError(
+                f"output_lengths dataset needs output lengths from the dataset, and dataset kind {self.dataset.kind} "
+                "has none: use sharegpt, table or hf with output_field, or synthetic with output; "
+                "or set output_lengths: fixed or natural"
+            )
+        return self
+
     def ignores_eos(self) -> bool:
         """Whether requests run to their length past EOS: ``decoding.ignore_eos``, unless lengths are natural."""
         return self.decoding.ignore_eos and self.output_lengths != "natural"
@@ -506,15 +545,19 @@ class ExperimentConfig(_Strict):
     def with_resolved_paths(self, base_dir: Path) -> ExperimentConfig:
         """Make relative paths absolute against ``base_dir`` (the file's folder), so the config works anywhere.
 
-        A relative jsonl path, and a local model folder: ``./m``, ``../m``, ``~/m``, or a bare name
-        that is a folder beside the file (a Hub id such as ``org/name`` that is not stays a Hub id).
-        A unit then finds its model wherever it runs: under Docker, which mounts the folder at that
-        path, or under Slurm, which starts in the campaign folder.
+        A relative dataset path (and an hf dataset's snapshot), a replayed trace, and a local model folder: ``./m``,
+        ``../m``, ``~/m``, or a bare name that is a folder beside the file (a Hub id such as
+        ``org/name`` that is not stays a Hub id). A unit then finds its model wherever it runs: under
+        Docker, which mounts the folder at that path, or under Slurm, which starts in the campaign folder.
         """
         config = self
-        if isinstance(self.dataset, JsonlDataset) and not Path(self.dataset.path).is_absolute():
-            resolved = str((base_dir / self.dataset.path).resolve())
-            config = config.model_copy(update={"dataset": self.dataset.model_copy(update={"path": resolved})})
+        dataset = with_base_dir(self.dataset, base_dir)
+        if dataset is not self.dataset:
+            config = config.model_copy(update={"dataset": dataset})
+        replay = self.scenario.replay if isinstance(self.scenario, ServerScenario) else None
+        if replay is not None and not Path(replay.path).is_absolute():
+            moved = replay.model_copy(update={"path": str((base_dir / replay.path).resolve())})
+            config = config.model_copy(update={"scenario": self.scenario.model_copy(update={"replay": moved})})
         model = self.model
         if model.startswith("~"):
             return config.model_copy(update={"model": str(Path(model).expanduser().resolve())})

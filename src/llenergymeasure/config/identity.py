@@ -16,6 +16,7 @@ from typing import Any
 
 from llenergymeasure.config.experiment import ExperimentConfig
 from llenergymeasure.config.inert import normalise
+from llenergymeasure.config.telemetry import EngineTelemetryConfig
 
 HASH_LEN = 16
 _CHUNK = 1 << 20
@@ -30,9 +31,9 @@ def stable_hash(obj: Any) -> str:
 def identity(config: ExperimentConfig) -> dict[str, Any]:
     """What makes two experiments the same: every field with defaults filled in.
 
-    A jsonl dataset whose content digest is known is identified by that digest, not by where the
-    file lies, so the same campaign hashes alike on every machine and in every folder, and two
-    prompt files of the same name are never confused. A field that cannot change the measurement
+    A dataset whose content digest is known is identified by that digest, not by where the file lies
+    (its path, Hub name or snapshot file), so the same campaign hashes alike on every machine and in
+    every folder, and two prompt files of the same name are never confused. A field that cannot change the measurement
     under the others (``config.inert``: ``decoding.temperature`` without ``do_sample``) counts as its
     default, so configs that differ only there are one experiment.
     """
@@ -40,15 +41,26 @@ def identity(config: ExperimentConfig) -> dict[str, Any]:
     # The offline scenario predates the field: leaving it out keeps every older config's hash.
     if data.get("scenario") == {"kind": "offline"}:
         del data["scenario"]
+    # Server load shapes added later: absent ones are left out; a trace is known by its content.
+    scenario = data.get("scenario") or {}
+    for key in ("ramp_up", "replay", "saturation"):
+        if key in scenario and scenario[key] is None:
+            del scenario[key]
+    if (scenario.get("replay") or {}).get("sha256"):
+        del scenario["replay"]["path"]
     # And fixed output lengths, the only kind before output_lengths.
     if data.get("output_lengths") == "fixed":
         del data["output_lengths"]
     # So does a GPU left as it is (no gpu.* field set).
     if not any((data.get("gpu") or {}).values()):
         data.pop("gpu", None)
+    # Telemetry records beside the measurement and changes nothing in it: at its defaults it stays out.
+    if data.get("telemetry") == EngineTelemetryConfig().model_dump(mode="json"):
+        del data["telemetry"]
     dataset = data["dataset"]
-    if dataset.get("kind") == "jsonl" and dataset.get("sha256"):
-        del dataset["path"]
+    if dataset.get("sha256"):
+        for where in ("path", "name", "snapshot"):
+            dataset.pop(where, None)
     return data
 
 

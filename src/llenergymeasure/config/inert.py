@@ -32,6 +32,10 @@ def _closed_loop(config: ExperimentConfig) -> bool:
     return isinstance(config.scenario, ServerScenario) and not config.scenario.open_loop
 
 
+def _replayed(config: ExperimentConfig) -> bool:
+    return isinstance(config.scenario, ServerScenario) and config.scenario.replay is not None
+
+
 def _vllm_kv_bytes_set(config: ExperimentConfig) -> bool:
     return config.backend == "vllm" and config.vllm is not None and config.vllm.kv_cache_memory_bytes is not None
 
@@ -74,9 +78,21 @@ RULES: tuple[InertRule, ...] = (
     ),
     InertRule(
         ("scenario.arrival_schedule",),
-        _closed_loop,
-        "scenario.request_rate is unset",
-        "set scenario.request_rate (a closed loop has no arrival schedule)",
+        lambda c: _closed_loop(c) or _replayed(c),
+        "no arrivals are drawn (scenario.request_rate unset, or a trace replayed)",
+        "set scenario.request_rate (a closed loop has no arrival schedule, a trace its own)",
+    ),
+    InertRule(
+        ("n_prompts",),
+        _replayed,
+        "scenario.replay is set (the trace decides the requests and their times)",
+        "remove scenario.replay",
+    ),
+    InertRule(
+        ("decoding.ignore_eos",),
+        lambda c: c.output_lengths == "natural",
+        "output_lengths is natural (requests stop at EOS)",
+        "set output_lengths: fixed or dataset",
     ),
     InertRule(
         ("vllm.gpu_memory_utilization",),

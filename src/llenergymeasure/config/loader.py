@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from llenergymeasure.config.datasets import FILE_DATASETS, HfDataset
 from llenergymeasure.config.errors import format_validation_error
-from llenergymeasure.config.experiment import ExperimentConfig, JsonlDataset
+from llenergymeasure.config.experiment import ExperimentConfig, ServerScenario
 from llenergymeasure.config.identity import file_sha256
 from llenergymeasure.config.yamlsource import YamlDoc, read_yaml
 from llenergymeasure.errors import ConfigError
@@ -49,30 +52,82 @@ def load_experiment(path: Path) -> ExperimentConfig:
 
 
 def resolve_dataset(config: ExperimentConfig, doc: YamlDoc, digests: dict[str, str] | None = None) -> ExperimentConfig:
-    """Check a jsonl dataset exists and pin its content digest (checked against one already given).
+    """Pin the content digests of the dataset (``_resolve_prompts``) and of a replayed trace (``_resolve_trace``)."""
+    cache = {} if digests is None else digests
+    return _resolve_trace(_resolve_prompts(config, doc, cache), doc, cache)
+
+
+def _resolve_trace(config: ExperimentConfig, doc: YamlDoc, cache: dict[str, str]) -> ExperimentConfig:
+    """Check a replayed trace (``scenario.replay``) exists and pin its content digest, like a prompt file's."""
+    scenario = config.scenario
+    replay = scenario.replay if isinstance(scenario, ServerScenario) else None
+    if replay is None:
+        return config
+    where = doc.where(("scenario", "replay"))
+    path = Path(replay.path)
+    if not path.is_file():
+        raise ConfigError(f"{where}: scenario.replay.path: file not found: {path}; fix the path")
+    if str(path) not in cache:
+        try:
+            cache[str(path)] = file_sha256(path)
+        except OSError as exc:
+            raise ConfigError(f"{where}: scenario.replay.path: cannot read {path} ({exc.strerror})") from None
+    digest = cache[str(path)]
+    if replay.sha256 is not None and replay.sha256 != digest:
+        raise ConfigError(
+            f"{doc.where(('scenario', 'replay', 'sha256'))}: scenario.replay.sha256: {path} has content "
+            f"{digest[:16]}, not the pinned {replay.sha256[:16]}; restore the file or update the digest"
+        )
+    pinned = scenario.model_copy(update={"replay": replay.model_copy(update={"sha256": digest})})
+    return config.model_copy(update={"scenario": pinned})
+
+
+def _resolve_prompts(config: ExperimentConfig, doc: YamlDoc, cache: dict[str, str]) -> ExperimentConfig:
+    """Check a dataset file (or Hugging Face dataset) exists and pin its content digest (checked when given).
 
     Done when the config is loaded, not minutes later inside a container. ``digests`` caches the
-    digest per path, so a campaign reads each prompt file once however many experiments share it.
+    digest per source, so a campaign reads each dataset once however many experiments share it.
+    A Hugging Face dataset is identified by the canonical JSONL of its selected columns
+    (``workload.readers.hf_snapshot_bytes``), or by its ``snapshot`` file once a campaign wrote one.
     """
     dataset = config.dataset
-    if not isinstance(dataset, JsonlDataset):
+    if isinstance(dataset, HfDataset) and dataset.snapshot is None:
+        key = json.dumps(["hf", dataset.path, dataset.name, dataset.split, dataset.field, dataset.output_field])
+        if key not in cache:
+            cache[key] = _hf_digest(dataset, doc)
+        digest, path = cache[key], Path(dataset.path or str(dataset.name))
+    elif isinstance(dataset, (*FILE_DATASETS, HfDataset)):
+        name = dataset.snapshot if isinstance(dataset, HfDataset) else dataset.path
+        field = "snapshot" if isinstance(dataset, HfDataset) else "path"
+        path = Path(str(name))
+        if not path.is_file():
+            raise ConfigError(f"{doc.where(('dataset',))}: dataset.{field}: file not found: {path}; fix the path")
+        if str(path) not in cache:
+            try:
+                cache[str(path)] = file_sha256(path)
+            except OSError as exc:
+                raise ConfigError(
+                    f"{doc.where(('dataset',))}: dataset.{field}: cannot read {path} ({exc.strerror})"
+                ) from None
+        digest = cache[str(path)]
+    else:
         return config
-    path = Path(dataset.path)
-    if not path.is_file():
-        raise ConfigError(f"{doc.where(('dataset',))}: dataset.path: file not found: {path}; fix the path")
-    cache = {} if digests is None else digests
-    if dataset.path not in cache:
-        try:
-            cache[dataset.path] = file_sha256(path)
-        except OSError as exc:
-            raise ConfigError(f"{doc.where(('dataset',))}: dataset.path: cannot read {path} ({exc.strerror})") from None
-    digest = cache[dataset.path]
     if dataset.sha256 is not None and dataset.sha256 != digest:
         raise ConfigError(
             f"{doc.where(('dataset', 'sha256'))}: dataset.sha256: {path} has content {digest[:16]}, not the pinned "
             f"{dataset.sha256[:16]}; restore the file or update the digest"
         )
     return config.model_copy(update={"dataset": dataset.model_copy(update={"sha256": digest})})
+
+
+def _hf_digest(dataset: HfDataset, doc: YamlDoc) -> str:
+    """sha256 of an hf dataset's canonical JSONL, read offline; a ConfigError names the file, the field and the fix."""
+    from llenergymeasure.workload.readers import hf_snapshot_bytes  # lazy: reads with `datasets`
+
+    try:
+        return hashlib.sha256(hf_snapshot_bytes(dataset)).hexdigest()
+    except ConfigError as exc:
+        raise ConfigError(f"{doc.where(('dataset',))}: {exc}") from None
 
 
 def read_unit_config(path: Path) -> ExperimentConfig | None:

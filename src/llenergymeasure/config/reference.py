@@ -14,14 +14,9 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from llenergymeasure.config.campaign import ExecutionConfig
+from llenergymeasure.config.datasets import DATASET_MODELS
 from llenergymeasure.config.errors import nested_model
-from llenergymeasure.config.experiment import (
-    BuiltinDataset,
-    ExperimentConfig,
-    JsonlDataset,
-    ServerScenario,
-    SyntheticDataset,
-)
+from llenergymeasure.config.experiment import ExperimentConfig, ServerScenario
 
 HEADER = """# Config reference
 
@@ -73,15 +68,19 @@ def _table(title: str, rows: list[str]) -> str:
 
 def render_reference() -> str:
     """The whole reference as Markdown."""
-    datasets: list[str] = []
-    for model in (BuiltinDataset, JsonlDataset, SyntheticDataset):
-        datasets.extend(r for r in _rows(model, "dataset.") if "`dataset.kind`" not in r)
+    kinds = [
+        _table(
+            f"Dataset kind `{model.model_fields['kind'].default}`",
+            [r for r in _rows(model, "dataset.") if "`dataset.kind`" not in r] or ["| (no fields) | | | |"],
+        ).replace("## ", "### ", 1)
+        for model in DATASET_MODELS
+    ]
     parts = [
         HEADER,
         _table("Experiment fields", _rows(ExperimentConfig, "")),
         "## Datasets\n\n`dataset:` is `builtin` (the default), a path to a `.jsonl` file, or a mapping with\n"
-        "`kind: builtin | jsonl | synthetic` and that kind's fields:\n\n"
-        "| field | type | default | meaning |\n|---|---|---|---|\n" + "\n".join(datasets) + "\n",
+        f"`kind: {' | '.join(str(m.model_fields['kind'].default) for m in DATASET_MODELS)}` and that kind's "
+        "fields:\n\n" + "\n".join(kinds),
         "## Scenarios\n\n`scenario:` is `{kind: offline}` (the default: the engine's offline API) or\n"
         "`{kind: server, ...}` (the engine behind its OpenAI-compatible server, vllm and trtllm only):\n\n"
         "| field | type | default | meaning |\n|---|---|---|---|\n"

@@ -326,12 +326,12 @@ def _probe_rapl(root: Path | None) -> tuple[int, str]:
 
 def local_engine_checks() -> list[Check]:
     """For ``--executor local``: which interpreter runs each backend's units, and can it import the engine."""
-    from llenergymeasure.backends.registry import engine_module
+    from llenergymeasure.backends.registry import backend_names, engine_module
     from llenergymeasure.dispatch.interpreters import can_import, env_var, python_for
     from llenergymeasure.errors import ExecutorError
 
     checks = []
-    for backend in SERVICES:
+    for backend in backend_names():
         module = engine_module(backend)
         fix = f"{LOCAL_SETUP[backend]}, or set {env_var(backend)} to an interpreter that has it"
         try:

@@ -52,6 +52,7 @@ class MeasuredPasses:
     wall_s: float
     measured: WindowMeasurement
     output_tokens: int  # per request, as configured for this window
+    requested: list[int] | None = None  # each request's own length, where requests had their own
 
     @property
     def decode_tokens(self) -> int:
@@ -86,10 +87,29 @@ class OfflineWindows:
 class PassInputs:
     """Engine-ready inputs of a window's passes: pass k runs set k, cycling once the prepared sets run out."""
 
-    def __init__(self, runner: Backend, sets: list[list[Any]], output_tokens: int) -> None:
+    def __init__(
+        self,
+        runner: Backend,
+        sets: list[list[Any]],
+        output_tokens: int,
+        lengths: list[list[int]] | None = None,
+        cap: int | None = None,
+    ) -> None:
         self.runner = runner
-        self.output_tokens = output_tokens  # per request, in every pass
-        self.inputs = [runner.prepare(s, max_new_tokens=output_tokens) for s in sets]
+        self.output_tokens = output_tokens  # per request, in every pass (the longest one under own lengths)
+        own = lengths if lengths is not None else [None] * len(sets)
+        self.inputs = [runner.prepare(s, max_new_tokens=cap, output_tokens=n) for s, n in zip(sets, own, strict=True)]
+        self.lengths = lengths
+        self.cap = cap
+
+    def requested(self, n_passes: int) -> list[int] | None:
+        """The output length each request of ``n_passes`` passes was given, in record order; None when uniform."""
+        if self.lengths is None:
+            return None
+        cap = self.cap
+        return [
+            min(n, cap) if cap is not None else n for k in range(n_passes) for n in self.lengths[k % len(self.lengths)]
+        ]
 
     def run(self, k: int) -> Any:
         """Pass ``k``: its set's inputs through the engine (the window's content)."""
@@ -120,10 +140,17 @@ def prepare_windows(
     n_main = sets_needed(target, est_pass_s)
     # A shorter pass needs more of them to fill the same window (roughly in proportion to its tokens).
     n_short = sets_needed(target, est_pass_s * short / config.max_output_tokens if est_pass_s else None) if short else 0
-    drawn = select_prompt_sets(config, runner.vocab_size, max(n_main, n_short))
+    drawn = select_prompt_sets(config, runner.vocab_size, max(n_main, n_short), runner.count_tokens)
     distinct = max(1, drawn.distinct)
-    main = PassInputs(runner, drawn.sets[: min(n_main, distinct)], config.max_output_tokens)
-    short_passes = PassInputs(runner, drawn.sets[: min(n_short, distinct)], short) if short else None
+    own = drawn.output_tokens
+    main_sets, short_sets = drawn.sets[: min(n_main, distinct)], drawn.sets[: min(n_short, distinct)]
+    longest = max((n for s in own for n in s), default=config.max_output_tokens) if own else config.max_output_tokens
+    main = PassInputs(runner, main_sets, longest, own[: len(main_sets)] if own else None)
+    short_passes = (
+        PassInputs(runner, short_sets, min(short, longest), own[: len(short_sets)] if own else None, cap=short)
+        if short
+        else None
+    )
     logger.info("window at least {:.3g} s; {} prompt sets prepared", target, len(main.inputs))
     return PreparedWindows(main, short_passes, target, drawn.distinct, drawn.note)
 
@@ -141,7 +168,9 @@ def measure_windows(
         measured.begin()
         w = run_passes(passes.run, clock, prepared.target_s)
         m = measured.end()
-        return MeasuredPasses(passes.records(w.outputs), w.n_passes, w.wall_s, m, passes.output_tokens)
+        return MeasuredPasses(
+            passes.records(w.outputs), w.n_passes, w.wall_s, m, passes.output_tokens, passes.requested(w.n_passes)
+        )
 
     short_passes = prepared.short
     split_first = short_passes is not None and cycle % 2 == 0
@@ -174,7 +203,7 @@ def measure_windows(
                 "no prefill/decode split: the split's window generated as many tokens per input token as the main "
                 "one (requests stopping at EOS?); set decoding.ignore_eos: true"
             )
-        elif not config.decoding.ignore_eos:
+        elif not config.ignores_eos():
             notes.append(
                 "prefill/decode split with decoding.ignore_eos false: requests stopping at EOS make the two windows' "
                 "work differ in more than their output length (a static batch keeps stepping until its longest "

@@ -1,16 +1,33 @@
-"""Prompt sets: the built-in one, a user's .jsonl, or synthetic token sequences."""
+"""Prompt sets, in the unit: the built-in set, a dataset file or Hugging Face dataset, or synthetic tokens.
+
+The reading, filtering and seeded drawing live in ``llenergymeasure.workload``; this module turns a
+config into the prompts (and, under ``output_lengths: dataset``, the output lengths) of each pass.
+"""
 
 from __future__ import annotations
 
 import json
-import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from llenergymeasure.backends.base import Prompt
-from llenergymeasure.config.experiment import BuiltinDataset, ExperimentConfig, JsonlDataset, SyntheticDataset
+from llenergymeasure.config.experiment import (
+    BuiltinDataset,
+    ExperimentConfig,
+    HfDataset,
+    JsonlDataset,
+    ShareGptDataset,
+    SyntheticDataset,
+    TableDataset,
+)
 from llenergymeasure.errors import ConfigError
+from llenergymeasure.workload.readers import read_jsonl, read_rows
+from llenergymeasure.workload.rows import DatasetRow
+from llenergymeasure.workload.select import draw_sets, filter_rows, output_lengths, repeat_note, synthetic_rows
+
+CountTokens = Callable[[Sequence[str]], list[int]]
 
 
 def builtin_prompts() -> list[str]:
@@ -21,24 +38,7 @@ def builtin_prompts() -> list[str]:
 
 def jsonl_prompts(path: Path, field: str) -> list[str]:
     """Prompts from one field of each line of a JSON-lines file."""
-    prompts: list[str] = []
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise ConfigError(f"{path}: dataset unreadable ({exc.strerror or exc}); fix dataset.path") from None
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except ValueError:
-            raise ConfigError(f"{path}:{n}: not valid JSON; each line must be an object") from None
-        if not isinstance(obj, dict) or not isinstance(obj.get(field), str):
-            raise ConfigError(f"{path}:{n}: no string field {field!r}; set dataset.field to the prompt key")
-        prompts.append(obj[field])
-    if not prompts:
-        raise ConfigError(f"{path}: dataset has no prompts")
-    return prompts
+    return [str(r.prompt) for r in read_jsonl(path, field)]
 
 
 def select_prompts(config: ExperimentConfig, vocab_size: int) -> list[Prompt]:
@@ -52,46 +52,74 @@ class PromptSets:
 
     ``note`` says why prompts repeat inside a window, when they do: a window longer than one pass
     must not send an engine the same prompt twice, or KV/prefix reuse would make its prefill a
-    cache hit.
+    cache hit. It also counts dataset records that were skipped. ``output_tokens`` (only under
+    ``output_lengths: dataset``) holds each request's output length, parallel to ``sets``; a row
+    that gives none gets ``max_output_tokens``.
     """
 
     sets: list[list[Prompt]]
     distinct: int
     note: str | None
+    output_tokens: list[list[int]] | None = None
 
 
-def select_prompt_sets(config: ExperimentConfig, vocab_size: int, n_sets: int) -> PromptSets:
+def needs_tokenizer(config: ExperimentConfig) -> bool:
+    """Whether ``select_prompt_sets`` needs ``count_tokens``: length filters, or reference texts as output lengths."""
+    ds = config.dataset
+    bounds = getattr(ds, "filter", None)
+    if bounds is not None and any(v is not None for v in bounds.model_dump().values()):
+        return True
+    return config.output_lengths == "dataset" and isinstance(ds, ShareGptDataset | TableDataset | HfDataset)
+
+
+def _where(ds: BuiltinDataset | JsonlDataset | ShareGptDataset | TableDataset | HfDataset) -> str:
+    if isinstance(ds, BuiltinDataset):
+        return "the built-in set"
+    if isinstance(ds, HfDataset):
+        return ds.path or f"hf dataset {ds.name}"
+    return ds.path
+
+
+def select_prompt_sets(
+    config: ExperimentConfig, vocab_size: int, n_sets: int, count_tokens: CountTokens | None = None
+) -> PromptSets:
     """``n_sets`` passes of ``n_prompts`` prompts each, drawn without repeats for as long as the dataset allows.
 
     The first set is the same for any ``n_sets`` (and in every cycle): more passes draw further prompts
     from the same seeded order. Synthetic prompts never run out; a file's (or the built-in set's) do,
-    and then passes start over from its first prompt, with a note.
+    and then passes start over from its first prompt, with a note. ``count_tokens`` (the model's
+    tokenizer: texts -> token counts) is needed when ``needs_tokenizer(config)``; ``dataset.filter``
+    is applied before the draw.
     """
-    rng = random.Random(config.seed)
     ds, n = config.dataset, config.n_prompts
+    want_outputs = config.output_lengths == "dataset"
     if isinstance(ds, SyntheticDataset):
-        # Skip the lowest ids: tokenizers put special tokens there.
-        low = min(10, vocab_size - 1)
-        flat: list[Prompt] = [
-            [rng.randrange(low, vocab_size) for _ in range(ds.input_tokens)] for _ in range(n * n_sets)
-        ]
-        return PromptSets([flat[k * n : (k + 1) * n] for k in range(n_sets)], n_sets, None)
-    pool: list[str] = jsonl_prompts(Path(ds.path), ds.field) if isinstance(ds, JsonlDataset) else builtin_prompts()
-    order = list(range(len(pool)))
-    rng.shuffle(order)
-    sets: list[list[Prompt]] = [[pool[order[i % len(pool)]] for i in range(k * n, (k + 1) * n)] for k in range(n_sets)]
-    distinct = min(n_sets, len(pool) // n)
-    where = "the built-in set" if isinstance(ds, BuiltinDataset) else ds.path
-    note = None
-    if n > len(pool):
-        note = (
-            f"{where} holds {len(pool)} prompts, fewer than n_prompts {n}: prompts repeat within every pass; "
-            "KV/prefix reuse makes repeats cache hits, so keep it off or use a larger (or synthetic) dataset"
-        )
-    elif distinct < n_sets:
-        note = (
-            f"{where} holds {len(pool)} prompts, {distinct} passes of {n}: passes after pass {distinct} of a "
-            "window repeat prompts; KV/prefix reuse makes repeats cache hits, so keep it off or use a larger "
-            "(or synthetic) dataset"
-        )
-    return PromptSets(sets, distinct, note)
+        flat = synthetic_rows(ds, n * n_sets, config.seed, vocab_size)
+        sets: list[list[Prompt]] = [[r.prompt for r in flat[k * n : (k + 1) * n]] for k in range(n_sets)]
+        outputs = None
+        if want_outputs:
+            lengths = [r.output if isinstance(r.output, int) else config.max_output_tokens for r in flat]
+            outputs = [lengths[k * n : (k + 1) * n] for k in range(n_sets)]
+        return PromptSets(sets, n_sets, None, outputs)
+    skipped = 0
+    if isinstance(ds, BuiltinDataset):
+        rows = [DatasetRow(p) for p in builtin_prompts()]
+    else:
+        rows, skipped = read_rows(ds)
+        if ds.filter is not None:
+            total = len(rows)
+            rows = filter_rows(rows, ds.filter, count_tokens)
+            if not rows:
+                raise ConfigError(f"{_where(ds)}: dataset.filter keeps none of its {total} prompts; widen the bounds")
+    picks, distinct = draw_sets(len(rows), n, n_sets, config.seed)
+    sets = [[rows[i].prompt for i in s] for s in picks]
+    outputs = None
+    if want_outputs:
+        used = sorted({i for s in picks for i in s})
+        found = dict(zip(used, output_lengths([rows[i] for i in used], count_tokens), strict=True))
+        outputs = [[found[i] or config.max_output_tokens for i in s] for s in picks]
+    notes = [repeat_note(_where(ds), len(rows), n, n_sets, distinct)]
+    if skipped:
+        notes.insert(0, f"{_where(ds)}: {skipped} records skipped (no user turn followed by a reply)")
+    note = "; ".join(x for x in notes if x) or None
+    return PromptSets(sets, distinct, note, outputs)

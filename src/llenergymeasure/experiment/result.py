@@ -19,9 +19,11 @@ from llenergymeasure.experiment.phases import PhaseSplit
 from llenergymeasure.results.schema import (
     CpuEnergy,
     Energy,
+    LengthSummary,
     Metrics,
     RequestSample,
     UncertaintyBudget,
+    Workload,
     distribution,
 )
 
@@ -32,6 +34,43 @@ if TYPE_CHECKING:  # the measuring side, imported for its types only: this modul
 IDLE_DRIFT = (
     "idle power changing between the baseline and the window: llem results flags baselines that drift across units"
 )
+
+
+def lengths(values: list[int]) -> LengthSummary:
+    """A per-request token count's distribution and total."""
+    return LengthSummary(distribution=distribution([float(v) for v in values]) if values else None, total=sum(values))
+
+
+def arrivals_kind(config: ExperimentConfig) -> str:
+    """How the requests arrived, in one word (the result's ``workload.arrivals``)."""
+    scenario = config.scenario
+    if scenario.kind == "offline":
+        return "offline"
+    if scenario.saturation is not None:
+        return "saturation"
+    if scenario.replay is not None:
+        return "trace"
+    if scenario.ramp_up is not None:
+        return "ramp"
+    return "gamma" if scenario.request_rate is not None else "closed_loop"
+
+
+def workload_section(
+    config: ExperimentConfig,
+    records: list[RequestRecord],
+    requested: list[int] | None,
+    dataset_kind: str | None = None,
+) -> Workload:
+    """The requests as they ran: input and output lengths per request, and the lengths asked for where own."""
+    return Workload(
+        dataset=dataset_kind or config.dataset.kind,
+        output_lengths=config.output_lengths,
+        arrivals=arrivals_kind(config),
+        n_requests=len(records),
+        input_tokens=lengths([r.input_tokens for r in records]),
+        output_tokens=lengths([r.output_tokens for r in records]),
+        requested_output_tokens=lengths(requested) if requested is not None else None,
+    )
 
 
 def budget_model(b: Budget) -> UncertaintyBudget:

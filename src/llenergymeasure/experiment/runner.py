@@ -35,13 +35,15 @@ from llenergymeasure.experiment.cooldown import cool_down_from_env
 from llenergymeasure.experiment.environment import collect_environment, settings_notes
 from llenergymeasure.experiment.measure import MeasuredWindow, save_timeseries
 from llenergymeasure.experiment.offline import measure_windows, prepare_windows
-from llenergymeasure.experiment.prompts import select_prompts
+from llenergymeasure.experiment.prompts import select_prompt_sets
 from llenergymeasure.experiment.result import (
     build_metrics,
     energy_sections,
     nvml_peak_memory,
     with_phases,
+    workload_section,
 )
+from llenergymeasure.experiment.telemetry import offline_telemetry
 from llenergymeasure.experiment.warmup import run_warmup, settle_warmup
 from llenergymeasure.models.tiny import ensure_tiny_model, is_tiny
 from llenergymeasure.results.schema import Cooldown, ExperimentResult
@@ -146,12 +148,14 @@ def _run(
     runner.load(model_path)
     # Warmup runs the shape the window runs: a static batch, or every sequence the engine holds at once.
     concurrent = config.concurrent_sequences()
-    batch = select_prompts(config, runner.vocab_size)[:concurrent]
+    first = select_prompt_sets(config, runner.vocab_size, 1, runner.count_tokens)
+    batch = first.sets[0][:concurrent]
+    lengths = first.output_tokens[0][:concurrent] if first.output_tokens else None
     last_step_s: list[float] = []
 
     def warm_step() -> float:
         t = time.perf_counter()
-        runner.run(batch)
+        runner.run(batch, output_tokens=lengths)
         last_step_s.append(time.perf_counter() - t)
         return last_step_s[-1]
 
@@ -167,6 +171,7 @@ def _run(
     settle = settle_warmup(config.warmup, warm_step, probe_of(devices, clock), clock)
     windows = measure_windows(inputs, config, measured, clock, cycle)
     main, records = windows.main.measured, windows.main.records
+    engine_telemetry = offline_telemetry(out_dir, stem, runner, main)
 
     memory = runner.memory()
     described = runner.describe()
@@ -217,6 +222,8 @@ def _run(
         energy=energy,
         cpu_energy=cpu_energy,
         environment=environment,
+        workload=workload_section(config, records, windows.main.requested),
+        engine_telemetry=engine_telemetry,
     )
     path = out_dir / f"{stem}.json"
     write_json_atomic(path, result.model_dump(mode="json"))

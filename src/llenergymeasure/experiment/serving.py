@@ -19,8 +19,8 @@ from loguru import logger
 
 from llenergymeasure import __version__
 from llenergymeasure.atomic import write_json_atomic
-from llenergymeasure.backends.base import RequestRecord
-from llenergymeasure.backends.common import encode_prompts, package_versions
+from llenergymeasure.backends.base import RequestRecord, ServerModule
+from llenergymeasure.backends.common import package_versions
 from llenergymeasure.backends.registry import load_server_module
 from llenergymeasure.clock import utcnow
 from llenergymeasure.config.experiment import ExperimentConfig, ServerScenario
@@ -29,13 +29,16 @@ from llenergymeasure.energy.settle import EdgeReading, EnergyMeasurement
 from llenergymeasure.energy.thermal import probe_of
 from llenergymeasure.errors import ServerError
 from llenergymeasure.experiment.environment import collect_environment, settings_notes
+from llenergymeasure.experiment.load_plan import plan_load
 from llenergymeasure.experiment.measure import MeasuredWindow, WindowMeasurement, save_timeseries
-from llenergymeasure.experiment.prompts import select_prompts
-from llenergymeasure.experiment.result import build_metrics, energy_sections, nvml_peak_memory
+from llenergymeasure.experiment.result import build_metrics, energy_sections, nvml_peak_memory, workload_section
+from llenergymeasure.experiment.saturation import point, run_phases
+from llenergymeasure.experiment.telemetry import server_scraper, server_telemetry
 from llenergymeasure.experiment.warmup import settle_warmup
 from llenergymeasure.results.schema import Cooldown, ExperimentResult, Serving
-from llenergymeasure.serving.arrivals import arrival_offsets_s, arrival_seed, schedule_rate_per_s
+from llenergymeasure.serving.arrivals import schedule_rate_per_s
 from llenergymeasure.serving.client import LoadSpec, drive
+from llenergymeasure.serving.scraper import MetricsScraper
 from llenergymeasure.serving.server import ServerProcess, free_port
 from llenergymeasure.serving.stability import open_loop_stability, stability_note
 from llenergymeasure.serving.stats import (
@@ -73,7 +76,7 @@ def run_server_experiment(
     model_path: str,
     clock: Callable[[], float] = time.monotonic,
     tokenizer_loader: Callable[[str], Any] = load_tokenizer,
-    server_module: Any = None,
+    server_module: ServerModule | None = None,
     cooldown: Cooldown | None = None,
 ) -> ExperimentResult:
     """Serve, warm up, measure the load over both windows, stop the server; the result (also written).
@@ -85,7 +88,11 @@ def run_server_experiment(
     assert isinstance(scenario, ServerScenario)
     started = utcnow()
     tokenizer = tokenizer_loader(model_path)
-    prompts = encode_prompts(tokenizer, select_prompts(config, len(tokenizer)), config.max_input_tokens)
+    load = plan_load(config, tokenizer, cycle)
+    prompts, offsets, seed = load.prompts, load.offsets_s, load.seed
+    # A saturation sweep's main window is its throughput phase: every request at once, capped only
+    # where concurrency is set.
+    cap = scenario.concurrency if scenario.saturation is not None else scenario.max_in_flight
     server_mod = server_module or load_server_module(config.backend)
     port = free_port(HOST)
     log_rel = f"logs/{stem}.server.log"
@@ -93,16 +100,23 @@ def run_server_experiment(
         server_mod.server_argv(config, model_path, HOST, port), out_dir / log_rel, f"http://{HOST}:{port}"
     )
 
-    def spec(batch: list[list[int]], offsets: list[float], open_loop: bool) -> LoadSpec:
+    def spec(
+        batch: list[list[int]],
+        own: list[int] | None,
+        offsets: list[float],
+        open_loop: bool,
+        concurrency: int | None = cap,
+    ) -> LoadSpec:
         return LoadSpec(
             server.base_url,
             config.model,
             batch,
             offsets,
-            scenario.max_in_flight,
+            concurrency,
             server_mod.request_extras(config),
             scenario.request_timeout_s,
             open_loop,
+            own,
         )
 
     devices = measured.devices
@@ -122,34 +136,40 @@ def run_server_experiment(
         warm_round: Callable[[], None] | None = None
         if n_warm:
             warm = [prompts[i % len(prompts)] for i in range(n_warm)]
+            warm_own = [load.max_tokens[i % len(prompts)] for i in range(n_warm)] if load.max_tokens else None
 
             def one_round() -> None:
-                warm_out = drive(spec(warm, [0.0] * len(warm), False), clock)
+                warm_out = drive(spec(warm, warm_own, [0.0] * len(warm), False), clock)
                 if not any(r.ok for r in warm_out):
                     server.check_alive()
                     raise ServerError(f"every warmup request failed: {'; '.join(failure_summary(warm_out, 3))}")
 
             one_round()
             warm_round = one_round
-        seed = arrival_seed(config.seed, cycle, scenario.arrival_schedule)
-        offsets = arrival_offsets_s(len(prompts), scenario.request_rate, seed, scenario.burstiness)
-        tracker = SteadyStateTracker(
-            scenario.max_in_flight or len(prompts), len(prompts), open_loop=scenario.open_loop, on_edge=on_edge
-        )
+        tracker = SteadyStateTracker(cap or len(prompts), len(prompts), open_loop=scenario.open_loop, on_edge=on_edge)
         measured.prepare()
         baseline = measured.baseline(config.baseline) if config.baseline.enabled else None
         # warmup.until_settled: more rounds until the GPUs' temperature and power settle, after the idle
         # baseline (which cools them) and right before the window.
         warm_settle = settle_warmup(config.warmup, warm_round, probe_of(devices, clock), clock)
+        scraper = server_scraper(config, server.base_url, clock)  # engine telemetry beside power
+        if isinstance(scraper, MetricsScraper):
+            scraper.start()
         measured.begin()
         # The load's clock origin is the window's start, so both windows share one time axis.
         t0 = measured.start_s
         try:
-            requests = drive(spec(prompts, offsets, scenario.open_loop), clock, tracker, t0)
+            requests = drive(spec(prompts, load.max_tokens, offsets, scenario.open_loop), clock, tracker, t0)
             wall_s = clock() - t0
         finally:
             window = measured.end()
+            engine_samples = scraper.stop() if isinstance(scraper, MetricsScraper) else []
         server.check_alive()
+        curve = None
+        if scenario.saturation is not None:
+            top = point("throughput", requests, window, None, None, scenario.saturation.sustain_ratio)
+            curve = run_phases(scenario.saturation, top, load.phases, spec, measured, clock)
+            server.check_alive()
     finally:
         status = server.stop()
         logger.info("server stopped (exit status {})", status)
@@ -160,8 +180,10 @@ def run_server_experiment(
     steady_energy = None
     if measurement is not None and measured.meter is not None and START in edges and "end" in edges:
         steady_energy = measured.meter.sub_window(edges[START], edges["end"], measurement.method == "counter")
-    schedule_seed = seed if scenario.open_loop else None
-    serving = build_serving(scenario, requests, tracker, wall_s, window, steady_energy, log_rel, offsets, schedule_seed)
+    serving = build_serving(scenario, requests, tracker, wall_s, window, steady_energy, log_rel, offsets, seed)
+    if curve is not None:
+        serving = serving.model_copy(update={"saturation": curve})
+    engine_telemetry = server_telemetry(out_dir, stem, config, scraper, engine_samples, window, serving)
     for note in [serving.steady_state_note, *serving.notes] if serving.steady_state_note else serving.notes:
         logger.warning(note)
     if serving.n_failed:
@@ -203,6 +225,13 @@ def run_server_experiment(
         cpu_energy=cpu_energy,
         environment=environment,
         serving=serving,
+        workload=workload_section(
+            config,
+            records,
+            [load.max_tokens[r.index] for r in requests if r.ok] if load.max_tokens else None,
+            load.dataset_kind,
+        ),
+        engine_telemetry=engine_telemetry,
     )
     write_json_atomic(out_dir / f"{stem}.json", result.model_dump(mode="json"))
     return result

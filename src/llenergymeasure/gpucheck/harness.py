@@ -79,7 +79,7 @@ def harness_ratio(config: ExperimentConfig, model_path: str, rounds: int) -> Har
             torch.cuda.synchronize()
         start = time.perf_counter()
         with torch.inference_mode():
-            runner.model.generate(**b.inputs, **prepared.gen)
+            runner.model.generate(**b.inputs, **b.gen)
         if sync:
             torch.cuda.synchronize()
         return time.perf_counter() - start

@@ -359,6 +359,70 @@ def _power(rows: Sequence[Mapping[str, Any]], campaign_dir: Path, unit: str | No
     return power_figure(columns, str(chosen.get("file") or name))
 
 
+def timeline_figure(
+    power: Mapping[str, Sequence[Any]],
+    engine: Mapping[str, Sequence[Any]],
+    unit_file: str,
+    window_s: float | None = None,
+) -> Figure:
+    """Power (all GPUs summed, left axis) and the engine's running requests (right axis) on one time axis.
+
+    ``window_s``: the energy window's duration, shaded from 0 (the samples may run past it both ways).
+    """
+    fig, ax = _axes((6.4, 3.2))
+    if window_s is not None:
+        ax.axvspan(0.0, window_s, color="0.9", zorder=0)
+    by_t: dict[float, float] = {}
+    for t, w in zip(power.get("t_s", []), power.get("power_w", []), strict=False):
+        if w is not None:
+            by_t[t] = by_t.get(t, 0.0) + w
+    ts = sorted(by_t)
+    ax.plot(ts, [by_t[t] for t in ts], color="C0", label="power")
+    ax.set_xlabel("Time since window start (s)")
+    ax.set_ylabel("Power (W)", color="C0")
+    right = ax.twinx()
+    pairs = [(t, r) for t, r in zip(engine["t_s"], engine["running"], strict=False) if r is not None]
+    right.step([t for t, _ in pairs], [r for _, r in pairs], where="post", color="C1", label="running requests")
+    right.set_ylabel("Running requests", color="C1")
+    right.set_ylim(bottom=0)
+    title = f"Power and running requests of {unit_file}"
+    ax.set_title(title)
+    caption = _caption(
+        "power summed over GPUs as sampled by NVML (left)",
+        "requests in the engine's running batch as its metrics reported them (right), on the same clock",
+        "shaded: the energy window" if window_s is not None else None,
+    )
+    return Figure(f"timeline-{_slug(Path(unit_file).stem)}", title, caption, fig)
+
+
+def _timeline(rows: Sequence[Mapping[str, Any]], campaign_dir: Path, chosen_id: str | None) -> Figure | None:
+    """The timeline of the unit ``chosen_id`` names, else of the first unit with engine telemetry.
+
+    ``chosen_id``: a result file, its stem, or a config hash's prefix. None without such a unit, or
+    when its files are gone.
+    """
+    key = "engine_telemetry.timeseries"
+    with_telemetry = [r for r in rows if r.get(key)]
+    if chosen_id:
+        with_telemetry = [
+            r
+            for r in with_telemetry
+            if chosen_id in (r.get("file"), Path(str(r.get("file"))).stem)
+            or str(r.get("config_hash", "")).startswith(chosen_id)
+        ]
+    chosen = with_telemetry[0] if with_telemetry else None
+    if chosen is None or not (campaign_dir / str(chosen[key])).is_file():
+        return None
+    from llenergymeasure.results.engine_timeseries import read_engine_timeseries
+    from llenergymeasure.results.timeseries import read_timeseries
+
+    power_file = chosen.get("energy.timeseries_file")
+    power = read_timeseries(campaign_dir / str(power_file)).to_pydict() if power_file else {}
+    engine = read_engine_timeseries(campaign_dir / str(chosen[key])).to_pydict()
+    duration = chosen.get("energy.duration_s")
+    return timeline_figure(power, engine, str(chosen.get("file")), float(duration) if duration is not None else None)
+
+
 def figures(
     stats: Sequence[ConfigStats],
     rows: Sequence[Mapping[str, Any]],
@@ -370,13 +434,15 @@ def figures(
     backend_of: Mapping[str, str],
     campaign_dir: Path | None = None,
     unit: str | None = None,
+    timeline: str | None = None,
 ) -> list[Figure]:
     """Every figure of the report, in reading order, names unique.
 
     The Pareto plot (server runs only), energy against throughput (the energy axis is
     ``ranked_metric`` when configs are ranked by an energy per token, else the total), one plot per
     swept field and metric of ``shown_metrics``, and the power of one unit (``unit``, else the first
-    with a timeseries) when ``campaign_dir`` holds its file.
+    with a timeseries) when ``campaign_dir`` holds its file; power beside the engine's running requests
+    for one unit with engine telemetry (``timeline``, else the first).
     """
     energy = ranked_metric if ranked_metric in (ENERGY_METRIC, ADJUSTED_METRIC) else ENERGY_METRIC
     built: list[Figure | None] = [
@@ -388,6 +454,7 @@ def figures(
             built.append(dimension_figure(stats, dim, dims, metric, backend_of, confidence, intervals_at_2))
     if campaign_dir is not None:
         built.append(_power(rows, campaign_dir, unit))
+        built.append(_timeline(rows, campaign_dir, timeline))
     return _unique([f for f in built if f is not None])
 
 

@@ -17,6 +17,7 @@ from llenergymeasure.results.compare_view import ComparisonView
 from llenergymeasure.results.html import render_comparison_html, render_html
 from llenergymeasure.results.metrics import spec
 from llenergymeasure.results.plots import Figure, figures, scatter_figure, write_figures
+from llenergymeasure.results.saturation_plot import curves, saturation_figure
 from llenergymeasure.results.stats import FALLBACK_METRIC, RankBy
 from llenergymeasure.results.table import ResultsTable
 from llenergymeasure.results.view import ResultsView, build_view
@@ -33,6 +34,7 @@ def render_report(
     snapshot: dict[str, Any] | None,
     *,
     unit: str | None = None,
+    timeline: str | None = None,
     rank_by: RankBy = "total",
     intervals_at_2: bool = False,
     confidence: float = 0.95,
@@ -53,7 +55,7 @@ def render_report(
         builtin_digest=builtin_digest,
         builtin_llem=builtin_llem,
     )
-    figs = report_figures(view, rows, campaign_dir, unit)
+    figs = report_figures(view, rows, campaign_dir, unit, timeline)
     written = write_figures(figs, campaign_dir / FIGURES_DIR)
     out = campaign_dir / "report.html"
     write_atomic(out, render_html(view, written, campaign_dir).encode())
@@ -61,7 +63,11 @@ def render_report(
 
 
 def report_figures(
-    view: ResultsView, rows: list[dict[str, Any]], campaign_dir: Path | None = None, unit: str | None = None
+    view: ResultsView,
+    rows: list[dict[str, Any]],
+    campaign_dir: Path | None = None,
+    unit: str | None = None,
+    timeline: str | None = None,
 ) -> list[Figure]:
     """The report's figures: the ranked metric and its companions by each swept axis, scatter plots, power."""
     has_energy = any(r.get("energy.available") for r in rows)
@@ -72,8 +78,20 @@ def report_figures(
     shown = [ranked, *(m for m in companions if m != ranked)]
     backend_of = {r.config_hash: r.backend for r in view.rows}
     figs = figures(
-        view.stats, rows, view.dims, ranked, shown, view.confidence, view.intervals_at_2, backend_of, campaign_dir, unit
+        view.stats,
+        rows,
+        view.dims,
+        ranked,
+        shown,
+        view.confidence,
+        view.intervals_at_2,
+        backend_of,
+        campaign_dir,
+        unit,
+        timeline,
     )
+    if campaign_dir is not None and (curve := saturation_figure(curves(rows, campaign_dir))) is not None:
+        figs.append(curve)  # a saturation sweep: load offered against throughput and energy per token
     if has_energy and any(d.startswith("config.gpu.") for d in view.dims):
         # A power-limit or clock study: which caps give the least energy for the latency they cost.
         drawn = scatter_figure(

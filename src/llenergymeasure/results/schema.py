@@ -431,11 +431,17 @@ class ExperimentResult(_Model):
     cpu_energy: CpuEnergy = Field(default_factory=_cpu_not_recorded)
     environment: dict[str, Any]
     serving: Serving | None = Field(None, description="Server-mode figures; None for offline runs.")
+    workload: Workload | None = Field(
+        None, description="The requests as they ran: dataset kind, arrivals, input and output lengths."
+    )
     cooldown: Cooldown | None = Field(
         None, description="The wait for the GPUs to cool down before the unit (execution.cooldown); None: not asked."
     )
     warmup_settle: WarmupSettle | None = Field(
         None, description="The warmup until temperature and power settled (warmup.until_settled); None: not asked."
+    )
+    engine_telemetry: EngineTelemetryRecord | None = Field(
+        None, description="The engine's own metrics beside power (telemetry.enabled); None: off or not available."
     )
 
 
@@ -536,6 +542,64 @@ class ServedRequest(_Model):
     meets_slo: bool = Field(description="Counted towards request goodput.")
 
 
+class SaturationPoint(_Model):
+    """One phase of a saturation sweep: the load offered, what the server completed, its own energy window."""
+
+    profile: Literal["synchronous", "throughput", "rate"] = Field(
+        description="'synchronous': one request at a time; 'throughput': all at once; 'rate': an open loop."
+    )
+    target_rate_per_s: float | None = Field(None, description="The rate asked for ('rate' phases).")
+    offered_rate_per_s: float | None = Field(
+        None, description="Arrivals per second as sent: the schedule's own rate, or the achieved sends' rate."
+    )
+    completed_rate_per_s: float | None = Field(
+        None, description="Successful completions per second (n - 1 over their span)."
+    )
+    sustained: bool | None = Field(
+        None, description="'rate' phases: completions kept sustain_ratio of the offered rate and none failed."
+    )
+    n_requests: int
+    n_failed: int
+    ttft_ms: Distribution | None = None
+    itl_ms: Distribution | None = None
+    e2e_ms: Distribution | None = None
+    window: ServingWindow = Field(description="The phase's energy window: throughput and energy per token.")
+
+
+class SaturationCurve(_Model):
+    """A saturation sweep (``scenario.saturation``): every phase in order, and the highest rate that held."""
+
+    points: list[SaturationPoint]
+    sustain_ratio: float
+    max_sustained_rate_per_s: float | None = Field(
+        None, description="The highest offered rate that held; None when none of the rate phases did."
+    )
+    note: str | None = None
+
+
+class LengthSummary(_Model):
+    """Token lengths of the requests a window ran: the distribution, and the exact counts behind it."""
+
+    distribution: Distribution | None = None
+    total: int = 0
+
+
+class Workload(_Model):
+    """What the requests were: where they came from, their input and output lengths as they ran."""
+
+    dataset: str = Field(description="The dataset's kind (builtin, jsonl, sharegpt, table, hf, synthetic, trace).")
+    output_lengths: Literal["fixed", "dataset", "natural"] = "fixed"
+    arrivals: str | None = Field(
+        None, description="How requests arrived: offline, closed_loop, gamma, ramp, trace, saturation."
+    )
+    n_requests: int
+    input_tokens: LengthSummary
+    output_tokens: LengthSummary = Field(description="Output tokens that actually ran (per request).")
+    requested_output_tokens: LengthSummary | None = Field(
+        None, description="The lengths asked for, per request, where each had its own (output_lengths dataset, trace)."
+    )
+
+
 class Serving(_Model):
     """Server mode (scenario.kind: server): client-side timings from the stream, goodput, both windows.
 
@@ -629,6 +693,46 @@ class Serving(_Model):
     requests: list[ServedRequest] = Field(default_factory=list, description="Every request's own timings.")
     load_started_monotonic_s: float = Field(description="CLOCK_MONOTONIC at the load's start (the windows' origin).")
     server_log: str | None = Field(None, description="The server's log file, relative to the result folder.")
+    saturation: SaturationCurve | None = Field(None, description="The saturation sweep's curve (scenario.saturation).")
+
+
+class EngineTelemetry(_Model):
+    """The engine's own metrics over one energy window (``serving.telemetry.summarise``).
+
+    Gauges are means over the scrapes inside the window; counters are deltas from the last scrape at
+    or before its start to the first at or after its end (else the nearest inside). None: not exposed
+    by the engine, or too few scrapes.
+    """
+
+    n_samples: int = Field(description="Scrapes inside the window.")
+    interval_s: float | None = Field(None, description="Mean time between those scrapes, as achieved.")
+    max_gap_s: float | None = Field(None, description="Longest time between two of them.")
+    mean_running: float | None = Field(None, description="Mean requests in the engine's running batch.")
+    mean_waiting: float | None = Field(None, description="Mean requests queued in the engine.")
+    mean_kv_cache_usage: float | None = Field(None, description="Mean KV-cache usage, a fraction (0..1).")
+    max_kv_cache_usage: float | None = Field(None, description="Highest KV-cache usage seen, a fraction.")
+    preemptions: float | None = Field(None, description="Requests preempted across the window.")
+    prefix_cache_hit_rate: float | None = Field(
+        None, description="Prefix-cache hit tokens / queried tokens across the window; None without queries."
+    )
+    prompt_tokens: float | None = Field(None, description="Prompt tokens the engine prefilled across the window.")
+    generation_tokens: float | None = Field(None, description="Tokens the engine generated across the window.")
+
+
+class EngineTelemetryRecord(_Model):
+    """Engine telemetry beside power (``telemetry`` in the config): its timeseries and its summaries."""
+
+    source: str = Field(
+        description="Where it was read: the server's metrics URL, or 'in-process' (offline vLLM's registry)."
+    )
+    interval_s: float = Field(description="The requested scrape interval (telemetry.interval_s).")
+    timeseries: str | None = Field(
+        None, description="The samples' parquet, relative to the result folder (t_s from the window start)."
+    )
+    n_failed_scrapes: int = Field(0, description="Scrapes that failed (refused, timed out, unparseable).")
+    whole_run: EngineTelemetry | None = Field(None, description="Over the whole energy window.")
+    steady_state: EngineTelemetry | None = Field(None, description="Over the steady-state window (server mode).")
+    note: str | None = Field(None, description="Why a part is missing: no samples, scrapes failing.")
 
 
 ExperimentResult.model_rebuild()  # `serving` refers to models defined after it

@@ -67,8 +67,14 @@ def collect(campaign_dir: Path) -> ResultsTable:
         row.update(flatten(energy, "energy.", join_lists=True))
         row.update(flatten(result.cpu_energy.model_dump(mode="json"), "cpu_energy.", join_lists=True))
         if result.serving is not None:
-            serving = result.serving.model_dump(mode="json", exclude={"failures", "requests"})
+            # The saturation curve's phases stay in the result file too (the report reads them there).
+            exclude: dict[str, Any] = {"failures": True, "requests": True, "saturation": {"points"}}
+            serving = result.serving.model_dump(mode="json", exclude=exclude)
             row.update(flatten(serving, "serving.", join_lists=True))
+        if result.workload is not None:
+            row.update(flatten(result.workload.model_dump(mode="json"), "workload.", join_lists=True))
+        if result.engine_telemetry is not None:
+            row.update(flatten(result.engine_telemetry.model_dump(mode="json"), "engine_telemetry.", join_lists=True))
         gpus = result.environment.get("gpus", [])
         row["gpu"] = ",".join(g.get("name", "?") for g in gpus) or None
         # CUDA ordinal -> UUID, the key that matches per-GPU figures (baseline drift) across units.

@@ -1,4 +1,4 @@
-"""When each request of a load run is due: all at once (closed loop), or gamma arrivals at a rate.
+"""When each request of a load run is due: all at once (closed loop), gamma arrivals at a rate, a ramp.
 
 Open-loop arrivals follow vLLM's ``bench serve``: gaps between arrivals are gamma-distributed with
 shape ``burstiness`` and scale ``1 / (rate * burstiness)``, so their mean is ``1 / rate`` whatever
@@ -62,6 +62,36 @@ def arrival_offsets_s(
     for _ in range(n_requests - 1):
         out.append(out[-1] + rng.gammavariate(burstiness, scale_s))
     return out
+
+
+def ramp_offsets_s(
+    n_requests: int, start_rate_per_s: float, end_rate_per_s: float, seed: int, burstiness: float = 1.0
+) -> list[float]:
+    """Due times of a linear ramp (vLLM bench's ``--ramp-up-strategy linear``): rate grows with the request index.
+
+    The gap before request ``i`` is gamma-distributed (shape ``burstiness``) at the rate
+    ``start + (end - start) * i / (n - 1)``, so the first gaps follow ``start_rate`` and the last
+    ``end_rate``; the first request is due at 0. Seeded as ``arrival_offsets_s``.
+    """
+    if n_requests <= 0:
+        return []
+    if start_rate_per_s <= 0 or end_rate_per_s <= 0:
+        raise ValueError(f"ramp rates must be positive, got {start_rate_per_s} and {end_rate_per_s}")
+    if burstiness <= 0:
+        raise ValueError(f"burstiness must be positive, got {burstiness}")
+    rng = random.Random(seed)
+    out = [0.0]
+    for i in range(1, n_requests):
+        rate = start_rate_per_s + (end_rate_per_s - start_rate_per_s) * i / (n_requests - 1)
+        out.append(out[-1] + rng.gammavariate(burstiness, 1.0 / (rate * burstiness)))
+    return out
+
+
+def even_offsets_s(n_requests: int, rate_per_s: float) -> list[float]:
+    """Due times at exactly ``rate_per_s``, evenly spaced (GuideLLM's constant rate): no arrival randomness."""
+    if rate_per_s <= 0:
+        raise ValueError(f"rate must be positive, got {rate_per_s}")
+    return [i / rate_per_s for i in range(n_requests)]
 
 
 def schedule_rate_per_s(offsets_s: Sequence[float]) -> float | None:

@@ -45,14 +45,17 @@ class LoadSpec:
     body: dict[str, Any]
     request_timeout_s: float
     open_loop: bool = False
+    max_tokens: Sequence[int] | None = None  # each request's own output length (a dataset's, a trace's)
 
 
-def request_body(spec: LoadSpec, prompt: Sequence[int]) -> dict[str, Any]:
-    """The JSON body of one streamed completion (token ids in, token ids and usage back)."""
+def request_body(spec: LoadSpec, index: int) -> dict[str, Any]:
+    """The JSON body of request ``index``'s streamed completion (token ids in, token ids and usage back)."""
+    own = {"max_tokens": spec.max_tokens[index]} if spec.max_tokens is not None else {}
     return {
         **spec.body,
+        **own,
         "model": spec.model,
-        "prompt": list(prompt),
+        "prompt": list(spec.prompts[index]),
         "stream": True,
         "stream_options": {"include_usage": True},
         "return_token_ids": True,
@@ -88,9 +91,7 @@ async def _one(
     error: str | None = None
     finished = False
     try:
-        async with session.post(
-            spec.base_url + "/v1/completions", json=request_body(spec, spec.prompts[index])
-        ) as resp:
+        async with session.post(spec.base_url + "/v1/completions", json=request_body(spec, index)) as resp:
             if resp.status != 200:
                 text = (await resp.text())[:200].replace("\n", " ")
                 error = f"HTTP {resp.status}: {text}"

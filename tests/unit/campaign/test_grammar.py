@@ -318,8 +318,8 @@ def test_a_broken_sweep_does_not_hide_the_fixed_fields_errors(tmp_path: Path) ->
         load_campaign(p)
     assert str(err.value).splitlines() == [
         f"{p}:5: sweep.precisionn: unknown field 'precisionn'; valid: backend, baseline, dataset, decoding, energy, "
-        "gpu, max_input_tokens, max_output_tokens, model, n_prompts, precision, pytorch, scenario, seed, trtllm, "
-        "vllm, warmup",
+        "gpu, max_input_tokens, max_output_tokens, model, n_prompts, output_lengths, precision, pytorch, scenario, "
+        "seed, telemetry, trtllm, vllm, warmup",
         f"{p}:3: n_prompts: Input should be greater than or equal to 1 (got -1)",
         f"{p}:6: execution.n_cycles: Input should be greater than or equal to 1 (got 0)",
     ]

@@ -205,8 +205,8 @@ execution: {n_cycles: 0}
         f"{p}:6: sweep.n_prompts: empty list; give at least one value",
         f"{p}:8: experiments[0].precision: Input should be 'fp32', 'fp16' or 'bf16' (got 'fp8')",
         f"{p}:3: precison: unknown field; did you mean 'precision'? valid fields: backend, baseline, dataset, "
-        "decoding, energy, gpu, max_input_tokens, max_output_tokens, model, n_prompts, precision, pytorch, "
-        "scenario, seed, trtllm, vllm, warmup",
+        "decoding, energy, gpu, max_input_tokens, max_output_tokens, model, n_prompts, output_lengths, precision, "
+        "pytorch, scenario, seed, telemetry, trtllm, vllm, warmup",
         f"{p}:9: execution.n_cycles: Input should be greater than or equal to 1 (got 0)",
     ]
 

@@ -36,7 +36,7 @@ def test_each_rule_names_the_field_that_makes_it_inert() -> None:
         "energy.split_output_tokens": "energy.prefill_split is false",
         "baseline.duration_s": "baseline.enabled is false",
         "baseline.sub_windows": "baseline.enabled is false",
-        "scenario.arrival_schedule": "scenario.request_rate is unset",
+        "scenario.arrival_schedule": "no arrivals are drawn (scenario.request_rate unset, or a trace replayed)",
         "vllm.gpu_memory_utilization": "vllm.kv_cache_memory_bytes is set",
     }
 

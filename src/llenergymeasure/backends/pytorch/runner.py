@@ -14,7 +14,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, 
 from transformers.utils import logging as hf_logging
 
 from llenergymeasure.backends.base import MemoryReading, PassRunner, Prompt, RequestRecord, chunks
-from llenergymeasure.backends.common import encode_prompts, package_versions
+from llenergymeasure.backends.common import count_tokens, encode_prompts, package_versions, request_lengths
 from llenergymeasure.backends.pytorch.config import PyTorchConfig, cpu_precision_warning
 from llenergymeasure.config.experiment import ExperimentConfig
 from llenergymeasure.errors import BackendError
@@ -48,20 +48,41 @@ class _StepClock(StoppingCriteria):  # type: ignore[misc]
         return self._never
 
 
+class _RowLengths(StoppingCriteria):  # type: ignore[misc]
+    """Stops each row of a static batch at its own output length (``output_lengths: dataset``).
+
+    A tensor comparison on the device, no host synchronisation: transformers marks a stopped row
+    finished and pads it while the batch steps on to its longest request, as it does after EOS.
+    """
+
+    def __init__(self, prompt_len: int, targets: torch.Tensor) -> None:
+        self.prompt_len = prompt_len
+        self.targets = targets
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        return (input_ids.shape[1] - self.prompt_len) >= self.targets
+
+
 @dataclass(frozen=True)
 class _Batch:
-    """One static batch, ready for ``generate``: padded tensors on the device, its clock, its prompts' ids."""
+    """One static batch, ready for ``generate``: padded tensors on the device, its clock, its prompts' ids.
+
+    ``lengths``: each request's output length; ``gen``: generate's arguments for this batch (its
+    longest request's length).
+    """
 
     inputs: dict[str, torch.Tensor]
     ids: Sequence[list[int]]
     clock: _StepClock
     criteria: StoppingCriteriaList
+    lengths: Sequence[int]
+    gen: dict[str, Any]
 
 
 @dataclass(frozen=True)
 class _Prepared:
     batches: list[_Batch]
-    gen: dict[str, Any]
+    gen: dict[str, Any]  # generate's arguments every batch shares (each batch adds its lengths)
 
 
 @dataclass(frozen=True)
@@ -74,17 +95,14 @@ class _Timed:
     first_token_s: float | None
 
 
-class PyTorchRunner(PassRunner):
+class PyTorchRunner(PassRunner[PyTorchConfig]):
     """Runs an experiment with transformers on CUDA when available, else the CPU."""
 
     name = "pytorch"
 
     def __init__(self, config: ExperimentConfig) -> None:
-        self.config = config
-        section = config.backend_section()
-        assert isinstance(section, PyTorchConfig)
-        self.settings = section
-        want = section.device
+        super().__init__(config)
+        want = self.settings.device
         if want == "cuda" and not torch.cuda.is_available():
             raise BackendError("pytorch.device is 'cuda' but torch sees no GPU; use device: auto or cpu")
         self.device = torch.device("cuda" if want in ("auto", "cuda") and torch.cuda.is_available() else "cpu")
@@ -118,32 +136,49 @@ class PyTorchRunner(PassRunner):
         """Tokenizer vocabulary size."""
         return len(self.tokenizer)
 
-    def prepare(self, prompts: Sequence[Prompt], max_new_tokens: int | None = None) -> _Prepared:
-        """Tokenise, pad and move every batch of ``pytorch.batch_size`` to the device; generate's arguments."""
-        new = max_new_tokens or self.config.max_output_tokens
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Tokens of each text alone (reference replies, length filters)."""
+        return count_tokens(self.tokenizer, texts)
+
+    def prepare(
+        self, prompts: Sequence[Prompt], max_new_tokens: int | None = None, output_tokens: Sequence[int] | None = None
+    ) -> _Prepared:
+        """Tokenise, pad and move every batch of ``pytorch.batch_size`` to the device; generate's arguments.
+
+        Requests with lengths of their own (``output_tokens``) stop row by row (``_RowLengths``); a
+        batch whose rows share one length runs exactly as before, with no extra criterion.
+        """
         dec = self.config.decoding
-        gen: dict[str, Any] = {
-            "max_new_tokens": new,
+        ignore = self.config.ignores_eos()
+        base: dict[str, Any] = {
             "do_sample": dec.do_sample,
             "use_cache": self.settings.use_cache,
             "pad_token_id": self.tokenizer.pad_token_id,
             "repetition_penalty": dec.repetition_penalty,
         }
         if dec.do_sample:
-            gen.update(temperature=dec.temperature, top_p=dec.top_p, top_k=dec.top_k or None)
-        if dec.ignore_eos:
-            gen["min_new_tokens"] = new
+            base.update(temperature=dec.temperature, top_p=dec.top_p, top_k=dec.top_k or None)
+        encoded = encode_prompts(self.tokenizer, prompts, self.config.max_input_tokens)
+        lengths = request_lengths(len(encoded), self.config.max_output_tokens, output_tokens, max_new_tokens)
         sync = self.device.type == "cuda"
         batches = []
-        for ids in chunks(
-            encode_prompts(self.tokenizer, prompts, self.config.max_input_tokens), self.settings.batch_size
-        ):
+        size = self.settings.batch_size
+        for start, ids in zip(range(0, len(encoded), size), chunks(encoded, size), strict=True):
+            own = lengths[start : start + len(ids)]
+            longest = max(own)
+            gen = {**base, "max_new_tokens": longest}
+            if ignore:
+                gen["min_new_tokens"] = longest  # no EOS before the longest; shorter rows stop on their length
             padded = self.tokenizer.pad({"input_ids": list(ids)}, return_tensors="pt", padding=True)
             never = torch.zeros(len(ids), dtype=torch.bool, device=self.device)
             clock = _StepClock(sync, never)
             inputs = {k: v.to(self.device) for k, v in padded.items()}
-            batches.append(_Batch(inputs, ids, clock, StoppingCriteriaList([clock])))
-        return _Prepared(batches, gen)
+            criteria: list[StoppingCriteria] = [clock]
+            if min(own) != longest:
+                targets = torch.tensor(own, dtype=torch.long, device=self.device)
+                criteria.append(_RowLengths(inputs["input_ids"].shape[1], targets))
+            batches.append(_Batch(inputs, ids, clock, StoppingCriteriaList(criteria), own, gen))
+        return _Prepared(batches, base)
 
     def execute(self, prepared: _Prepared) -> tuple[float, list[_Timed]]:
         """Generate every batch in turn; the pass's start, and three timestamps per batch.
@@ -162,7 +197,7 @@ class PyTorchRunner(PassRunner):
                 if sync:
                     torch.cuda.synchronize()
                 start = time.perf_counter()
-                output = self.model.generate(**b.inputs, stopping_criteria=b.criteria, **prepared.gen)
+                output = self.model.generate(**b.inputs, stopping_criteria=b.criteria, **b.gen)
                 if sync:
                     torch.cuda.synchronize()
                 out.append(_Timed(output, start, time.perf_counter(), b.clock.first))
@@ -174,7 +209,7 @@ class PyTorchRunner(PassRunner):
         Static batching: every request of a batch ends with its batch, so they share latency and TTFT.
         """
         submitted, timed = raw
-        dec = self.config.decoding
+        ignore = self.config.ignores_eos()
         pad = self.tokenizer.pad_token_id
         eos = self.tokenizer.eos_token_id
         records = []
@@ -184,8 +219,8 @@ class PyTorchRunner(PassRunner):
             first = t.first_token_s
             ttft = first - submitted if first is not None else None
             itl = (t.end_s - first) / (steps - 1) if first is not None and steps > 1 else None
-            for ids, row in zip(b.ids, generated.tolist(), strict=True):
-                n_out = _count_generated(row, pad, eos, dec.ignore_eos)
+            for ids, row, length in zip(b.ids, generated.tolist(), b.lengths, strict=True):
+                n_out = min(length, _count_generated(row, pad, eos, ignore))
                 records.append(RequestRecord(len(ids), n_out, t.end_s - submitted, ttft, itl, t.end_s - t.start_s))
         return records
 

@@ -14,7 +14,14 @@ from typing import Any
 from loguru import logger
 
 from llenergymeasure.backends.base import MemoryReading, PassRunner, Prompt, RequestRecord
-from llenergymeasure.backends.common import base_sampling, encode_prompts, package_versions, record_from_timestamps
+from llenergymeasure.backends.common import (
+    base_sampling,
+    count_tokens,
+    encode_prompts,
+    package_versions,
+    record_from_timestamps,
+    request_lengths,
+)
 from llenergymeasure.backends.trtllm.config import TrtllmConfig
 from llenergymeasure.config.experiment import DecodingConfig, ExperimentConfig
 from llenergymeasure.config.identity import stable_hash
@@ -51,9 +58,11 @@ def llm_kwargs(config: ExperimentConfig, settings: TrtllmConfig, model: str, kv_
     return kwargs
 
 
-def sampling_kwargs(decoding: DecodingConfig, max_tokens: int, seed: int) -> dict[str, Any]:
+def sampling_kwargs(
+    decoding: DecodingConfig, max_tokens: int, seed: int, ignore_eos: bool | None = None
+) -> dict[str, Any]:
     """Arguments of ``tensorrt_llm.SamplingParams``; greedy is top_k=1 there; perf metrics carry per-request timings."""
-    kwargs = {**base_sampling(decoding, max_tokens, seed), "return_perf_metrics": True}
+    kwargs = {**base_sampling(decoding, max_tokens, seed, ignore_eos), "return_perf_metrics": True}
     if decoding.do_sample:
         kwargs.update(temperature=decoding.temperature, top_p=decoding.top_p)
         if decoding.top_k:
@@ -63,16 +72,13 @@ def sampling_kwargs(decoding: DecodingConfig, max_tokens: int, seed: int) -> dic
     return kwargs
 
 
-class TrtllmRunner(PassRunner):
+class TrtllmRunner(PassRunner[TrtllmConfig]):
     """Generates all prompts through the LLM API's in-flight batching; reuses built engines when cached."""
 
     name = "trtllm"
 
     def __init__(self, config: ExperimentConfig) -> None:
-        self.config = config
-        section = config.backend_section()
-        assert isinstance(section, TrtllmConfig)
-        self.settings = section
+        super().__init__(config)
         self.llm: Any = None
         self.tokenizer: Any = None
         self.engine_source = "built"
@@ -121,14 +127,25 @@ class TrtllmRunner(PassRunner):
         """Tokenizer vocabulary size."""
         return len(self.tokenizer)
 
-    def prepare(self, prompts: Sequence[Prompt], max_new_tokens: int | None = None) -> tuple[list[list[int]], Any]:
-        """Every prompt as token ids, and the sampling parameters: before the window."""
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Tokens of each text alone (reference replies, length filters)."""
+        return count_tokens(self.tokenizer, texts)
+
+    def prepare(
+        self, prompts: Sequence[Prompt], max_new_tokens: int | None = None, output_tokens: Sequence[int] | None = None
+    ) -> tuple[list[list[int]], Any]:
+        """Every prompt as token ids, and the sampling parameters (one per request when lengths differ)."""
         from tensorrt_llm import SamplingParams
 
         ids = encode_prompts(self.tokenizer, prompts, self.config.max_input_tokens)
-        params = SamplingParams(
-            **sampling_kwargs(self.config.decoding, max_new_tokens or self.config.max_output_tokens, self.config.seed)
-        )
+        lengths = request_lengths(len(ids), self.config.max_output_tokens, output_tokens, max_new_tokens)
+        dec, seed, ignore = self.config.decoding, self.config.seed, self.config.ignores_eos()
+        params: Any
+        if len(set(lengths)) <= 1:
+            length = lengths[0] if lengths else self.config.max_output_tokens
+            params = SamplingParams(**sampling_kwargs(dec, length, seed, ignore))
+        else:
+            params = [SamplingParams(**sampling_kwargs(dec, n, seed, ignore)) for n in lengths]
         return ids, params
 
     def execute(self, prepared: tuple[list[list[int]], Any]) -> tuple[list[Any], float]:

@@ -28,7 +28,11 @@ def server_argv(config: ExperimentConfig, model_path: str, host: str, port: int)
 def request_extras(config: ExperimentConfig) -> dict[str, Any]:
     """Completion body fields; ``ignore_eos`` and ``top_k`` are TensorRT-LLM extensions of the OpenAI body."""
     d = config.decoding
-    body: dict[str, Any] = {"max_tokens": config.max_output_tokens, "ignore_eos": d.ignore_eos, "seed": config.seed}
+    body: dict[str, Any] = {
+        "max_tokens": config.max_output_tokens,
+        "ignore_eos": config.ignores_eos(),
+        "seed": config.seed,
+    }
     if d.do_sample:
         body.update(temperature=d.temperature, top_p=d.top_p)
         if d.top_k:

@@ -9,13 +9,22 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llenergymeasure.backends.base import MemoryReading, PassRunner, Prompt, RequestRecord
-from llenergymeasure.backends.common import base_sampling, encode_prompts, package_versions
+from llenergymeasure.backends.common import (
+    base_sampling,
+    count_tokens,
+    encode_prompts,
+    package_versions,
+    request_lengths,
+)
 from llenergymeasure.backends.vllm.config import VllmConfig
 from llenergymeasure.config.experiment import DecodingConfig, ExperimentConfig
 from llenergymeasure.models.tiny import is_tiny
+
+if TYPE_CHECKING:
+    from llenergymeasure.serving.scraper import MetricsScraper
 
 DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 # The built-in tiny models need a few KiB of KV cache; unbounded, vLLM would claim half the RAM on a
@@ -51,9 +60,11 @@ def engine_kwargs(config: ExperimentConfig, settings: VllmConfig, model_path: st
     return kwargs
 
 
-def sampling_kwargs(decoding: DecodingConfig, max_tokens: int, seed: int) -> dict[str, Any]:
+def sampling_kwargs(
+    decoding: DecodingConfig, max_tokens: int, seed: int, ignore_eos: bool | None = None
+) -> dict[str, Any]:
     """Arguments of ``vllm.SamplingParams``; greedy is temperature 0, and top_k 0 means no top-k in vLLM 0.3x."""
-    kwargs = {"n": 1, **base_sampling(decoding, max_tokens, seed)}
+    kwargs = {"n": 1, **base_sampling(decoding, max_tokens, seed, ignore_eos)}
     if decoding.do_sample:
         kwargs.update(temperature=decoding.temperature, top_p=decoding.top_p, top_k=decoding.top_k or 0)
     else:
@@ -77,18 +88,16 @@ def record_from_stats(n_in: int, n_out: int, stats: Any, batch_wall_s: float) ->
     return RequestRecord(n_in, n_out, stats.first_token_latency + decode_s, stats.first_token_latency, itl)
 
 
-class VllmRunner(PassRunner):
+class VllmRunner(PassRunner[VllmConfig]):
     """Generates all prompts in one ``LLM.generate`` call: vLLM schedules continuous batches itself."""
 
     name = "vllm"
 
     def __init__(self, config: ExperimentConfig) -> None:
-        self.config = config
-        section = config.backend_section()
-        assert isinstance(section, VllmConfig)
-        self.settings = section
+        super().__init__(config)
         self.llm: Any = None
         self.tokenizer: Any = None
+        self.telemetry: MetricsScraper | None = None  # the engine's metrics, read from load() on (telemetry.*)
         self.device = "cuda"
 
     def load(self, model_path: str) -> None:
@@ -99,20 +108,42 @@ class VllmRunner(PassRunner):
         self.llm = LLM(**engine_kwargs(self.config, self.settings, model_path))
         self.tokenizer = self.llm.get_tokenizer()
         self.device = str(current_platform.device_type)
+        if self.config.telemetry.enabled:
+            # V1 records its engine stats (disable_log_stats=False) into this process's Prometheus registry.
+            from llenergymeasure.serving.scraper import MetricsScraper, registry_reader
+            from llenergymeasure.serving.telemetry import VLLM_METRICS
+
+            self.telemetry = MetricsScraper(registry_reader, VLLM_METRICS, self.config.telemetry.interval_s)
+            self.telemetry.start()
 
     @property
     def vocab_size(self) -> int:
         """Tokenizer vocabulary size."""
         return len(self.tokenizer)
 
-    def prepare(self, prompts: Sequence[Prompt], max_new_tokens: int | None = None) -> tuple[list[Any], Any]:
-        """Every prompt as token ids, and the sampling parameters: before the window."""
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Tokens of each text alone (reference replies, length filters)."""
+        return count_tokens(self.tokenizer, texts)
+
+    def prepare(
+        self, prompts: Sequence[Prompt], max_new_tokens: int | None = None, output_tokens: Sequence[int] | None = None
+    ) -> tuple[list[Any], Any]:
+        """Every prompt as token ids, and the sampling parameters: before the window.
+
+        One ``SamplingParams`` for a pass whose requests share a length; one per request when each
+        has its own (``output_tokens``), which vLLM's ``generate`` takes as a list.
+        """
         from vllm import SamplingParams
 
         ids = encode_prompts(self.tokenizer, prompts, self.config.max_input_tokens)
-        params = SamplingParams(
-            **sampling_kwargs(self.config.decoding, max_new_tokens or self.config.max_output_tokens, self.config.seed)
-        )
+        lengths = request_lengths(len(ids), self.config.max_output_tokens, output_tokens, max_new_tokens)
+        dec, seed, ignore = self.config.decoding, self.config.seed, self.config.ignores_eos()
+        params: Any
+        if len(set(lengths)) <= 1:
+            length = lengths[0] if lengths else self.config.max_output_tokens
+            params = SamplingParams(**sampling_kwargs(dec, length, seed, ignore))
+        else:
+            params = [SamplingParams(**sampling_kwargs(dec, n, seed, ignore)) for n in lengths]
         return [{"prompt_token_ids": p} for p in ids], params
 
     def execute(self, prepared: tuple[list[Any], Any]) -> tuple[list[Any], float]:
@@ -146,5 +177,7 @@ class VllmRunner(PassRunner):
 
     def teardown(self) -> None:
         """Drop the engine; the process ends right after, which frees the GPU for certain."""
+        if self.telemetry is not None:
+            self.telemetry.stop(final_scrape=False)
         self.llm = None
         gc.collect()

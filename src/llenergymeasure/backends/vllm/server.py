@@ -44,7 +44,7 @@ def request_extras(config: ExperimentConfig) -> dict[str, Any]:
     d = config.decoding
     body: dict[str, Any] = {
         "max_tokens": config.max_output_tokens,
-        "ignore_eos": d.ignore_eos,
+        "ignore_eos": config.ignores_eos(),
         "seed": config.seed,
         "repetition_penalty": d.repetition_penalty,
     }
