@@ -180,3 +180,83 @@ def test_pytorch_runs_each_request_to_its_reference_reply_length(tmp_path: Path)
     m = read_result(out.result_path, config_hash(c), 1).metrics
     assert [r.output_tokens for r in m.requests] == expected[0]
     assert m.output_tokens == sum(expected[0])
+
+
+def test_natural_lengths_stop_each_request_at_the_eos_the_model_emits(tmp_path: Path) -> None:
+    """The tiny model's weights are random, so its own EOS never comes: a copy of it names as EOS a token
+    the model does emit greedily, and each request must stop right after its first one (or at the cap)."""
+    import json
+    import shutil
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from llenergymeasure.experiment.runner import run_experiment
+    from llenergymeasure.models.tiny import ensure_tiny_model
+    from llenergymeasure.results.reader import read_result
+    from tests.integration.conftest import FAST
+
+    cap = 24
+    model_dir = tmp_path / "eos-model"
+    shutil.copytree(ensure_tiny_model("llem/tiny-llama"), model_dir)
+    data = yaml.safe_load(FAST)
+    data.update(
+        model=str(model_dir),
+        n_prompts=6,
+        max_output_tokens=cap,
+        output_lengths="natural",
+        pytorch={"batch_size": 1},
+        energy={"min_window_s": 0, "prefill_split": False},
+        dataset={"kind": "sharegpt", "path": str(SAMPLES / "sharegpt-sample.json")},
+    )
+    c = ExperimentConfig.model_validate(data)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    prompts = select_prompt_sets(c, len(tokenizer), 1).sets[0]
+
+    def greedy(prompt: object) -> list[int]:
+        ids = torch.tensor([tokenizer.encode(prompt)[: c.max_input_tokens]])
+        with torch.inference_mode():
+            out = model.generate(ids, max_new_tokens=cap, min_new_tokens=cap, do_sample=False, pad_token_id=0)
+        return out[0, ids.shape[1] :].tolist()  # type: ignore[no-any-return]
+
+    # The EOS: a token request 0 emits at step 5, a real one of the vocabulary.
+    eos = greedy(prompts[0])[4]
+    for name in ("config.json", "generation_config.json"):
+        path = model_dir / name
+        if path.exists():
+            doc = json.loads(path.read_text())
+            doc["eos_token_id"] = eos
+            path.write_text(json.dumps(doc))
+    tok_cfg = model_dir / "tokenizer_config.json"
+    doc = json.loads(tok_cfg.read_text())
+    doc["eos_token"] = tokenizer.convert_ids_to_tokens(eos)
+    tok_cfg.write_text(json.dumps(doc))
+    # What transformers' own generate makes of each prompt with that EOS, one at a time: the reference.
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    expected = []
+    for prompt in prompts:
+        ids = torch.tensor([tokenizer.encode(prompt)[: c.max_input_tokens]])
+        with torch.inference_mode():
+            out = model.generate(ids, max_new_tokens=cap, do_sample=False, pad_token_id=0)
+        expected.append(out.shape[1] - ids.shape[1])
+    assert min(expected) < cap  # some request stopped early, else the check proves little
+
+    def no_nvml() -> object:
+        from llenergymeasure.errors import EnergyUnavailableError
+
+        raise EnergyUnavailableError("NVML could not start (test)")
+
+    out = run_experiment(c, tmp_path, "n", config_hash(c), 1, nvml_loader=no_nvml)  # type: ignore[arg-type]
+    result = read_result(out.result_path, config_hash(c), 1)
+    assert [r.output_tokens for r in result.metrics.requests] == expected
+    workload = result.workload
+    assert workload is not None
+    assert (workload.output_lengths, workload.n_requests, workload.output_tokens.total) == (
+        "natural",
+        6,
+        sum(expected),
+    )
+    assert workload.requested_output_tokens is None
+    assert workload.output_tokens.distribution is not None
+    assert workload.output_tokens.distribution.max == max(expected)

@@ -210,7 +210,6 @@ class PyTorchRunner(PassRunner[PyTorchConfig]):
         """
         submitted, timed = raw
         ignore = self.config.ignores_eos()
-        pad = self.tokenizer.pad_token_id
         eos = self.tokenizer.eos_token_id
         records = []
         for b, t in zip(prepared.batches, timed, strict=True):
@@ -220,7 +219,7 @@ class PyTorchRunner(PassRunner[PyTorchConfig]):
             ttft = first - submitted if first is not None else None
             itl = (t.end_s - first) / (steps - 1) if first is not None and steps > 1 else None
             for ids, row, length in zip(b.ids, generated.tolist(), b.lengths, strict=True):
-                n_out = min(length, _count_generated(row, pad, eos, ignore))
+                n_out = min(length, _count_generated(row, eos, ignore))
                 records.append(RequestRecord(len(ids), n_out, t.end_s - submitted, ttft, itl, t.end_s - t.start_s))
         return records
 
@@ -248,13 +247,15 @@ class PyTorchRunner(PassRunner[PyTorchConfig]):
             torch.cuda.empty_cache()
 
 
-def _count_generated(row: list[int], pad: int | None, eos: int | None, ignore_eos: bool) -> int:
-    """Tokens actually generated: everything when EOS is ignored, else up to and including the first EOS."""
-    if ignore_eos:
+def _count_generated(row: list[int], eos: int | None, ignore_eos: bool) -> int:
+    """Tokens actually generated: everything when EOS is ignored, else up to and including the first EOS.
+
+    Padding is not a stop: a model may emit the pad token as an ordinary one, and a row transformers
+    pads after it finished has finished at its EOS (counted here) or at its own length (the caller's cap).
+    """
+    if ignore_eos or eos is None:
         return len(row)
     for i, tok in enumerate(row):
         if tok == eos:
             return i + 1
-        if tok == pad and pad != eos:
-            return i
     return len(row)
