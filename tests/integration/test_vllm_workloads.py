@@ -2,8 +2,9 @@
 
 One campaign through ``llem campaign up`` (local executor), one unit per workload: a ShareGPT-layout
 conversation file whose reference replies set each request's output length, a replayed trace, gamma
-arrivals at two burstiness values, and a saturation sweep. Every unit starts its own server (~45 s of
-CPU here), so they share one campaign and one xdist worker with the other vLLM server tests.
+arrivals at two burstiness values, and a saturation sweep over a local Hugging Face dataset. Every
+unit starts its own server (~45 s of CPU here), so they share one campaign and one xdist worker with
+the other vLLM server tests.
 """
 
 from __future__ import annotations
@@ -25,7 +26,18 @@ SHAREGPT = ROOT / "examples" / "datasets" / "sharegpt-sample.json"
 TRACE_MS = [0, 150, 160, 400, 420, 430, 900, 1300]
 
 
+def save_hf(tmp_path: Path) -> Path:
+    """A local Hugging Face dataset, saved with `datasets` (as a user's own would be): prompts and output lengths."""
+    import datasets
+
+    rows = [{"question": f"question {i}: say something about number {i}", "out": 3 + (i * 5) % 11} for i in range(30)]
+    folder = tmp_path / "hf-saved"
+    datasets.DatasetDict({"test": datasets.Dataset.from_list(rows)}).save_to_disk(str(folder))
+    return folder
+
+
 def campaign(tmp_path: Path) -> Path:
+    hf = save_hf(tmp_path)
     trace = tmp_path / "trace.jsonl"
     trace.write_text(
         "".join(
@@ -51,7 +63,8 @@ experiments:
       scenario: {{kind: server, request_rate: 15, burstiness: 0.5, warmup_requests: 2}}}}
   - {{n_prompts: 120, max_output_tokens: 2, dataset: {{kind: synthetic, input_tokens: 8}},
       scenario: {{kind: server, request_rate: 15, burstiness: 4, warmup_requests: 2}}}}
-  - {{n_prompts: 8, max_output_tokens: 8, dataset: {{kind: synthetic, input_tokens: 16}},
+  - {{n_prompts: 8, output_lengths: dataset,
+      dataset: {{kind: hf, path: {hf.name}, split: test, field: question, output_field: out}},
       scenario: {{kind: server, warmup_requests: 2, saturation: {{points: 3}}}}}}
 execution: {{n_cycles: 1}}
 """
@@ -121,8 +134,13 @@ def test_conversations_traces_gamma_and_saturation_against_the_real_server(tmp_p
         sent = cv(sorted(q["sent_s"] for q in g["serving"]["requests"]))
         assert abs(sent - want_cv) < 3 * want_cv * ((1 + 2 * want_cv**2) / (2 * n)) ** 0.5 + 0.05, (b, sent)
 
-    # The saturation sweep: synchronous, throughput, one rate between; a verdict on the rate.
-    (sat,) = by_kind["saturation:synthetic"]
+    # The saturation sweep, over a local Hugging Face dataset: synchronous, throughput, one rate between;
+    # a verdict on the rate. The unit's own requests (the throughput phase) ran the dataset's lengths.
+    (sat,) = by_kind["saturation:hf"]
+    sat_cfg = load_experiment(d / sat["_config_file"])
+    sat_drawn = select_prompt_sets(sat_cfg, len(tokenizer), 3, lambda texts: count_tokens(tokenizer, texts))
+    assert sat_drawn.output_tokens is not None
+    assert [q["output_tokens"] for q in sat["serving"]["requests"]] == sat_drawn.output_tokens[0]
     curve = sat["serving"]["saturation"]
     assert [p["profile"] for p in curve["points"]] == ["synchronous", "throughput", "rate"]
     sync, top, rate = curve["points"]

@@ -15,7 +15,9 @@ from collections.abc import Callable
 
 from llenergymeasure.serving.telemetry import TelemetrySample, parse_metrics
 
-TIMEOUT_FLOOR_S = 0.5
+# A server streaming to many clients on a small machine answers some scrapes late: a late sample is
+# recorded (its stamp says when), a timed-out one is lost, so the timeout is generous.
+TIMEOUT_FLOOR_S = 2.0
 
 
 def http_reader(url: str, timeout_s: float) -> Callable[[], str]:
@@ -53,7 +55,7 @@ class MetricsScraper:
         if interval_s <= 0:
             raise ValueError(f"interval_s must be positive, got {interval_s}")
         self.interval_s = interval_s
-        self.read = source if callable(source) else http_reader(source, max(interval_s, TIMEOUT_FLOOR_S))
+        self.read = source if callable(source) else http_reader(source, max(2 * interval_s, TIMEOUT_FLOOR_S))
         self.source = source if isinstance(source, str) else "in-process"
         self.table = table
         self.clock = clock
