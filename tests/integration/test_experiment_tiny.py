@@ -339,6 +339,10 @@ def test_the_window_holds_only_the_engines_work() -> None:
     submitted, timed = raw
     assert [t.output.shape[0] for t in timed] == [2, 2, 1]
     assert all(submitted <= t.start_s < t.first_token_s < t.end_s for t in timed)  # type: ignore[operator]
+    # The first-token clock is a forward hook that removed itself after the prefill: the decode steps
+    # ran with nothing of llem's called per step, and nothing is left on the model.
+    assert dict(runner.model._forward_hooks) == {}
+    assert [b.criteria for b in prepared.batches] == [None, None, None]
     records = runner.records(prepared, raw)  # after the window
     assert [r.output_tokens for r in records] == [6] * 5
     # Every request was submitted when the pass began: latency runs from there, its own batch's

@@ -22,30 +22,39 @@ from llenergymeasure.errors import BackendError
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
-class _StepClock(StoppingCriteria):  # type: ignore[misc]
-    """Timestamps the first generated token (never stops generation), for TTFT.
+class _FirstToken:
+    """Timestamps the end of a batch's first forward pass, its prefill, whose logits give the first token (TTFT).
 
-    Only the first step is synchronised and timed: transformers defers its own stop checks so the
-    GPU never waits for the host between decode steps, and a per-step synchronisation here would
-    undo that and slow the very generation being measured. The mean inter-token latency follows
-    from this timestamp, the end of ``generate`` and the number of generated steps. Its answer
-    tensor is allocated when inputs are prepared, before the window; ``reset`` readies it for a pass.
+    A forward hook on the model that removes itself when it fires: the decode steps after it run with
+    no hook and no per-step call at all, as in a bare ``generate`` (a stopping criterion, the earlier
+    way, is called and its answer combined with the others at every step). Only that one point is
+    synchronised on CUDA: transformers defers its own stop checks so the GPU never waits for the host
+    between decode steps, and a per-step synchronisation would slow the very generation being
+    measured. The mean inter-token latency follows from this timestamp, the end of ``generate`` and
+    the number of generated steps.
     """
 
-    def __init__(self, sync: bool, never: torch.Tensor) -> None:
+    def __init__(self, sync: bool) -> None:
         self.sync = sync
         self.first: float | None = None
-        self._never = never
+        self._handle: Any = None
 
-    def reset(self) -> None:
+    def arm(self, model: Any) -> None:
+        """Ready for a pass: forget the last timestamp and hook the model's next forward."""
         self.first = None
+        self._handle = model.register_forward_hook(self._fired)
 
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
-        if self.first is None:
-            if self.sync:
-                torch.cuda.synchronize()
-            self.first = time.perf_counter()
-        return self._never
+    def disarm(self) -> None:
+        """Remove the hook if it never fired (a generate that raised before its first forward returned)."""
+        if self._handle is not None:
+            self._handle.remove()
+            self._handle = None
+
+    def _fired(self, module: Any, args: Any, output: Any) -> None:
+        if self.sync:
+            torch.cuda.synchronize()
+        self.first = time.perf_counter()
+        self.disarm()
 
 
 class _RowLengths(StoppingCriteria):  # type: ignore[misc]
@@ -73,8 +82,8 @@ class _Batch:
 
     inputs: dict[str, torch.Tensor]
     ids: Sequence[list[int]]
-    clock: _StepClock
-    criteria: StoppingCriteriaList
+    clock: _FirstToken
+    criteria: StoppingCriteriaList | None  # only where rows stop at lengths of their own
     lengths: Sequence[int]
     gen: dict[str, Any]
 
@@ -170,14 +179,12 @@ class PyTorchRunner(PassRunner[PyTorchConfig]):
             if ignore:
                 gen["min_new_tokens"] = longest  # no EOS before the longest; shorter rows stop on their length
             padded = self.tokenizer.pad({"input_ids": list(ids)}, return_tensors="pt", padding=True)
-            never = torch.zeros(len(ids), dtype=torch.bool, device=self.device)
-            clock = _StepClock(sync, never)
             inputs = {k: v.to(self.device) for k, v in padded.items()}
-            criteria: list[StoppingCriteria] = [clock]
+            criteria = None
             if min(own) != longest:
                 targets = torch.tensor(own, dtype=torch.long, device=self.device)
-                criteria.append(_RowLengths(inputs["input_ids"].shape[1], targets))
-            batches.append(_Batch(inputs, ids, clock, StoppingCriteriaList(criteria), own, gen))
+                criteria = StoppingCriteriaList([_RowLengths(inputs["input_ids"].shape[1], targets)])
+            batches.append(_Batch(inputs, ids, _FirstToken(sync), criteria, own, gen))
         return _Prepared(batches, base)
 
     def execute(self, prepared: _Prepared) -> tuple[float, list[_Timed]]:
@@ -193,11 +200,14 @@ class PyTorchRunner(PassRunner[PyTorchConfig]):
         submitted = time.perf_counter()
         with torch.inference_mode():
             for b in prepared.batches:
-                b.clock.reset()
+                b.clock.arm(self.model)
                 if sync:
                     torch.cuda.synchronize()
                 start = time.perf_counter()
-                output = self.model.generate(**b.inputs, stopping_criteria=b.criteria, **b.gen)
+                try:
+                    output = self.model.generate(**b.inputs, stopping_criteria=b.criteria, **b.gen)
+                finally:
+                    b.clock.disarm()
                 if sync:
                     torch.cuda.synchronize()
                 out.append(_Timed(output, start, time.perf_counter(), b.clock.first))
