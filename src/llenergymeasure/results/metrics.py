@@ -115,6 +115,15 @@ SPECS: tuple[MetricSpec, ...] = (
         True,
         "steady J/goodput tok",
     ),
+    # A saturation sweep's verdict (scenario.saturation): the highest offered rate the server kept up with.
+    _m(
+        "serving.saturation.max_sustained_rate_per_s",
+        "Highest sustained rate",
+        "requests/s",
+        False,
+        True,
+        "max sustained req/s",
+    ),
     # Send minus due time: can be 0 (or a timer's resolution below it), so the t interval.
     _m("serving.send_lateness_ms.p50", "p50 send lateness", "ms", True, False, "p50 lateness ms"),
     _m("serving.send_lateness_ms.p99", "p99 send lateness", "ms", True, False, "p99 lateness ms"),
@@ -132,6 +141,7 @@ SERVING_SHOWN: tuple[str, ...] = (
     "serving.request_goodput_per_s",
     "serving.goodput_output_tokens_per_s",
     "serving.send_lateness_ms.p99",
+    "serving.saturation.max_sustained_rate_per_s",
     "serving.steady_state.energy_per_output_token_j",
     "serving.whole_run.energy_per_output_token_j",
     "serving.energy_per_goodput_token_j",
