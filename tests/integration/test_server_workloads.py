@@ -91,7 +91,12 @@ def test_a_replayed_trace_is_sent_at_its_times_with_its_lengths(tmp_path: Path) 
     assert [r.output_tokens for r in serving.requests] == [3, 3, 4, 3, 6, 2, 3, 4, 5, 3]
     workload = result.workload
     assert workload is not None
-    assert (workload.dataset, workload.arrivals, workload.n_requests) == ("trace", "trace", 10)
+    assert (workload.dataset, workload.arrivals, workload.n_requests, workload.output_lengths) == (
+        "trace",
+        "trace",
+        10,
+        "dataset",
+    )
     assert workload.output_tokens.total == 36
     assert workload.requested_output_tokens is not None
     assert workload.requested_output_tokens.total == 36
@@ -165,7 +170,12 @@ def test_a_saturation_sweep_runs_every_phase_and_names_the_highest_rate_that_hel
     targets = [p.target_rate_per_s for p in rates]
     step = (top.completed_rate_per_s - sync.completed_rate_per_s) / 3
     assert targets == pytest.approx([sync.completed_rate_per_s + step, sync.completed_rate_per_s + 2 * step])
-    assert all(p.sustained is not None for p in rates)
+    # Twelve requests per phase mostly leave the stability test unresolved: unjudged, with a note.
+    assert all(
+        p.stability is not None and p.sustained is {"steady": True, "overload": False}.get(p.stability.verdict)
+        for p in rates
+    )
+    assert curve.note is None or curve.note.endswith("raise n_prompts for longer phases")
     held = [p.offered_rate_per_s for p in rates if p.sustained]
     assert curve.max_sustained_rate_per_s == (max(held) if held else None)
     # The unit's own figures are the throughput phase's: every request at once.

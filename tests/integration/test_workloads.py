@@ -260,3 +260,41 @@ def test_natural_lengths_stop_each_request_at_the_eos_the_model_emits(tmp_path: 
     assert workload.requested_output_tokens is None
     assert workload.output_tokens.distribution is not None
     assert workload.output_tokens.distribution.max == max(expected)
+
+
+@pytest.mark.parametrize(
+    ("files", "section", "message"),
+    [
+        (
+            {"t.csv": "prompt,out\nhi,3\n"},
+            "dataset: {kind: table, path: t.csv, field: text}",
+            "dataset: {d}/t.csv: no column 'text' (columns: prompt, out); fix dataset.field",
+        ),
+        (
+            {"t.txt": "x"},
+            "dataset: {kind: table, path: t.txt}",
+            "dataset: {d}/t.txt: a table dataset is a .csv or .parquet file; fix dataset.path",
+        ),
+        (
+            {"s.json": "not json"},
+            "dataset: {kind: sharegpt, path: s.json}",
+            "dataset: {d}/s.json: not valid JSON (Expecting value: line 1 column 1 (char 0)); a ShareGPT .json file "
+            "is a list of records",
+        ),
+        (
+            {"tr.jsonl": '{"prompt": "x"}\n'},
+            "scenario: {kind: server, replay: {path: tr.jsonl}}",
+            "scenario.replay: {d}/tr.jsonl:1: no arrival time (timestamp or arrival_time or time or t); set "
+            "scenario.replay.time_field to its key",
+        ),
+    ],
+)
+def test_a_bad_dataset_or_trace_file_is_one_error_at_load(
+    tmp_path: Path, files: dict[str, str], section: str, message: str
+) -> None:
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    path = write(tmp_path / "c.yaml", f"model: m\nbackend: vllm\n{section}\n")
+    with pytest.raises(ConfigError) as err:
+        load_experiment(path)
+    assert str(err.value) == f"{path}:3: " + message.format(d=tmp_path)

@@ -20,6 +20,7 @@ from llenergymeasure.campaign.store import ManifestStore
 from llenergymeasure.config.campaign import ExecutionConfig
 from llenergymeasure.config.datasets import FILE_DATASETS, HfDataset, JsonlDataset
 from llenergymeasure.config.experiment import ExperimentConfig, ServerScenario
+from llenergymeasure.config.telemetry import EngineTelemetryConfig
 from llenergymeasure.errors import CampaignError
 from llenergymeasure.workload.readers import hf_snapshot_bytes
 
@@ -100,6 +101,11 @@ def _populate(
         # still reads the unit configs of an offline campaign.
         if data.get("scenario") == {"kind": "offline"}:
             del data["scenario"]
+        # So are fields added since, at their defaults (the identity leaves them out too).
+        if data.get("output_lengths") == "fixed":
+            del data["output_lengths"]
+        if data.get("telemetry") == EngineTelemetryConfig().model_dump(mode="json"):
+            del data["telemetry"]
         write_atomic(path, yaml.safe_dump(data, sort_keys=False).encode())
     source = str(campaign_file.resolve()) if campaign_file else None
     # How it runs, beside what it is: a manifest rebuilt from the snapshot (rebuild.py) keeps its

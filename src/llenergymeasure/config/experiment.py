@@ -473,6 +473,36 @@ class ExperimentConfig(_Strict):
         return data
 
     @model_validator(mode="after")
+    def _synthetic_fits_the_input(self) -> ExperimentConfig:
+        """Synthetic prompts longer than ``max_input_tokens`` would be cut silently: refuse them here."""
+        ds = self.dataset
+        if not isinstance(ds, SyntheticDataset):
+            return self
+        dist = ds.input
+        where = "dataset.input_tokens" if dist is None else "dataset.input"
+        longest: int
+        if dist is None:
+            longest = ds.input_tokens
+        elif dist.max is not None:
+            longest = dist.max
+        elif dist.distribution == "fixed" and dist.mean is not None:
+            longest = round(dist.mean)
+        else:
+            raise ValueError(
+                f"dataset.input: a {dist.distribution} distribution needs max (at most max_input_tokens "
+                f"{self.max_input_tokens} - prefix_tokens {ds.prefix_tokens}), or longer prompts would be cut at "
+                "max_input_tokens; set dataset.input.max"
+            )
+        total = longest + ds.prefix_tokens
+        if total > self.max_input_tokens:
+            prefix = f" + prefix_tokens {ds.prefix_tokens}" if ds.prefix_tokens else ""
+            raise ValueError(
+                f"{where}: synthetic prompts of up to {total} tokens ({longest}{prefix}) exceed max_input_tokens "
+                f"{self.max_input_tokens}, which would cut them; raise max_input_tokens to {total} or shorten them"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _one_backend_section(self) -> ExperimentConfig:
         for section in BACKEND_SECTIONS:
             if section != self.backend and getattr(self, section) is not None:

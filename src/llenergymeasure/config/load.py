@@ -74,14 +74,12 @@ class RampUp(_Strict):
 class Saturation(_Strict):
     """A saturation sweep in one unit, as GuideLLM's ``sweep`` profile: where the server stops keeping up.
 
-    Phases, each sending ``n_prompts`` fresh requests in an energy window of its own: synchronous (one
-    request at a time), throughput (all at once, capped by ``concurrency`` where set), then ``points - 2``
-    open-loop rates evenly spaced strictly between the two phases' achieved request rates. A rate is
-    sustained when the server completed requests at least ``sustain_ratio`` times as fast as they
-    arrived and none failed; the result holds the curve and the highest sustained rate.
+    Phases, each sending ``n_prompts`` fresh requests in an energy window of its own: throughput (all
+    at once, capped by ``concurrency`` where set; the unit's own window), synchronous (one request at a
+    time), then ``points - 2`` open-loop rates evenly spaced strictly between the two phases' completed
+    request rates. A rate is sustained when none of its requests failed and the open loop's stability
+    test (the queue of requests in flight, as for any open loop) calls it steady; a phase too short
+    to tell is left unjudged. The result holds the curve and the highest sustained rate.
     """
 
     points: int = Field(6, ge=3, le=50, description="Phases in all: synchronous, throughput and points - 2 rates.")
-    sustain_ratio: float = Field(
-        0.95, gt=0.0, le=1.0, description="Completed / offered request rate a sustained rate must reach."
-    )

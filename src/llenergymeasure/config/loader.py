@@ -78,6 +78,14 @@ def _resolve_trace(config: ExperimentConfig, doc: YamlDoc, cache: dict[str, str]
             f"{doc.where(('scenario', 'replay', 'sha256'))}: scenario.replay.sha256: {path} has content "
             f"{digest[:16]}, not the pinned {replay.sha256[:16]}; restore the file or update the digest"
         )
+    parsed = f"parsed:{path}"
+    if parsed not in cache:  # read it now, not in every unit: a bad line is one error at load
+        from llenergymeasure.workload.trace import read_trace  # lazy: the reader, only where a trace is used
+
+        try:
+            cache[parsed] = str(len(read_trace(replay)))
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: scenario.replay: {exc}") from None
     pinned = scenario.model_copy(update={"replay": replay.model_copy(update={"sha256": digest})})
     return config.model_copy(update={"scenario": pinned})
 
@@ -110,6 +118,14 @@ def _resolve_prompts(config: ExperimentConfig, doc: YamlDoc, cache: dict[str, st
                     f"{doc.where(('dataset',))}: dataset.{field}: cannot read {path} ({exc.strerror})"
                 ) from None
         digest = cache[str(path)]
+        parsed = f"parsed:{path}"
+        if parsed not in cache:  # read it now, not in every unit: a bad row or column is one error at load
+            from llenergymeasure.workload.readers import read_rows  # lazy: pyarrow for tables
+
+            try:
+                cache[parsed] = str(len(read_rows(dataset)[0]))
+            except ConfigError as exc:
+                raise ConfigError(f"{doc.where(('dataset',))}: dataset: {exc}") from None
     else:
         return config
     if dataset.sha256 is not None and dataset.sha256 != digest:

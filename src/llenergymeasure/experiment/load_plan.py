@@ -11,13 +11,13 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from llenergymeasure.backends.common import count_tokens, encode_prompts
 from llenergymeasure.config.experiment import ExperimentConfig, ServerScenario
 from llenergymeasure.experiment.prompts import needs_tokenizer, select_prompt_sets
 from llenergymeasure.serving.arrivals import arrival_offsets_s, arrival_seed, ramp_offsets_s
-from llenergymeasure.serving.trace import TraceRequest, read_trace
+from llenergymeasure.workload.trace import TraceRequest, read_trace
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class ServerLoad:
     seed: int | None
     phases: list[tuple[list[list[int]], list[int] | None]]
     dataset_kind: str
+    output_lengths: Literal["fixed", "dataset", "natural"]
 
 
 def trace_prompts(rows: Sequence[TraceRequest], tokenizer: Any, config: ExperimentConfig) -> list[list[int]]:
@@ -60,11 +61,16 @@ def plan_load(config: ExperimentConfig, tokenizer: Any, cycle: int) -> ServerLoa
     scenario = config.scenario
     assert isinstance(scenario, ServerScenario)
     if scenario.replay is not None:
+        # A trace's lines are its requests, output lengths included: they run as a dataset's do (to
+        # their length), or cap a natural length; a line without one gets max_output_tokens.
         rows = read_trace(scenario.replay)
         own = [r.output_tokens or config.max_output_tokens for r in rows]
-        return ServerLoad(
-            trace_prompts(rows, tokenizer, config), own, [r.offset_s for r in rows], True, None, [], "trace"
+        natural = config.output_lengths == "natural"
+        kind: Literal["fixed", "dataset", "natural"] = (
+            "natural" if natural else "dataset" if any(r.output_tokens for r in rows) else "fixed"
         )
+        prompts = trace_prompts(rows, tokenizer, config)
+        return ServerLoad(prompts, own, [r.offset_s for r in rows], True, None, [], "trace", kind)
     n_sets = scenario.saturation.points if scenario.saturation is not None else 1
     counter = (lambda texts: count_tokens(tokenizer, texts)) if needs_tokenizer(config) else None
     drawn = select_prompt_sets(config, len(tokenizer), n_sets, counter)
@@ -86,4 +92,5 @@ def plan_load(config: ExperimentConfig, tokenizer: Any, cycle: int) -> ServerLoa
         seed if scenario.open_loop else None,
         phases,
         config.dataset.kind,
+        config.output_lengths,
     )

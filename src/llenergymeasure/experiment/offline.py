@@ -13,6 +13,7 @@ runner settles the GPU between them, right before the first window opens.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -143,6 +144,10 @@ def prepare_windows(
     drawn = select_prompt_sets(config, runner.vocab_size, max(n_main, n_short), runner.count_tokens)
     distinct = max(1, drawn.distinct)
     own = drawn.output_tokens
+    if own and short and config.energy.split_output_tokens is None:
+        # Requests of their own lengths: a quarter of their median, so the short window shortens most
+        # of them (a quarter of max_output_tokens could exceed every one, leaving nothing to split).
+        short = max(1, int(statistics.median(n for s in own for n in s)) // 4)
     main_sets, short_sets = drawn.sets[: min(n_main, distinct)], drawn.sets[: min(n_short, distinct)]
     longest = max((n for s in own for n in s), default=config.max_output_tokens) if own else config.max_output_tokens
     main = PassInputs(runner, main_sets, longest, own[: len(main_sets)] if own else None)
@@ -201,7 +206,14 @@ def measure_windows(
         if split is None:
             notes.append(
                 "no prefill/decode split: the split's window generated as many tokens per input token as the main "
-                "one (requests stopping at EOS?); set decoding.ignore_eos: true"
+                "one (requests stopping at EOS, or none longer than energy.split_output_tokens?); set "
+                "decoding.ignore_eos: true, or a lower energy.split_output_tokens"
+            )
+        elif config.backend == "pytorch" and prepared.main.lengths is not None:
+            notes.append(
+                "prefill/decode split with per-request output lengths under static batching: a batch steps until its "
+                "longest request ends, so the two windows' padded steps differ by more than their decode tokens, which "
+                "the split's bounds do not cover; use output_lengths: fixed for a split"
             )
         elif not config.ignores_eos():
             notes.append(

@@ -8,7 +8,7 @@ an above-idle figure's adds the baseline's bound times the window's length.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from llenergymeasure.backends.base import RequestRecord
 from llenergymeasure.config.experiment import ExperimentConfig
@@ -60,11 +60,15 @@ def workload_section(
     records: list[RequestRecord],
     requested: list[int] | None,
     dataset_kind: str | None = None,
+    output_lengths: Literal["fixed", "dataset", "natural"] | None = None,
 ) -> Workload:
-    """The requests as they ran: input and output lengths per request, and the lengths asked for where own."""
+    """The requests as they ran: input and output lengths per request, and the lengths asked for where own.
+
+    ``dataset_kind`` and ``output_lengths`` default to the config's; a replayed trace passes its own.
+    """
     return Workload(
         dataset=dataset_kind or config.dataset.kind,
-        output_lengths=config.output_lengths,
+        output_lengths=output_lengths or config.output_lengths,
         arrivals=arrivals_kind(config),
         n_requests=len(records),
         input_tokens=lengths([r.input_tokens for r in records]),

@@ -18,7 +18,13 @@ from llenergymeasure.experiment.measure import MeasuredWindow, WindowMeasurement
 from llenergymeasure.results.schema import SaturationCurve, SaturationPoint
 from llenergymeasure.serving.arrivals import even_offsets_s, schedule_rate_per_s
 from llenergymeasure.serving.client import LoadSpec, drive
-from llenergymeasure.serving.saturation import completed_rate_per_s, highest_sustained, phase_rates, sustained
+from llenergymeasure.serving.saturation import (
+    completed_rate_per_s,
+    highest_sustained,
+    phase_rates,
+    rate_stability,
+    sustained,
+)
 from llenergymeasure.serving.stats import StreamedRequest, achieved_rate_per_s, ms_distribution, serving_window
 
 # (prompts, own lengths, due offsets, open loop, concurrency) -> the load to send
@@ -31,20 +37,20 @@ def point(
     window: WindowMeasurement,
     target_per_s: float | None,
     offsets_s: Sequence[float] | None,
-    ratio: float,
 ) -> SaturationPoint:
-    """One phase's figures: offered and completed rates, latencies, and its energy window's throughput."""
+    """One phase's figures: offered and completed rates, latencies, its verdict and its energy window's throughput."""
     ok = [r for r in requests if r.ok]
     offered = schedule_rate_per_s(offsets_s) if offsets_s is not None else (achieved_rate_per_s(requests) or None)
-    completed = completed_rate_per_s(requests)
     failed = len(requests) - len(ok)
+    stability = rate_stability(requests) if profile == "rate" else None
     m = window.gpu
     return SaturationPoint(
         profile=profile,
         target_rate_per_s=target_per_s,
         offered_rate_per_s=offered,
-        completed_rate_per_s=completed,
-        sustained=sustained(offered, completed, failed, ratio) if profile == "rate" else None,
+        completed_rate_per_s=completed_rate_per_s(requests),
+        sustained=sustained(failed, stability) if profile == "rate" else None,
+        stability=stability,
         n_requests=len(requests),
         n_failed=failed,
         ttft_ms=ms_distribution([r.ttft_s for r in ok if r.ttft_s is not None]),
@@ -85,7 +91,7 @@ def run_phases(
     sets = list(phases) or [([], None)]
     prompts, own = sets[0]
     reqs, win = measure(prompts, own, [0.0] * len(prompts), False, 1)
-    sync = point("synchronous", reqs, win, None, None, sat.sustain_ratio)
+    sync = point("synchronous", reqs, win, None, None)
     low = sync.completed_rate_per_s or sync.offered_rate_per_s or 0.0
     high = throughput.completed_rate_per_s or 0.0
     points = [sync, throughput]
@@ -95,11 +101,17 @@ def run_phases(
         offsets = even_offsets_s(len(prompts), rate)
         logger.info("saturation: rate {:.3g}/s ({} of {})", rate, k + 1, len(rates))
         reqs, win = measure(prompts, own, offsets, True, None)
-        points.append(point("rate", reqs, win, rate, offsets, sat.sustain_ratio))
+        points.append(point("rate", reqs, win, rate, offsets))
     best = highest_sustained([(p.offered_rate_per_s, p.sustained) for p in points if p.profile == "rate"])
+    unjudged = sum(1 for p in points if p.profile == "rate" and p.sustained is None)
     note = None
     if not rates:
         note = "no rate phase: the synchronous phase completed nothing to set a rate from"
+    elif unjudged:
+        note = (
+            f"{unjudged} of {len(rates)} rates too short to judge (their stability test was unresolved): "
+            "raise n_prompts for longer phases"
+        )
     elif best is None:
         note = "no rate held: the server fell behind even the lowest rate between synchronous and throughput"
-    return SaturationCurve(points=points, sustain_ratio=sat.sustain_ratio, max_sustained_rate_per_s=best, note=note)
+    return SaturationCurve(points=points, max_sustained_rate_per_s=best, note=note)

@@ -167,7 +167,7 @@ def run_server_experiment(
         server.check_alive()
         curve = None
         if scenario.saturation is not None:
-            top = point("throughput", requests, window, None, None, scenario.saturation.sustain_ratio)
+            top = point("throughput", requests, window, None, None)
             curve = run_phases(scenario.saturation, top, load.phases, spec, measured, clock)
             server.check_alive()
     finally:
@@ -230,6 +230,7 @@ def run_server_experiment(
             records,
             [load.max_tokens[r.index] for r in requests if r.ok] if load.max_tokens else None,
             load.dataset_kind,
+            load.output_lengths,
         ),
         engine_telemetry=engine_telemetry,
     )

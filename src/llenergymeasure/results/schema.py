@@ -553,11 +553,16 @@ class SaturationPoint(_Model):
         None, description="Arrivals per second as sent: the schedule's own rate, or the achieved sends' rate."
     )
     completed_rate_per_s: float | None = Field(
-        None, description="Successful completions per second (n - 1 over their span)."
+        None, description="Successful requests per second: their count over the phase's start to its last completion."
     )
     sustained: bool | None = Field(
-        None, description="'rate' phases: completions kept sustain_ratio of the offered rate and none failed."
+        None,
+        description=(
+            "'rate' phases: nothing failed and the stability test called the window steady; False: a failure or "
+            "overload; None: too short to tell (unresolved)."
+        ),
     )
+    stability: LoadStability | None = Field(None, description="'rate' phases: the open loop's stability test.")
     n_requests: int
     n_failed: int
     ttft_ms: Distribution | None = None
@@ -570,7 +575,6 @@ class SaturationCurve(_Model):
     """A saturation sweep (``scenario.saturation``): every phase in order, and the highest rate that held."""
 
     points: list[SaturationPoint]
-    sustain_ratio: float
     max_sustained_rate_per_s: float | None = Field(
         None, description="The highest offered rate that held; None when none of the rate phases did."
     )

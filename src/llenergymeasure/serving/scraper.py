@@ -66,9 +66,14 @@ class MetricsScraper:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        """Start scraping (the first scrape at once) on a daemon thread."""
+        """Scrape once now, in the caller's thread, then every interval on a daemon thread.
+
+        The first reading is taken before ``start`` returns, so a window opened right after it has a
+        counter reading at or before its start (its deltas then miss none of its work).
+        """
         if self._thread is not None:
             raise RuntimeError("scraper already started")
+        self.scrape_once()
         self._thread = threading.Thread(target=self._run, name="llem-metrics-scraper", daemon=True)
         self._thread.start()
 
@@ -83,13 +88,13 @@ class MetricsScraper:
             self.last_error = f"{type(e).__name__}: {e}"
 
     def _run(self) -> None:
-        t0 = time.monotonic()
+        t0 = time.monotonic()  # the synchronous first scrape was tick 0
         k = 0
-        while not self._stop.is_set():
-            self.scrape_once()
+        while True:
             k = max(k + 1, int((time.monotonic() - t0) / self.interval_s) + 1)
             if self._stop.wait(max(0.0, t0 + k * self.interval_s - time.monotonic())):
                 break
+            self.scrape_once()
 
     def stop(self, final_scrape: bool = True) -> list[TelemetrySample]:
         """Stop the thread and return the samples, in time order.

@@ -210,3 +210,24 @@ def test_engine_not_installed_gives_a_container_hint() -> None:
 def test_unknown_backend_lists_valid_ones() -> None:
     with pytest.raises(BackendError, match="unknown backend 'tgi'; valid: pytorch, vllm, trtllm"):
         load_runner_class("tgi")
+
+
+def test_trtllm_takes_one_sampling_params_per_request_and_refuses_lengths_beyond_its_engine(
+    trt_log: FakeEngineLog,
+) -> None:
+    from llenergymeasure.errors import BackendError
+
+    cfg = trt_cfg(None, max_input_tokens=16, max_output_tokens=8)
+    runner = load_runner_class("trtllm")(cfg)
+    runner.load("/models/m")
+    records = runner.run(["a b c", "d e"], output_tokens=[3, 7])
+    assert [r.output_tokens for r in records] == [3, 7]
+    assert [q["max_tokens"] for q in trt_log.sampling[-2:]] == [3, 7]
+    assert [q["min_tokens"] for q in trt_log.sampling[-2:]] == [3, 7]  # ignore_eos: exactly that length
+    with pytest.raises(BackendError) as err:
+        runner.prepare(["a b c"], output_tokens=[40])
+    assert str(err.value) == (
+        "a request needs 44 tokens of context, but the TensorRT-LLM engine holds max_input_tokens + "
+        "max_output_tokens = 24; raise max_output_tokens to at least 28 (or filter the dataset: "
+        "filter.max_output_tokens)"
+    )

@@ -136,3 +136,37 @@ def test_an_unknown_dataset_field_lists_that_kinds_fields(tmp_path: Path) -> Non
         f"{path}:3: dataset.feild: unknown field; did you mean 'field'? "
         "valid fields: field, filter, kind, output_field, path, sha256"
     )
+
+
+def test_synthetic_prompts_longer_than_max_input_tokens_are_refused_not_cut() -> None:
+    import pydantic
+
+    from llenergymeasure.config.experiment import ExperimentConfig
+
+    def problem(dataset: dict, **over: object) -> str:
+        with pytest.raises(pydantic.ValidationError) as err:
+            ExperimentConfig.model_validate({"model": "m", "backend": "pytorch", "dataset": dataset, **over})
+        return str(err.value.errors()[0]["msg"])
+
+    assert problem({"kind": "synthetic", "input_tokens": 600}) == (
+        "Value error, dataset.input_tokens: synthetic prompts of up to 600 tokens (600) exceed max_input_tokens 512, "
+        "which would cut them; raise max_input_tokens to 600 or shorten them"
+    )
+    assert problem(
+        {"kind": "synthetic", "prefix_tokens": 64, "input": {"distribution": "uniform", "min": 8, "max": 500}}
+    ) == (
+        "Value error, dataset.input: synthetic prompts of up to 564 tokens (500 + prefix_tokens 64) exceed "
+        "max_input_tokens 512, which would cut them; raise max_input_tokens to 564 or shorten them"
+    )
+    assert problem({"kind": "synthetic", "input": {"distribution": "normal", "mean": 100, "std": 10}}) == (
+        "Value error, dataset.input: a normal distribution needs max (at most max_input_tokens 512 - prefix_tokens "
+        "0), or longer prompts would be cut at max_input_tokens; set dataset.input.max"
+    )
+    ExperimentConfig.model_validate(
+        {
+            "model": "m",
+            "backend": "pytorch",
+            "max_input_tokens": 564,
+            "dataset": {"kind": "synthetic", "prefix_tokens": 64, "input": {"distribution": "uniform", "max": 500}},
+        }
+    )

@@ -28,7 +28,6 @@ DOC = {
                 phase("rate", 2.5, 2.5, 25.0, True),
                 phase("rate", 4.5, 3.9, 39.0, False),
             ],
-            "sustain_ratio": 0.95,
             "max_sustained_rate_per_s": 2.5,
         }
     }

@@ -11,7 +11,7 @@ import pytest
 from llenergymeasure.config.load import TraceReplay
 from llenergymeasure.errors import ConfigError
 from llenergymeasure.serving.arrivals import arrival_offsets_s, even_offsets_s, ramp_offsets_s
-from llenergymeasure.serving.trace import TraceRequest, parse_trace
+from llenergymeasure.workload.trace import TraceRequest, parse_trace
 
 
 def lines(*objs: object) -> list[str]:

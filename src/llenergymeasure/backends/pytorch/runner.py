@@ -220,7 +220,7 @@ class PyTorchRunner(PassRunner[PyTorchConfig]):
         """
         submitted, timed = raw
         ignore = self.config.ignores_eos()
-        eos = self.tokenizer.eos_token_id
+        eos = self.eos_ids()
         records = []
         for b, t in zip(prepared.batches, timed, strict=True):
             generated = t.output[:, b.inputs["input_ids"].shape[1] :]
@@ -232,6 +232,17 @@ class PyTorchRunner(PassRunner[PyTorchConfig]):
                 n_out = min(length, _count_generated(row, eos, ignore))
                 records.append(RequestRecord(len(ids), n_out, t.end_s - submitted, ttft, itl, t.end_s - t.start_s))
         return records
+
+    def eos_ids(self) -> frozenset[int]:
+        """Every id ``generate`` stops at: the generation config's (a list for many chat models) and the tokenizer's."""
+        ids: set[int] = set()
+        configured = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        for value in (configured, self.tokenizer.eos_token_id):
+            if isinstance(value, int):
+                ids.add(value)
+            elif isinstance(value, (list, tuple)):
+                ids.update(int(v) for v in value)
+        return frozenset(ids)
 
     def memory(self) -> MemoryReading:
         """CUDA peak allocated bytes, or this process's peak RSS on the CPU (imports and runtime included).
@@ -257,15 +268,16 @@ class PyTorchRunner(PassRunner[PyTorchConfig]):
             torch.cuda.empty_cache()
 
 
-def _count_generated(row: list[int], eos: int | None, ignore_eos: bool) -> int:
+def _count_generated(row: list[int], eos: frozenset[int], ignore_eos: bool) -> int:
     """Tokens actually generated: everything when EOS is ignored, else up to and including the first EOS.
 
-    Padding is not a stop: a model may emit the pad token as an ordinary one, and a row transformers
-    pads after it finished has finished at its EOS (counted here) or at its own length (the caller's cap).
+    ``eos`` holds every id generate stops at. Padding is not a stop: a model may emit the pad token as
+    an ordinary one, and a row transformers pads after it finished has finished at an EOS (counted
+    here) or at its own length (the caller's cap).
     """
-    if ignore_eos or eos is None:
+    if ignore_eos or not eos:
         return len(row)
     for i, tok in enumerate(row):
-        if tok == eos:
+        if tok in eos:
             return i + 1
     return len(row)

@@ -25,6 +25,7 @@ from llenergymeasure.backends.common import (
 from llenergymeasure.backends.trtllm.config import TrtllmConfig
 from llenergymeasure.config.experiment import DecodingConfig, ExperimentConfig
 from llenergymeasure.config.identity import stable_hash
+from llenergymeasure.errors import BackendError
 
 DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
@@ -139,6 +140,16 @@ class TrtllmRunner(PassRunner[TrtllmConfig]):
 
         ids = encode_prompts(self.tokenizer, prompts, self.config.max_input_tokens)
         lengths = request_lengths(len(ids), self.config.max_output_tokens, output_tokens, max_new_tokens)
+        longest = max((len(p) + n for p, n in zip(ids, lengths, strict=True)), default=0)
+        capacity = self.config.max_input_tokens + self.config.max_output_tokens
+        if longest > capacity:
+            # The engine is built for max_input_tokens + max_output_tokens: a dataset's (or trace's) longer
+            # request would be refused by TensorRT-LLM mid-window; say so before the window opens.
+            raise BackendError(
+                f"a request needs {longest} tokens of context, but the TensorRT-LLM engine holds max_input_tokens + "
+                f"max_output_tokens = {capacity}; raise max_output_tokens to at least "
+                f"{longest - self.config.max_input_tokens} (or filter the dataset: filter.max_output_tokens)"
+            )
         dec, seed, ignore = self.config.decoding, self.config.seed, self.config.ignores_eos()
         params: Any
         if len(set(lengths)) <= 1:
