@@ -10,15 +10,17 @@ cannot reach: their jobs do the same on their node (experiment/gpunode.py).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from llenergymeasure.config.experiment import ExperimentConfig, GpuSettings
 from llenergymeasure.energy.nvml import load_pynvml
+from llenergymeasure.energy.scope import parse_visible
 from llenergymeasure.errors import CampaignBusyError, EnergyUnavailableError, GpuSettingsError
 from llenergymeasure.gpu import control
-from llenergymeasure.gpu.guard import restore_journal, uuid_of
+from llenergymeasure.gpu.guard import restore_journal, unit_gpu_indices
 from llenergymeasure.gpu.journal import Journal, Record, state_dir
 from llenergymeasure.gpu.settings import Capabilities, Target, problems
 
@@ -30,18 +32,14 @@ def target_of(settings: GpuSettings) -> Target:
     return Target.of(settings.power_limit_w, settings.sm_clock_mhz, settings.memory_clock_mhz)
 
 
-def unit_indices(nvml: Any, uuids: Sequence[str], config: ExperimentConfig) -> list[int]:
-    """The NVML indices of a unit's GPUs: its slot's UUIDs, else ``energy.gpu_indices``, else every GPU."""
-    count = int(nvml.nvmlDeviceGetCount())
-    if uuids:
-        by_uuid = {uuid_of(nvml, i): i for i in range(count)}
-        missing = [u for u in uuids if u not in by_uuid]
-        if missing:
-            raise GpuSettingsError(f"gpu.*: the unit's GPUs {', '.join(missing)} are not visible to NVML here")
-        return [by_uuid[u] for u in uuids]
-    if config.energy.gpu_indices:
-        return list(config.energy.gpu_indices)
-    return list(range(count))
+def unit_indices(
+    nvml: Any, uuids: Sequence[str], config: ExperimentConfig, visible: tuple[str, ...] | None = None
+) -> list[int]:
+    """The NVML indices of a unit's GPUs (``gpu.guard.unit_gpu_indices``: its slot, else the GPUs its engine uses).
+
+    ``visible``: the GPUs the unit will see (``Executor.visible_gpus``); None: every GPU.
+    """
+    return unit_gpu_indices(nvml, uuids, visible, config.gpu_count(), config.energy.gpu_indices)
 
 
 def plan_problems(
@@ -64,8 +62,15 @@ def plan_problems(
         return [f"{asked[0][0]}: gpu.* needs NVML on this host to change GPU settings ({exc})"]
     out: list[str] = []
     probed: dict[tuple[int, ...], list[Capabilities]] = {}  # each GPU read (and probed) once
+    # The GPUs units will see: this host's CUDA_VISIBLE_DEVICES for local units; a container without
+    # slots gets every GPU (or --gpus, whose slots then name them).
+    visible = parse_visible(os.environ.get("CUDA_VISIBLE_DEVICES")) if executor == "local" else None
     for where, config in asked:
-        indices = tuple(unit_indices(nvml, (), config))
+        try:
+            indices = tuple(unit_indices(nvml, (), config, visible))
+        except GpuSettingsError as exc:
+            out.append(f"{where}: {exc}")
+            continue
         if indices not in probed:
             probed[indices] = control.capabilities(nvml, indices)
         out += [p for p in problems(target_of(config.gpu), probed[indices], where) if p not in out]

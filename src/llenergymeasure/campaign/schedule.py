@@ -232,7 +232,8 @@ class _Dispatcher:
             if config is None or config.gpu.is_empty():
                 outcome = self.executor.run(job, started)
             else:
-                indices = lambda nvml: unit_indices(nvml, job.gpu_uuids, config)  # noqa: E731
+                visible = self.executor.visible_gpus()
+                indices = lambda nvml: unit_indices(nvml, job.gpu_uuids, config, visible)  # noqa: E731
                 with self.gpu.applied(job.key, target_of(config.gpu), indices):
                     outcome = self.executor.run(job, started)
         except GpuSettingsError as exc:  # could not set, or could not put back: the unit does not count

@@ -7,6 +7,7 @@ is decided by the host from the exit code *and* a valid result file.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -95,6 +96,16 @@ class Executor:
     def run(self, job: UnitJob, on_started: Callable[[str], None]) -> JobOutcome:
         """Run ``job`` to completion (or until stopped) and report how it ended."""
         raise NotImplementedError
+
+    def visible_gpus(self) -> tuple[str, ...] | None:
+        """The GPUs a unit without a slot sees, as ``CUDA_VISIBLE_DEVICES`` entries; None: every GPU.
+
+        Default: this host's ``CUDA_VISIBLE_DEVICES``, which a local unit inherits. The host sets
+        ``gpu.*`` on exactly the GPUs the unit then uses (``gpu.guard.unit_gpu_indices``).
+        """
+        from llenergymeasure.energy.scope import parse_visible
+
+        return parse_visible(os.environ.get("CUDA_VISIBLE_DEVICES"))
 
     def live(self, handles: Sequence[str]) -> set[str]:
         """Which ``handles`` still run somewhere a new run can wait on (a scheduler's jobs); default none."""

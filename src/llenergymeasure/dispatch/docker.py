@@ -211,6 +211,12 @@ class DockerExecutor(Executor):
         """Connect to the engine from the environment; ``LLEM_GPUS`` selects GPUs (all, 0,1 or none)."""
         return cls(docker_client(), gpus=os.environ.get("LLEM_GPUS"))
 
+    def visible_gpus(self) -> tuple[str, ...] | None:
+        """A container without a slot gets every GPU, or the ``--gpus`` list, as its ordinals 0.. (``gpu_requests``)."""
+        if self.gpus in (None, "all"):
+            return None
+        return () if self.gpus == "none" else tuple(g.strip() for g in self.gpus.split(","))
+
     def run(self, job: UnitJob, on_started: Callable[[str], None]) -> JobOutcome:
         """Run ``llem-exp`` for ``job`` in its backend's container, stream its logs, enforce the watchdog."""
         image = image_for(job.service)

@@ -22,10 +22,10 @@ from typing import Any
 from llenergymeasure.config.experiment import ExperimentConfig
 from llenergymeasure.config.loader import read_unit_config
 from llenergymeasure.energy.nvml import load_pynvml
-from llenergymeasure.energy.scope import gpu_targets, parse_visible
+from llenergymeasure.energy.scope import parse_visible
 from llenergymeasure.errors import EnergyUnavailableError, GpuSettingsError, LlemError
 from llenergymeasure.gpu import control
-from llenergymeasure.gpu.guard import UnitSettings, uuid_of
+from llenergymeasure.gpu.guard import UnitSettings, unit_gpu_indices
 from llenergymeasure.gpu.settings import Target, problems
 
 MODULE = "llenergymeasure.experiment.gpunode"
@@ -37,12 +37,12 @@ def command(campaign_dir: str, unit: str, config_file: str, argv: Sequence[str],
 
 
 def unit_indices(nvml: Any, config: ExperimentConfig) -> list[int]:
-    """NVML indices of the GPUs the unit's engine uses, as its energy is measured (CUDA_VISIBLE_DEVICES)."""
-    n = int(nvml.nvmlDeviceGetCount())
+    """NVML indices of the GPUs the unit's engine uses, as its energy is measured (the job's CUDA_VISIBLE_DEVICES).
+
+    The host's rule too (``gpu.guard.unit_gpu_indices``), so a unit's GPUs are the same wherever it runs.
+    """
     visible = parse_visible(os.environ.get("CUDA_VISIBLE_DEVICES"))
-    targets = gpu_targets(visible, n, config.gpu_count(), config.energy.gpu_indices)
-    by_uuid = {uuid_of(nvml, i): i for i in range(n)}
-    return [by_uuid[t.uuid] if t.uuid is not None else int(t.nvml_index or 0) for t in targets]
+    return unit_gpu_indices(nvml, (), visible, config.gpu_count(), config.energy.gpu_indices)
 
 
 def run(campaign_dir: Path, unit: str, config_file: Path, argv: Sequence[str]) -> int:

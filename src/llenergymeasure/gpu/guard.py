@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from llenergymeasure.energy.nvml import load_pynvml
-from llenergymeasure.errors import EnergyUnavailableError, GpuSettingsError
+from llenergymeasure.errors import ConfigError, EnergyUnavailableError, GpuSettingsError
 from llenergymeasure.gpu import control
 from llenergymeasure.gpu.journal import Journal, Record
 from llenergymeasure.gpu.settings import Target
@@ -28,6 +28,43 @@ def uuid_of(nvml: Any, index: int) -> str:
     """The UUID of NVML's GPU ``index`` as text."""
     raw = nvml.nvmlDeviceGetUUID(nvml.nvmlDeviceGetHandleByIndex(index))
     return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
+def unit_gpu_indices(
+    nvml: Any,
+    uuids: Sequence[str],
+    visible: tuple[str, ...] | None,
+    gpu_count: int,
+    gpu_indices: tuple[int, ...] | None,
+) -> list[int]:
+    """The NVML indices of the GPUs a unit runs on, the ones its energy is measured on: one rule for host and node.
+
+    ``uuids``: the unit's slot (``--gpus``), when it has one. Otherwise the GPUs its engine uses, as
+    ``energy.scope.gpu_targets`` picks them for the measurement: ordinals ``0..gpu_count-1`` (or
+    ``energy.gpu_indices``) among ``visible`` (``CUDA_VISIBLE_DEVICES`` as the unit will see it; None:
+    every GPU). Never every GPU of the machine for a unit that uses one of them.
+    """
+    from llenergymeasure.energy.scope import gpu_targets  # light: no NVML import
+
+    count = int(nvml.nvmlDeviceGetCount())
+    by_uuid = {uuid_of(nvml, i): i for i in range(count)}
+    if uuids:
+        missing = [u for u in uuids if u not in by_uuid]
+        if missing:
+            raise GpuSettingsError(f"gpu.*: the unit's GPUs {', '.join(missing)} are not visible to NVML here")
+        return [by_uuid[u] for u in uuids]
+    try:
+        targets = gpu_targets(visible, count, gpu_count, gpu_indices)
+    except EnergyUnavailableError as exc:
+        raise GpuSettingsError(f"gpu.* is set but the unit runs on no GPU here ({exc}); remove gpu.*") from None
+    except ConfigError as exc:
+        raise GpuSettingsError(f"gpu.*: {exc}") from None
+    out = []
+    for t in targets:
+        if t.uuid is not None and t.uuid not in by_uuid:
+            raise GpuSettingsError(f"gpu.*: the unit's GPU {t.uuid} is not visible to NVML here")
+        out.append(by_uuid[t.uuid] if t.uuid is not None else int(t.nvml_index or 0))
+    return out
 
 
 class UnitSettings:
