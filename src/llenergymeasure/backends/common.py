@@ -6,7 +6,7 @@ Pure or nearly so (a tokenizer is passed in), so they are tested without any eng
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -33,6 +33,17 @@ def request_lengths(n: int, default: int, own: Sequence[int] | None, cap: int | 
         raise ValueError(f"{len(own)} output lengths for {n} prompts")
     lengths = list(own) if own is not None else [default] * n
     return [min(length, cap) for length in lengths] if cap is not None else lengths
+
+
+def per_request(lengths: Sequence[int], default: int, make: Callable[[int], Any]) -> Any:
+    """Sampling parameters for a pass: one object when its requests share a length, else one per request.
+
+    vLLM's and TensorRT-LLM's ``generate`` take either; one shared object keeps a uniform pass exactly
+    as it was before requests had lengths of their own.
+    """
+    if len(set(lengths)) <= 1:
+        return make(lengths[0] if lengths else default)
+    return [make(n) for n in lengths]
 
 
 def count_tokens(tokenizer: Any, texts: Sequence[str]) -> list[int]:

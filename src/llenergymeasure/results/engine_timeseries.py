@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from llenergymeasure.atomic import write_atomic
+from llenergymeasure.results.timeseries import read_timeseries, write_samples
 
 if TYPE_CHECKING:
     from llenergymeasure.serving.telemetry import TelemetrySample
@@ -39,12 +38,7 @@ def engine_timeseries_name(stem: str) -> str:
 
 def write_engine_timeseries(path: Path, samples: list[TelemetrySample], t0_s: float) -> None:
     """Write the samples with time relative to the window start ``t0_s``, atomically."""
-    cols = {name: [getattr(s, name) for s in samples] for name in SCHEMA.names}
-    cols["t_s"] = [s.t_s - t0_s for s in samples]
-    table = pa.table(cols, schema=SCHEMA)
-    write_atomic(path, lambda tmp: pq.write_table(table, tmp))
+    write_samples(path, samples, t0_s, SCHEMA)
 
 
-def read_engine_timeseries(path: Path) -> pa.Table:
-    """Read an engine timeseries file back."""
-    return pq.read_table(path)
+read_engine_timeseries = read_timeseries  # the same parquet reader as the power timeseries

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -32,12 +34,17 @@ def write_timeseries(path: Path, samples: list[Sample], t0_s: float) -> None:
     Samples past the window's end (``t_s`` > the result's ``energy.duration_s``) are the tail the
     meter reads after the window: a 1 s-averaged power reading still holds the window's last second.
     """
-    cols = {name: [getattr(s, name) for s in samples] for name in SCHEMA.names}
+    write_samples(path, samples, t0_s, SCHEMA)
+
+
+def write_samples(path: Path, samples: Sequence[Any], t0_s: float, schema: pa.Schema) -> None:
+    """Samples (a ``t_s`` and one attribute per other column) as parquet, time from ``t0_s``, atomically."""
+    cols = {name: [getattr(s, name) for s in samples] for name in schema.names}
     cols["t_s"] = [s.t_s - t0_s for s in samples]
-    table = pa.table(cols, schema=SCHEMA)
+    table = pa.table(cols, schema=schema)
     write_atomic(path, lambda tmp: pq.write_table(table, tmp))
 
 
 def read_timeseries(path: Path) -> pa.Table:
-    """Read a timeseries file back."""
+    """Read a timeseries file back (power, or the engine's telemetry)."""
     return pq.read_table(path)

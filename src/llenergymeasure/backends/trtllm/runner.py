@@ -19,6 +19,7 @@ from llenergymeasure.backends.common import (
     count_tokens,
     encode_prompts,
     package_versions,
+    per_request,
     record_from_timestamps,
     request_lengths,
 )
@@ -151,12 +152,9 @@ class TrtllmRunner(PassRunner[TrtllmConfig]):
                 f"{longest - self.config.max_input_tokens} (or filter the dataset: filter.max_output_tokens)"
             )
         dec, seed, ignore = self.config.decoding, self.config.seed, self.config.ignores_eos()
-        params: Any
-        if len(set(lengths)) <= 1:
-            length = lengths[0] if lengths else self.config.max_output_tokens
-            params = SamplingParams(**sampling_kwargs(dec, length, seed, ignore))
-        else:
-            params = [SamplingParams(**sampling_kwargs(dec, n, seed, ignore)) for n in lengths]
+        params = per_request(
+            lengths, self.config.max_output_tokens, lambda n: SamplingParams(**sampling_kwargs(dec, n, seed, ignore))
+        )
         return ids, params
 
     def execute(self, prepared: tuple[list[list[int]], Any]) -> tuple[list[Any], float]:

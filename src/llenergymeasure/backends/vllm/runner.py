@@ -17,6 +17,7 @@ from llenergymeasure.backends.common import (
     count_tokens,
     encode_prompts,
     package_versions,
+    per_request,
     request_lengths,
 )
 from llenergymeasure.backends.vllm.config import VllmConfig
@@ -138,12 +139,9 @@ class VllmRunner(PassRunner[VllmConfig]):
         ids = encode_prompts(self.tokenizer, prompts, self.config.max_input_tokens)
         lengths = request_lengths(len(ids), self.config.max_output_tokens, output_tokens, max_new_tokens)
         dec, seed, ignore = self.config.decoding, self.config.seed, self.config.ignores_eos()
-        params: Any
-        if len(set(lengths)) <= 1:
-            length = lengths[0] if lengths else self.config.max_output_tokens
-            params = SamplingParams(**sampling_kwargs(dec, length, seed, ignore))
-        else:
-            params = [SamplingParams(**sampling_kwargs(dec, n, seed, ignore)) for n in lengths]
+        params = per_request(
+            lengths, self.config.max_output_tokens, lambda n: SamplingParams(**sampling_kwargs(dec, n, seed, ignore))
+        )
         return [{"prompt_token_ids": p} for p in ids], params
 
     def execute(self, prepared: tuple[list[Any], Any]) -> tuple[list[Any], float]:
