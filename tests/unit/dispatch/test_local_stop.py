@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -61,7 +62,10 @@ def job(tmp_path: Path, unit: str, timeout_s: float, idle_timeout_s: float, warm
         timeout_s=timeout_s,
         idle_timeout_s=idle_timeout_s,
         log_file=tmp_path / "logs" / "exp001_c1.log",
-        run_id="run1",
+        # A run id of this test's own: after a unit ends the executor SIGKILLs every process of this host
+        # with its run id and unit key (kill_unit_processes), and the other xdist worker may be running
+        # another case of this test, with the same key, at that moment.
+        run_id=f"run-{uuid.uuid4().hex[:12]}",
         env={"LLEM_TEST_UNIT": unit},
         warm=warm,
     )
