@@ -32,7 +32,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from benchmarks.common import scratch, tiny_config
 from llenergymeasure.backends.pytorch.runner import PyTorchRunner
 from llenergymeasure.config.experiment import ExperimentConfig
-from llenergymeasure.experiment.forkserver import READY, client_command, serve_command
+from llenergymeasure.dispatch.processes import client_command, serve_command
+from llenergymeasure.experiment.forkserver import READY
 from llenergymeasure.experiment.prompts import select_prompts
 from llenergymeasure.experiment.runner import resolve_model
 

@@ -53,7 +53,8 @@ from benchmarks.common import scratch
 from benchmarks.harness_overhead import ci95
 from llenergymeasure.backends.registry import warm_imports
 from llenergymeasure.config.experiment import ExperimentConfig
-from llenergymeasure.experiment.forkserver import READY, client_command, serve_command
+from llenergymeasure.dispatch.processes import client_command, serve_command
+from llenergymeasure.experiment.forkserver import READY
 from llenergymeasure.experiment.runner import resolve_model
 
 ROOT = Path(__file__).resolve().parents[1]
