@@ -363,12 +363,18 @@ def test_gpu_settings_under_docker_are_put_back_after_the_host_is_killed(
     tmp_path: Path,
     docker_env: dict[str, str],
     client,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The host sets gpu.* around each container (no capability inside it); killed mid-unit, resume puts it back."""
     from tests.integration.test_gpu_settings import CAMPAIGN, ORIGINAL, calls, driver, fake_env
 
     (tmp_path / "c.yaml").write_text(CAMPAIGN)
     up = ("campaign", "up", "c.yaml", "--executor", "docker", "--results-dir", "res")
+    # Not LLEM_GPUS=none: containers that see no GPU have no GPU to set (gpu.* is then refused). Unset, the
+    # containers get every GPU where an NVIDIA runtime is, and here, with none, run on the CPU, while the
+    # host sets the fake driver's GPU 0, the one such a unit would run on.
+    monkeypatch.delenv("LLEM_GPUS")
+    docker_env = {k: v for k, v in docker_env.items() if k != "LLEM_GPUS"}
     env = {**fake_env(tmp_path, kill_at_change=[3, "before"]), **docker_env}  # dies with the GPU at 300 W
     killed = llem(*up, cwd=tmp_path, env=env, check=False)
     assert killed.returncode == -9, killed.stderr[-2000:]
