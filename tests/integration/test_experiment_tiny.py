@@ -284,7 +284,12 @@ def test_prefill_and_decode_split_the_window_against_the_fakes_ground_truth(
     assert abs(e.decode_energy_j - 250.0 * (e.duration_s - prefill_s)) <= e.decode_energy_uncertainty_j
     assert m.decode_tokens == m.output_tokens - m.n_requests == (6 - 1) * 4 * m.n_passes
     assert e.energy_per_decode_token_j == pytest.approx(e.decode_energy_j / m.decode_tokens)
-    assert m.decode_tokens_per_s == pytest.approx(m.decode_tokens / m.decode_time_s)
+    # Times split as energies do, from the two windows' wall times: on a loaded machine the short window's
+    # passes can run slow enough that the decode share comes out at or below zero; no rate is given then.
+    if m.decode_time_s > 0:
+        assert m.decode_tokens_per_s == pytest.approx(m.decode_tokens / m.decode_time_s)
+    else:
+        assert m.decode_tokens_per_s is None
     assert e.prefill_passes >= 1
     assert e.prefill_window_s >= 1.0
     assert (m.peak_memory_kind, m.memory_device) == ("process_rss", "cpu")
