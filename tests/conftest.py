@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,7 +44,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     root = session.config.stash.get(_SESSION_TMP, None)
     if root is None:
         return
-    leaked = sorted(p.name for p in root.glob("llem-fork-*"))
+    # A server told to stop by the last test (SIGTERM, or its host's death through the parent-death
+    # signal) leaves its select loop within a second and removes its folder then: give it that time,
+    # so only folders that outlive their servers count.
+    deadline = time.monotonic() + 5.0
+    while (leaked := sorted(p.name for p in root.glob("llem-fork-*"))) and time.monotonic() < deadline:
+        time.sleep(0.1)
     shutil.rmtree(root, ignore_errors=True)
     if leaked:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
