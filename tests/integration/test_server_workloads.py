@@ -8,8 +8,6 @@ from __future__ import annotations
 import itertools
 import json
 import statistics
-import sys
-import types
 from pathlib import Path
 from typing import Any
 
@@ -22,21 +20,9 @@ from llenergymeasure.experiment.serving import run_server_experiment
 from llenergymeasure.models.tiny import ensure_tiny_model
 from llenergymeasure.results.schema import ExperimentResult
 from llenergymeasure.serving.arrivals import arrival_seed, ramp_offsets_s
+from tests.integration.test_serving_open_loop import stand_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serving-timing")]  # sends are timed
-
-
-def stand_in() -> Any:
-    return types.SimpleNamespace(
-        server_argv=lambda config, model_path, host, port: [
-            sys.executable,
-            "-m",
-            "tests.fakes.openai_server",
-            str(port),
-            "ok",
-        ],
-        request_extras=lambda config: {"max_tokens": config.max_output_tokens},
-    )
 
 
 def run(tmp_path: Path, scenario: dict[str, Any], cycle: int = 1, **over: Any) -> ExperimentResult:

@@ -157,24 +157,12 @@ def _portable(cfg: ExperimentConfig, configs_dir: Path) -> ExperimentConfig:
         return cfg
     if src is None:
         assert isinstance(ds, HfDataset)
-        data = hf_snapshot_bytes(ds)
-        where = ds.path or f"hf dataset {ds.name}"
+        data, where = hf_snapshot_bytes(ds), ds.path or f"hf dataset {ds.name}"
     else:
-        try:
-            data = src.read_bytes()
-        except OSError as exc:
-            raise CampaignError(f"{src}: cannot read dataset ({exc.strerror or exc})") from None
-        where = str(src)
-    digest = hashlib.sha256(data).hexdigest()
-    if ds.sha256 is not None and digest != ds.sha256:
-        raise CampaignError(
-            f"{where}: dataset changed while the campaign was being planned; run `llem campaign up` anew"
-        )
-    dst = configs_dir / f"dataset_{digest[:16]}{suffix}"
-    if not dst.exists():
-        write_atomic(dst, data)
+        data, where = _read(src, "dataset"), str(src)
+    name, digest = _ship(data, ds.sha256, where, "dataset", "dataset_{}" + suffix, configs_dir)
     field = "snapshot" if isinstance(ds, HfDataset) else "path"
-    return cfg.model_copy(update={"dataset": ds.model_copy(update={field: dst.name, "sha256": digest})})
+    return cfg.model_copy(update={"dataset": ds.model_copy(update={field: name, "sha256": digest})})
 
 
 def _portable_trace(cfg: ExperimentConfig, configs_dir: Path) -> ExperimentConfig:
@@ -184,18 +172,33 @@ def _portable_trace(cfg: ExperimentConfig, configs_dir: Path) -> ExperimentConfi
     if replay is None:
         return cfg
     src = Path(replay.path)
+    name, digest = _ship(_read(src, "trace"), replay.sha256, str(src), "trace", "trace_{}.jsonl", configs_dir)
+    moved = replay.model_copy(update={"path": name, "sha256": digest})
+    return cfg.model_copy(update={"scenario": scenario.model_copy(update={"replay": moved})})
+
+
+def _read(src: Path, what: str) -> bytes:
     try:
-        data = src.read_bytes()
+        return src.read_bytes()
     except OSError as exc:
-        raise CampaignError(f"{src}: cannot read trace ({exc.strerror or exc})") from None
+        raise CampaignError(f"{src}: cannot read {what} ({exc.strerror or exc})") from None
+
+
+def _ship(data: bytes, pinned: str | None, where: str, what: str, pattern: str, configs_dir: Path) -> tuple[str, str]:
+    """Write ``data`` into ``configs_dir`` named by its content (``pattern`` with 16 hex digits); (name, digest).
+
+    Checked against the digest the plan was made with: a file edited between planning and start is
+    refused rather than measured under the wrong identity.
+    """
     digest = hashlib.sha256(data).hexdigest()
-    if replay.sha256 is not None and digest != replay.sha256:
-        raise CampaignError(f"{src}: trace changed while the campaign was being planned; run `llem campaign up` anew")
-    dst = configs_dir / f"trace_{digest[:16]}.jsonl"
+    if pinned is not None and digest != pinned:
+        raise CampaignError(
+            f"{where}: {what} changed while the campaign was being planned; run `llem campaign up` anew"
+        )
+    dst = configs_dir / pattern.format(digest[:16])
     if not dst.exists():
         write_atomic(dst, data)
-    moved = replay.model_copy(update={"path": dst.name, "sha256": digest})
-    return cfg.model_copy(update={"scenario": scenario.model_copy(update={"replay": moved})})
+    return dst.name, digest
 
 
 def load_execution(layout: CampaignLayout) -> ExecutionConfig:

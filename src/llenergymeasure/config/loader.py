@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -65,27 +66,15 @@ def _resolve_trace(config: ExperimentConfig, doc: YamlDoc, cache: dict[str, str]
         return config
     where = doc.where(("scenario", "replay"))
     path = Path(replay.path)
-    if not path.is_file():
-        raise ConfigError(f"{where}: scenario.replay.path: file not found: {path}; fix the path")
-    if str(path) not in cache:
-        try:
-            cache[str(path)] = file_sha256(path)
-        except OSError as exc:
-            raise ConfigError(f"{where}: scenario.replay.path: cannot read {path} ({exc.strerror})") from None
-    digest = cache[str(path)]
-    if replay.sha256 is not None and replay.sha256 != digest:
-        raise ConfigError(
-            f"{doc.where(('scenario', 'replay', 'sha256'))}: scenario.replay.sha256: {path} has content "
-            f"{digest[:16]}, not the pinned {replay.sha256[:16]}; restore the file or update the digest"
-        )
-    parsed = f"parsed:{path}"
-    if parsed not in cache:  # read it now, not in every unit: a bad line is one error at load
+    digest = _file_digest(path, where, "scenario.replay.path", cache)
+    _check_pinned(replay.sha256, digest, doc.where(("scenario", "replay", "sha256")), "scenario.replay.sha256", path)
+
+    def read() -> int:
         from llenergymeasure.workload.trace import read_trace  # lazy: the reader, only where a trace is used
 
-        try:
-            cache[parsed] = str(len(read_trace(replay)))
-        except ConfigError as exc:
-            raise ConfigError(f"{where}: scenario.replay: {exc}") from None
+        return len(read_trace(replay))
+
+    _parse_once(path, where, "scenario.replay", read, cache)  # a bad line is one error at load
     pinned = scenario.model_copy(update={"replay": replay.model_copy(update={"sha256": digest})})
     return config.model_copy(update={"scenario": pinned})
 
@@ -108,32 +97,50 @@ def _resolve_prompts(config: ExperimentConfig, doc: YamlDoc, cache: dict[str, st
         name = dataset.snapshot if isinstance(dataset, HfDataset) else dataset.path
         field = "snapshot" if isinstance(dataset, HfDataset) else "path"
         path = Path(str(name))
-        if not path.is_file():
-            raise ConfigError(f"{doc.where(('dataset',))}: dataset.{field}: file not found: {path}; fix the path")
-        if str(path) not in cache:
-            try:
-                cache[str(path)] = file_sha256(path)
-            except OSError as exc:
-                raise ConfigError(
-                    f"{doc.where(('dataset',))}: dataset.{field}: cannot read {path} ({exc.strerror})"
-                ) from None
-        digest = cache[str(path)]
-        parsed = f"parsed:{path}"
-        if parsed not in cache:  # read it now, not in every unit: a bad row or column is one error at load
+        digest = _file_digest(path, doc.where(("dataset",)), f"dataset.{field}", cache)
+        file_dataset = dataset
+
+        def read() -> int:
             from llenergymeasure.workload.readers import read_rows  # lazy: pyarrow for tables
 
-            try:
-                cache[parsed] = str(len(read_rows(dataset)[0]))
-            except ConfigError as exc:
-                raise ConfigError(f"{doc.where(('dataset',))}: dataset: {exc}") from None
+            return len(read_rows(file_dataset)[0])
+
+        _parse_once(path, doc.where(("dataset",)), "dataset", read, cache)  # a bad row or column: one error at load
     else:
         return config
-    if dataset.sha256 is not None and dataset.sha256 != digest:
-        raise ConfigError(
-            f"{doc.where(('dataset', 'sha256'))}: dataset.sha256: {path} has content {digest[:16]}, not the pinned "
-            f"{dataset.sha256[:16]}; restore the file or update the digest"
-        )
+    _check_pinned(dataset.sha256, digest, doc.where(("dataset", "sha256")), "dataset.sha256", path)
     return config.model_copy(update={"dataset": dataset.model_copy(update={"sha256": digest})})
+
+
+def _file_digest(path: Path, where: str, label: str, cache: dict[str, str]) -> str:
+    """A file's sha256, read once per campaign (``cache``); one error line naming ``label`` when it cannot be."""
+    if not path.is_file():
+        raise ConfigError(f"{where}: {label}: file not found: {path}; fix the path")
+    if str(path) not in cache:
+        try:
+            cache[str(path)] = file_sha256(path)
+        except OSError as exc:
+            raise ConfigError(f"{where}: {label}: cannot read {path} ({exc.strerror})") from None
+    return cache[str(path)]
+
+
+def _parse_once(path: Path, where: str, label: str, read: Callable[[], int], cache: dict[str, str]) -> None:
+    """Read a dataset or trace file through its reader once per campaign, so its errors come at load, not per unit."""
+    key = f"parsed:{path}"
+    if key not in cache:
+        try:
+            cache[key] = str(read())
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {label}: {exc}") from None
+
+
+def _check_pinned(given: str | None, digest: str, where: str, label: str, path: Path) -> None:
+    """Refuse a file whose content differs from the digest the config pins."""
+    if given is not None and given != digest:
+        raise ConfigError(
+            f"{where}: {label}: {path} has content {digest[:16]}, not the pinned {given[:16]}; "
+            "restore the file or update the digest"
+        )
 
 
 def _hf_digest(dataset: HfDataset, doc: YamlDoc) -> str:
